@@ -1,0 +1,317 @@
+"""The one feature implementation, shared by the stream (keyed state) and by training (replay).
+
+Training replays history in event-time order through exactly these functions, and the detector calls
+them per event with the state it keeps per customer and per terminal, so the two can never drift apart.
+
+Semantics (event times are epoch seconds, UTC):
+
+- Customer windows are exact rolling windows ``(t - w, t]`` over the customer's own transactions and
+  include the current one (the handbook's definition); the state holds the last 30 days of
+  ``(time, amount)``, which for a card is a few dozen entries.
+- Terminal windows are delayed, as in the handbook: counts and fraud risk over the ``w`` whole UTC days
+  that end ``ceil(label_delay / 1 day)`` days before the current day. Every transaction in those days is
+  older than the label delay, so its label has been delivered if it was delivered on time; only labels
+  actually delivered (:func:`terminal_label`) are counted, so a label never acts before it is known.
+  The state is one bucket ``(transactions, frauds)`` per UTC day, bounded whatever the terminal's volume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from array import array
+from bisect import bisect_right, insort
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "BOOK_FEATURES",
+    "CUSTOMER_FEATURES",
+    "DAY_S",
+    "DEFAULT_LABEL_DELAY_S",
+    "FEATURE_NAMES",
+    "FEATURE_SCHEMA_ID",
+    "FEATURE_SCHEMA_VERSION",
+    "LABEL_DERIVED_FEATURES",
+    "TERMINAL_FEATURES",
+    "CustomerFeatureState",
+    "TerminalFeatureState",
+    "assemble",
+    "customer_features",
+    "customer_observe",
+    "terminal_features",
+    "terminal_label",
+    "terminal_observe",
+]
+
+DAY_S = 86_400.0
+HOUR_S = 3_600.0
+DEFAULT_LABEL_DELAY_S = 7 * DAY_S
+_WINDOWS_DAYS = (1, 7, 30)
+_CUSTOMER_HORIZON_S = 30 * DAY_S
+_NO_PREVIOUS_S = 30 * DAY_S  # "seconds since previous transaction" when there is none in the window
+_MIN_TRAVEL_HOURS = 1.0 / 60.0  # two positions a few seconds apart are not a 10,000 km/h trip
+
+CUSTOMER_FEATURES: tuple[str, ...] = (
+    "customer_nb_tx_1d",
+    "customer_avg_amount_1d",
+    "customer_nb_tx_7d",
+    "customer_avg_amount_7d",
+    "customer_nb_tx_30d",
+    "customer_avg_amount_30d",
+    "customer_amount_zscore_30d",
+    "customer_amount_ratio_30d",
+    "customer_nb_tx_1h",
+    "customer_seconds_since_prev",
+    "customer_travel_speed_kmh",
+)
+TERMINAL_FEATURES: tuple[str, ...] = (
+    "terminal_nb_tx_1d",
+    "terminal_risk_1d",
+    "terminal_nb_tx_7d",
+    "terminal_risk_7d",
+    "terminal_nb_tx_30d",
+    "terminal_risk_30d",
+)
+FEATURE_NAMES: tuple[str, ...] = (
+    "amount",
+    "tx_during_weekend",
+    "tx_during_night",
+    "tx_hour",
+    *CUSTOMER_FEATURES,
+    *TERMINAL_FEATURES,
+)
+FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_ID: str = hashlib.sha256(
+    json.dumps({"names": FEATURE_NAMES, "version": FEATURE_SCHEMA_VERSION}, sort_keys=True).encode()
+).hexdigest()[:16]
+
+#: The handbook's 15 features (chapter 3), as a subset of FEATURE_NAMES.
+BOOK_FEATURES: tuple[str, ...] = (
+    "amount",
+    "tx_during_weekend",
+    "tx_during_night",
+    "customer_nb_tx_1d",
+    "customer_avg_amount_1d",
+    "customer_nb_tx_7d",
+    "customer_avg_amount_7d",
+    "customer_nb_tx_30d",
+    "customer_avg_amount_30d",
+    *TERMINAL_FEATURES,
+)
+#: Features computed from fraud labels; an unsupervised model that must not depend on labels drops them.
+LABEL_DERIVED_FEATURES: tuple[str, ...] = ("terminal_risk_1d", "terminal_risk_7d", "terminal_risk_30d")
+
+_STATE_VERSION = 1
+_CUSTOMER_HEADER = struct.Struct("<BIddd")
+_TERMINAL_HEADER = struct.Struct("<BI")
+
+
+@dataclass
+class CustomerFeatureState:
+    """The last 30 days of one customer's transactions (sorted by time) and its last known position."""
+
+    times: list[float] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=list)
+    last_lat: float = math.nan
+    last_lon: float = math.nan
+    last_geo_time: float = math.nan
+
+    def to_bytes(self) -> bytes:
+        """One compact value per key, as Flink keyed state stores it (little-endian, versioned)."""
+        header = _CUSTOMER_HEADER.pack(
+            _STATE_VERSION, len(self.times), self.last_lat, self.last_lon, self.last_geo_time
+        )
+        return header + array("d", self.times).tobytes() + array("d", self.amounts).tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CustomerFeatureState:
+        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on a foreign or truncated value."""
+        if len(data) < _CUSTOMER_HEADER.size:
+            raise ValueError(f"customer feature state too short: {len(data)} bytes")
+        version, n, lat, lon, geo_time = _CUSTOMER_HEADER.unpack_from(data)
+        if version != _STATE_VERSION:
+            raise ValueError(f"customer feature state version {version}, expected {_STATE_VERSION}")
+        expected = _CUSTOMER_HEADER.size + 16 * n
+        if len(data) != expected:
+            raise ValueError(f"customer feature state has {len(data)} bytes, expected {expected} for {n} entries")
+        values = array("d")
+        values.frombytes(data[_CUSTOMER_HEADER.size :])
+        return cls(values[:n].tolist(), values[n:].tolist(), lat, lon, geo_time)
+
+
+@dataclass
+class TerminalFeatureState:
+    """Per UTC day (days since the epoch): ``[transactions, delivered fraud labels]``."""
+
+    buckets: dict[int, list[int]] = field(default_factory=dict)
+
+    def to_bytes(self) -> bytes:
+        """One compact value per key: a header and ``(day, count, frauds)`` int32 triples."""
+        flat = array("i")
+        for day in sorted(self.buckets):
+            count, frauds = self.buckets[day]
+            flat.extend((day, count, frauds))
+        return _TERMINAL_HEADER.pack(_STATE_VERSION, len(self.buckets)) + flat.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TerminalFeatureState:
+        """Inverse of :meth:`to_bytes`; raises ``ValueError`` on a foreign or truncated value."""
+        if len(data) < _TERMINAL_HEADER.size:
+            raise ValueError(f"terminal feature state too short: {len(data)} bytes")
+        version, n = _TERMINAL_HEADER.unpack_from(data)
+        if version != _STATE_VERSION:
+            raise ValueError(f"terminal feature state version {version}, expected {_STATE_VERSION}")
+        expected = _TERMINAL_HEADER.size + 12 * n
+        if len(data) != expected:
+            raise ValueError(f"terminal feature state has {len(data)} bytes, expected {expected} for {n} days")
+        flat = array("i")
+        flat.frombytes(data[_TERMINAL_HEADER.size :])
+        return cls({flat[i]: [flat[i + 1], flat[i + 2]] for i in range(0, len(flat), 3)})
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def customer_features(
+    state: CustomerFeatureState,
+    event_time: float,
+    amount: float,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> tuple[float, ...]:
+    """The customer's features for a transaction at ``event_time`` (the transaction itself included)."""
+    times, amounts = state.times, state.amounts
+    hi = bisect_right(times, event_time)  # later entries exist only for out-of-order input
+    lo1 = bisect_right(times, event_time - DAY_S, 0, hi)
+    lo7 = bisect_right(times, event_time - 7 * DAY_S, 0, lo1)
+    lo30 = bisect_right(times, event_time - 30 * DAY_S, 0, lo7)
+    # The windows are nested: sum each disjoint slice once.
+    s1 = sum(amounts[lo1:hi])
+    s7 = s1 + sum(amounts[lo7:lo1])
+    s30 = s7 + sum(amounts[lo30:lo7])
+    n1, n7, n30 = float(hi - lo1 + 1), float(hi - lo7 + 1), float(hi - lo30 + 1)
+    out: list[float] = [n1, (s1 + amount) / n1, n7, (s7 + amount) / n7, n30, (s30 + amount) / n30]
+    # Deviation of this amount from the previous 30 days.
+    n = hi - lo30
+    if n:
+        mean = s30 / n
+        var = max(0.0, sum([a * a for a in amounts[lo30:hi]]) / n - mean * mean)
+        out.append((amount - mean) / max(math.sqrt(var), 1.0))
+        out.append(amount / mean if mean > 0 else 1.0)
+    else:
+        out.extend((0.0, 1.0))
+    out.append(float(hi - bisect_right(times, event_time - HOUR_S, lo1, hi) + 1))
+    out.append(event_time - times[hi - 1] if hi else _NO_PREVIOUS_S)
+    speed = 0.0
+    if lat is not None and lon is not None and not math.isnan(state.last_geo_time):
+        hours = max((event_time - state.last_geo_time) / HOUR_S, _MIN_TRAVEL_HOURS)
+        speed = _haversine_km(state.last_lat, state.last_lon, lat, lon) / hours
+    out.append(speed)
+    return tuple(out)
+
+
+def customer_observe(
+    state: CustomerFeatureState,
+    event_time: float,
+    amount: float,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> None:
+    """Record a transaction and forget those older than the longest window."""
+    times, amounts = state.times, state.amounts
+    if not times or event_time >= times[-1]:
+        times.append(event_time)
+        amounts.append(amount)
+    else:  # out-of-order event: keep the lists sorted
+        i = bisect_right(times, event_time)
+        insort(times, event_time)
+        amounts.insert(i, amount)
+    cut = bisect_right(times, times[-1] - _CUSTOMER_HORIZON_S)
+    if cut:
+        del times[:cut]
+        del amounts[:cut]
+    if lat is not None and lon is not None and not (state.last_geo_time > event_time):
+        state.last_lat, state.last_lon, state.last_geo_time = lat, lon, event_time
+
+
+def _delay_days(label_delay_s: float) -> int:
+    if label_delay_s < 0 or math.isnan(label_delay_s):
+        raise ValueError(f"label delay must be >= 0 seconds, got {label_delay_s}")
+    return math.ceil(label_delay_s / DAY_S)
+
+
+def terminal_features(state: TerminalFeatureState, event_time: float, label_delay_s: float) -> tuple[float, ...]:
+    """Counts and fraud risk of the terminal over the delayed 1/7/30-day windows (labels delivered so far)."""
+    day = int(event_time // DAY_S)
+    newest = day - _delay_days(label_delay_s) - 1
+    buckets = state.buckets
+    if len(buckets) > day - newest + _WINDOWS_DAYS[-1] + 7:  # amortised: prune about once a week
+        _prune(state, newest - _WINDOWS_DAYS[-1] + 1)
+    get = buckets.get
+    count = frauds = 0
+    out: list[float] = []
+    d = newest
+    for days in _WINDOWS_DAYS:
+        for d in range(d, newest - days, -1):
+            bucket = get(d)
+            if bucket is not None:
+                count += bucket[0]
+                frauds += bucket[1]
+        d = newest - days
+        out.append(float(count))
+        out.append(min(1.0, frauds / count) if count else 0.0)
+    return tuple(out)
+
+
+def _prune(state: TerminalFeatureState, oldest_day: int) -> None:
+    for d in [d for d in state.buckets if d < oldest_day]:
+        del state.buckets[d]
+
+
+def terminal_observe(state: TerminalFeatureState, event_time: float) -> None:
+    """Record a transaction at the terminal."""
+    day = int(event_time // DAY_S)
+    bucket = state.buckets.get(day)
+    if bucket is None:
+        state.buckets[day] = [1, 0]
+    else:
+        bucket[0] += 1
+
+
+def terminal_label(state: TerminalFeatureState, tx_event_time: float, is_fraud: bool) -> None:
+    """Apply a label delivered now for a transaction made at ``tx_event_time``.
+
+    Only frauds change the state (every transaction already counts in the denominator). A fraud label
+    that arrives before its transaction is kept in the transaction's day; the risk is capped at 1.
+    """
+    if not is_fraud:
+        return
+    day = int(tx_event_time // DAY_S)
+    bucket = state.buckets.get(day)
+    if bucket is None:
+        state.buckets[day] = [0, 1]
+    else:
+        bucket[1] += 1
+
+
+def assemble(
+    amount: float, event_time: float, customer: Sequence[float], terminal: Sequence[float]
+) -> tuple[float, ...]:
+    """The full feature vector in FEATURE_NAMES order."""
+    day = int(event_time // DAY_S)
+    hour = int((event_time - day * DAY_S) // HOUR_S)
+    weekend = 1.0 if (day + 3) % 7 >= 5 else 0.0  # 1970-01-01 was a Thursday (weekday 3)
+    night = 1.0 if hour <= 6 else 0.0
+    if len(customer) != len(CUSTOMER_FEATURES) or len(terminal) != len(TERMINAL_FEATURES):
+        raise ValueError(
+            f"expected {len(CUSTOMER_FEATURES)} customer and {len(TERMINAL_FEATURES)} terminal features, "
+            f"got {len(customer)} and {len(terminal)}"
+        )
+    return (float(amount), weekend, night, float(hour), *customer, *terminal)
