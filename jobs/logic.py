@@ -1,0 +1,234 @@
+"""The detector's two keyed stages as pure functions: state bytes in, state bytes and results out.
+
+A Flink KeyedProcessFunction (or the replay loop) only loads the key's single state value, calls one of
+these, stores the returned bytes and emits the results. Nothing here knows about Flink, Kafka or clocks
+(except the default detection time), so the same code runs in the stream, in replay and in tests.
+
+Stage 1, keyed by terminal: :func:`terminal_step` enriches the transaction with the terminal's recent
+activity, its label-confirmed frauds and the ML terminal features. Stage 2, keyed by customer:
+:func:`customer_step` evaluates the rules, scores with the model and decides the alert. Labels go to both
+stages (:func:`apply_label_terminal`, :func:`apply_label_customer`) and act only from their delivery on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from fraud_jobs.config import DetectorConfig
+from fraud_jobs.rules import combine, haversine_km
+from fraud_jobs.schemas import FraudAlert, Label, RuleHit, Transaction, alert_id_for
+from fraud_jobs.scoring import Scorer
+from fraud_jobs.state import CustomerState, TerminalState
+from fraud_models import features as feat
+
+__all__ = [
+    "EnrichedTransaction",
+    "ScoreRecord",
+    "apply_label_customer",
+    "apply_label_terminal",
+    "customer_step",
+    "terminal_step",
+]
+
+_HOUR_S = 3600.0
+
+
+class EnrichedTransaction(NamedTuple):
+    """A transaction plus what stage 1 knows about its terminal; crosses the keyed stages."""
+
+    tx: Transaction
+    terminal_tx_1h: int
+    """Transactions at this terminal in the hour before this one."""
+    terminal_confirmed_frauds: int
+    """Frauds at this terminal whose labels were delivered within the FR-007 window."""
+    terminal_features: tuple[float, ...]
+    """fraud_models.features.terminal_features as of this transaction."""
+
+    def to_json(self) -> str:
+        """Wire form between the two keyed stages."""
+        return json.dumps(
+            {
+                "tx": self.tx.model_dump(mode="json"),
+                "terminal_tx_1h": self.terminal_tx_1h,
+                "terminal_confirmed_frauds": self.terminal_confirmed_frauds,
+                "terminal_features": self.terminal_features,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> EnrichedTransaction:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            Transaction.model_validate(data["tx"]),
+            int(data["terminal_tx_1h"]),
+            int(data["terminal_confirmed_frauds"]),
+            tuple(float(v) for v in data["terminal_features"]),
+        )
+
+
+class ScoreRecord(NamedTuple):
+    """The outcome for every valid transaction, alert or not (what replay writes to scores.parquet)."""
+
+    transaction_id: str
+    customer_id: str
+    terminal_id: str
+    event_ts: float
+    amount: float
+    score: float
+    rule_score: float
+    ml_score: float | None
+    rule_codes: tuple[str, ...]
+    alert: bool
+
+
+def _expired(last_ts: float, ts: float, ttl_s: float) -> bool:
+    return ts - last_ts > ttl_s  # False while last_ts is NaN (no history yet)
+
+
+def terminal_step(
+    tstate: bytes | None, tx: Transaction, cfg: DetectorConfig
+) -> tuple[bytes, EnrichedTransaction]:
+    """Stage 1 (keyed by terminal_id): enrich ``tx`` with the terminal's state, then record it."""
+    ts = tx.event_time.timestamp()
+    st = TerminalState.from_bytes(tstate) if tstate else TerminalState()
+    if _expired(st.last_ts, ts, cfg.state_ttl_s):
+        st = TerminalState()
+    fstate = feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
+    features = feat.terminal_features(fstate, ts, cfg.label_delay_s)
+    feat.terminal_observe(fstate, ts)
+    st.features = fstate.to_bytes()
+    recent = st.count_since(ts - _HOUR_S)
+    frauds = st.confirmed_frauds(ts, cfg.terminal_risk.window_s)
+    st.observe(ts, tx.amount)
+    return st.to_bytes(), EnrichedTransaction(tx, recent, frauds, features)
+
+
+def customer_step(
+    cstate: bytes | None,
+    enriched: EnrichedTransaction,
+    cfg: DetectorConfig,
+    scorer: Scorer | None = None,
+    detection_time: datetime | None = None,
+) -> tuple[bytes, ScoreRecord, FraudAlert | None]:
+    """Stage 2 (keyed by customer_id): rules against the customer's history, ML score, combination, alert.
+
+    Rules judge the transaction against the history *before* it; then the history records it. A scorer
+    error propagates (the caller sends the transaction to the DLQ with stage ``score``).
+    """
+    tx = enriched.tx
+    ts = tx.event_time.timestamp()
+    amount = tx.amount
+    st = CustomerState.from_bytes(cstate) if cstate else CustomerState()
+    if _expired(st.last_ts, ts, cfg.state_ttl_s):
+        st = CustomerState()
+
+    hits: list[RuleHit] = []
+    hit = cfg.high_value.check(amount, st.n, st.mean, st.std)
+    if hit is not None:
+        hits.append(hit)
+    hit = cfg.velocity.check(st.count_since(ts - cfg.velocity.window_s) + 1)
+    if hit is not None:
+        hits.append(hit)
+    lat, lon = tx.lat, tx.lon
+    if lat is not None and lon is not None and st.geo_ts == st.geo_ts:  # geo_ts is NaN without a position
+        distance = haversine_km(st.geo_lat, st.geo_lon, lat, lon)
+        hit = cfg.travel.check(distance, abs(ts - st.geo_ts) / _HOUR_S)
+        if hit is not None:
+            hits.append(hit)
+    hour = int(ts // _HOUR_S) % 24
+    hours = st.hours
+    if st.n:
+        near = (
+            hours[hour - 2] + hours[hour - 1] + hours[hour] + hours[(hour + 1) % 24] + hours[(hour + 2) % 24]
+        )
+        share = near / st.n
+        hit = cfg.unusual_hour.check(hour, share, st.n)
+        if hit is not None:
+            hits.append(hit)
+    hit = cfg.blocklist.check(tx.customer_id, tx.terminal_id)
+    if hit is not None:
+        hits.append(hit)
+
+    fstate = feat.CustomerFeatureState.from_bytes(st.features) if st.features else feat.CustomerFeatureState()
+    ml_score: float | None = None
+    if scorer is not None:
+        customer = feat.customer_features(fstate, ts, amount, lat, lon)
+        raw = float(scorer.score(feat.assemble(amount, ts, customer, enriched.terminal_features)))
+        if math.isnan(raw):
+            raise ValueError(f"scorer {scorer.version} returned NaN for transaction {tx.transaction_id}")
+        ml_score = min(1.0, max(0.0, raw))
+        hit = cfg.anomaly.check(ml_score, scorer.version)
+        if hit is not None:
+            hits.append(hit)
+    hit = cfg.terminal_risk.check(enriched.terminal_confirmed_frauds)
+    if hit is not None:
+        hits.append(hit)
+    feat.customer_observe(fstate, ts, amount, lat, lon)
+    st.features = fstate.to_bytes()
+
+    score, rule_score = combine(hits, ml_score, cfg.alpha)
+    st.observe_amount(amount)
+    st.push_time(ts)
+    hours[hour] += 1
+    if lat is not None and lon is not None and not ts < st.geo_ts:
+        st.geo_lat, st.geo_lon, st.geo_ts = lat, lon, ts
+    if not ts <= st.last_ts:
+        st.last_ts = ts
+
+    is_alert = score >= cfg.alert_threshold
+    record = ScoreRecord(
+        tx.transaction_id,
+        tx.customer_id,
+        tx.terminal_id,
+        ts,
+        amount,
+        score,
+        rule_score,
+        ml_score,
+        tuple(h.code for h in hits),
+        is_alert,
+    )
+    alert = None
+    if is_alert:
+        alert = FraudAlert(
+            alert_id=alert_id_for(tx.transaction_id),
+            transaction_id=tx.transaction_id,
+            customer_id=tx.customer_id,
+            terminal_id=tx.terminal_id,
+            amount=amount,
+            score=score,
+            rule_score=rule_score,
+            ml_score=ml_score,
+            rule_hits=tuple(hits),
+            model_version=scorer.version if scorer is not None else None,
+            event_time=tx.event_time,
+            detection_time=detection_time or datetime.now(UTC),
+        )
+    return st.to_bytes(), record, alert
+
+
+def apply_label_terminal(tstate: bytes | None, label: Label, cfg: DetectorConfig) -> bytes:
+    """Stage 1 side input: a label delivered now (at ``confirmed_at``) updates the terminal's fraud risk."""
+    st = TerminalState.from_bytes(tstate) if tstate else TerminalState()
+    st.labels += 1
+    if label.is_fraud:
+        st.fraud_labels += 1
+        st.add_fraud_label(label.confirmed_at.timestamp())
+    fstate = feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
+    feat.terminal_label(fstate, label.tx_event_time.timestamp(), label.is_fraud)
+    st.features = fstate.to_bytes()
+    return st.to_bytes()
+
+
+def apply_label_customer(cstate: bytes | None, label: Label, cfg: DetectorConfig) -> bytes:
+    """Stage 2 side input: records a confirmed fraud on the customer (kept for analysts and future rules)."""
+    st = CustomerState.from_bytes(cstate) if cstate else CustomerState()
+    if label.is_fraud:
+        st.fraud_labels += 1
+        delivered = label.confirmed_at.timestamp()
+        if not delivered <= st.last_fraud_label_ts:
+            st.last_fraud_label_ts = delivered
+    return st.to_bytes()

@@ -1,0 +1,375 @@
+"""Replay a stored stream through the detector's own logic, in event-time order, without Flink.
+
+Backtests and model evaluation must measure the detector that runs in the stream, not a notebook copy of it:
+every transaction goes through :func:`fraud_jobs.logic.terminal_step` then
+:func:`fraud_jobs.logic.customer_step` with per-key state kept as the same bytes Flink would store. Labels in
+the input (the handbook's ``TX_FRAUD``, the generator's ``is_fraud``) are delivered ``label_delay`` after
+their transaction, before any transaction at or after that instant, as the labels topic would deliver them.
+
+Inputs: project Transaction JSONL (one record per line; bad lines go to the DLQ), project Transaction parquet
+(columns named like the Transaction fields) and the handbook parquet (``TRANSACTION_ID, TX_DATETIME,
+CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT[, TX_FRAUD]``). Outputs in ``DIR``: ``scores.parquet`` (one row per valid
+transaction), ``alerts.jsonl``, ``dlq.jsonl`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from fraud_jobs.config import DetectorConfig
+from fraud_jobs.logic import (
+    ScoreRecord,
+    apply_label_customer,
+    apply_label_terminal,
+    customer_step,
+    terminal_step,
+)
+from fraud_jobs.schemas import (
+    DeadLetterRecord,
+    ErrorType,
+    Label,
+    ParseStats,
+    Source,
+    Stage,
+    Transaction,
+    dead_letter,
+    decode_json_object,
+    validate_transaction,
+)
+from fraud_jobs.scoring import Scorer
+
+__all__ = [
+    "HANDBOOK_COLUMNS",
+    "ReplayInput",
+    "ReplaySummary",
+    "iter_jsonl",
+    "load_input",
+    "parse_duration",
+    "replay",
+    "run_replay",
+]
+
+HANDBOOK_COLUMNS: Final = ("TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT")
+_LABEL_FIELD: Final = "is_fraud"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_S: Final = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """'7d', '12h', '30m', '45s' or plain seconds -> seconds; ValueError naming the input otherwise."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"invalid duration {text!r}: expected a number with an optional unit s, m, h or d")
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
+
+
+@dataclass(slots=True)
+class ReplayInput:
+    """Valid transactions with their labels (None when unknown), and what failed to load."""
+
+    transactions: list[Transaction] = field(default_factory=list)
+    labels: list[bool | None] = field(default_factory=list)
+    dead_letters: list[DeadLetterRecord] = field(default_factory=list)
+    stats: ParseStats = field(default_factory=ParseStats)
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    events: int = 0
+    scored: int = 0
+    alerts: int = 0
+    alerts_by_rule: Counter[str] = field(default_factory=Counter)
+    hits_by_rule: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    labels_delivered: int = 0
+    future_schema_versions: int = 0
+    elapsed_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "scored": self.scored,
+            "alerts": self.alerts,
+            "alerts_by_rule": dict(sorted(self.alerts_by_rule.items())),
+            "hits_by_rule": dict(sorted(self.hits_by_rule.items())),
+            "dead_letters": dict(sorted(self.dead_letters.items())),
+            "labels_delivered": self.labels_delivered,
+            "future_schema_versions": self.future_schema_versions,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "events_per_s": round(self.scored / self.elapsed_s, 1) if self.elapsed_s else None,
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# loading
+
+
+def _label_of(obj: dict[str, Any]) -> bool | None:
+    value = obj.get(_LABEL_FIELD)
+    return value if type(value) is bool else None
+
+
+def _load_jsonl(path: Path, out: ReplayInput) -> None:
+    topic = f"file:{path.name}"
+    with path.open("rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            raw = line[:-1] if line.endswith(b"\n") else line
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            source = Source(topic, None, line_no)
+            obj = decode_json_object(raw, Stage.PARSE, source)
+            if isinstance(obj, DeadLetterRecord):
+                out.stats.dead_letters[obj.error_type.value] += 1
+                out.dead_letters.append(obj)
+                continue
+            result = validate_transaction(obj, raw, source, out.stats)
+            if isinstance(result, DeadLetterRecord):
+                out.dead_letters.append(result)
+            else:
+                out.transactions.append(result)
+                out.labels.append(_label_of(obj))
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(
+            tzinfo=UTC
+        )  # parquet timestamps without a zone are UTC by the project's convention
+    return value
+
+
+def _load_handbook(table: pa.Table, path: Path, out: ReplayInput) -> None:
+    """The handbook's columns -> v1 transactions (ids become strings, naive times are UTC)."""
+    columns = {name: table.column(name).to_pylist() for name in HANDBOOK_COLUMNS}
+    frauds = table.column("TX_FRAUD").to_pylist() if "TX_FRAUD" in table.column_names else None
+    topic = f"file:{path.name}"
+    validate = Transaction.model_validate
+    for i, (tid, when, cid, term, amount) in enumerate(
+        zip(*(columns[c] for c in HANDBOOK_COLUMNS), strict=True)
+    ):
+        row = {
+            "transaction_id": str(tid) if tid is not None else None,
+            "customer_id": str(cid) if cid is not None else None,
+            "terminal_id": str(term) if term is not None else None,
+            "amount": amount,
+            "event_time": _aware(when),
+        }
+        try:
+            tx = validate({k: v for k, v in row.items() if v is not None})
+        except ValueError:
+            result = validate_transaction(
+                row, json.dumps(row, default=str), Source(topic, None, i), out.stats
+            )
+            if isinstance(result, DeadLetterRecord):
+                out.dead_letters.append(result)
+                continue
+            tx = result
+        else:
+            out.stats.parsed += 1
+            out.stats.by_version[1] += 1
+        out.transactions.append(tx)
+        label = frauds[i] if frauds is not None else None
+        out.labels.append(bool(label) if label is not None else None)
+
+
+def _load_parquet_transactions(table: pa.Table, path: Path, out: ReplayInput) -> None:
+    topic = f"file:{path.name}"
+    for i, row in enumerate(table.to_pylist()):
+        obj = {k: _aware(v) for k, v in row.items() if v is not None}
+        result = validate_transaction(obj, json.dumps(row, default=str), Source(topic, None, i), out.stats)
+        if isinstance(result, DeadLetterRecord):
+            out.dead_letters.append(result)
+        else:
+            out.transactions.append(result)
+            out.labels.append(_label_of(obj))
+
+
+def load_input(path: str | Path, limit: int | None = None) -> ReplayInput:
+    """Read JSONL or parquet (project or handbook columns); raises ValueError for an unusable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"replay input {path} does not exist or is not a file")
+    out = ReplayInput()
+    if path.suffix in (".jsonl", ".json", ".ndjson"):
+        _load_jsonl(path, out)
+    elif path.suffix == ".parquet":
+        try:
+            pf = pq.ParquetFile(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise ValueError(f"cannot read parquet {path}: {exc}") from exc
+        names = pf.schema_arrow.names
+        if all(c in names for c in HANDBOOK_COLUMNS):
+            wanted = [*HANDBOOK_COLUMNS, *(["TX_FRAUD"] if "TX_FRAUD" in names else [])]
+            table = _read(pf, wanted, limit)
+            _load_handbook(table, path, out)
+        elif "transaction_id" in names:
+            _load_parquet_transactions(_read(pf, None, limit), path, out)
+        else:
+            raise ValueError(
+                f"parquet {path} has neither the handbook columns {HANDBOOK_COLUMNS} nor Transaction fields "
+                f"(found: {names[:12]})"
+            )
+    else:
+        raise ValueError(
+            f"replay input {path}: unsupported extension {path.suffix!r} (use .jsonl or .parquet)"
+        )
+    if limit is not None and len(out.transactions) > limit:
+        del out.transactions[limit:]
+        del out.labels[limit:]
+    return out
+
+
+def _read(pf: pq.ParquetFile, columns: list[str] | None, limit: int | None) -> pa.Table:
+    if limit is None:
+        return pf.read(columns=columns)
+    batches, rows = [], 0
+    for batch in pf.iter_batches(batch_size=min(limit, 65536), columns=columns):
+        batches.append(batch)
+        rows += batch.num_rows
+        if rows >= limit:
+            break
+    table = (
+        pa.Table.from_batches(batches, schema=batches[0].schema) if batches else pf.schema_arrow.empty_table()
+    )
+    return table.slice(0, limit)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the replay loop
+
+
+def replay(
+    data: ReplayInput,
+    cfg: DetectorConfig,
+    scorer: Scorer | None = None,
+    alerts_out: IO[str] | None = None,
+    dlq_out: IO[str] | None = None,
+) -> tuple[list[ScoreRecord], list[bool | None], ReplaySummary]:
+    """Run every transaction through terminal_step then customer_step in event-time order.
+
+    Returns the score records (one per scored transaction), their labels and a summary; alerts and dead
+    letters are written as JSON lines to the given streams as they happen.
+    """
+    started = time.perf_counter()
+    summary = ReplaySummary(events=len(data.transactions) + len(data.dead_letters))
+    summary.future_schema_versions = data.stats.future_version
+    for dl in data.dead_letters:
+        summary.dead_letters[dl.error_type.value] += 1
+        if dlq_out is not None:
+            dlq_out.write(dl.model_dump_json() + "\n")
+    order = sorted(range(len(data.transactions)), key=lambda i: data.transactions[i].event_time)
+    delay = timedelta(seconds=cfg.label_delay_s)
+    pending: deque[tuple[float, Label]] = deque()  # delivery times are monotone: tx order + a constant
+    terminals: dict[str, bytes] = {}
+    customers: dict[str, bytes] = {}
+    records: list[ScoreRecord] = []
+    labels: list[bool | None] = []
+    for i in order:
+        tx = data.transactions[i]
+        ts = tx.event_time.timestamp()
+        while pending and pending[0][0] <= ts:
+            label = pending.popleft()[1]
+            terminals[label.terminal_id] = apply_label_terminal(terminals.get(label.terminal_id), label, cfg)
+            customers[label.customer_id] = apply_label_customer(customers.get(label.customer_id), label, cfg)
+            summary.labels_delivered += 1
+        stage = Stage.PROCESS
+        try:
+            terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
+            stage = Stage.SCORE
+            customers[tx.customer_id], record, alert = customer_step(
+                customers.get(tx.customer_id), enriched, cfg, scorer, detection_time=tx.event_time
+            )
+        except Exception as exc:  # one bad event must not stop the stream; it goes to the DLQ with the reason
+            dl = dead_letter(
+                tx.model_dump_json(), ErrorType.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}", stage
+            )
+            summary.dead_letters[dl.error_type.value] += 1
+            if dlq_out is not None:
+                dlq_out.write(dl.model_dump_json() + "\n")
+            continue
+        records.append(record)
+        labels.append(data.labels[i])
+        summary.hits_by_rule.update(record.rule_codes)
+        if alert is not None:
+            summary.alerts += 1
+            summary.alerts_by_rule.update(record.rule_codes)
+            if alerts_out is not None:
+                alerts_out.write(alert.model_dump_json() + "\n")
+        is_fraud = data.labels[i]
+        if is_fraud is not None:
+            confirmed = tx.event_time + delay
+            pending.append(
+                (
+                    confirmed.timestamp(),
+                    Label(
+                        transaction_id=tx.transaction_id,
+                        is_fraud=is_fraud,
+                        confirmed_at=confirmed,
+                        terminal_id=tx.terminal_id,
+                        customer_id=tx.customer_id,
+                        tx_event_time=tx.event_time,
+                    ),
+                )
+            )
+    summary.scored = len(records)
+    summary.elapsed_s = time.perf_counter() - started
+    return records, labels, summary
+
+
+def _scores_table(records: Sequence[ScoreRecord], labels: Sequence[bool | None]) -> pa.Table:
+    return pa.table(
+        {
+            "transaction_id": pa.array([r.transaction_id for r in records], pa.string()),
+            "event_time": pa.array([int(r.event_ts * 1_000_000) for r in records], pa.int64()).cast(
+                pa.timestamp("us", tz="UTC")
+            ),
+            "customer_id": pa.array([r.customer_id for r in records], pa.string()),
+            "terminal_id": pa.array([r.terminal_id for r in records], pa.string()),
+            "amount": pa.array([r.amount for r in records], pa.float64()),
+            "score": pa.array([r.score for r in records], pa.float64()),
+            "rule_score": pa.array([r.rule_score for r in records], pa.float64()),
+            "ml_score": pa.array([r.ml_score for r in records], pa.float64()),
+            "rule_hits": pa.array([",".join(r.rule_codes) for r in records], pa.string()),
+            "alert": pa.array([r.alert for r in records], pa.bool_()),
+            "label": pa.array(list(labels), pa.bool_()),
+        }
+    )
+
+
+def run_replay(
+    input_path: str | Path,
+    out_dir: str | Path,
+    cfg: DetectorConfig,
+    scorer: Scorer | None = None,
+    limit: int | None = None,
+) -> ReplaySummary:
+    """Load, replay and write DIR/scores.parquet, DIR/alerts.jsonl, DIR/dlq.jsonl and DIR/summary.json."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_input(input_path, limit)
+    with (
+        (out / "alerts.jsonl").open("w", encoding="utf-8") as alerts_fh,
+        (out / "dlq.jsonl").open("w", encoding="utf-8") as dlq_fh,
+    ):
+        records, labels, summary = replay(data, cfg, scorer, alerts_fh, dlq_fh)
+    pq.write_table(_scores_table(records, labels), out / "scores.parquet", compression="zstd")
+    (out / "summary.json").write_text(json.dumps(summary.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def iter_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Read a JSONL output file back (alerts, DLQ) as dicts."""
+    with Path(path).open("rb") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)

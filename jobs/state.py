@@ -1,0 +1,243 @@
+"""Compact, versioned per-key state of the detector and its byte codec.
+
+Flink keeps exactly one value per key (a ``bytes`` ValueState), because every state access crosses the
+Python/JVM boundary and that boundary, not the rules, is the cost. The layout is fixed little-endian
+``struct`` fields, a variable ring of recent timestamps and the ML feature state as an opaque blob
+(:mod:`fraud_models.features` owns its format). A version byte leads, so a future layout can read old state
+after an upgrade; an unknown version or a damaged value raises :class:`StateCodecError` instead of silently
+scoring with garbage.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = [
+    "CUSTOMER_STATE_VERSION",
+    "RING_CAPACITY",
+    "TERMINAL_STATE_VERSION",
+    "CustomerState",
+    "StateCodecError",
+    "TerminalState",
+]
+
+CUSTOMER_STATE_VERSION: Final = 1
+TERMINAL_STATE_VERSION: Final = 1
+RING_CAPACITY: Final = 32
+"""Recent timestamps kept per key: bounds the velocity rule's max_count (<= 31) and the state size."""
+FRAUD_RING_CAPACITY: Final = 8
+
+# version, ring length, reserved, n, fraud labels, mean, m2, last_ts, geo lat/lon/ts, last fraud label ts
+_CUSTOMER_HEAD: Final = struct.Struct("<BBHIIddddddd")
+# version, ring length, fraud ring length, reserved, n, labels, fraud labels, mean, m2, last_ts
+_TERMINAL_HEAD: Final = struct.Struct("<BBBBIIIddd")
+_HOURS: Final = struct.Struct("<24I")
+_BLOB_LEN: Final = struct.Struct("<I")
+_DOUBLES: Final = tuple(struct.Struct(f"<{k}d") for k in range(RING_CAPACITY + 1))
+_NAN: Final = math.nan
+
+
+class StateCodecError(ValueError):
+    """Stored state that cannot be decoded (unknown version, truncated or corrupt bytes)."""
+
+
+def _blob(data: bytes, offset: int, what: str) -> bytes:
+    (length,) = _BLOB_LEN.unpack_from(data, offset)
+    start = offset + _BLOB_LEN.size
+    if start + length != len(data):
+        raise StateCodecError(
+            f"{what} state is {len(data)} bytes, layout says {start + length} (feature blob {length} bytes)"
+        )
+    return data[start:]
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything the rules need about one customer, plus the ML feature state."""
+
+    n: int = 0
+    """Transactions seen (the denominator of the running stats and of the hour histogram)."""
+    mean: float = 0.0
+    m2: float = 0.0
+    """Welford's running sum of squared deviations of the amount."""
+    last_ts: float = _NAN
+    geo_lat: float = _NAN
+    geo_lon: float = _NAN
+    geo_ts: float = _NAN
+    ring: list[float] = field(default_factory=list)
+    """Timestamps of the most recent transactions, oldest first, at most RING_CAPACITY."""
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+    fraud_labels: int = 0
+    last_fraud_label_ts: float = _NAN
+    features: bytes = b""
+    """fraud_models.features.CustomerFeatureState bytes (empty until the first event)."""
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+    def observe_amount(self, amount: float) -> None:
+        """Welford update: numerically stable running mean and variance in O(1) state."""
+        self.n += 1
+        delta = amount - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (amount - self.mean)
+
+    def count_since(self, since_ts: float) -> int:
+        """Ring timestamps strictly after ``since_ts``."""
+        count = 0
+        for ts in reversed(self.ring):
+            if ts <= since_ts:
+                break
+            count += 1
+        return count
+
+    def push_time(self, ts: float) -> None:
+        ring = self.ring
+        if not ring or ts >= ring[-1]:
+            ring.append(ts)
+        else:  # out-of-order event: keep the ring sorted so count_since stays a suffix scan
+            i = len(ring)
+            while i and ring[i - 1] > ts:
+                i -= 1
+            ring.insert(i, ts)
+        if len(ring) > RING_CAPACITY:
+            del ring[0]
+
+    def to_bytes(self) -> bytes:
+        ring = self.ring
+        head = _CUSTOMER_HEAD.pack(
+            CUSTOMER_STATE_VERSION,
+            len(ring),
+            0,
+            self.n,
+            self.fraud_labels,
+            self.mean,
+            self.m2,
+            self.last_ts,
+            self.geo_lat,
+            self.geo_lon,
+            self.geo_ts,
+            self.last_fraud_label_ts,
+        )
+        return b"".join(
+            (
+                head,
+                _DOUBLES[len(ring)].pack(*ring),
+                _HOURS.pack(*self.hours),
+                _BLOB_LEN.pack(len(self.features)),
+                self.features,
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CustomerState:
+        if not data or data[0] != CUSTOMER_STATE_VERSION:
+            found = data[0] if data else "empty"
+            raise StateCodecError(f"customer state version {found}, this code reads {CUSTOMER_STATE_VERSION}")
+        try:
+            (_, k, _, n, frauds, mean, m2, last_ts, lat, lon, geo_ts, fraud_ts) = _CUSTOMER_HEAD.unpack_from(
+                data
+            )
+            if k > RING_CAPACITY:
+                raise StateCodecError(f"customer state ring of {k} entries exceeds {RING_CAPACITY}")
+            offset = _CUSTOMER_HEAD.size
+            ring = list(_DOUBLES[k].unpack_from(data, offset))
+            offset += 8 * k
+            hours = list(_HOURS.unpack_from(data, offset))
+            blob = _blob(data, offset + _HOURS.size, "customer")
+        except struct.error as exc:
+            raise StateCodecError(f"customer state truncated ({len(data)} bytes): {exc}") from None
+        return cls(n, mean, m2, last_ts, lat, lon, geo_ts, ring, hours, frauds, fraud_ts, blob)
+
+
+@dataclass(slots=True)
+class TerminalState:
+    """Recent activity of one terminal and the frauds confirmed there (by delivered labels)."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    last_ts: float = _NAN
+    ring: list[float] = field(default_factory=list)
+    """Timestamps of the most recent transactions, oldest first, at most RING_CAPACITY."""
+    labels: int = 0
+    fraud_labels: int = 0
+    fraud_ring: list[float] = field(default_factory=list)
+    """Delivery times of the most recent confirmed frauds, at most FRAUD_RING_CAPACITY."""
+    features: bytes = b""
+    """fraud_models.features.TerminalFeatureState bytes (empty until the first event)."""
+
+    def observe(self, ts: float, amount: float) -> None:
+        self.n += 1
+        delta = amount - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (amount - self.mean)
+        ring = self.ring
+        ring.append(ts)
+        if len(ring) > 1 and ts < ring[-2]:
+            ring.sort()
+        if len(ring) > RING_CAPACITY:
+            del ring[0]
+        if not ts <= self.last_ts:  # also true when last_ts is NaN
+            self.last_ts = ts
+
+    def count_since(self, since_ts: float) -> int:
+        return sum(1 for ts in self.ring if ts > since_ts)
+
+    def add_fraud_label(self, delivered_ts: float) -> None:
+        ring = self.fraud_ring
+        ring.append(delivered_ts)
+        ring.sort()
+        if len(ring) > FRAUD_RING_CAPACITY:
+            del ring[0]
+
+    def confirmed_frauds(self, now_ts: float, window_s: float) -> int:
+        """Frauds whose label was delivered in ``(now - window, now]``: a label counts only once known."""
+        since = now_ts - window_s
+        return sum(1 for ts in self.fraud_ring if since < ts <= now_ts)
+
+    def to_bytes(self) -> bytes:
+        ring, fraud = self.ring, self.fraud_ring
+        head = _TERMINAL_HEAD.pack(
+            TERMINAL_STATE_VERSION,
+            len(ring),
+            len(fraud),
+            0,
+            self.n,
+            self.labels,
+            self.fraud_labels,
+            self.mean,
+            self.m2,
+            self.last_ts,
+        )
+        return b"".join(
+            (
+                head,
+                _DOUBLES[len(ring)].pack(*ring),
+                _DOUBLES[len(fraud)].pack(*fraud),
+                _BLOB_LEN.pack(len(self.features)),
+                self.features,
+            )
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TerminalState:
+        if not data or data[0] != TERMINAL_STATE_VERSION:
+            found = data[0] if data else "empty"
+            raise StateCodecError(f"terminal state version {found}, this code reads {TERMINAL_STATE_VERSION}")
+        try:
+            (_, k, f, _, n, labels, frauds, mean, m2, last_ts) = _TERMINAL_HEAD.unpack_from(data)
+            if k > RING_CAPACITY or f > FRAUD_RING_CAPACITY:
+                raise StateCodecError(f"terminal state rings of {k}/{f} entries exceed their capacity")
+            offset = _TERMINAL_HEAD.size
+            ring = list(_DOUBLES[k].unpack_from(data, offset))
+            offset += 8 * k
+            fraud_ring = list(_DOUBLES[f].unpack_from(data, offset))
+            blob = _blob(data, offset + 8 * f, "terminal")
+        except struct.error as exc:
+            raise StateCodecError(f"terminal state truncated ({len(data)} bytes): {exc}") from None
+        return cls(n, mean, m2, last_ts, ring, labels, frauds, fraud_ring, blob)
