@@ -1,0 +1,85 @@
+"""``streamflow db ...`` end to end through the real console entry point's parser."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fraud_operator.cli import main
+from fraud_operator.db.cli import parse_duration
+from fraud_operator.db.migrations import load_migrations
+
+from tests.db.support import Db
+
+pytestmark = pytest.mark.postgres
+
+
+def test_migrate_then_status(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
+    n = len(load_migrations())
+
+    assert main(["db", "migrate", "--dsn", db.dsn]) == 0
+    assert f"schema version {n}" in capsys.readouterr().out
+    assert main(["db", "migrate", "--dsn", db.dsn]) == 0
+    assert capsys.readouterr().out.startswith("applied nothing")
+
+    assert main(["db", "status", "--dsn", db.dsn]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["VERSION", "NAME", "STATE"]
+    assert [line.split()[2] for line in lines[1:]] == ["applied"] * n
+
+
+def test_dsn_from_environment_transform_and_check(
+    db: Db, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STREAMFLOW_PG_DSN", db.dsn)
+    assert main(["db", "migrate"]) == 0
+    now = datetime.now(UTC)
+    db.load_bronze(
+        [
+            {
+                "transaction_id": "a",
+                "customer_id": "c",
+                "terminal_id": "t",
+                "amount": 12.5,
+                "event_time": now.isoformat(),
+            },
+            {
+                "transaction_id": "b",
+                "customer_id": "c",
+                "terminal_id": "t",
+                "amount": -1,
+                "event_time": now.isoformat(),
+            },
+        ]
+    )
+    capsys.readouterr()
+
+    assert main(["db", "transform", "bronze_to_silver"]) == 0
+    assert capsys.readouterr().out.strip() == "bronze_to_silver: cleaned=1, rejected=1"
+    assert main(["db", "transform", "silver_to_gold"]) == 0
+    assert (
+        main(["db", "transform", "refresh_features", "--as-of", now.isoformat(), "--label-delay", "7d"]) == 0
+    )
+    assert db.value("SELECT tx_count_1d FROM gold.customer_features WHERE customer_id = 'c'") == 1
+
+    assert main(["db", "check"]) == 1
+    err = capsys.readouterr().err
+    assert "amount_bounds: 1 of 2 raw transactions" in err
+    assert main(["db", "check", "--max-bad-amount-rate", "0.5"]) == 0
+    assert "ok freshness" in capsys.readouterr().out
+
+
+def test_failures_exit_1_with_a_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STREAMFLOW_PG_DSN", raising=False)
+    assert main(["db", "status"]) == 1
+    assert "pass --dsn or set STREAMFLOW_PG_DSN" in capsys.readouterr().err
+
+
+def test_parse_duration() -> None:
+    assert parse_duration("7d") == timedelta(days=7)
+    assert parse_duration("15m") == timedelta(minutes=15)
+    with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
+        parse_duration("a week")
