@@ -1,0 +1,138 @@
+"""The FraudModel API (streamflow.io/v1alpha1): a trained model published by a data scientist.
+
+A FraudModel is immutable once created (the API server enforces it with a CEL transition rule): a running
+pipeline must never see the artifact under a model name change; a new model version is a new object.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, get_args
+
+from fraud_operator.api.common import API_VERSION, ApiModel, Condition, ObjectMeta, cel
+from pydantic import Field, StringConstraints, model_validator
+
+__all__ = [
+    "ALGORITHMS",
+    "Algorithm",
+    "FraudModel",
+    "FraudModelSpec",
+    "FraudModelStatus",
+    "ModelArtifact",
+    "ModelMetrics",
+    "ModelPhase",
+    "TrainingWindow",
+]
+
+Algorithm = Literal["isolation_forest", "logistic_regression", "hist_gradient_boosting", "random_forest"]
+ALGORITHMS: tuple[str, ...] = get_args(Algorithm)
+
+ModelPhase = Literal["Pending", "Ready", "Rejected"]
+
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ModelArtifact(ApiModel):
+    """Where the serialized model lives and the digest that proves it is the one that was evaluated."""
+
+    uri: Annotated[str, StringConstraints(pattern=r"^(file:///|https://)\S+$", max_length=2048)] = Field(
+        description="file:///path (a volume mounted into the job) or https:// URL of the model artifact."
+    )
+    sha256: Annotated[str, StringConstraints(pattern=r"^[a-f0-9]{64}$")] = Field(
+        description="Lowercase hex SHA-256 of the artifact; the job refuses an artifact that does not match."
+    )
+
+
+class ModelMetrics(ApiModel):
+    """Offline evaluation metrics of the model on its validation split."""
+
+    auc: Score = Field(description="Area under the ROC curve, in [0, 1].")
+    average_precision: Score = Field(description="Average precision (area under the precision-recall curve).")
+    precision_at_alert_rate: Score | None = Field(
+        default=None, description="Precision when alerting on the top alertRate share of transactions."
+    )
+    alert_rate: float | None = Field(
+        default=None, gt=0.0, le=1.0, description="Alert rate that precisionAtAlertRate was measured at."
+    )
+
+
+class TrainingWindow(ApiModel):
+    """Event-time window of the training data."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(("self.end > self.start", "end must be after start", ".end"))
+    }
+
+    start: datetime = Field(description="First event time included in training (RFC 3339).")
+    end: datetime = Field(description="Last event time included in training (RFC 3339).")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainingWindow:
+        if self.end <= self.start:
+            raise ValueError("end: must be after start")
+        return self
+
+
+class FraudModelSpec(ApiModel):
+    """A trained fraud model: its artifact, the features it expects and how well it scored offline."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            ("self == oldSelf", "a FraudModel is immutable; publish a new FraudModel for a new version"),
+        )
+    }
+
+    version: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$", max_length=63)] = (
+        Field(description="Version of the model, e.g. 2026.11.29-1 or v4.")
+    )
+    algorithm: Algorithm = Field(description="Learning algorithm of the model.")
+    artifact: ModelArtifact = Field(description="The serialized model and its digest.")
+    feature_schema_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]+$", max_length=128)] = (
+        Field(description="Id of the feature schema (names, order, version) the model was trained on.")
+    )
+    metrics: ModelMetrics = Field(description="Offline evaluation metrics.")
+    training_window: TrainingWindow = Field(description="Event-time window of the training data.")
+    description: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
+        default=None, description="Free-text notes, e.g. a link to the model card."
+    )
+
+
+class FraudModelStatus(ApiModel):
+    """Observed state of a model, written by the operator."""
+
+    phase: ModelPhase | None = Field(
+        default=None, description="Pending until validated, then Ready or Rejected (see reason and message)."
+    )
+    reason: str | None = Field(
+        default=None, description="CamelCase reason of the phase, e.g. Sha256Mismatch."
+    )
+    message: str | None = Field(default=None, description="Human-readable explanation of the phase.")
+    used_by: list[str] = Field(
+        default_factory=list,
+        description="Names of the FraudPipelines that use this model (active or shadow).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation that the operator last validated."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Conditions such as Validated.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    comparison: dict[str, Any] | None = Field(
+        default=None,
+        description="Side-by-side comparison with the active model from shadow scoring (free-form report).",
+    )
+
+
+class FraudModel(ApiModel):
+    """A whole FraudModel object as read from YAML or the API server."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+    api_version: Literal["streamflow.io/v1alpha1"] = Field(default=API_VERSION, description="API version.")
+    kind: Literal["FraudModel"] = Field(default="FraudModel", description="Kind.")
+    metadata: ObjectMeta = Field(description="Object metadata.")
+    spec: FraudModelSpec = Field(description="Desired state.")
+    status: FraudModelStatus | None = Field(default=None, description="Observed state.")

@@ -1,0 +1,137 @@
+"""The detector's configuration file (``detector.json``) and the ConfigMap that carries it.
+
+Contract with ``python -m fraud_jobs.detector --config FILE``: a JSON object with snake_case keys, described
+in :func:`detector_config`. It never contains secret values: credentials reach the job only as environment
+variables filled from Secrets, and the config names those variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from fraud_operator.api.model import FraudModel
+from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.render.naming import (
+    CONFIG_FILE,
+    CONFIG_HASH_ANNOTATION,
+    common_labels,
+    configmap_name,
+    topic_names,
+)
+
+__all__ = [
+    "CONFIG_SCHEMA_VERSION",
+    "ENV_DB_PASSWORD",
+    "ENV_DB_USER",
+    "ENV_KAFKA_PASSWORD",
+    "ENV_KAFKA_USERNAME",
+    "bootstrap_servers",
+    "config_hash",
+    "detector_config",
+    "render_detector_configmap",
+]
+
+CONFIG_SCHEMA_VERSION = 1
+ENV_KAFKA_USERNAME = "KAFKA_USERNAME"
+ENV_KAFKA_PASSWORD = "KAFKA_PASSWORD"
+ENV_DB_USER = "PGUSER"
+ENV_DB_PASSWORD = "PGPASSWORD"
+
+
+def bootstrap_servers(pipeline: FraudPipeline) -> str:
+    """Bootstrap servers from the spec, or the Strimzi bootstrap Service of the named cluster."""
+    kafka = pipeline.spec.kafka
+    if kafka.bootstrap_servers:
+        return kafka.bootstrap_servers
+    return f"{kafka.strimzi_cluster}-kafka-bootstrap.{pipeline.metadata.namespace}.svc:9092"
+
+
+def _model_entry(model: FraudModel | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    spec = model.spec
+    return {
+        "name": model.metadata.name,
+        "version": spec.version,
+        "algorithm": spec.algorithm,
+        "uri": spec.artifact.uri,
+        "sha256": spec.artifact.sha256,
+        "feature_schema_id": spec.feature_schema_id,
+    }
+
+
+def detector_config(
+    pipeline: FraudPipeline, model: FraudModel | None, shadow_model: FraudModel | None = None
+) -> dict[str, Any]:
+    """The detector configuration as a JSON-ready dict.
+
+        ``model`` is the resolved ``spec.modelRef`` (None renders a rules-only config; the operator decides
+    whether     to deploy that), ``shadow_model`` the resolved ``spec.shadowModelRef``.
+    """
+    spec = pipeline.spec
+    kafka = spec.kafka
+    detector = spec.detector
+    name = pipeline.metadata.name
+    namespace = pipeline.metadata.namespace
+    credentials = kafka.credentials_secret_ref
+    return {
+        "schema_version": CONFIG_SCHEMA_VERSION,
+        "pipeline": {"name": name, "namespace": namespace},
+        "kafka": {
+            "bootstrap_servers": bootstrap_servers(pipeline),
+            "security_protocol": kafka.security_protocol,
+            "sasl_mechanism": kafka.sasl_mechanism if kafka.security_protocol.startswith("SASL") else None,
+            "username_env": ENV_KAFKA_USERNAME if credentials else None,
+            "password_env": ENV_KAFKA_PASSWORD if credentials else None,
+            "consumer_group": f"{namespace}.{name}.detector",
+            "transactional_id_prefix": f"{namespace}.{name}.detector",
+        },
+        "topics": topic_names(pipeline),
+        "database": {
+            "host": f"{spec.database.cnpg_cluster}-rw.{namespace}.svc",
+            "port": 5432,
+            "database": spec.database.database,
+            "user_env": ENV_DB_USER,
+            "password_env": ENV_DB_PASSWORD,
+        },
+        "detector": {
+            "alpha": detector.alpha,
+            "alert_threshold": detector.alert_threshold,
+            "rules": detector.rules.model_dump(mode="json"),
+        },
+        "model": _model_entry(model),
+        "shadow_model": _model_entry(shadow_model),
+        "checkpointing": {
+            "mode": "EXACTLY_ONCE",
+            "interval_seconds": spec.flink.checkpoint_interval_seconds,
+        },
+    }
+
+
+def _canonical(config: dict[str, Any]) -> str:
+    return json.dumps(config, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """Short stable digest of a detector config; a change of it rolls the Flink job."""
+    return hashlib.sha256(_canonical(config).encode()).hexdigest()[:16]
+
+
+def render_detector_configmap(
+    pipeline: FraudPipeline, model: FraudModel | None, shadow_model: FraudModel | None = None
+) -> dict[str, Any]:
+    """The ConfigMap with ``detector.json`` (pretty, sorted) and the config hash as annotation."""
+    config = detector_config(pipeline, model, shadow_model)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": configmap_name(pipeline),
+            "namespace": pipeline.metadata.namespace,
+            "labels": common_labels(pipeline, "detector-config"),
+            "annotations": {CONFIG_HASH_ANNOTATION: config_hash(config)},
+        },
+        "data": {CONFIG_FILE: json.dumps(config, sort_keys=True, indent=2) + "\n"},
+    }

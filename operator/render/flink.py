@@ -1,0 +1,220 @@
+"""The FlinkDeployment (flink.apache.org/v1beta1) that runs the detector with the PythonDriver.
+
+The pod template is built to pass Pod Security ``restricted``: non-root, no privilege escalation, all
+capabilities dropped, RuntimeDefault seccomp and a read-only root filesystem with emptyDir volumes for the
+directories Flink and Python write to. Credentials arrive only as ``secretKeyRef`` environment variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fraud_operator.api.model import FraudModel
+from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.render.config import (
+    ENV_DB_PASSWORD,
+    ENV_DB_USER,
+    ENV_KAFKA_PASSWORD,
+    ENV_KAFKA_USERNAME,
+    config_hash,
+    detector_config,
+)
+from fraud_operator.render.naming import (
+    CONFIG_FILE,
+    CONFIG_HASH_ANNOTATION,
+    CONFIG_MOUNT,
+    FLINK_CONTAINER,
+    FLINK_UID,
+    METRICS_PORT,
+    common_labels,
+    configmap_name,
+    flinkdeployment_name,
+    pod_selector,
+)
+
+__all__ = [
+    "DETECTOR_MODULE",
+    "MODEL_MOUNT",
+    "PYTHON_DRIVER",
+    "STATE_MOUNT",
+    "flink_configuration",
+    "render_flinkdeployment",
+    "render_pod_template",
+]
+
+PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
+DETECTOR_MODULE = "fraud_jobs.detector"
+STATE_MOUNT = "/flink-data"
+MODEL_MOUNT = "/opt/streamflow/models"
+_PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+_WRITABLE_DIRS = {"tmp": "/tmp", "flink-log": "/opt/flink/log"}
+
+
+def _storage_base(pipeline: FraudPipeline) -> str:
+    base = pipeline.spec.flink.storage_uri.rstrip("/")
+    return f"{base}/{pipeline.metadata.namespace}/{pipeline.metadata.name}"
+
+
+def flink_configuration(pipeline: FraudPipeline) -> dict[str, str]:
+    """flinkConfiguration: exactly-once checkpoints, state backend, storage paths, metrics, HA, slots."""
+    flink = pipeline.spec.flink
+    base = _storage_base(pipeline)
+    conf: dict[str, str] = dict(flink.extra_configuration)
+    conf.update(
+        {
+            "taskmanager.numberOfTaskSlots": str(flink.task_manager.task_slots),
+            "pipeline.max-parallelism": str(pipeline.spec.detector.max_parallelism),
+            "execution.checkpointing.mode": "EXACTLY_ONCE",
+            "execution.checkpointing.interval": f"{flink.checkpoint_interval_seconds}s",
+            "execution.checkpointing.dir": f"{base}/checkpoints",
+            "execution.checkpointing.savepoint-dir": f"{base}/savepoints",
+            "state.backend.type": flink.state_backend,
+            "metrics.reporter.prom.factory.class": _PROMETHEUS_REPORTER,
+            "metrics.reporter.prom.port": str(METRICS_PORT),
+        }
+    )
+    conf.setdefault("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    conf.setdefault("io.tmp.dirs", "/tmp")
+    conf.setdefault("restart-strategy.type", "exponential-delay")
+    if flink.state_backend == "rocksdb":
+        conf.setdefault("execution.checkpointing.incremental", "true")
+    if flink.high_availability:
+        conf["high-availability.type"] = "kubernetes"
+        conf["high-availability.storageDir"] = f"{base}/ha"
+    return dict(sorted(conf.items()))
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _env(pipeline: FraudPipeline) -> list[dict[str, Any]]:
+    spec = pipeline.spec
+    env: list[dict[str, Any]] = []
+    credentials = spec.kafka.credentials_secret_ref
+    if credentials is not None:
+        env.append(_secret_env(ENV_KAFKA_USERNAME, credentials.name, credentials.username_key))
+        env.append(_secret_env(ENV_KAFKA_PASSWORD, credentials.name, credentials.password_key))
+    db_secret = spec.database.credentials_secret_ref
+    db_secret_name = db_secret.name if db_secret is not None else f"{spec.database.cnpg_cluster}-app"
+    env.append(_secret_env(ENV_DB_USER, db_secret_name, "username"))
+    env.append(_secret_env(ENV_DB_PASSWORD, db_secret_name, "password"))
+    return env
+
+
+def _volumes(pipeline: FraudPipeline) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    flink = pipeline.spec.flink
+    volumes: list[dict[str, Any]] = [
+        {"name": "detector-config", "configMap": {"name": configmap_name(pipeline)}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "detector-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
+    ]
+    for name, path in _WRITABLE_DIRS.items():
+        volumes.append({"name": name, "emptyDir": {}})
+        mounts.append({"name": name, "mountPath": path})
+    if flink.state_volume_claim is not None:
+        volumes.append(
+            {"name": "flink-data", "persistentVolumeClaim": {"claimName": flink.state_volume_claim}}
+        )
+        mounts.append({"name": "flink-data", "mountPath": STATE_MOUNT})
+    elif flink.storage_uri.startswith("file:"):
+        # Without a claim, file:// checkpoints only survive container restarts, not pod rescheduling.
+        volumes.append({"name": "flink-data", "emptyDir": {}})
+        mounts.append({"name": "flink-data", "mountPath": STATE_MOUNT})
+    if flink.model_volume_claim is not None:
+        volumes.append(
+            {
+                "name": "models",
+                "persistentVolumeClaim": {"claimName": flink.model_volume_claim, "readOnly": True},
+            }
+        )
+        mounts.append({"name": "models", "mountPath": MODEL_MOUNT, "readOnly": True})
+    return volumes, mounts
+
+
+def render_pod_template(pipeline: FraudPipeline, digest: str) -> dict[str, Any]:
+    """Pod template shared by JobManager and TaskManagers (the Flink operator merges it into its pods)."""
+    volumes, mounts = _volumes(pipeline)
+    labels = {**common_labels(pipeline, "detector"), **pod_selector(pipeline)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"labels": labels, "annotations": {CONFIG_HASH_ANNOTATION: digest}},
+        "spec": {
+            "automountServiceAccountToken": True,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": FLINK_UID,
+                "runAsGroup": FLINK_UID,
+                "fsGroup": FLINK_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": FLINK_CONTAINER,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": FLINK_UID,
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "env": _env(pipeline),
+                    "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+                    "volumeMounts": mounts,
+                }
+            ],
+            "volumes": volumes,
+        },
+    }
+
+
+def render_flinkdeployment(
+    pipeline: FraudPipeline, model: FraudModel | None, shadow_model: FraudModel | None = None
+) -> dict[str, Any]:
+    """The FlinkDeployment of the detector; the pod template's config hash rolls the job on change."""
+    spec = pipeline.spec
+    flink = spec.flink
+    digest = config_hash(detector_config(pipeline, model, shadow_model))
+    return {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {
+            "name": flinkdeployment_name(pipeline),
+            "namespace": pipeline.metadata.namespace,
+            "labels": common_labels(pipeline, "detector"),
+            "annotations": {CONFIG_HASH_ANNOTATION: digest},
+        },
+        "spec": {
+            "image": flink.image,
+            "imagePullPolicy": flink.image_pull_policy,
+            "flinkVersion": flink.flink_version,
+            "mode": "native",
+            "serviceAccount": flink.service_account,
+            "flinkConfiguration": flink_configuration(pipeline),
+            "podTemplate": render_pod_template(pipeline, digest),
+            "jobManager": {
+                "replicas": flink.job_manager.replicas,
+                "resource": {
+                    "cpu": flink.job_manager.resources.cpu,
+                    "memory": flink.job_manager.resources.memory,
+                },
+            },
+            "taskManager": {
+                "resource": {
+                    "cpu": flink.task_manager.resources.cpu,
+                    "memory": flink.task_manager.resources.memory,
+                },
+            },
+            "job": {
+                "jarURI": flink.python_jar_uri,
+                "entryClass": PYTHON_DRIVER,
+                "args": ["-pym", DETECTOR_MODULE, "--config", f"{CONFIG_MOUNT}/{CONFIG_FILE}"],
+                "parallelism": spec.detector.parallelism,
+                "upgradeMode": flink.upgrade_mode,
+                "state": "suspended" if spec.suspend else "running",
+            },
+        },
+    }

@@ -1,0 +1,163 @@
+"""FraudPipeline spec validation: good input gets the documented defaults; bad input names the field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fraud_operator.api.pipeline import FLINK_VERSIONS, FraudPipeline
+from fraud_operator.api.structural import crd_schema
+from pydantic import ValidationError
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _refusal(doc: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as info:
+        FraudPipeline.model_validate(doc)
+    return " | ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in info.value.errors())
+
+
+def test_sample_parses_with_defaults(pipeline: FraudPipeline) -> None:
+    spec = pipeline.spec
+    assert spec.flink.flink_version == "v2_2"
+    assert spec.flink.state_backend == "rocksdb"
+    assert spec.flink.upgrade_mode == "savepoint"
+    assert spec.detector.parallelism == 2
+    assert spec.model_ref.name == "iforest-v1"
+    assert spec.topic_deletion_policy == "Retain"
+    assert pipeline.metadata.namespace == "default"
+
+
+def test_minimal_spec_gets_defaults() -> None:
+    doc = {
+        "apiVersion": "streamflow.io/v1alpha1",
+        "kind": "FraudPipeline",
+        "metadata": {"name": "mini", "namespace": "fraud"},
+        "spec": {
+            "kafka": {"bootstrapServers": "kafka:9092"},
+            "database": {"cnpgCluster": "pg"},
+            "modelRef": {"name": "m1"},
+            "flink": {"image": "img:1"},
+        },
+    }
+    spec = FraudPipeline.model_validate(doc).spec
+    assert (spec.flink.flink_version, spec.flink.upgrade_mode, spec.flink.state_backend) == (
+        "v2_2",
+        "savepoint",
+        "rocksdb",
+    )
+    assert spec.detector.parallelism == 1
+    assert spec.detector.alpha == 0.5
+    assert spec.kafka.topics.partitions == 3
+    assert spec.network_policy.enabled and spec.disruption_budget.enabled
+    assert spec.suspend is False
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(doc: dict[str, Any]) -> None:
+        node = doc
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Mutation:
+    def mutate(doc: dict[str, Any]) -> None:
+        node = doc
+        *parents, leaf = path.split(".")
+        for key in parents:
+            node = node[key]
+        del node[leaf]
+
+    return mutate
+
+
+def _both(*mutations: Mutation) -> Mutation:
+    def mutate(doc: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(doc)
+
+    return mutate
+
+
+BAD_SPECS: list[tuple[str, Mutation, str]] = [
+    ("negative parallelism", _set("spec.detector.parallelism", -1), "spec.detector.parallelism"),
+    ("alpha above 1", _set("spec.detector.alpha", 1.5), "spec.detector.alpha"),
+    ("alert threshold below 0", _set("spec.detector.alertThreshold", -0.1), "spec.detector.alertThreshold"),
+    ("unknown upgrade mode", _set("spec.flink.upgradeMode", "rolling"), "spec.flink.upgradeMode"),
+    ("unsupported flink version", _set("spec.flink.flinkVersion", "v2_3"), "spec.flink.flinkVersion"),
+    ("unknown state backend", _set("spec.flink.stateBackend", "memory"), "spec.flink.stateBackend"),
+    ("zero partitions", _set("spec.kafka.topics.partitions", 0), "spec.kafka.topics.partitions"),
+    (
+        "rule weight above 1",
+        _set("spec.detector.rules.velocity.weight", 2),
+        "spec.detector.rules.velocity.weight",
+    ),
+    ("misspelt field", _set("spec.detector.paralelism", 3), "spec.detector.paralelism"),
+    ("no kafka address", _delete("spec.kafka.strimziCluster"), "bootstrapServers, strimziCluster"),
+    (
+        "shadow equals active model",
+        _set("spec.shadowModelRef.name", "iforest-v1"),
+        "shadowModelRef.name",
+    ),
+    (
+        "duplicate topic override",
+        _set("spec.kafka.topicOverrides", [{"role": "dlq"}, {"role": "dlq"}]),
+        "topicOverrides: role dlq",
+    ),
+    ("unknown topic role", _set("spec.kafka.topicOverrides", [{"role": "audit"}]), "topicOverrides.0.role"),
+    (
+        "parallelism above max",
+        _set("spec.detector.maxParallelism", 1),
+        "parallelism: 2 exceeds maxParallelism",
+    ),
+    ("last-state without HA", _set("spec.flink.upgradeMode", "last-state"), "upgradeMode: last-state"),
+    (
+        "managed flink key overridden",
+        _set("spec.flink.extraConfiguration", {"state.backend.type": "hashmap"}),
+        "extraConfiguration: keys managed by the operator: state.backend.type",
+    ),
+    ("file storage outside volume", _set("spec.flink.storageUri", "file:///tmp/ckpt"), "storageUri"),
+    ("SASL without credentials", _set("spec.kafka.securityProtocol", "SASL_SSL"), "credentialsSecretRef"),
+    ("bad bootstrap address", _set("spec.kafka.bootstrapServers", "kafka"), "spec.kafka.bootstrapServers"),
+    (
+        "bad flink memory",
+        _set("spec.flink.taskManager.resources.memory", "2Gi"),
+        "taskManager.resources.memory",
+    ),
+    ("missing model ref", _delete("spec.modelRef"), "spec.modelRef"),
+    ("missing image", _delete("spec.flink.image"), "spec.flink.image"),
+    ("bad topic deletion policy", _set("spec.topicDeletionPolicy", "Purge"), "spec.topicDeletionPolicy"),
+    ("name with a dot", _set("metadata.name", "pay.ments"), "metadata.name"),
+    ("name too long", _set("metadata.name", "p" * 46), "metadata.name"),
+    (
+        "more than one JobManager without HA",
+        _both(_set("spec.flink.jobManager.replicas", 2)),
+        "jobManager.replicas",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "mutate", "field"), BAD_SPECS, ids=[case for case, _, _ in BAD_SPECS])
+def test_invalid_spec_is_refused_naming_the_field(
+    pipeline_doc: dict[str, Any], case: str, mutate: Mutation, field: str
+) -> None:
+    mutate(pipeline_doc)
+    message = _refusal(pipeline_doc)
+    assert field in message, f"{case}: {message}"
+
+
+def test_high_availability_allows_last_state_and_replicas(pipeline_doc: dict[str, Any]) -> None:
+    flink = pipeline_doc["spec"]["flink"]
+    flink.update({"upgradeMode": "last-state", "highAvailability": True, "jobManager": {"replicas": 2}})
+    assert FraudPipeline.model_validate(pipeline_doc).spec.flink.job_manager.replicas == 2
+
+
+def test_flink_versions_match_the_flink_operator_crd(flink_crd: dict[str, Any]) -> None:
+    upstream = crd_schema(flink_crd)["properties"]["spec"]["properties"]["flinkVersion"]["enum"]
+    assert list(FLINK_VERSIONS) == upstream

@@ -1,0 +1,96 @@
+"""The detector ConfigMap: complete config, no secrets, a hash that changes exactly when the config does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fraud_operator.api.model import FraudModel
+from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.render import render_all
+from fraud_operator.render.config import config_hash, detector_config, render_detector_configmap
+from fraud_operator.render.flink import render_flinkdeployment
+
+
+def _hash(doc: dict[str, Any], model: FraudModel) -> str:
+    rendered = render_flinkdeployment(FraudPipeline.model_validate(doc), model)
+    digest: str = rendered["spec"]["podTemplate"]["metadata"]["annotations"]["streamflow.io/config-hash"]
+    return digest
+
+
+def test_config_content(pipeline: FraudPipeline, model: FraudModel, shadow_model: FraudModel) -> None:
+    cm = render_detector_configmap(pipeline, model, shadow_model)
+    assert cm["metadata"]["name"] == "payments-detector-config"
+    config = json.loads(cm["data"]["detector.json"])
+    assert config == detector_config(pipeline, model, shadow_model)
+    assert config["topics"] == {
+        "transactions": "payments.transactions",
+        "alerts": "payments.alerts",
+        "dlq": "payments.dlq",
+        "labels": "payments.labels",
+        "control": "payments.control",
+    }
+    assert config["kafka"]["bootstrap_servers"] == "streamflow-kafka-kafka-bootstrap.default.svc:9092"
+    assert config["detector"]["alpha"] == 0.4
+    assert config["detector"]["alert_threshold"] == 0.6
+    assert config["detector"]["rules"]["high_value"]["z_score"] == 3.5
+    assert config["detector"]["rules"]["blocklist"]["terminals"] == ["T-000666"]
+    assert config["model"]["sha256"] == model.spec.artifact.sha256
+    assert config["model"]["feature_schema_id"] == "features-v1:7f3a9c21"
+    assert config["shadow_model"]["name"] == "hgb-v2"
+    assert config["database"]["host"] == "streamflow-pg-rw.default.svc"
+    assert cm["metadata"]["annotations"]["streamflow.io/config-hash"] == config_hash(config)
+
+
+def test_no_secret_values_anywhere(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
+    """Credentials are referenced by Secret name and env var name only; no rendered object holds a secret."""
+    pipeline_doc["spec"]["kafka"].update(
+        {"securityProtocol": "SASL_SSL", "credentialsSecretRef": {"name": "kafka-creds", "passwordKey": "pw"}}
+    )
+    pipeline = FraudPipeline.model_validate(pipeline_doc)
+    config = detector_config(pipeline, model)
+    assert config["kafka"]["username_env"] == "KAFKA_USERNAME"
+    assert config["kafka"]["password_env"] == "KAFKA_PASSWORD"
+    text = json.dumps(config)
+    assert "kafka-creds" not in text  # not even the Secret's name is needed by the job
+    for child in render_all(pipeline, model):
+        assert child["kind"] != "Secret"
+        _assert_no_literal_credentials(child)
+
+
+def _assert_no_literal_credentials(node: Any, path: str = "") -> None:
+    if isinstance(node, dict):
+        if "name" in node and "value" in node and isinstance(node.get("name"), str):
+            assert not any(w in node["name"].upper() for w in ("PASSWORD", "USER", "SECRET", "TOKEN")), path
+        for key, value in node.items():
+            if any(w in key.lower() for w in ("password", "secret", "token")) and isinstance(value, str):
+                assert value.isupper() or key.endswith("_env"), f"{path}.{key} holds {value!r}"
+            _assert_no_literal_credentials(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _assert_no_literal_credentials(item, f"{path}[{index}]")
+
+
+def test_hash_is_stable_and_tracks_changes(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
+    base = _hash(pipeline_doc, model)
+    assert _hash(pipeline_doc, model) == base
+
+    changed_alpha = {**pipeline_doc, "spec": {**pipeline_doc["spec"], "detector": {"alpha": 0.7}}}
+    assert _hash(changed_alpha, model) != base
+
+    rules = json.loads(json.dumps(pipeline_doc))
+    rules["spec"]["detector"]["rules"]["velocity"]["maxTransactions"] = 9
+    assert _hash(rules, model) != base
+
+    other_model = model.model_copy(
+        update={"spec": model.spec.model_copy(update={"version": "2026.12.01-1"})}, deep=True
+    )
+    assert _hash(pipeline_doc, other_model) != base
+
+    unrelated = json.loads(json.dumps(pipeline_doc))
+    unrelated["spec"]["networkPolicy"]["enabled"] = False
+    assert _hash(unrelated, model) == base
+
+
+def test_rules_only_config_without_model(pipeline: FraudPipeline) -> None:
+    assert detector_config(pipeline, None)["model"] is None
