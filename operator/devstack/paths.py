@@ -1,0 +1,32 @@
+"""Where the local stack keeps its caches and its per-run directories.
+
+Downloads and builds are expensive (a cold Kubernetes build takes many minutes), so they live in one cache
+that survives runs; everything a run writes (data, logs, certificates) lives in its own run directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["cache_dir", "current_run_pointer", "runs_root"]
+
+
+def cache_dir() -> Path:
+    """The download/build cache, ``$STREAMFLOW_CACHE`` or ``~/.cache/streamflow``."""
+    path = Path(os.environ.get("STREAMFLOW_CACHE", "~/.cache/streamflow")).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_root() -> Path:
+    """Parent of run directories; under /tmp because PostgreSQL runs as an unprivileged user that must reach it."""
+    path = Path(os.environ.get("STREAMFLOW_RUNS", "/tmp/streamflow-runs"))
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o755)
+    return path
+
+
+def current_run_pointer() -> Path:
+    """File holding the run directory of the stack that ``streamflow dev up`` started last."""
+    return cache_dir() / "current-run"
