@@ -30,7 +30,7 @@ class QualityThresholds:
     window: timedelta = timedelta(days=1)
     max_null_rate: float = 0.01
     max_bad_amount_rate: float = 0.0
-    min_amount: Decimal = Decimal("0.01")
+    min_amount: Decimal = Decimal("0")
     max_amount: Decimal = Decimal("100000")
     max_staleness: timedelta = timedelta(hours=1)
 
@@ -104,10 +104,10 @@ _DUPLICATE_ALERTS = b"""
 SELECT count(DISTINCT transaction_id),
        (SELECT count(*) FROM (
             SELECT 1 FROM gold.fact_fraud_alerts
-            WHERE detected_at > %(now)s - %(window)s
+            WHERE detection_time > %(now)s - %(window)s
             GROUP BY transaction_id HAVING count(*) > 1) d)
 FROM gold.fact_fraud_alerts
-WHERE detected_at > %(now)s - %(window)s
+WHERE detection_time > %(now)s - %(window)s
 """
 
 _FRESHNESS = b"SELECT count(*), max(event_time) FROM silver.transactions"

@@ -51,29 +51,32 @@ class TransformResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-# Parses bronze payloads; `reason` is the first problem found, NULL for a valid record. Only records not yet
-# decided (neither rejected nor already in silver under their transaction id) are looked at.
+# Parses bronze payloads with the rules of the detector's Transaction model (fraud_jobs.schemas): ids are
+# strings of 1..128 characters, amount a JSON number in [0, 1e6], event_time ISO-8601 with an offset, lat/lon
+# given together and in range. `reason` is the first problem found, NULL for a valid record. Only records not
+# yet decided (neither rejected nor already in silver under their transaction id) are looked at.
 _BRONZE_TO_SILVER = b"""
 WITH fields AS (
     SELECT r.ingest_id,
-           CASE WHEN jsonb_typeof(p -> 'transaction_id') IN ('string', 'number')
-                THEN NULLIF(p ->> 'transaction_id', '') END AS transaction_id,
-           CASE WHEN jsonb_typeof(p -> 'customer_id') IN ('string', 'number')
-                THEN NULLIF(p ->> 'customer_id', '') END AS customer_id,
-           CASE WHEN jsonb_typeof(p -> 'terminal_id') IN ('string', 'number')
-                THEN NULLIF(p ->> 'terminal_id', '') END AS terminal_id,
+           silver.wire_id(p -> 'transaction_id') AS transaction_id,
+           silver.wire_id(p -> 'customer_id') AS customer_id,
+           silver.wire_id(p -> 'terminal_id') AS terminal_id,
            CASE WHEN jsonb_typeof(p -> 'amount') = 'number'
                 THEN round((p ->> 'amount')::numeric, 2) END AS amount,
+           CASE WHEN NOT p ? 'currency' THEN 'EUR'
+                WHEN jsonb_typeof(p -> 'currency') = 'string' AND p ->> 'currency' ~ '^[A-Z]{3}$'
+                THEN p ->> 'currency' END AS currency,
            CASE WHEN jsonb_typeof(p -> 'event_time') = 'string'
-                THEN silver.try_timestamptz(p ->> 'event_time') END AS event_time,
+                THEN silver.parse_event_time(p ->> 'event_time') END AS event_time,
            CASE WHEN jsonb_typeof(p -> 'schema_version') = 'number'
                      AND p ->> 'schema_version' ~ '^[0-9]{1,6}$'
                 THEN (p ->> 'schema_version')::integer END AS schema_version,
            CASE WHEN jsonb_typeof(p -> 'payment_method') = 'string' THEN p ->> 'payment_method' END
                AS payment_method,
-           CASE WHEN jsonb_typeof(p -> 'device_id') = 'string' THEN p ->> 'device_id' END AS device_id,
-           p -> 'latitude' AS latitude,
-           p -> 'longitude' AS longitude
+           CASE WHEN jsonb_typeof(p -> 'channel') = 'string' THEN p ->> 'channel' END AS channel,
+           p -> 'device_id' AS device_json,
+           p -> 'lat' AS lat_json,
+           p -> 'lon' AS lon_json
     FROM bronze.raw_transactions r, LATERAL (SELECT r.payload AS p) AS payload
     WHERE NOT EXISTS (SELECT 1 FROM silver.rejected_transactions x WHERE x.ingest_id = r.ingest_id)
       AND NOT EXISTS (SELECT 1 FROM silver.transactions s
@@ -81,23 +84,28 @@ WITH fields AS (
 ),
 parsed AS (
     SELECT f.*,
-           CASE WHEN jsonb_typeof(f.latitude) = 'number' THEN
-                CASE WHEN (f.latitude #>> '{}')::numeric BETWEEN -90 AND 90
-                     THEN (f.latitude #>> '{}')::double precision END END AS lat,
-           CASE WHEN jsonb_typeof(f.longitude) = 'number' THEN
-                CASE WHEN (f.longitude #>> '{}')::numeric BETWEEN -180 AND 180
-                     THEN (f.longitude #>> '{}')::double precision END END AS lon
+           CASE WHEN jsonb_typeof(f.device_json) = 'string' AND length(f.device_json #>> '{}') <= 128
+                THEN f.device_json #>> '{}' END AS device_id,
+           CASE WHEN jsonb_typeof(f.lat_json) = 'number' THEN
+                CASE WHEN (f.lat_json #>> '{}')::numeric BETWEEN -90 AND 90
+                     THEN (f.lat_json #>> '{}')::double precision END END AS lat,
+           CASE WHEN jsonb_typeof(f.lon_json) = 'number' THEN
+                CASE WHEN (f.lon_json #>> '{}')::numeric BETWEEN -180 AND 180
+                     THEN (f.lon_json #>> '{}')::double precision END END AS lon
     FROM fields f
 ),
 decided AS (
     SELECT p.*,
-           CASE WHEN p.transaction_id IS NULL THEN 'missing_transaction_id'
-                WHEN p.customer_id IS NULL THEN 'missing_customer_id'
-                WHEN p.terminal_id IS NULL THEN 'missing_terminal_id'
-                WHEN p.amount IS NULL OR p.amount <= 0 OR p.amount > 1000000 THEN 'bad_amount'
-                WHEN p.event_time IS NULL OR NOT isfinite(p.event_time) THEN 'bad_event_time'
-                WHEN (p.latitude IS NOT NULL AND jsonb_typeof(p.latitude) <> 'null' AND p.lat IS NULL)
-                  OR (p.longitude IS NOT NULL AND jsonb_typeof(p.longitude) <> 'null' AND p.lon IS NULL)
+           CASE WHEN p.transaction_id IS NULL THEN 'bad_transaction_id'
+                WHEN p.customer_id IS NULL THEN 'bad_customer_id'
+                WHEN p.terminal_id IS NULL THEN 'bad_terminal_id'
+                WHEN p.amount IS NULL OR p.amount < 0 OR p.amount > 1000000 THEN 'bad_amount'
+                WHEN p.currency IS NULL THEN 'bad_currency'
+                WHEN p.event_time IS NULL THEN 'bad_event_time'
+                WHEN COALESCE(jsonb_typeof(p.device_json), 'null') <> 'null' AND p.device_id IS NULL
+                THEN 'bad_device_id'
+                WHEN (COALESCE(jsonb_typeof(p.lat_json), 'null') <> 'null' AND p.lat IS NULL)
+                  OR (COALESCE(jsonb_typeof(p.lon_json), 'null') <> 'null' AND p.lon IS NULL)
                   OR ((p.lat IS NULL) <> (p.lon IS NULL)) THEN 'bad_location'
            END AS reason
     FROM parsed p
@@ -108,12 +116,12 @@ rejected AS (
     RETURNING 1
 ),
 cleaned AS (
-    INSERT INTO silver.transactions (transaction_id, customer_id, terminal_id, amount, event_time,
-                                     schema_version, payment_method, device_id, latitude, longitude,
+    INSERT INTO silver.transactions (transaction_id, customer_id, terminal_id, amount, currency, event_time,
+                                     schema_version, payment_method, channel, device_id, lat, lon,
                                      source_ingest_id)
     SELECT DISTINCT ON (transaction_id)
-           transaction_id, customer_id, terminal_id, amount, event_time, COALESCE(schema_version, 1),
-           payment_method, device_id, lat, lon, ingest_id
+           transaction_id, customer_id, terminal_id, amount, currency, event_time,
+           COALESCE(schema_version, 1), payment_method, channel, device_id, lat, lon, ingest_id
     FROM decided
     WHERE reason IS NULL
     ORDER BY transaction_id, ingest_id
@@ -147,8 +155,9 @@ WHERE EXCLUDED.first_seen_at < {table}.first_seen_at OR EXCLUDED.last_seen_at > 
 
 
 _FACT_INSERT = (
-    b"INSERT INTO gold.fact_transactions (transaction_id, customer_id, terminal_id, amount, event_time) "
-    b"SELECT s.transaction_id, s.customer_id, s.terminal_id, s.amount, s.event_time "
+    b"INSERT INTO gold.fact_transactions "
+    b"(transaction_id, customer_id, terminal_id, amount, currency, event_time) "
+    b"SELECT s.transaction_id, s.customer_id, s.terminal_id, s.amount, s.currency, s.event_time "
     + _NEW_SILVER
     + b"ON CONFLICT (transaction_id) DO NOTHING"
 )
@@ -292,8 +301,6 @@ def run_transform(
     with connect(dsn, application_name=f"streamflow-transform-{name}") as conn:
         try:
             with conn.transaction():
-                # Naive timestamps in payloads are UTC, whatever the server's default time zone.
-                conn.execute("SET LOCAL TimeZone = 'UTC'")
                 conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, name))
                 if name == "refresh_features":
                     counts = refresh_features(conn, as_of=as_of, label_delay=label_delay)

@@ -38,9 +38,10 @@ def clean(migrated_dsn: str) -> Db:
 def insert_alerts(db: Db, alerts: list[tuple[str, str]]) -> None:
     for alert_id, transaction_id in alerts:
         db.rows(
-            "INSERT INTO gold.fact_fraud_alerts (alert_id, transaction_id, customer_id, terminal_id, score, "
-            "rule_hits, event_time, detected_at) VALUES (%s, %s, 'c0', 'term0', 0.9, "
-            """'[{"code": "FR-001", "reason": "high value"}]', now(), now()) """
+            "INSERT INTO gold.fact_fraud_alerts (alert_id, transaction_id, customer_id, terminal_id, amount, "
+            "score, rule_score, rule_hits, event_time, detection_time) "
+            "VALUES (%s, %s, 'c0', 'term0', 950, 0.9, 0.9, "
+            """'[{"code": "FR-001", "reason": "high value", "weight": 0.4}]', now(), now()) """
             "ON CONFLICT (alert_id) DO NOTHING",
             (alert_id, transaction_id),
         )

@@ -40,21 +40,29 @@ VALID = [
         timedelta(days=3),
         schema_version=2,
         payment_method="card",
-        latitude=50.85,
-        longitude=4.35,
+        channel="pos",
+        currency="USD",
+        lat=50.85,
+        lon=4.35,
     ),
     tx("t3", "c1", "term2", 30.0, timedelta(days=20)),
     tx("t4", "c2", "term2", 10.0, timedelta(days=10)),
-    tx("t5", 7, "term2", 20.0, timedelta(days=7, hours=1)),  # numeric ids are accepted as text
+    tx("t5", "c3", "term2", 20.0, timedelta(days=7, hours=1)),
 ]
 INVALID = {
     "t6": ("bad_amount", tx("t6", "c1", "term1", -5, timedelta(hours=1))),
-    "t7": ("missing_customer_id", tx("t7", None, "term1", 5.0, timedelta(hours=1))),
+    "t7": ("bad_customer_id", tx("t7", None, "term1", 5.0, timedelta(hours=1))),
     "t8": ("bad_event_time", tx("t8", "c1", "term1", 5.0, "not-a-time")),
-    "t9": ("bad_amount", tx("t9", "c1", "term1", 0.001, timedelta(hours=1))),
+    "t9": ("bad_amount", tx("t9", "c1", "term1", 2_000_000, timedelta(hours=1))),
     "t10": ("bad_amount", tx("t10", "c1", "term1", "12.5", timedelta(hours=1))),
-    "t11": ("bad_location", tx("t11", "c1", "term1", 5.0, timedelta(hours=1), latitude=123.0, longitude=1.0)),
+    "t11": ("bad_location", tx("t11", "c1", "term1", 5.0, timedelta(hours=1), lat=123.0, lon=1.0)),
     "t12": ("bad_event_time", tx("t12", "c1", "term1", 5.0, "infinity")),
+    "t13": ("bad_customer_id", tx("t13", 7, "term1", 5.0, timedelta(hours=1))),  # ids are strings, strictly
+    "t14": ("bad_event_time", tx("t14", "c1", "term1", 5.0, "2026-11-01T10:00:00")),  # no offset: not guessed
+    "t15": ("bad_event_time", tx("t15", "c1", "term1", 5.0, "2026-11-01")),
+    "t16": ("bad_currency", tx("t16", "c1", "term1", 5.0, timedelta(hours=1), currency="eur")),
+    "t17": ("bad_location", tx("t17", "c1", "term1", 5.0, timedelta(hours=1), lat=10.0)),
+    "t18": ("bad_device_id", tx("t18", "c1", "term1", 5.0, timedelta(hours=1), device_id="d" * 129)),
 }
 
 
@@ -102,11 +110,10 @@ def test_bronze_to_silver_dedupes_and_rejects_with_reasons(loaded: Db) -> None:
     )
     assert [r[0] for r in rows] == ["t1", "t2", "t3", "t4", "t5"]
     assert rows[0][1:] == ("c1", Decimal("100.00"), AS_OF - timedelta(hours=2))
-    assert rows[4][1] == "7"
     assert loaded.rows(
-        "SELECT schema_version, payment_method, latitude, longitude FROM silver.transactions "
-        "WHERE transaction_id = 't2'"
-    ) == [(2, "card", 50.85, 4.35)]
+        "SELECT schema_version, payment_method, channel, currency, lat, lon FROM silver.transactions "
+        "WHERE transaction_id IN ('t1', 't2') ORDER BY 1"
+    ) == [(1, None, None, "EUR", None, None), (2, "card", "pos", "USD", 50.85, 4.35)]
     rejects = dict(loaded.rows("SELECT transaction_id, reason FROM silver.rejected_transactions"))
     assert rejects == {tid: reason for tid, (reason, _) in INVALID.items()}
 
@@ -119,9 +126,9 @@ def test_silver_to_gold_loads_dimensions_facts_and_labels(loaded: Db) -> None:
     assert loaded.rows(
         "SELECT customer_id, first_seen_at, last_seen_at FROM gold.dim_customer ORDER BY 1"
     ) == [
-        ("7", AS_OF - timedelta(days=7, hours=1), AS_OF - timedelta(days=7, hours=1)),
         ("c1", AS_OF - timedelta(days=20), AS_OF - timedelta(hours=2)),
         ("c2", AS_OF - timedelta(days=10), AS_OF - timedelta(days=10)),
+        ("c3", AS_OF - timedelta(days=7, hours=1), AS_OF - timedelta(days=7, hours=1)),
     ]
     labels = loaded.rows("SELECT transaction_id, is_fraud FROM gold.fact_transactions ORDER BY 1")
     assert labels == [("t1", None), ("t2", None), ("t3", False), ("t4", True), ("t5", True)]
@@ -148,9 +155,9 @@ def test_feature_store_matches_hand_computed_windows(loaded: Db) -> None:
         "avg_amount_30d FROM gold.customer_features ORDER BY 1"
     )
     assert customers == [
-        ("7", AS_OF, 0, 0, 1, Decimal("0.00"), Decimal("0.00"), Decimal("20.00")),
         ("c1", AS_OF, 1, 2, 3, Decimal("100.00"), Decimal("75.00"), Decimal("60.00")),
         ("c2", AS_OF, 0, 0, 1, Decimal("0.00"), Decimal("0.00"), Decimal("10.00")),
+        ("c3", AS_OF, 0, 0, 1, Decimal("0.00"), Decimal("0.00"), Decimal("20.00")),
     ]
     terminals = loaded.rows(
         "SELECT terminal_id, label_delay, tx_count_1d, tx_count_7d, tx_count_30d, risk_1d, risk_7d, risk_30d "
