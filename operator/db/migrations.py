@@ -9,6 +9,7 @@ leaves a schema nobody has tested.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -259,7 +260,8 @@ def migrate(
                     _apply(conn, migration, dsn)
                     applied.append(migration.version)
         finally:
-            if not conn.closed:
+            # Closing the session releases the lock too, so a failed unlock must not mask the real error.
+            with contextlib.suppress(psycopg.Error):
                 conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     version = max([*history, *applied], default=0)
     log.info("schema of %s at version %d (%d applied now)", describe(dsn), version, len(applied))

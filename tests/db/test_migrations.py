@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -98,6 +101,30 @@ def test_racing_runners_apply_each_migration_once(db: Db, tmp_path: Path) -> Non
     assert sum(1 for applied in results if applied) == 1
     assert db.value("SELECT count(*) FROM public.schema_migrations") == N + 1
     assert db.value("SELECT count(DISTINCT version) FROM public.schema_migrations") == N + 1
+
+
+def test_racing_processes_apply_each_migration_once(db: Db, tmp_path: Path) -> None:
+    """Separate processes, as two operator replicas would be."""
+    directory = copy_migrations(tmp_path)
+    (directory / f"{N + 1:03d}_slow.sql").write_text("SELECT pg_sleep(0.5);\n")
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from fraud_operator.db.migrations import migrate\n"
+        "print(json.dumps(migrate(sys.argv[1], Path(sys.argv[2])).applied))\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, db.dsn, str(directory)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+
+    assert [proc.returncode for proc in procs] == [0, 0, 0, 0]
+    applied = [v for out in outputs for v in json.loads(out)]
+    assert sorted(applied) == list(range(1, N + 2))
+    assert db.value("SELECT count(*) FROM public.schema_migrations") == N + 1
 
 
 def test_changed_applied_migration_is_refused_and_nothing_applied(db: Db, tmp_path: Path) -> None:
