@@ -28,6 +28,7 @@ __all__ = [
     "MANAGED_FLINK_KEYS",
     "MAX_PIPELINE_NAME",
     "TOPIC_ROLES",
+    "BlocklistRule",
     "DatabaseSchedule",
     "DatabaseSpec",
     "DetectorRules",
@@ -38,17 +39,24 @@ __all__ = [
     "FraudPipeline",
     "FraudPipelineSpec",
     "FraudPipelineStatus",
+    "HighValueRule",
+    "ImpossibleTravelRule",
     "JobManagerSpec",
     "KafkaCredentialsRef",
     "KafkaSpec",
+    "MlAnomalyRule",
     "ModelPolicy",
     "ModelRoll",
     "NetworkPolicySpec",
     "Resources",
+    "RuleBase",
     "TaskManagerSpec",
+    "TerminalRiskRule",
     "TopicDefaults",
     "TopicOverride",
     "TopicRole",
+    "UnusualHourRule",
+    "VelocityRule",
 ]
 
 # The Flink Kubernetes Operator 1.15 CRD accepts exactly these values for spec.flinkVersion.
@@ -261,66 +269,84 @@ class DatabaseSpec(ApiModel):
     )
 
 
-class HighValueRule(ApiModel):
-    """FR-001: an amount far above the customer's running mean."""
+class RuleBase(ApiModel):
+    """Fields every rule has; the detector adds a hit's weight to the rule score."""
 
     enabled: bool = Field(default=True, description="Whether the rule runs.")
-    weight: Weight = Field(default=0.35, description="Contribution of a hit to the rule score, in [0, 1].")
-    z_score: float = Field(
-        default=3.0, ge=0.5, le=100.0, description="Standard deviations above the customer's mean amount."
-    )
+    weight: Weight = Field(description="Contribution of a hit to the rule score, in [0, 1].")
+
+
+class HighValueRule(RuleBase):
+    """FR-001: the amount is far above the customer's own history (z-score against running mean and std)."""
+
+    weight: Weight = Field(default=0.6, description="Weight of a hit in the rule score.")
     min_history: int = Field(
-        default=5, ge=1, le=10000, description="Transactions of the customer needed before the rule can fire."
+        default=5,
+        ge=2,
+        le=10000,
+        description="Past transactions of the customer needed to fire.",
+    )
+    z_threshold: float = Field(
+        default=4.0, gt=0.0, le=1000.0, description="Standard deviations above the customer's mean amount."
+    )
+    min_std_ratio: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=10.0,
+        description="Floor of the std as a fraction of the mean (steady spenders are not flagged for cents).",
+    )
+    min_amount: float = Field(default=0.0, ge=0.0, description="Amounts below this never fire the rule.")
+
+
+class VelocityRule(RuleBase):
+    """FR-002: more than maxCount transactions of one customer within windowSeconds."""
+
+    weight: Weight = Field(default=0.6, description="Weight of a hit in the rule score.")
+    max_count: int = Field(
+        default=5,
+        ge=1,
+        le=31,
+        description="Transactions allowed within the window (at most 31: the state keeps 32 timestamps).",
+    )
+    window_seconds: float = Field(
+        default=600.0, gt=0.0, le=604800.0, description="Length of the sliding window in seconds."
     )
 
 
-class VelocityRule(ApiModel):
-    """FR-002: too many transactions of one customer within a window."""
+class ImpossibleTravelRule(RuleBase):
+    """FR-003: consecutive geo-located transactions too far apart for the time between them."""
 
-    enabled: bool = Field(default=True, description="Whether the rule runs.")
-    weight: Weight = Field(default=0.3, description="Contribution of a hit to the rule score, in [0, 1].")
-    max_transactions: int = Field(
-        default=5, ge=1, le=10000, description="Transactions within the window above which the rule fires."
-    )
-    window_seconds: int = Field(
-        default=600, ge=1, le=604800, description="Length of the sliding window in seconds."
-    )
-
-
-class ImpossibleTravelRule(ApiModel):
-    """FR-003: consecutive transactions too far apart for the time between them."""
-
-    enabled: bool = Field(default=True, description="Whether the rule runs.")
-    weight: Weight = Field(default=0.4, description="Contribution of a hit to the rule score, in [0, 1].")
+    weight: Weight = Field(default=0.8, description="Weight of a hit in the rule score.")
     max_speed_kmh: float = Field(
-        default=900.0, ge=1.0, le=20000.0, description="Travel speed in km/h above which the rule fires."
+        default=900.0, gt=0.0, le=100000.0, description="Travel speed in km/h above which the rule fires."
+    )
+    min_distance_km: float = Field(
+        default=100.0, ge=0.0, description="Shorter distances never fire (GPS noise, neighbouring terminals)."
     )
 
 
-class UnusualHourRule(ApiModel):
-    """FR-004: a transaction at an hour the customer rarely uses."""
+class UnusualHourRule(RuleBase):
+    """FR-004: the customer rarely pays at this hour of day (UTC)."""
 
-    enabled: bool = Field(default=True, description="Whether the rule runs.")
-    weight: Weight = Field(default=0.15, description="Contribution of a hit to the rule score, in [0, 1].")
-    max_hour_share: float = Field(
+    weight: Weight = Field(default=0.55, description="Weight of a hit in the rule score.")
+    min_history: int = Field(
+        default=30,
+        ge=1,
+        le=100000,
+        description="Past transactions of the customer needed to fire.",
+    )
+    max_share: float = Field(
         default=0.02,
         ge=0.0,
         le=1.0,
-        description="Share of the customer's past transactions in this hour below which the hour is unusual.",
-    )
-    min_history: int = Field(
-        default=20,
-        ge=1,
-        le=10000,
-        description="Transactions of the customer needed before the rule can fire.",
+        description="Fire when the share of past transactions within two hours of this hour is below this.",
     )
 
 
-class BlocklistRule(ApiModel):
-    """FR-005: customers or terminals on a blocklist (the control topic adds entries at run time)."""
+class BlocklistRule(RuleBase):
+    """FR-005: customers or terminals on a blocklist (control messages add and remove entries at run time)."""
 
-    enabled: bool = Field(default=True, description="Whether the rule runs.")
-    weight: Weight = Field(default=1.0, description="Contribution of a hit to the rule score, in [0, 1].")
+    weight: Weight = Field(default=1.0, description="Weight of a hit in the rule score.")
     customers: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
         default_factory=list,
         max_length=1000,
@@ -335,8 +361,28 @@ class BlocklistRule(ApiModel):
     )
 
 
+class MlAnomalyRule(RuleBase):
+    """FR-006: the model scores the transaction as anomalous (a rule hit with a reason, besides alpha)."""
+
+    weight: Weight = Field(default=0.6, description="Weight of a hit in the rule score.")
+    threshold: float = Field(default=0.8, ge=0.0, le=1.0, description="Model score that fires it.")
+
+
+class TerminalRiskRule(RuleBase):
+    """FR-007: frauds at the terminal were confirmed recently (labels count only once delivered)."""
+
+    weight: Weight = Field(default=0.3, description="Weight of a hit in the rule score.")
+    min_frauds: int = Field(default=1, ge=1, le=8, description="Confirmed frauds in the window that fire.")
+    window_seconds: float = Field(
+        default=2419200.0,
+        gt=0.0,
+        le=31536000.0,
+        description="Window of confirmed frauds (s).",
+    )
+
+
 class DetectorRules(ApiModel):
-    """Thresholds and weights of the rules FR-001 to FR-005; FR-006 (the model) is weighted by alpha."""
+    """Thresholds and weights of the rules FR-001 to FR-007 (the detector's documented defaults)."""
 
     high_value: HighValueRule = Field(default_factory=HighValueRule, description="FR-001 high value.")
     velocity: VelocityRule = Field(default_factory=VelocityRule, description="FR-002 velocity.")
@@ -345,6 +391,10 @@ class DetectorRules(ApiModel):
     )
     unusual_hour: UnusualHourRule = Field(default_factory=UnusualHourRule, description="FR-004 unusual hour.")
     blocklist: BlocklistRule = Field(default_factory=BlocklistRule, description="FR-005 blocklist.")
+    ml_anomaly: MlAnomalyRule = Field(default_factory=MlAnomalyRule, description="FR-006 ML anomaly.")
+    terminal_risk: TerminalRiskRule = Field(
+        default_factory=TerminalRiskRule, description="FR-007 terminal risk (labels)."
+    )
 
 
 class DetectorSpec(ApiModel):
@@ -373,13 +423,23 @@ class DetectorSpec(ApiModel):
         description="Flink max parallelism (key groups); the upper bound for later rescaling with state.",
     )
     alpha: float = Field(
-        default=0.5,
+        default=0.2,
         ge=0.0,
         le=1.0,
-        description="Weight of the ML score (FR-006): score = (1 - alpha) * ruleScore + alpha * modelScore.",
+        description="Share of the ML score: score = (1 - alpha) * ruleScore + alpha * modelScore.",
     )
     alert_threshold: float = Field(
-        default=0.5, ge=0.0, le=1.0, description="Combined score at or above which an alert is raised."
+        default=0.4, ge=0.0, le=1.0, description="Combined score at or above which an alert is raised."
+    )
+    state_ttl_seconds: int = Field(
+        default=7776000,
+        ge=3600,
+        description="Keyed state of a key inactive this long is dropped.",
+    )
+    label_delay_seconds: int = Field(
+        default=604800,
+        ge=0,
+        description="How long after a transaction its label becomes known.",
     )
     rules: DetectorRules = Field(default_factory=DetectorRules, description="Rule thresholds and weights.")
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from fraud_operator.api.model import FraudModel
-from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.api.pipeline import DetectorSpec, FraudPipeline, RuleBase
 from fraud_operator.render.naming import (
     CONFIG_FILE,
     CONFIG_HASH_ANNOTATION,
@@ -30,6 +30,7 @@ __all__ = [
     "bootstrap_servers",
     "config_hash",
     "detector_config",
+    "detector_section",
     "render_detector_configmap",
 ]
 
@@ -62,6 +63,43 @@ def _model_entry(model: FraudModel | None) -> dict[str, Any] | None:
     }
 
 
+def detector_section(detector: DetectorSpec) -> dict[str, Any]:
+    """spec.detector in the shape of ``fraud_jobs.config.DetectorConfig`` (its field names and units)."""
+    rules = detector.rules
+
+    def rule(item: RuleBase, **fields: Any) -> dict[str, Any]:
+        return {"enabled": item.enabled, "weight": item.weight, **fields}
+
+    high = rules.high_value
+    velocity = rules.velocity
+    travel = rules.impossible_travel
+    hour = rules.unusual_hour
+    terminal = rules.terminal_risk
+    return {
+        "high_value": rule(
+            high,
+            min_history=high.min_history,
+            z_threshold=high.z_threshold,
+            min_std_ratio=high.min_std_ratio,
+            min_amount=high.min_amount,
+        ),
+        "velocity": rule(velocity, max_count=velocity.max_count, window_s=velocity.window_seconds),
+        "travel": rule(travel, max_speed_kmh=travel.max_speed_kmh, min_distance_km=travel.min_distance_km),
+        "unusual_hour": rule(hour, min_history=hour.min_history, max_share=hour.max_share),
+        "blocklist": rule(
+            rules.blocklist,
+            customers=sorted(rules.blocklist.customers),
+            terminals=sorted(rules.blocklist.terminals),
+        ),
+        "anomaly": rule(rules.ml_anomaly, threshold=rules.ml_anomaly.threshold),
+        "terminal_risk": rule(terminal, min_frauds=terminal.min_frauds, window_s=terminal.window_seconds),
+        "alpha": detector.alpha,
+        "alert_threshold": detector.alert_threshold,
+        "state_ttl_s": float(detector.state_ttl_seconds),
+        "label_delay_s": float(detector.label_delay_seconds),
+    }
+
+
 def detector_config(
     pipeline: FraudPipeline, model: FraudModel | None, shadow_model: FraudModel | None = None
 ) -> dict[str, Any]:
@@ -72,7 +110,6 @@ def detector_config(
     """
     spec = pipeline.spec
     kafka = spec.kafka
-    detector = spec.detector
     name = pipeline.metadata.name
     namespace = pipeline.metadata.namespace
     credentials = kafka.credentials_secret_ref
@@ -96,11 +133,7 @@ def detector_config(
             "user_env": ENV_DB_USER,
             "password_env": ENV_DB_PASSWORD,
         },
-        "detector": {
-            "alpha": detector.alpha,
-            "alert_threshold": detector.alert_threshold,
-            "rules": detector.rules.model_dump(mode="json"),
-        },
+        "detector": detector_section(spec.detector),
         "model": _model_entry(model),
         "shadow_model": _model_entry(shadow_model),
         "checkpointing": {

@@ -49,7 +49,8 @@ def test_minimal_spec_gets_defaults() -> None:
         "rocksdb",
     )
     assert spec.detector.parallelism == 1
-    assert spec.detector.alpha == 0.5
+    assert spec.detector.alpha == 0.2
+    assert spec.detector.alert_threshold == 0.4
     assert spec.kafka.topics.partitions == 3
     assert spec.network_policy.enabled and spec.disruption_budget.enabled
     assert spec.suspend is False

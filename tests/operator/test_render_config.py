@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fraud_jobs.config import DetectorConfig
 from fraud_operator.api.model import FraudModel
-from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.api.pipeline import DetectorSpec, FraudPipeline
 from fraud_operator.render import render_all
-from fraud_operator.render.config import config_hash, detector_config, render_detector_configmap
+from fraud_operator.render.config import (
+    config_hash,
+    detector_config,
+    detector_section,
+    render_detector_configmap,
+)
 from fraud_operator.render.flink import render_flinkdeployment
 
 
@@ -33,8 +39,14 @@ def test_config_content(pipeline: FraudPipeline, model: FraudModel, shadow_model
     assert config["kafka"]["bootstrap_servers"] == "streamflow-kafka-kafka-bootstrap.default.svc:9092"
     assert config["detector"]["alpha"] == 0.4
     assert config["detector"]["alert_threshold"] == 0.6
-    assert config["detector"]["rules"]["high_value"]["z_score"] == 3.5
-    assert config["detector"]["rules"]["blocklist"]["terminals"] == ["T-000666"]
+    assert config["detector"]["high_value"]["z_threshold"] == 3.5
+    assert config["detector"]["velocity"] == {
+        "enabled": True,
+        "weight": 0.6,
+        "max_count": 6,
+        "window_s": 600.0,
+    }
+    assert config["detector"]["blocklist"]["terminals"] == ["T-000666"]
     assert config["model"]["sha256"] == model.spec.artifact.sha256
     assert config["model"]["feature_schema_id"] == "features-v1:7f3a9c21"
     assert config["shadow_model"]["name"] == "hgb-v2"
@@ -79,7 +91,7 @@ def test_hash_is_stable_and_tracks_changes(pipeline_doc: dict[str, Any], model: 
     assert _hash(changed_alpha, model) != base
 
     rules = json.loads(json.dumps(pipeline_doc))
-    rules["spec"]["detector"]["rules"]["velocity"]["maxTransactions"] = 9
+    rules["spec"]["detector"]["rules"]["velocity"]["maxCount"] = 9
     assert _hash(rules, model) != base
 
     other_model = model.model_copy(
@@ -94,3 +106,20 @@ def test_hash_is_stable_and_tracks_changes(pipeline_doc: dict[str, Any], model: 
 
 def test_rules_only_config_without_model(pipeline: FraudPipeline) -> None:
     assert detector_config(pipeline, None)["model"] is None
+
+
+def test_detector_section_is_a_valid_fraud_jobs_detector_config(pipeline: FraudPipeline) -> None:
+    """Contract with the detector: spec.detector renders to what fraud_jobs.config.DetectorConfig loads."""
+    section = detector_config(pipeline, None)["detector"]
+    loaded = DetectorConfig.model_validate(section)
+    assert loaded.velocity.max_count == 6
+    assert loaded.high_value.z_threshold == 3.5
+    assert loaded.blocklist.terminals == frozenset({"T-000666"})
+    assert loaded.alpha == 0.4
+
+
+def test_default_detector_spec_equals_the_detector_defaults() -> None:
+    """The CRD's documented defaults are the detector's own defaults (no silent drift between the two)."""
+    from fraud_jobs.config import DetectorConfig
+
+    assert DetectorConfig.model_validate(detector_section(DetectorSpec())) == DetectorConfig()
