@@ -136,7 +136,9 @@ class CustomerFeatureState:
             raise ValueError(f"customer feature state version {version}, expected {_STATE_VERSION}")
         expected = _CUSTOMER_HEADER.size + 16 * n
         if len(data) != expected:
-            raise ValueError(f"customer feature state has {len(data)} bytes, expected {expected} for {n} entries")
+            raise ValueError(
+                f"customer feature state has {len(data)} bytes, expected {expected} for {n} entries"
+            )
         values = array("d")
         values.frombytes(data[_CUSTOMER_HEADER.size :])
         return cls(values[:n].tolist(), values[n:].tolist(), lat, lon, geo_time)
@@ -166,7 +168,9 @@ class TerminalFeatureState:
             raise ValueError(f"terminal feature state version {version}, expected {_STATE_VERSION}")
         expected = _TERMINAL_HEADER.size + 12 * n
         if len(data) != expected:
-            raise ValueError(f"terminal feature state has {len(data)} bytes, expected {expected} for {n} days")
+            raise ValueError(
+                f"terminal feature state has {len(data)} bytes, expected {expected} for {n} days"
+            )
         flat = array("i")
         flat.frombytes(data[_TERMINAL_HEADER.size :])
         return cls({flat[i]: [flat[i + 1], flat[i + 2]] for i in range(0, len(flat), 3)})
@@ -247,7 +251,9 @@ def _delay_days(label_delay_s: float) -> int:
     return math.ceil(label_delay_s / DAY_S)
 
 
-def terminal_features(state: TerminalFeatureState, event_time: float, label_delay_s: float) -> tuple[float, ...]:
+def terminal_features(
+    state: TerminalFeatureState, event_time: float, label_delay_s: float
+) -> tuple[float, ...]:
     """Counts and fraud risk of the terminal over the delayed 1/7/30-day windows (labels delivered so far)."""
     day = int(event_time // DAY_S)
     newest = day - _delay_days(label_delay_s) - 1
@@ -257,14 +263,14 @@ def terminal_features(state: TerminalFeatureState, event_time: float, label_dela
     get = buckets.get
     count = frauds = 0
     out: list[float] = []
-    d = newest
-    for days in _WINDOWS_DAYS:
-        for d in range(d, newest - days, -1):
+    start = newest
+    for days in _WINDOWS_DAYS:  # nested windows: each day is read once
+        for d in range(start, newest - days, -1):
             bucket = get(d)
             if bucket is not None:
                 count += bucket[0]
                 frauds += bucket[1]
-        d = newest - days
+        start = newest - days
         out.append(float(count))
         out.append(min(1.0, frauds / count) if count else 0.0)
     return tuple(out)

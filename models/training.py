@@ -1,0 +1,269 @@
+"""Train a fraud model on a time window and judge it on a later one, the way it will be used.
+
+The features come from the online feature code replayed in event-time order (labels delivered after
+the label delay), the model is compiled to the arrays the detector scores with, and the metrics are
+computed from the compiled scores — so the figures in the model card describe exactly what ships.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from fraud_models.data import DataError, Transactions
+from fraud_models.features import DAY_S, FEATURE_NAMES, LABEL_DERIVED_FEATURES
+from fraud_models.metrics import evaluate_scores, known_compromised_mask
+from fraud_models.scorer import CompiledModel, compile_model
+
+__all__ = [
+    "ALGORITHMS",
+    "FEATURE_SETS",
+    "SUPERVISED",
+    "Split",
+    "TrainedModel",
+    "Window",
+    "feature_columns",
+    "fit_model",
+    "history_start",
+    "make_estimator",
+    "parse_duration",
+    "parse_window",
+    "sklearn_scores",
+    "split_rows",
+]
+
+ALGORITHMS = ("isolation_forest", "logistic_regression", "hist_gradient_boosting")
+SUPERVISED = ("logistic_regression", "hist_gradient_boosting")
+FEATURE_SETS = ("full", "book", "label_free")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S}
+
+
+def parse_duration(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``45s`` or plain seconds -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r} (expected e.g. 7d, 12h, 30m, 45s)")
+    return float(match.group(1)) * float(_UNITS[str(match.group(2))])
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open interval of event time ``[start, end)`` in epoch seconds (UTC)."""
+
+    start: float
+    end: float
+
+    def mask(self, event_time: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        return (event_time >= self.start) & (event_time < self.end)
+
+    def iso(self) -> dict[str, str]:
+        return {
+            "start": datetime.fromtimestamp(self.start, UTC).isoformat().replace("+00:00", "Z"),
+            "end": datetime.fromtimestamp(self.end, UTC).isoformat().replace("+00:00", "Z"),
+        }
+
+
+def _moment(text: str, *, end: bool) -> float:
+    text = text.strip()
+    if len(text) == 10:  # a calendar day: the window includes all of it
+        day = date.fromisoformat(text)
+        if end:
+            day += timedelta(days=1)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def parse_window(text: str) -> Window:
+    """``START..END`` with dates (END day included) or ISO-8601 datetimes (END excluded)."""
+    parts = text.split("..")
+    if len(parts) != 2:
+        raise ValueError(f"invalid window {text!r} (expected START..END, e.g. 2018-07-25..2018-07-31)")
+    try:
+        window = Window(_moment(parts[0], end=False), _moment(parts[1], end=True))
+    except ValueError as exc:
+        raise ValueError(f"invalid window {text!r}: {exc}") from exc
+    if window.end <= window.start:
+        raise ValueError(f"window {text!r} is empty or reversed")
+    return window
+
+
+def history_start(window_start: float, label_delay_s: float) -> float:
+    """Earliest event time that can still influence features inside a window starting at ``window_start``.
+
+    Customer windows look back 30 days, terminal windows ``ceil(delay) + 30`` whole days before the
+    current day; replaying from this moment gives the same features as replaying from the beginning.
+    """
+    days = math.ceil(label_delay_s / DAY_S) + 32
+    return float((window_start // DAY_S - days) * DAY_S)
+
+
+def feature_columns(feature_set: str) -> list[int]:
+    """Indices into FEATURE_NAMES of a named feature set."""
+    from fraud_models.features import BOOK_FEATURES
+
+    if feature_set == "full":
+        names = FEATURE_NAMES
+    elif feature_set == "book":
+        names = BOOK_FEATURES
+    elif feature_set == "label_free":
+        names = tuple(n for n in FEATURE_NAMES if n not in LABEL_DERIVED_FEATURES)
+    else:
+        raise ValueError(f"unknown feature set {feature_set!r} (one of {', '.join(FEATURE_SETS)})")
+    return [FEATURE_NAMES.index(n) for n in names]
+
+
+def make_estimator(algorithm: str, params: dict[str, Any] | None = None) -> Any:
+    """A fresh scikit-learn estimator with our defaults (overridden by ``params``)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    params = dict(params or {})
+    if algorithm == "isolation_forest":
+        defaults: dict[str, Any] = {"n_estimators": 100, "max_samples": 256, "random_state": 0}
+        return IsolationForest(**(defaults | params))
+    if algorithm == "logistic_regression":
+        defaults = {"C": 1.0, "max_iter": 2000, "random_state": 0}
+        return Pipeline([("scaler", StandardScaler()), ("model", LogisticRegression(**(defaults | params)))])
+    if algorithm == "hist_gradient_boosting":
+        defaults = {
+            "learning_rate": 0.05,
+            "max_iter": 300,
+            "max_leaf_nodes": 15,
+            "min_samples_leaf": 50,
+            "l2_regularization": 1.0,
+            "early_stopping": False,
+            "random_state": 0,
+        }
+        return HistGradientBoostingClassifier(**(defaults | params))
+    raise ValueError(f"unsupported algorithm {algorithm!r} (one of {', '.join(ALGORITHMS)})")
+
+
+def sklearn_scores(estimator: Any, algorithm: str, X: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """scikit-learn's own scores mapped like the compiled scorer's (higher = more fraudulent, in [0, 1])."""
+    if algorithm == "isolation_forest":
+        return np.asarray(-estimator.score_samples(X), dtype=np.float64)
+    return np.asarray(estimator.predict_proba(X)[:, 1], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Split:
+    """Row masks of one experiment: rows to fit on and rows to judge on (known-compromised cards removed)."""
+
+    fit: npt.NDArray[np.bool_]
+    evaluate: npt.NDArray[np.bool_]
+    fit_window: Window
+    eval_window: Window
+    dropped_known_compromised: int
+
+
+def split_rows(tx: Transactions, train: Window, test: Window | None, label_delay_s: float) -> Split:
+    """Time-based split: ``test`` if given, else the last quarter of the training window's days."""
+    t = tx.event_time
+    if test is None:
+        days = max(1, round((train.end - train.start) / DAY_S))
+        held = max(1, round(days / 4))
+        # Whole days when there are several, else the last quarter of the window's time.
+        cut = train.end - held * DAY_S if days >= 2 else train.start + 0.75 * (train.end - train.start)
+        fit_window, eval_window = Window(train.start, cut), Window(cut, train.end)
+    else:
+        if test.start < train.end:
+            raise ValueError("the test window must start after the training window ends")
+        fit_window, eval_window = train, test
+    fit = fit_window.mask(t)
+    evaluate = eval_window.mask(t)
+    for name, mask, window in (("training", fit, fit_window), ("evaluation", evaluate, eval_window)):
+        if not mask.any():
+            iso = window.iso()
+            raise DataError(
+                f"{tx.source}: the {name} window {iso['start']}..{iso['end']} has no transactions"
+            )
+    dropped = 0
+    if tx.label is not None:
+        known = known_compromised_mask(t, tx.customer_id, tx.label, evaluate, fit_window.start, label_delay_s)
+        dropped = int(known.sum())
+        evaluate &= ~known
+    return Split(fit, evaluate, fit_window, eval_window, dropped)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted estimator, its compiled form and its figures on the evaluation rows."""
+
+    algorithm: str
+    feature_set: str
+    estimator: Any
+    compiled: CompiledModel
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    scores: npt.NDArray[np.float64]
+    labels: npt.NDArray[np.int8]
+    compiled_max_abs_diff: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def fit_model(
+    algorithm: str,
+    features: npt.NDArray[np.float64],
+    tx: Transactions,
+    split: Split,
+    *,
+    feature_set: str = "full",
+    params: dict[str, Any] | None = None,
+    version: str = "dev",
+) -> TrainedModel:
+    """Fit on ``split.fit``, compile, and score ``split.evaluate`` with the compiled model."""
+    if tx.label is None:
+        raise DataError(
+            f"{tx.source}: no labels: metrics (and supervised training) need TX_FRAUD/is_fraud/label"
+        )
+    columns = feature_columns(feature_set)
+    X_fit = features[split.fit][:, columns]
+    y_fit = tx.label[split.fit]
+    if algorithm in SUPERVISED:
+        positives = int(y_fit.sum())
+        if positives == 0:
+            raise DataError(f"{tx.source}: the training rows contain no frauds: cannot train {algorithm}")
+        if positives == len(y_fit):
+            raise DataError(f"{tx.source}: the training rows are all frauds: cannot train {algorithm}")
+    estimator = make_estimator(algorithm, params)
+    if algorithm in SUPERVISED:
+        estimator.fit(X_fit, y_fit)
+    else:
+        estimator.fit(X_fit)
+    compiled = compile_model(estimator, algorithm=algorithm, columns=columns, version=version)
+    X_eval = features[split.evaluate]
+    y_eval = tx.label[split.evaluate]
+    if not y_eval.any():
+        raise DataError(f"{tx.source}: the evaluation rows contain no frauds: the metrics are undefined")
+    scores = compiled.score_batch(X_eval)
+    reference = sklearn_scores(estimator, algorithm, X_eval[:, columns])
+    diff = float(np.max(np.abs(scores - reference))) if len(scores) else 0.0
+    metrics = evaluate_scores(tx.event_time[split.evaluate], tx.customer_id[split.evaluate], y_eval, scores)
+    used = (
+        estimator.get_params(deep=False)
+        if algorithm != "logistic_regression"
+        else estimator.steps[-1][1].get_params()
+    )
+    return TrainedModel(
+        algorithm,
+        feature_set,
+        estimator,
+        compiled,
+        {k: v for k, v in used.items() if isinstance(v, (int, float, str, bool)) or v is None},
+        metrics,
+        scores,
+        y_eval,
+        diff,
+    )
