@@ -261,8 +261,9 @@ def generate(
         records.append(GeneratedRecord(payload, rec["customer_id"].encode(), pattern))
 
     malformed: Counter[str] = Counter()
+    valid = list(records)
     for _ in range(n_malformed):
-        source = json.loads(records[rng.randrange(len(records))].payload)
+        source = json.loads(valid[rng.randrange(len(valid))].payload)
         kind, payload = malform(source, rng)
         malformed[kind] += 1
         records.insert(rng.randrange(len(records) + 1), GeneratedRecord(payload, None, None, kind))

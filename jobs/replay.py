@@ -150,7 +150,9 @@ def _aware(value: Any) -> Any:
 
 def _load_handbook(table: pa.Table, path: Path, out: ReplayInput) -> None:
     """The handbook's columns -> v1 transactions (ids become strings, naive times are UTC)."""
-    columns = {name: table.column(name).to_pylist() for name in HANDBOOK_COLUMNS}
+    columns = {name: table.column(name).to_pylist() for name in HANDBOOK_COLUMNS if name != "TX_DATETIME"}
+    # Naive timestamps are UTC by the project's convention; as tz-aware microseconds they become datetimes.
+    columns["TX_DATETIME"] = table.column("TX_DATETIME").cast(pa.timestamp("us", tz="UTC")).to_pylist()
     frauds = table.column("TX_FRAUD").to_pylist() if "TX_FRAUD" in table.column_names else None
     topic = f"file:{path.name}"
     validate = Transaction.model_validate
@@ -162,7 +164,7 @@ def _load_handbook(table: pa.Table, path: Path, out: ReplayInput) -> None:
             "customer_id": str(cid) if cid is not None else None,
             "terminal_id": str(term) if term is not None else None,
             "amount": amount,
-            "event_time": _aware(when),
+            "event_time": when,
         }
         try:
             tx = validate({k: v for k, v in row.items() if v is not None})

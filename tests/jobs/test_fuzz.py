@@ -1,0 +1,87 @@
+"""Fuzz the parser: >= 10,000 malformed records all become DeadLetterRecords; valid ones between all parse."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+from fraud_jobs.generator import MALFORMATIONS, generate, malform
+from fraud_jobs.schemas import DeadLetterRecord, ErrorType, ParseStats, Transaction, parse_transaction
+
+# What each corruption may legitimately be reported as (the first error wins when several apply).
+EXPECTED: dict[str, set[ErrorType]] = {
+    "truncated_json": {ErrorType.INVALID_JSON},
+    "amount_as_string": {ErrorType.WRONG_TYPE},
+    "amount_nan": {ErrorType.NON_FINITE_AMOUNT},
+    "amount_infinite": {ErrorType.NON_FINITE_AMOUNT},
+    "amount_negative": {ErrorType.NEGATIVE_AMOUNT},
+    "amount_huge": {ErrorType.AMOUNT_TOO_LARGE},
+    "amount_bool": {ErrorType.WRONG_TYPE},
+    "id_wrong_type": {ErrorType.WRONG_TYPE},
+    "missing_key": {ErrorType.MISSING_FIELD},
+    "bad_timestamp": {ErrorType.BAD_TIMESTAMP},
+    "bad_geo": {ErrorType.INVALID_GEO, ErrorType.WRONG_TYPE},
+    "oversize": {ErrorType.OVERSIZE_PAYLOAD},
+    "utf16_encoded": {ErrorType.INVALID_ENCODING},
+    "latin1_encoded": {ErrorType.INVALID_ENCODING},
+    "not_an_object": {ErrorType.NOT_AN_OBJECT},
+}
+PER_KIND = 700
+
+
+def test_every_corruption_kind_has_an_expectation() -> None:
+    assert set(EXPECTED) == set(MALFORMATIONS)
+
+
+def test_ten_thousand_malformed_records_all_reach_the_dlq_and_valid_ones_all_parse() -> None:
+    rng = random.Random(20261129)
+    valid = [rec.payload for rec in generate(2_000, seed=11).records]
+    stream: list[tuple[bytes, str | None]] = []
+    for kind in sorted(MALFORMATIONS):
+        for _ in range(PER_KIND):
+            source = json.loads(rng.choice(valid))
+            stream.append((malform(source, rng, kind)[1], kind))
+    stream.extend((payload, None) for payload in valid)
+    rng.shuffle(stream)
+    assert sum(1 for _, kind in stream if kind) >= 10_000
+
+    stats = ParseStats()
+    reasons: Counter[str] = Counter()
+    for raw, kind in stream:
+        result = parse_transaction(raw, stats=stats)
+        if kind is None:
+            assert isinstance(result, Transaction), result
+            continue
+        assert isinstance(result, DeadLetterRecord), (kind, raw[:200])
+        assert result.error_type in EXPECTED[kind], (kind, result.error_type, result.error_message)
+        assert result.error_message
+        assert result.original_bytes() == raw[: len(result.original_bytes())]
+        reasons[result.error_type.value] += 1
+    assert stats.parsed == len(valid)
+    assert sum(stats.dead_letters.values()) == len(MALFORMATIONS) * PER_KIND
+    assert stats.dead_letters == reasons
+
+
+def test_random_bytes_never_raise() -> None:
+    rng = random.Random(7)
+    valid = generate(200, seed=5).records[0].payload
+    for i in range(3_000):
+        if i % 2:
+            raw = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300)))
+        else:  # flip a few bytes of a valid record: may or may not stay valid, must never raise
+            data = bytearray(valid)
+            for _ in range(rng.randrange(1, 4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            raw = bytes(data)
+        result = parse_transaction(raw)
+        assert isinstance(result, Transaction | DeadLetterRecord)
+        if isinstance(result, DeadLetterRecord):
+            assert result.error_message
+
+
+def test_deeply_nested_json_is_a_dead_letter_not_a_crash() -> None:
+    raw = b"[" * 5_000 + b"]" * 5_000
+    result = parse_transaction(raw)
+    assert isinstance(result, DeadLetterRecord)
+    assert result.error_type in {ErrorType.INVALID_JSON, ErrorType.NOT_AN_OBJECT}
