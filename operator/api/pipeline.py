@@ -21,7 +21,7 @@ from fraud_operator.api.common import (
     ObjectMeta,
     cel,
 )
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 __all__ = [
     "FLINK_VERSIONS",
@@ -101,6 +101,12 @@ StorageUri = Annotated[
 Weight = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
+def _check_retention(value: int | None) -> int | None:
+    if value is not None and value != -1 and value < 60000:
+        raise ValueError("retentionMs must be -1 or at least 60000 (1m)")
+    return value
+
+
 class KafkaCredentialsRef(ApiModel):
     """Secret holding the SASL credentials the detector uses for Kafka; only referenced, never copied."""
 
@@ -129,7 +135,7 @@ class TopicDefaults(ApiModel):
         le=32767,
         description="Replication factor per topic; the broker's default.replication.factor when unset.",
     )
-    retention_ms: int = Field(
+    retention_ms: Annotated[int, AfterValidator(_check_retention)] = Field(
         default=604_800_000,
         ge=-1,
         description="retention.ms of each topic in milliseconds; -1 keeps records forever. Default 7 days.",
@@ -152,7 +158,7 @@ class TopicOverride(ApiModel):
     replicas: int | None = Field(
         default=None, ge=1, le=32767, description="Replication factor of this topic."
     )
-    retention_ms: int | None = Field(
+    retention_ms: Annotated[int | None, AfterValidator(_check_retention)] = Field(
         default=None,
         ge=-1,
         description="retention.ms of this topic in milliseconds; -1 keeps records forever.",

@@ -94,6 +94,7 @@ BAD_SPECS: list[tuple[str, Mutation, str]] = [
     ("unsupported flink version", _set("spec.flink.flinkVersion", "v2_3"), "spec.flink.flinkVersion"),
     ("unknown state backend", _set("spec.flink.stateBackend", "memory"), "spec.flink.stateBackend"),
     ("zero partitions", _set("spec.kafka.topics.partitions", 0), "spec.kafka.topics.partitions"),
+    ("retention too short", _set("spec.kafka.topics.retentionMs", 5), "spec.kafka.topics.retentionMs"),
     (
         "rule weight above 1",
         _set("spec.detector.rules.velocity.weight", 2),
