@@ -15,6 +15,8 @@ from typing import Any
 import celpy
 import pytest
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 from fraud_operator.api.crdgen import crd_documents
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
@@ -49,7 +51,7 @@ def _to_cel(value: Any, schema: dict[str, Any]) -> Any:
         )
     if isinstance(value, list):
         return celtypes.ListType([_to_cel(v, schema.get("items", {})) for v in value])
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)
 
 
 def cel_errors(obj: dict[str, Any], schema: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
@@ -70,7 +72,7 @@ def _evaluate(value: Any, schema: dict[str, Any], old: Any, errors: list[str]) -
         if transition:
             activation["oldSelf"] = _to_cel(old, schema)
         result = _ENV.program(_ENV.compile(rule["rule"])).evaluate(activation)
-        if isinstance(result, celpy.CELEvalError):
+        if isinstance(result, CELEvalError):
             errors.append(f"{rule['message']} (evaluation error: {result})")
         elif not bool(result):
             errors.append(rule["message"])
