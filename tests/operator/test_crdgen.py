@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fraud_operator.api.crdgen import crd_documents, main, missing_descriptions, render_yaml
+from fraud_operator.api.crdgen import crd_documents, generated_files, main, missing_descriptions
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.api.structural import apply_defaults, crd_schema, validate
@@ -18,9 +18,9 @@ CRDS = REPO / "crds"
 SAMPLES = CRDS / "samples"
 
 
-@pytest.mark.parametrize("file_name", sorted(crd_documents()))
-def test_committed_crd_matches_generated(file_name: str) -> None:
-    generated = render_yaml(crd_documents()[file_name])
+@pytest.mark.parametrize("file_name", sorted(generated_files()))
+def test_committed_file_matches_generated(file_name: str) -> None:
+    generated = generated_files()[file_name]
     committed = (CRDS / file_name).read_text(encoding="utf-8")
     diff = "".join(
         difflib.unified_diff(
@@ -181,3 +181,18 @@ def test_generated_schema_refuses_what_the_models_refuse(pipeline_doc: dict[str,
     assert any(e.startswith("spec.detector.alpha:") for e in errors)
     assert any(e.startswith("spec.flink.upgradeMode:") for e in errors)
     assert "spec.detector.paralelism: unknown field" in errors
+
+
+def test_reference_documents_every_field() -> None:
+    reference = generated_files()["REFERENCE.md"]
+    for kind in ("FraudPipeline", "FraudModel"):
+        assert f"## {kind}" in reference
+    for field in (
+        "spec.detector.parallelism",
+        "spec.flink.flinkVersion",
+        "spec.artifact.sha256",
+        "status.usedBy",
+    ):
+        assert f"| `{field}`" in reference
+    assert '| `spec.flink.flinkVersion` | string | "v2_2" | one of `v1_13`' in reference
+    assert "shadowModelRef must name a different model than modelRef" in reference
