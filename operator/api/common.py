@@ -24,6 +24,7 @@ __all__ = [
     "K8sName",
     "LocalObjectReference",
     "ObjectMeta",
+    "StatusModel",
     "cel",
 ]
 
@@ -65,13 +66,19 @@ class ApiModel(BaseModel):
     )
 
 
+class StatusModel(ApiModel):
+    """Base of status models: read leniently (the API server prunes unknown status fields anyway)."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+
+
 class LocalObjectReference(ApiModel):
     """Reference to another object by name in the same namespace."""
 
     name: K8sName = Field(description="Name of the referenced object in the same namespace.")
 
 
-class Condition(ApiModel):
+class Condition(StatusModel):
     """One observation of the object's state, following the Kubernetes condition conventions."""
 
     type: Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*$", max_length=316)] = Field(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from fraud_operator.api.common import API_VERSION, ApiModel, Condition, ObjectMeta, cel
+from fraud_operator.api.common import API_VERSION, ApiModel, Condition, ObjectMeta, StatusModel, cel
 from pydantic import Field, StringConstraints, model_validator
 
 __all__ = [
@@ -97,7 +97,7 @@ class FraudModelSpec(ApiModel):
     )
 
 
-class FraudModelStatus(ApiModel):
+class FraudModelStatus(StatusModel):
     """Observed state of a model, written by the operator."""
 
     phase: ModelPhase | None = Field(

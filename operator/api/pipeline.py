@@ -19,6 +19,7 @@ from fraud_operator.api.common import (
     K8sName,
     LocalObjectReference,
     ObjectMeta,
+    StatusModel,
     cel,
 )
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -692,7 +693,7 @@ class FraudPipelineSpec(ApiModel):
         return self
 
 
-class ModelRoll(ApiModel):
+class ModelRoll(StatusModel):
     """One change of the active model, kept in status.modelHistory."""
 
     from_model: str | None = Field(default=None, description="Model active before the roll.")
@@ -704,7 +705,7 @@ class ModelRoll(ApiModel):
     reason: str = Field(default="", description="Why the roll ended as it did.")
 
 
-class FraudPipelineStatus(ApiModel):
+class FraudPipelineStatus(StatusModel):
     """Observed state of a fraud pipeline, written by the operator."""
 
     observed_generation: int | None = Field(
