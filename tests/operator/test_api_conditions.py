@@ -13,9 +13,7 @@ T1 = T0 + timedelta(minutes=5)
 
 
 def test_new_condition_is_appended() -> None:
-    conditions = set_condition(
-        [], "Ready", "False", "JobStarting", "waiting for Flink", observed_generation=3, now=T0
-    )
+    conditions = set_condition([], "Ready", "False", "JobStarting", "waiting", observed_generation=3, now=T0)
     assert conditions == [
         {
             "type": "Ready",
