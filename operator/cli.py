@@ -16,7 +16,8 @@ __all__ = ["build_parser", "main"]
 # Modules that expose ``register(subparsers)``; each adds its subcommands with ``set_defaults(func=...)``.
 _COMMAND_MODULES = (
     "fraud_operator.devstack.cli",  # dev up|down|env|status|build
-    "fraud_operator.commands",  # render, operator, demo
+    "fraud_operator.commands",  # render, operator
+    "fraud_operator.demo",  # demo
     "fraud_operator.db.cli",  # db migrate|status|transform
     "fraud_jobs.cli",  # job run, generate, replay
     "fraud_models.cli",  # model train|evaluate|compare

@@ -45,15 +45,35 @@ def _client_or_server(
 ) -> tuple[Path, Path]:
     key, csr, crt, ext = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt", d / f"{name}.ext"
     usage = "serverAuth" if san else "clientAuth"
-    lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment", f"extendedKeyUsage={usage}"]
+    lines = [
+        "basicConstraints=CA:FALSE",
+        "keyUsage=critical,digitalSignature,keyEncipherment",
+        f"extendedKeyUsage={usage}",
+    ]
     if san:
         lines.append(f"subjectAltName={san}")
     ext.write_text("\n".join(lines) + "\n")
     _openssl(["genrsa", "-out", str(key), "2048"], log)
     _openssl(["req", "-new", "-key", str(key), "-subj", subject, "-out", str(csr)], log)
     _openssl(
-        ["x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
-         "-out", str(crt), "-days", "365", "-sha256", "-extfile", str(ext)],
+        [
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca[0]),
+            "-CAkey",
+            str(ca[1]),
+            "-CAcreateserial",
+            "-out",
+            str(crt),
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            str(ext),
+        ],
         log,
     )
     return crt, key
@@ -68,14 +88,33 @@ def make_certs(directory: Path) -> ControlPlaneCerts:
     ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
     _openssl(["genrsa", "-out", str(ca_key), "2048"], log)
     _openssl(
-        ["req", "-x509", "-new", "-key", str(ca_key), "-subj", "/CN=streamflow-local-ca", "-days", "365",
-         "-sha256", "-out", str(ca_cert), "-addext", "basicConstraints=critical,CA:TRUE",
-         "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"],
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            str(ca_key),
+            "-subj",
+            "/CN=streamflow-local-ca",
+            "-days",
+            "365",
+            "-sha256",
+            "-out",
+            str(ca_cert),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+        ],
         log,
     )
     ca = (ca_cert, ca_key)
     server = _client_or_server(
-        directory, "apiserver", "/CN=kube-apiserver", ca, log,
+        directory,
+        "apiserver",
+        "/CN=kube-apiserver",
+        ca,
+        log,
         san="IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
     )
     admin = _client_or_server(directory, "admin", "/O=system:masters/CN=streamflow-admin", ca, log)
@@ -83,5 +122,6 @@ def make_certs(directory: Path) -> ControlPlaneCerts:
     sa_key, sa_pub = directory / "sa.key", directory / "sa.pub"
     _openssl(["genrsa", "-out", str(sa_key), "2048"], log)
     _openssl(["rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub)], log)
-    return ControlPlaneCerts(directory, ca_cert, ca_key, server[0], server[1], admin[0], admin[1],
-                             kcm[0], kcm[1], sa_key, sa_pub)
+    return ControlPlaneCerts(
+        directory, ca_cert, ca_key, server[0], server[1], admin[0], admin[1], kcm[0], kcm[1], sa_key, sa_pub
+    )

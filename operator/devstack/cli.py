@@ -1,4 +1,4 @@
-"""``streamflow dev``: the local stack of real components (Kubernetes API server, Kafka, PostgreSQL, Flink jars)."""
+"""``streamflow dev``: the local stack of real components (Kubernetes, Kafka, PostgreSQL, Flink jars)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def _components(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     bad = [n for n in names if n not in stack.COMPONENTS]
     if bad:
-        raise argparse.ArgumentTypeError(f"unknown component(s) {bad}; choose from {','.join(stack.COMPONENTS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown component(s) {bad}; choose from {','.join(stack.COMPONENTS)}"
+        )
     return names
 
 
@@ -29,7 +31,9 @@ def _describe(info: stack.StackInfo) -> str:
     if info.kafka_bootstrap:
         lines.append(f"kafka:         {info.kafka_bootstrap}")
     if info.pg_dsn:
-        lines.append("postgresql:    " + info.pg_dsn.split("@", 1)[-1] + "  (DSN with password: `streamflow dev env`)")
+        lines.append(
+            "postgresql:    " + info.pg_dsn.split("@", 1)[-1] + "  (DSN with password: `streamflow dev env`)"
+        )
     if info.flink_jars:
         lines.append(f"flink jars:    {len(info.flink_jars.split(';'))} connector jars for pipeline.jars")
     lines.append('use it:        eval "$(streamflow dev env)"')
@@ -112,7 +116,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         p.add_argument("--run-dir", help="run directory (default: a new one for up, the last one otherwise)")
         if name in ("up", "build"):
             p.add_argument(
-                "--components", type=_components, default=list(stack.COMPONENTS),
+                "--components",
+                type=_components,
+                default=list(stack.COMPONENTS),
                 help=f"comma-separated subset of {','.join(stack.COMPONENTS)}",
             )
         if name == "down":

@@ -12,6 +12,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .maven import resolve_artifacts
 from .procs import ComponentError, ManagedProcess, free_port, pid_alive, start_process, wait_until
@@ -91,7 +92,9 @@ def _server_properties(node_dir: Path, port: int, controller_port: int) -> str:
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
-def start_kafka(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False) -> KafkaEndpoints:
+def start_kafka(
+    run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False
+) -> KafkaEndpoints:
     """Format a KRaft log directory and start the broker; append the process to ``started``."""
     lib = ensure_kafka_jars()
     node_dir = run_dir / "kafka"
@@ -110,6 +113,7 @@ def start_kafka(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent:
         [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
         logs / "kafka-format.log",
     )
+    started.append(fmt)  # so an interrupt during formatting stops it too
     wait_until("kafka-storage-format", lambda: not pid_alive(fmt.pid), timeout=120, what="finished")
     if not (node_dir / "data" / "meta.properties").is_file():
         raise ComponentError("kafka", "formatting the KRaft log directory failed", fmt.log)
@@ -121,7 +125,9 @@ def start_kafka(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent:
     )
     started.append(broker)
     bootstrap = f"127.0.0.1:{port}"
-    wait_until("kafka", lambda: _broker_ready(bootstrap), timeout=120, process=broker, what="serving metadata")
+    wait_until(
+        "kafka", lambda: _broker_ready(bootstrap), timeout=120, process=broker, what="serving metadata"
+    )
     return KafkaEndpoints(bootstrap=bootstrap, log_dir=node_dir / "data")
 
 
@@ -138,6 +144,7 @@ def _broker_ready(bootstrap: str) -> bool:
     quiet = logging.getLogger("streamflow.devstack.kafka-probe")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "logger": quiet})
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 2000, "logger": quiet}
+    admin = AdminClient(conf)
     metadata = admin.list_topics(timeout=5)
     return bool(metadata.brokers)

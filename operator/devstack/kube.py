@@ -34,7 +34,9 @@ def write_kubeconfig(path: Path, server: str, ca: Path, cert: Path, key: Path, u
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "streamflow-local", "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "clusters": [
+            {"name": "streamflow-local", "cluster": {"server": server, "certificate-authority": str(ca)}}
+        ],
         "users": [{"name": user, "user": {"client-certificate": str(cert), "client-key": str(key)}}],
         "contexts": [{"name": "streamflow-local", "context": {"cluster": "streamflow-local", "user": user}}],
         "current-context": "streamflow-local",
@@ -54,8 +56,10 @@ def _get(url: str, certs: ControlPlaneCerts) -> tuple[int, bytes]:
         return int(exc.code), exc.read()
 
 
-def start_kube(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False) -> KubeEndpoints:
-    """Start etcd, the API server and the controller manager; append each process to ``started`` as it starts."""
+def start_kube(
+    run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False
+) -> KubeEndpoints:
+    """Start etcd, the API server and the controller manager, appending each process to ``started``."""
     bins = ensure_kube_binaries()
     kdir = run_dir / "kube"
     certs = make_certs(kdir / "pki")
@@ -125,14 +129,27 @@ def start_kube(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: 
         status, _ = _get(f"{server}/api/v1/namespaces/default", certs)
         return status == 200
 
-    wait_until("kube-apiserver", api_ready, timeout=120, process=apiserver, what="ready (/readyz and namespace default)")
+    wait_until(
+        "kube-apiserver",
+        api_ready,
+        timeout=120,
+        process=apiserver,
+        what="ready (/readyz and namespace default)",
+    )
 
     kubeconfig = write_kubeconfig(
         run_dir / "kubeconfig", server, certs.ca_cert, certs.admin_cert, certs.admin_key, "streamflow-admin"
     )
     kcm_config = write_kubeconfig(
-        kdir / "kcm.kubeconfig", server, certs.ca_cert, certs.kcm_cert, certs.kcm_key, "system:kube-controller-manager"
+        kdir / "kcm.kubeconfig",
+        server,
+        certs.ca_cert,
+        certs.kcm_cert,
+        certs.kcm_key,
+        "system:kube-controller-manager",
     )
+    # Each controller acts as its own service account (system:controller:* roles bootstrapped by the API
+    # server), as in a real cluster, instead of one all-powerful identity.
     kcm = start_process(
         "kube-controller-manager",
         [
@@ -144,6 +161,7 @@ def start_kube(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: 
             "--leader-elect=false",
             "--secure-port=0",
             "--concurrent-gc-syncs=5",
+            "--use-service-account-credentials=true",
         ],
         logs / "kube-controller-manager.log",
         tied_to_parent=tied_to_parent,

@@ -1,7 +1,7 @@
 """Build the real Kubernetes control plane (and etcd, kubectl) from the Go module proxy, once.
 
-``k8s.io/kubernetes`` cannot be ``go install``-ed (its staging modules are replaced by local paths), so a small
-wrapper module of ours (``kubebin/``) requires it and pins every staging module to its published twin.
+``k8s.io/kubernetes`` cannot be ``go install``-ed (its staging modules are replaced by local paths), so a
+small wrapper module of ours (``kubebin/``) requires it and pins every staging module to its published twin.
 The binaries are cached per version under ``~/.cache/streamflow/bin``; a second run reuses them.
 """
 

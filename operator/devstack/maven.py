@@ -39,7 +39,7 @@ def _pom(name: str, coordinates: Sequence[str]) -> str:
 def resolve_artifacts(
     name: str, coordinates: Sequence[str], *, exclude: Sequence[str] = (), quiet: bool = False
 ) -> Path:
-    """Return a directory holding the jars of ``coordinates`` (``group:artifact:version``) and their runtime deps.
+    """Directory with the jars of ``coordinates`` (``group:artifact:version``) and their runtime deps.
 
     ``exclude`` names artifact ids the runtime already provides (copies would only shadow or clash).
     """

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "current_run_pointer", "runs_root"]
+__all__ = ["cache_dir", "current_run_pointer", "repo_root", "runs_root", "shared_dir"]
 
 
 def cache_dir() -> Path:
@@ -20,7 +20,7 @@ def cache_dir() -> Path:
 
 
 def runs_root() -> Path:
-    """Parent of run directories; under /tmp because PostgreSQL runs as an unprivileged user that must reach it."""
+    """Run directories live under /tmp: PostgreSQL runs as an unprivileged user that must reach it."""
     path = Path(os.environ.get("STREAMFLOW_RUNS", "/tmp/streamflow-runs"))
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o755)
@@ -30,3 +30,13 @@ def runs_root() -> Path:
 def current_run_pointer() -> Path:
     """File holding the run directory of the stack that ``streamflow dev up`` started last."""
     return cache_dir() / "current-run"
+
+
+def repo_root() -> Path:
+    """The checkout this package runs from (installed editable, as the README and CI do)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (third-party CRDs, datasets), or ``$STREAMFLOW_SHARED_DIR``."""
+    return Path(os.environ.get("STREAMFLOW_SHARED_DIR", repo_root().parent / "shared"))

@@ -38,7 +38,9 @@ def find_pg_bin() -> Path:
     override = os.environ.get("STREAMFLOW_PG_BIN")
     if override:
         return Path(override)
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name))
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name)
+    )
     if not candidates:
         raise ComponentError("postgresql", "no server under /usr/lib/postgresql (apt-get install postgresql)")
     return candidates[-1].parent
@@ -51,14 +53,18 @@ def _run_as() -> list[str]:
     try:
         pwd.getpwnam("postgres")
     except KeyError as exc:
-        raise ComponentError("postgresql", "running as root but there is no `postgres` user to run the server") from exc
+        raise ComponentError(
+            "postgresql", "running as root but there is no `postgres` user to run the server"
+        ) from exc
     runuser = shutil.which("runuser")
     if runuser is None:
         raise ComponentError("postgresql", "running as root but `runuser` is missing")
     return [runuser, "-u", "postgres", "--"]
 
 
-def start_postgres(run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False) -> PostgresEndpoints:
+def start_postgres(
+    run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False
+) -> PostgresEndpoints:
     """initdb a fresh cluster in ``run_dir/postgres`` and start it on a free port."""
     bin_dir = find_pg_bin()
     pg_dir = run_dir / "postgres"
@@ -78,9 +84,23 @@ def start_postgres(run_dir: Path, started: list[ManagedProcess], *, tied_to_pare
     init_log = logs / "postgres-initdb.log"
     with init_log.open("w") as fh:
         result = subprocess.run(
-            [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, f"--pwfile={pwfile}",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
-            stdout=fh, stderr=subprocess.STDOUT, check=False,
+            [
+                *prefix,
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     pwfile.unlink()
     if result.returncode != 0:
@@ -93,9 +113,28 @@ def start_postgres(run_dir: Path, started: list[ManagedProcess], *, tied_to_pare
         os.chown(server_log, info.pw_uid, info.pw_gid)
     proc = start_process(
         "postgresql",
-        [*prefix, str(bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sock),
-         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
-         "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "max_prepared_transactions=20"],
+        [
+            *prefix,
+            str(bin_dir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(sock),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "max_prepared_transactions=20",
+        ],
         server_log,
         tied_to_parent=tied_to_parent,
     )
@@ -109,4 +148,6 @@ def start_postgres(run_dir: Path, started: list[ManagedProcess], *, tied_to_pare
             return conn.execute("SELECT 1").fetchone() == (1,)
 
     wait_until("postgresql", ready, timeout=60, process=proc, what="accepting connections")
-    return PostgresEndpoints(dsn=dsn, host="127.0.0.1", port=port, user=SUPERUSER, password=password, data_dir=data)
+    return PostgresEndpoints(
+        dsn=dsn, host="127.0.0.1", port=port, user=SUPERUSER, password=password, data_dir=data
+    )

@@ -41,9 +41,13 @@ def _consume_all(bootstrap: str, topic: str, isolation: str, expected_min: int) 
     return values
 
 
-def test_read_committed_sees_committed_and_never_aborted(kafka_bootstrap: str, kafka_topic_factory: Any) -> None:
+def test_read_committed_sees_committed_and_never_aborted(
+    kafka_bootstrap: str, kafka_topic_factory: Any
+) -> None:
     topic = kafka_topic_factory("txn")
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"tx-{uuid.uuid4().hex[:8]}"})
+    producer = Producer(
+        {"bootstrap.servers": kafka_bootstrap, "transactional.id": f"tx-{uuid.uuid4().hex[:8]}"}
+    )
     producer.init_transactions(30)
 
     producer.begin_transaction()
@@ -61,4 +65,6 @@ def test_read_committed_sees_committed_and_never_aborted(kafka_bootstrap: str, k
     assert sorted(committed_view) == [f"committed-{i}".encode() for i in range(5)]
 
     uncommitted_view = _consume_all(kafka_bootstrap, topic, "read_uncommitted", expected_min=10)
-    assert {v for v in uncommitted_view if v.startswith(b"aborted")} == {f"aborted-{i}".encode() for i in range(5)}
+    assert {v for v in uncommitted_view if v.startswith(b"aborted")} == {
+        f"aborted-{i}".encode() for i in range(5)
+    }

@@ -1,4 +1,4 @@
-"""The local Kubernetes control plane is the real one: versioned, schema-validating, garbage-collecting, PSA."""
+"""The local control plane is the real one: versioned, schema-validating, garbage-collecting, PSA."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 import uuid
 
 import pytest
+from fraud_operator.devstack.kube_build import K8S_VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from fraud_operator.devstack.kube_build import K8S_VERSION
 from tests.conftest import KubeCluster, wait_for
 
 pytestmark = pytest.mark.cluster
@@ -55,11 +55,15 @@ def test_api_server_enforces_the_upstream_flinkdeployment_schema(kube: KubeClust
     api = client.CustomObjectsApi(kube.api_client)
     group, version, plural = "flink.apache.org", "v1beta1", "flinkdeployments"
     with pytest.raises(ApiException) as refused:
-        api.create_namespaced_custom_object(group, version, namespace, plural, _flinkdeployment("bad", "sometimes"))
+        api.create_namespaced_custom_object(
+            group, version, namespace, plural, _flinkdeployment("bad", "sometimes")
+        )
     assert refused.value.status == 422
     assert "upgradeMode" in str(refused.value.body)
     assert "sometimes" in str(refused.value.body)
-    created = api.create_namespaced_custom_object(group, version, namespace, plural, _flinkdeployment("good", "savepoint"))
+    created = api.create_namespaced_custom_object(
+        group, version, namespace, plural, _flinkdeployment("good", "savepoint")
+    )
     assert created["spec"]["job"]["upgradeMode"] == "savepoint"
 
 
@@ -74,7 +78,9 @@ def test_garbage_collector_deletes_owned_children(kube: KubeCluster, namespace: 
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="child", owner_references=[owner]))
     )
-    orphan = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="orphan")))
+    orphan = core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="orphan"))
+    )
     core.delete_namespaced_config_map("parent", namespace, propagation_policy="Background")
 
     def child_gone() -> bool:
@@ -125,7 +131,9 @@ def test_pod_security_restricted_refuses_a_privileged_pod(kube: KubeCluster) -> 
     name = f"psa-{uuid.uuid4().hex[:8]}"
     core.create_namespace(
         client.V1Namespace(
-            metadata=client.V1ObjectMeta(name=name, labels={"pod-security.kubernetes.io/enforce": "restricted"})
+            metadata=client.V1ObjectMeta(
+                name=name, labels={"pod-security.kubernetes.io/enforce": "restricted"}
+            )
         )
     )
     try:

@@ -1,0 +1,125 @@
+"""The stack's own behaviour: clear failures naming the component and its log, exact teardown, no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fraud_operator.devstack import stack
+from fraud_operator.devstack.procs import ComponentError, pid_alive, start_process, wait_until
+
+from tests.conftest import wait_for
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and pid_alive(int(proc.name)):
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_missing_binary_names_the_component_and_log(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "ghost.log"
+    with pytest.raises(ComponentError) as err:
+        start_process("ghost", [str(tmp_path / "no-such-binary")], log)
+    assert str(err.value).startswith("ghost: cannot start")
+    assert str(log) in str(err.value)
+
+
+def test_a_component_that_dies_is_reported_with_its_log_tail(tmp_path: Path) -> None:
+    log = tmp_path / "broker.log"
+    proc = start_process("broker", ["sh", "-c", "echo 'Address already in use: bind'; exit 3"], log)
+    with pytest.raises(ComponentError) as err:
+        wait_until("broker", lambda: False, timeout=30, process=proc)
+    message = str(err.value)
+    assert message.startswith("broker: exited before it was ready")
+    assert str(log) in message and "Address already in use" in message
+
+
+def test_a_component_that_never_gets_ready_times_out_clearly(tmp_path: Path) -> None:
+    proc = start_process("sleeper", ["sleep", "30"], tmp_path / "sleeper.log")
+    try:
+        with pytest.raises(ComponentError, match=r"sleeper: not ready after 1s"):
+            wait_until("sleeper", lambda: False, timeout=1, process=proc)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fraud_operator.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_dev_up_env_status_down_stop_exactly_what_was_started(tmp_path: Path) -> None:
+    run_dir = Path(stack.runs_root()) / f"cli-{tmp_path.name}"
+    up = _cli("dev", "up", "--components", "postgres", "--run-dir", str(run_dir))
+    assert up.returncode == 0, up.stderr
+    assert "postgresql:" in up.stdout
+    info = stack.load(run_dir)
+    pids = [int(p["pid"]) for p in info.processes]
+    assert pids and all(pid_alive(pid) for pid in pids)
+
+    env = _cli("dev", "env", "--run-dir", str(run_dir))
+    assert f"export STREAMFLOW_STACK_DIR={run_dir}" in env.stdout
+    assert "export STREAMFLOW_PG_DSN=postgresql://" in env.stdout
+
+    status = _cli("dev", "status", "--run-dir", str(run_dir))
+    assert status.returncode == 0 and "running" in status.stdout
+
+    down = _cli("dev", "down", "--run-dir", str(run_dir))
+    assert down.returncode == 0 and "postgresql" in down.stdout
+    wait_for(
+        lambda: not any(pid_alive(pid) for pid in pids), timeout=30, what="the stack's processes to exit"
+    )
+    assert not run_dir.exists()
+    assert _processes_mentioning(str(run_dir)) == []
+
+
+def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
+    run_dir = Path(stack.runs_root()) / f"interrupt-{tmp_path.name}"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fraud_operator.cli",
+            "dev",
+            "up",
+            "--components",
+            "kafka,postgres",
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Interrupt while the broker is starting: Kafka is started (log exists), PostgreSQL not yet.
+    wait_for(
+        lambda: (run_dir / "logs" / "kafka.log").exists() or proc.poll() is not None,
+        timeout=120,
+        interval=0.05,
+        what="the broker to start",
+    )
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "interrupted" in err
+    wait_for(lambda: _processes_mentioning(str(run_dir)) == [], timeout=30, what="no process of the run left")
