@@ -122,7 +122,8 @@ def test_silver_to_gold_loads_dimensions_facts_and_labels(loaded: Db) -> None:
     run_transform(loaded.dsn, "bronze_to_silver")
     counts = run_transform(loaded.dsn, "silver_to_gold").counts
 
-    assert counts == {"dim_customer": 3, "dim_terminal": 2, "fact_transactions": 5, "labels": 3}
+    # Labels already present are taken when the fact is inserted, so none needs a second write.
+    assert counts == {"dim_customer": 3, "dim_terminal": 2, "fact_transactions": 5, "labels": 0}
     assert loaded.rows(
         "SELECT customer_id, first_seen_at, last_seen_at FROM gold.dim_customer ORDER BY 1"
     ) == [
@@ -132,6 +133,18 @@ def test_silver_to_gold_loads_dimensions_facts_and_labels(loaded: Db) -> None:
     ]
     labels = loaded.rows("SELECT transaction_id, is_fraud FROM gold.fact_transactions ORDER BY 1")
     assert labels == [("t1", None), ("t2", None), ("t3", False), ("t4", True), ("t5", True)]
+
+    # Late labels: a first one for t1 and a revision of t3; the newest label of each transaction wins.
+    loaded.rows(
+        "INSERT INTO bronze.fraud_labels (transaction_id, is_fraud, confirmed_at) VALUES "
+        "('t1', true, %(at)s), ('t3', true, %(at)s), ('t3', false, %(at)s - interval '20 days')",
+        {"at": AS_OF + timedelta(days=3)},
+    )
+    assert run_transform(loaded.dsn, "silver_to_gold").counts["labels"] == 2
+    assert loaded.rows(
+        "SELECT transaction_id, is_fraud, label_confirmed_at FROM gold.fact_transactions "
+        "WHERE transaction_id IN ('t1', 't3') ORDER BY 1"
+    ) == [("t1", True, AS_OF + timedelta(days=3)), ("t3", True, AS_OF + timedelta(days=3))]
 
     # A later transaction widens the customer's span; nothing else changes.
     loaded.load_bronze([tx("t20", "c2", "term1", 40.0, timedelta(hours=1))])
