@@ -45,6 +45,10 @@ class DetectorConfig(BaseModel):
     alert_threshold: float = Field(default=0.4, ge=0.0, le=1.0)
     state_ttl_s: float = Field(default=90 * DAY, gt=0.0)
     """Keyed state of a key inactive this long is dropped (Flink state TTL; replay mirrors it)."""
+    ml_features: bool = True
+    """Keep the ML feature state (fraud_models.features) per key even without a scorer, so a model can be
+    switched on later with warm features. Off, each event skips that state (about half the per-event cost)
+    and FR-006 cannot score."""
     label_delay_s: float = Field(default=7 * DAY, ge=0.0)
     """How long after a transaction its label becomes known (replay delivers labels exactly this late)."""
 

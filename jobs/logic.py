@@ -96,10 +96,14 @@ def terminal_step(
     st = TerminalState.from_bytes(tstate) if tstate else TerminalState()
     if _expired(st.last_ts, ts, cfg.state_ttl_s):
         st = TerminalState()
-    fstate = feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
-    features = feat.terminal_features(fstate, ts, cfg.label_delay_s)
-    feat.terminal_observe(fstate, ts)
-    st.features = fstate.to_bytes()
+    features: tuple[float, ...] = ()
+    if cfg.ml_features:
+        fstate = (
+            feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
+        )
+        features = feat.terminal_features(fstate, ts, cfg.label_delay_s)
+        feat.terminal_observe(fstate, ts)
+        st.features = fstate.to_bytes()
     recent = st.count_since(ts - _HOUR_S)
     frauds = st.confirmed_frauds(ts, cfg.terminal_risk.window_s)
     st.observe(ts, tx.amount)
@@ -133,7 +137,13 @@ def customer_step(
     if hit is not None:
         hits.append(hit)
     lat, lon = tx.lat, tx.lon
-    if lat is not None and lon is not None and st.geo_ts == st.geo_ts:  # geo_ts is NaN without a position
+    if (
+        lat is not None
+        and lon is not None
+        and (lat != st.geo_lat or lon != st.geo_lon)
+        and st.geo_ts == st.geo_ts
+    ):
+        # (geo_ts is NaN without a position; the same place again needs no trigonometry)
         distance = haversine_km(st.geo_lat, st.geo_lon, lat, lon)
         hit = cfg.travel.check(distance, abs(ts - st.geo_ts) / _HOUR_S)
         if hit is not None:
@@ -152,8 +162,13 @@ def customer_step(
     if hit is not None:
         hits.append(hit)
 
-    fstate = feat.CustomerFeatureState.from_bytes(st.features) if st.features else feat.CustomerFeatureState()
     ml_score: float | None = None
+    if scorer is not None and not cfg.ml_features:
+        raise ValueError("a scorer needs ml_features enabled (the model scores those features)")
+    if cfg.ml_features:
+        fstate = (
+            feat.CustomerFeatureState.from_bytes(st.features) if st.features else feat.CustomerFeatureState()
+        )
     if scorer is not None:
         customer = feat.customer_features(fstate, ts, amount, lat, lon)
         raw = float(scorer.score(feat.assemble(amount, ts, customer, enriched.terminal_features)))
@@ -166,8 +181,9 @@ def customer_step(
     hit = cfg.terminal_risk.check(enriched.terminal_confirmed_frauds)
     if hit is not None:
         hits.append(hit)
-    feat.customer_observe(fstate, ts, amount, lat, lon)
-    st.features = fstate.to_bytes()
+    if cfg.ml_features:
+        feat.customer_observe(fstate, ts, amount, lat, lon)
+        st.features = fstate.to_bytes()
 
     score, rule_score = combine(hits, ml_score, cfg.alpha)
     st.observe_amount(amount)
@@ -188,7 +204,7 @@ def customer_step(
         score,
         rule_score,
         ml_score,
-        tuple(h.code for h in hits),
+        tuple([h.code for h in hits]) if hits else (),
         is_alert,
     )
     alert = None
@@ -217,9 +233,12 @@ def apply_label_terminal(tstate: bytes | None, label: Label, cfg: DetectorConfig
     if label.is_fraud:
         st.fraud_labels += 1
         st.add_fraud_label(label.confirmed_at.timestamp())
-    fstate = feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
-    feat.terminal_label(fstate, label.tx_event_time.timestamp(), label.is_fraud)
-    st.features = fstate.to_bytes()
+    if cfg.ml_features and label.is_fraud:  # the feature state counts frauds only
+        fstate = (
+            feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
+        )
+        feat.terminal_label(fstate, label.tx_event_time.timestamp(), label.is_fraud)
+        st.features = fstate.to_bytes()
     return st.to_bytes()
 
 

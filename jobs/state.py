@@ -30,28 +30,23 @@ RING_CAPACITY: Final = 32
 """Recent timestamps kept per key: bounds the velocity rule's max_count (<= 31) and the state size."""
 FRAUD_RING_CAPACITY: Final = 8
 
-# version, ring length, reserved, n, fraud labels, mean, m2, last_ts, geo lat/lon/ts, last fraud label ts
-_CUSTOMER_HEAD: Final = struct.Struct("<BBHIIddddddd")
-# version, ring length, fraud ring length, reserved, n, labels, fraud labels, mean, m2, last_ts
-_TERMINAL_HEAD: Final = struct.Struct("<BBBBIIIddd")
-_HOURS: Final = struct.Struct("<24I")
-_BLOB_LEN: Final = struct.Struct("<I")
-_DOUBLES: Final = tuple(struct.Struct(f"<{k}d") for k in range(RING_CAPACITY + 1))
+# Whole-value layouts, one struct call per decode/encode. Customer: version, ring length, reserved, n,
+# fraud labels, mean, m2, last_ts, geo lat/lon/ts, last fraud label ts | ring doubles | 24 hour counts |
+# feature blob length, then the blob.
+_CUSTOMER_HEAD: Final = "<BBHIIddddddd"
+_CUSTOMER_LAYOUT: Final = tuple(struct.Struct(f"{_CUSTOMER_HEAD}{k}d24II") for k in range(RING_CAPACITY + 1))
+# Terminal: version, ring length, fraud ring length, reserved, n, labels, fraud labels, mean, m2, last_ts |
+# ring doubles | fraud ring doubles | feature blob length, then the blob.
+_TERMINAL_HEAD: Final = "<BBBBIIIddd"
+_TERMINAL_LAYOUT: Final = tuple(
+    tuple(struct.Struct(f"{_TERMINAL_HEAD}{k}d{f}dI") for f in range(FRAUD_RING_CAPACITY + 1))
+    for k in range(RING_CAPACITY + 1)
+)
 _NAN: Final = math.nan
 
 
 class StateCodecError(ValueError):
     """Stored state that cannot be decoded (unknown version, truncated or corrupt bytes)."""
-
-
-def _blob(data: bytes, offset: int, what: str) -> bytes:
-    (length,) = _BLOB_LEN.unpack_from(data, offset)
-    start = offset + _BLOB_LEN.size
-    if start + length != len(data):
-        raise StateCodecError(
-            f"{what} state is {len(data)} bytes, layout says {start + length} (feature blob {length} bytes)"
-        )
-    return data[start:]
 
 
 @dataclass(slots=True)
@@ -109,28 +104,25 @@ class CustomerState:
 
     def to_bytes(self) -> bytes:
         ring = self.ring
-        head = _CUSTOMER_HEAD.pack(
-            CUSTOMER_STATE_VERSION,
-            len(ring),
-            0,
-            self.n,
-            self.fraud_labels,
-            self.mean,
-            self.m2,
-            self.last_ts,
-            self.geo_lat,
-            self.geo_lon,
-            self.geo_ts,
-            self.last_fraud_label_ts,
-        )
-        return b"".join(
-            (
-                head,
-                _DOUBLES[len(ring)].pack(*ring),
-                _HOURS.pack(*self.hours),
-                _BLOB_LEN.pack(len(self.features)),
-                self.features,
+        return (
+            _CUSTOMER_LAYOUT[len(ring)].pack(
+                CUSTOMER_STATE_VERSION,
+                len(ring),
+                0,
+                self.n,
+                self.fraud_labels,
+                self.mean,
+                self.m2,
+                self.last_ts,
+                self.geo_lat,
+                self.geo_lon,
+                self.geo_ts,
+                self.last_fraud_label_ts,
+                *ring,
+                *self.hours,
+                len(self.features),
             )
+            + self.features
         )
 
     @classmethod
@@ -138,20 +130,24 @@ class CustomerState:
         if not data or data[0] != CUSTOMER_STATE_VERSION:
             found = data[0] if data else "empty"
             raise StateCodecError(f"customer state version {found}, this code reads {CUSTOMER_STATE_VERSION}")
+        k = data[1] if len(data) > 1 else 0
+        if k > RING_CAPACITY:
+            raise StateCodecError(f"customer state ring of {k} entries exceeds {RING_CAPACITY}")
+        layout = _CUSTOMER_LAYOUT[k]
         try:
-            (_, k, _, n, frauds, mean, m2, last_ts, lat, lon, geo_ts, fraud_ts) = _CUSTOMER_HEAD.unpack_from(
-                data
-            )
-            if k > RING_CAPACITY:
-                raise StateCodecError(f"customer state ring of {k} entries exceeds {RING_CAPACITY}")
-            offset = _CUSTOMER_HEAD.size
-            ring = list(_DOUBLES[k].unpack_from(data, offset))
-            offset += 8 * k
-            hours = list(_HOURS.unpack_from(data, offset))
-            blob = _blob(data, offset + _HOURS.size, "customer")
+            v = layout.unpack_from(data)
         except struct.error as exc:
             raise StateCodecError(f"customer state truncated ({len(data)} bytes): {exc}") from None
-        return cls(n, mean, m2, last_ts, lat, lon, geo_ts, ring, hours, frauds, fraud_ts, blob)
+        end = 12 + k
+        blob_len = v[end + 24]
+        if layout.size + blob_len != len(data):
+            raise StateCodecError(
+                f"customer state is {len(data)} bytes, layout says {layout.size + blob_len} (blob {blob_len})"
+            )
+        return cls(
+            v[3], v[5], v[6], v[7], v[8], v[9], v[10],
+            list(v[12:end]), list(v[end : end + 24]), v[4], v[11], data[layout.size :],
+        )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -202,26 +198,23 @@ class TerminalState:
 
     def to_bytes(self) -> bytes:
         ring, fraud = self.ring, self.fraud_ring
-        head = _TERMINAL_HEAD.pack(
-            TERMINAL_STATE_VERSION,
-            len(ring),
-            len(fraud),
-            0,
-            self.n,
-            self.labels,
-            self.fraud_labels,
-            self.mean,
-            self.m2,
-            self.last_ts,
-        )
-        return b"".join(
-            (
-                head,
-                _DOUBLES[len(ring)].pack(*ring),
-                _DOUBLES[len(fraud)].pack(*fraud),
-                _BLOB_LEN.pack(len(self.features)),
-                self.features,
+        return (
+            _TERMINAL_LAYOUT[len(ring)][len(fraud)].pack(
+                TERMINAL_STATE_VERSION,
+                len(ring),
+                len(fraud),
+                0,
+                self.n,
+                self.labels,
+                self.fraud_labels,
+                self.mean,
+                self.m2,
+                self.last_ts,
+                *ring,
+                *fraud,
+                len(self.features),
             )
+            + self.features
         )
 
     @classmethod
@@ -229,15 +222,20 @@ class TerminalState:
         if not data or data[0] != TERMINAL_STATE_VERSION:
             found = data[0] if data else "empty"
             raise StateCodecError(f"terminal state version {found}, this code reads {TERMINAL_STATE_VERSION}")
+        k, f = (data[1], data[2]) if len(data) > 2 else (0, 0)
+        if k > RING_CAPACITY or f > FRAUD_RING_CAPACITY:
+            raise StateCodecError(f"terminal state rings of {k}/{f} entries exceed their capacity")
+        layout = _TERMINAL_LAYOUT[k][f]
         try:
-            (_, k, f, _, n, labels, frauds, mean, m2, last_ts) = _TERMINAL_HEAD.unpack_from(data)
-            if k > RING_CAPACITY or f > FRAUD_RING_CAPACITY:
-                raise StateCodecError(f"terminal state rings of {k}/{f} entries exceed their capacity")
-            offset = _TERMINAL_HEAD.size
-            ring = list(_DOUBLES[k].unpack_from(data, offset))
-            offset += 8 * k
-            fraud_ring = list(_DOUBLES[f].unpack_from(data, offset))
-            blob = _blob(data, offset + 8 * f, "terminal")
+            v = layout.unpack_from(data)
         except struct.error as exc:
             raise StateCodecError(f"terminal state truncated ({len(data)} bytes): {exc}") from None
-        return cls(n, mean, m2, last_ts, ring, labels, frauds, fraud_ring, blob)
+        blob_len = v[10 + k + f]
+        if layout.size + blob_len != len(data):
+            raise StateCodecError(
+                f"terminal state is {len(data)} bytes, layout says {layout.size + blob_len} (blob {blob_len})"
+            )
+        return cls(
+            v[4], v[7], v[8], v[9], list(v[10 : 10 + k]), v[5], v[6], list(v[10 + k : 10 + k + f]),
+            data[layout.size :],
+        )  # fmt: skip

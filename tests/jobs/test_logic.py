@@ -279,3 +279,16 @@ def test_same_input_same_state_bytes_and_alerts(make_tx: MakeTx) -> None:
     ra, rb = a.run(txs), b.run(txs)
     assert ra == rb
     assert a.customers == b.customers and a.terminals == b.terminals
+
+
+def test_rules_work_without_the_ml_feature_state_and_a_scorer_then_is_refused(make_tx: MakeTx) -> None:
+    cfg = DetectorConfig(ml_features=False, high_value=BLOCKING.high_value)
+    p = Pipeline(cfg)
+    p.run(history(make_tx))
+    record, alert = p.one(make_tx(at=T0 + next_day(), amount=950.0, lat=50.85, lon=4.35))
+    assert record.rule_codes == ("FR-001",) and alert is not None
+    assert CustomerState.from_bytes(p.customers["C1"]).features == b""
+    assert TerminalState.from_bytes(p.terminals["T1"]).features == b""
+    _, enriched = terminal_step(None, make_tx(), cfg)
+    with pytest.raises(ValueError, match="ml_features"):
+        customer_step(None, enriched, cfg, ConstantScorer(0.5))

@@ -1,0 +1,130 @@
+"""Per-event cost of the detector's pure logic (terminal_step + customer_step), without Flink.
+
+The Flink job adds the Python/JVM boundary on top of this; this figure is the floor the job cannot beat.
+It replays a generated stream (realistic key cardinality, 30 days, every rule's pattern injected) through
+the two keyed stages with state kept as bytes per key, exactly as Flink's ValueState would hold it, in four
+setups: rules only; rules + ML feature state; + a constant scorer (feature assembly); + a compiled
+IsolationForest (100 trees) scored per event. Medians of 3 runs. The machine is shared, so a calibration
+loop (``sum(range(1000))``) and the load average are recorded to compare runs.
+
+    python benchmarks/logic.py [--events 50000] [--out benchmarks/results/logic.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import timeit
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fraud_jobs.config import DetectorConfig
+from fraud_jobs.generator import generate
+from fraud_jobs.logic import customer_step, terminal_step
+from fraud_jobs.schemas import Transaction, parse_transaction
+from fraud_jobs.scoring import ConstantScorer, Scorer
+
+
+def _compiled_iforest() -> Scorer:
+    import numpy as np
+    from fraud_models.features import FEATURE_NAMES
+    from fraud_models.scorer import compile_model
+    from sklearn.ensemble import IsolationForest
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4_000, len(FEATURE_NAMES)))
+    forest = IsolationForest(n_estimators=100, random_state=0).fit(X)
+    model: Scorer = compile_model(
+        forest, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version="bench-iforest"
+    )
+    return model
+
+
+def _run(
+    txs: list[Transaction], cfg: DetectorConfig, scorer: Scorer | None
+) -> tuple[float, dict[str, bytes]]:
+    terminals: dict[str, bytes] = {}
+    customers: dict[str, bytes] = {}
+    detection = datetime(2026, 1, 1, tzinfo=UTC)
+    started = time.perf_counter()
+    for tx in txs:
+        terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
+        customers[tx.customer_id], _, _ = customer_step(
+            customers.get(tx.customer_id), enriched, cfg, scorer, detection
+        )
+    return time.perf_counter() - started, customers | {"__terminals__": b"".join(terminals.values())}
+
+
+def _median(fn: Callable[[], float], repeats: int) -> float:
+    return statistics.median(fn() for _ in range(repeats))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "logic.json")
+    args = parser.parse_args()
+
+    gen = generate(args.events, seed=1)
+    payloads = [r.payload for r in gen.records]
+    started = time.perf_counter()
+    txs = [parse_transaction(p) for p in payloads]
+    parse_us = (time.perf_counter() - started) / len(payloads) * 1e6
+    assert all(isinstance(t, Transaction) for t in txs)
+    valid = [t for t in txs if isinstance(t, Transaction)]
+
+    setups: dict[str, tuple[DetectorConfig, Scorer | None]] = {
+        "rules_only": (DetectorConfig(ml_features=False), None),
+        "rules_and_feature_state": (DetectorConfig(), None),
+        "with_constant_scorer": (DetectorConfig(), ConstantScorer(0.1)),
+        "with_compiled_iforest_100_trees": (DetectorConfig(), _compiled_iforest()),
+    }
+    results: dict[str, Any] = {}
+    for name, (cfg, scorer) in setups.items():
+        times = []
+        sizes: dict[str, bytes] = {}
+        for _ in range(args.repeats):
+            elapsed, sizes = _run(valid, cfg, scorer)
+            times.append(elapsed)
+        terminals_blob = sizes.pop("__terminals__")
+        per_event = statistics.median(times) / len(valid) * 1e6
+        results[name] = {
+            "us_per_event": round(per_event, 2),
+            "events_per_s": round(1e6 / per_event),
+            "runs_s": [round(t, 3) for t in times],
+            "customer_state_bytes_avg": round(sum(map(len, sizes.values())) / len(sizes)),
+            "customer_state_bytes_max": max(map(len, sizes.values())),
+            "terminal_state_bytes_total": len(terminals_blob),
+        }
+        print(f"{name:34s} {per_event:8.2f} us/event  {1e6 / per_event:9.0f} events/s")
+
+    calibration = _median(lambda: timeit.timeit("sum(range(1000))", number=2_000) / 2_000 * 1e6, 3)
+    report = {
+        "benchmark": "fraud_jobs logic: terminal_step + customer_step per event (no Flink)",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "events": len(valid),
+        "customers": len({t.customer_id for t in valid}),
+        "terminals": len({t.terminal_id for t in valid}),
+        "parse_transaction_us_per_event": round(parse_us, 2),
+        "setups": results,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+            "calibration_sum_range_1000_us": round(calibration, 2),
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"parse_transaction {parse_us:.2f} us/event; calibration {calibration:.1f} us; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
