@@ -11,10 +11,11 @@ from typing import Any
 import yaml
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.api.structural import validate
 from fraud_operator.render import render_all, topic_specs
 from pydantic import ValidationError
 
-__all__ = ["InputError", "Resources", "load_resources", "register", "render_documents"]
+__all__ = ["InputError", "Resources", "check_upstream", "load_resources", "register", "render_documents"]
 
 
 class InputError(ValueError):
@@ -45,8 +46,11 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def load_resources(text: str, source: str = "<input>") -> Resources:
-    """Parse and validate every FraudPipeline and FraudModel in a multi-document YAML string."""
+def load_resources(text: str, source: str = "<input>", namespace: str | None = None) -> Resources:
+    """Parse and validate every FraudPipeline and FraudModel in a multi-document YAML string.
+
+    ``namespace`` is used for objects without metadata.namespace (like ``kubectl apply -n``).
+    """
     resources = Resources()
     try:
         documents = list(yaml.safe_load_all(text))
@@ -65,6 +69,9 @@ def load_resources(text: str, source: str = "<input>") -> Resources:
                 f"{where}: apiVersion/kind: expected streamflow.io/v1alpha1 FraudPipeline or FraudModel, "
                 f"got {doc.get('apiVersion')} {kind}"
             )
+        metadata = doc.get("metadata")
+        if namespace is not None and isinstance(metadata, dict) and not metadata.get("namespace"):
+            doc = {**doc, "metadata": {**metadata, "namespace": namespace}}
         try:
             if kind == "FraudPipeline":
                 resources.pipelines.append(FraudPipeline.model_validate(doc))
@@ -137,21 +144,74 @@ def render_documents(resources: Resources, *, allow_missing_models: bool = False
     return "".join(chunks)
 
 
+def _read_inputs(paths: list[Path]) -> list[tuple[str, str]]:
+    """(source, text) of every input: files, directories (*.yaml/*.yml, sorted) or '-' for stdin."""
+    inputs: list[tuple[str, str]] = []
+    for path in paths:
+        if str(path) == "-":
+            inputs.append(("<stdin>", sys.stdin.read()))
+        elif path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+            inputs.extend((str(p), p.read_text(encoding="utf-8")) for p in files)
+        else:
+            inputs.append((str(path), path.read_text(encoding="utf-8")))
+    return inputs
+
+
+def _upstream_schemas(directory: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema of every served version of the CRDs in ``directory``."""
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for path in sorted(directory.iterdir()):
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader):
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
+            for version in doc["spec"]["versions"]:
+                if version.get("served"):
+                    schemas[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def check_upstream(children: list[dict[str, Any]], directory: Path) -> list[str]:
+    """Problems of rendered children under the upstream CRDs in ``directory`` (other kinds pass)."""
+    schemas = _upstream_schemas(directory)
+    problems: list[str] = []
+    for child in children:
+        schema = schemas.get((child["apiVersion"], child["kind"]))
+        if schema is not None:
+            where = f"{child['kind']} {child['metadata']['namespace']}/{child['metadata']['name']}"
+            problems.extend(f"{where}: {error}" for error in validate(child, schema))
+    return problems
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
-    path: Path = args.file
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        inputs = _read_inputs(args.files)
     except OSError as exc:
-        print(f"streamflow render: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        print(f"streamflow render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        resources = load_resources(text, str(path))
+        resources = Resources()
+        for source, text in inputs:
+            loaded = load_resources(text, source, args.namespace)
+            resources.pipelines.extend(loaded.pipelines)
+            resources.models.extend(loaded.models)
         if not resources.pipelines:
-            raise InputError(f"{path}: no FraudPipeline in the input; nothing to render")
+            raise InputError("no FraudPipeline in the input; nothing to render")
         output = render_documents(resources, allow_missing_models=args.allow_missing_models)
     except InputError as exc:
         print(f"streamflow render: {exc}", file=sys.stderr)
         return 1
+    if args.check_upstream is not None:
+        children = [d for d in yaml.safe_load_all(output) if isinstance(d, dict)]
+        problems = check_upstream(children, args.check_upstream)
+        if problems:
+            for problem in problems:
+                print(f"streamflow render: {problem}", file=sys.stderr)
+            return 1
     sys.stdout.write(output)
     return 0
 
@@ -162,18 +222,28 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "render",
         help="print the children the operator would create for the CRs in FILE (no cluster needed)",
         description=(
-            "Read FraudPipeline and FraudModel objects from a multi-document YAML FILE ('-' for stdin) "
-            "and print "
-            "every child object (ConfigMap, KafkaTopics, FlinkDeployment, NetworkPolicies, PDBs) as "
-            "multi-document YAML. Invalid specs exit 1 with the offending field named."
+            "Read FraudPipeline and FraudModel objects from multi-document YAML files or directories "
+            "('-' for stdin) and print every child object (ConfigMap, KafkaTopics, FlinkDeployment, "
+            "NetworkPolicies, PDBs) as multi-document YAML, like `helm template`. Invalid specs exit 1 "
+            "with the offending field named."
         ),
     )
     render.add_argument(
-        "file", type=Path, metavar="FILE", help="YAML file with FraudPipeline/FraudModel objects"
+        "files", type=Path, nargs="+", metavar="FILE", help="YAML file or directory with the CRs, or '-'"
+    )
+    render.add_argument(
+        "-n", "--namespace", default=None, help="namespace for CRs without one (default: 'default')"
     )
     render.add_argument(
         "--allow-missing-models",
         action="store_true",
-        help="render even when a referenced FraudModel is not in FILE (the config then has no model)",
+        help="render even when a referenced FraudModel is not in the input (the config then has no model)",
+    )
+    render.add_argument(
+        "--check-upstream",
+        type=Path,
+        metavar="DIR",
+        default=None,
+        help="validate the output against the CRDs in DIR (e.g. ../shared/crds); exit 1 on a mismatch",
     )
     render.set_defaults(func=_cmd_render)

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from fraud_operator.commands import register
+from fraud_operator.commands import check_upstream, register
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
+SHARED_CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -114,3 +115,35 @@ def test_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = _run(["render", str(tmp_path / "missing.yaml")], capsys)
     assert code == 2
     assert "cannot read" in err
+
+
+def test_directory_input_and_namespace(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["render", "-n", "fraud", str(SAMPLES)], capsys)
+    assert code == 0, err
+    docs = [d for d in yaml.safe_load_all(out) if d is not None]
+    assert {d["metadata"]["namespace"] for d in docs} == {"fraud"}
+    flink = next(d for d in docs if d["kind"] == "FlinkDeployment")
+    assert flink["spec"]["flinkConfiguration"]["execution.checkpointing.dir"].endswith(
+        "/fraud/payments/checkpoints"
+    )
+
+
+def test_check_upstream_accepts_our_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(["render", "--check-upstream", str(SHARED_CRDS), str(SAMPLES)], capsys)
+    assert code == 0, err
+    assert "kind: FlinkDeployment" in out
+
+
+def test_check_upstream_reports_mismatches() -> None:
+    children: list[dict[str, Any]] = [
+        {
+            "apiVersion": "kafka.strimzi.io/v1",
+            "kind": "KafkaTopic",
+            "metadata": {"name": "t", "namespace": "ns"},
+            "spec": {"partitions": 0},
+        },
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns"}, "bogus": 1},
+    ]
+    assert check_upstream(children, SHARED_CRDS) == [
+        "KafkaTopic ns/t: spec.partitions: 0 is below the minimum 1"
+    ]
