@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -68,7 +70,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_dev_up_env_status_down_stop_exactly_what_was_started(tmp_path: Path) -> None:
-    run_dir = Path(stack.runs_root()) / f"cli-{tmp_path.name}"
+    run_dir = Path(stack.runs_root()) / f"cli-{uuid.uuid4().hex[:8]}"
     up = _cli("dev", "up", "--components", "postgres", "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr
     assert "postgresql:" in up.stdout
@@ -93,7 +95,7 @@ def test_dev_up_env_status_down_stop_exactly_what_was_started(tmp_path: Path) ->
 
 
 def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
-    run_dir = Path(stack.runs_root()) / f"interrupt-{tmp_path.name}"
+    run_dir = Path(stack.runs_root()) / f"interrupt-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -123,3 +125,5 @@ def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "interrupted" in err
     wait_for(lambda: _processes_mentioning(str(run_dir)) == [], timeout=30, what="no process of the run left")
+    assert (run_dir / "logs" / "kafka.log").exists()  # the broker had really been started
+    shutil.rmtree(run_dir, ignore_errors=True)
