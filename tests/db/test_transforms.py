@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -203,6 +204,15 @@ def test_every_transform_is_idempotent(loaded: Db) -> None:
 
     assert all(n == 0 for counts in second.values() for n in counts.values()), second
     assert snapshot(loaded) == before
+
+
+def test_concurrent_runs_of_a_transform_queue_and_load_once(loaded: Db) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: run_transform(loaded.dsn, "bronze_to_silver").counts, range(4)))
+
+    assert sum(r["cleaned"] for r in results) == 5
+    assert sum(r["rejected"] for r in results) == len(INVALID)
+    assert loaded.value("SELECT count(*) FROM silver.transactions") == 5
 
 
 def test_unknown_transform_and_unmigrated_database_fail_clearly(postgres_dsn: str) -> None:
