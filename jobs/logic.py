@@ -244,6 +244,8 @@ def apply_label_terminal(tstate: bytes | None, label: Label, cfg: DetectorConfig
 
 def apply_label_customer(cstate: bytes | None, label: Label, cfg: DetectorConfig) -> bytes:
     """Stage 2 side input: records a confirmed fraud on the customer (kept for analysts and future rules)."""
+    if not label.is_fraud and cstate:
+        return cstate  # a legitimate outcome changes nothing here: skip the decode/encode
     st = CustomerState.from_bytes(cstate) if cstate else CustomerState()
     if label.is_fraud:
         st.fraud_labels += 1

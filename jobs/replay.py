@@ -263,6 +263,9 @@ def replay(
     letters are written as JSON lines to the given streams as they happen.
     """
     started = time.perf_counter()
+    if scorer is None and cfg.ml_features:
+        # Without a scorer nothing reads the ML feature state: skipping it halves the cost, same scores.
+        cfg = cfg.model_copy(update={"ml_features": False})
     summary = ReplaySummary(events=len(data.transactions) + len(data.dead_letters))
     summary.future_schema_versions = data.stats.future_version
     for dl in data.dead_letters:
