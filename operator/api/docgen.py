@@ -60,6 +60,8 @@ def _rows(node: dict[str, Any], path: str, required: set[str], rows: list[str], 
     for name, sub in target.get("properties", {}).items():
         child = f"{path}[].{name}" if target is not node else f"{path}.{name}"
         default = json.dumps(sub["default"]) if "default" in sub else ""
+        if "default" in sub and isinstance(sub["default"], dict) and "properties" in sub:
+            default = "{…} (the field defaults below)"
         flag = " (required)" if name in child_required else ""
         rows.append(
             f"| `{child.lstrip('.')}`{flag} | {_type(sub)} | {_cell(default)} | {_cell(_constraints(sub))} "

@@ -32,6 +32,9 @@ class _WithFactoryDefaults(GenerateJsonSchema):
         factory = schema.get("default_factory")
         if factory is not None and not schema.get("default_factory_takes_data"):
             value = factory()  # type: ignore[call-arg]
+            if isinstance(value, BaseModel):
+                # The full object, not {}: the API server checks a default against the CEL rules as is.
+                value = value.model_dump(by_alias=True, mode="json", exclude_none=True)
             patched: Any = {k: v for k, v in schema.items() if k != "default_factory"}
             patched["default"] = value
             return super().default_schema(patched)
@@ -75,7 +78,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], *, with_defaults: bool,
             out["enum"] = [value]
         elif key == "default":
             if with_defaults and value is not None:
-                out[key] = {} if isinstance(value, dict) and "properties" in node else value
+                out[key] = value
         elif key in ("anyOf", "oneOf", "allOf"):
             raise SchemaError(f"{path}: {key} is not structural; simplify the model type")
         else:
