@@ -8,11 +8,12 @@ Semantics (event times are epoch seconds, UTC):
 - Customer windows are exact rolling windows ``(t - w, t]`` over the customer's own transactions and
   include the current one (the handbook's definition); the state holds the last 30 days of
   ``(time, amount)``, which for a card is a few dozen entries.
-- Terminal windows are delayed, as in the handbook: counts and fraud risk over the ``w`` whole UTC days
-  that end ``ceil(label_delay / 1 day)`` days before the current day. Every transaction in those days is
-  older than the label delay, so its label has been delivered if it was delivered on time; only labels
-  actually delivered (:func:`terminal_label`) are counted, so a label never acts before it is known.
-  The state is one bucket ``(transactions, frauds)`` per UTC day, bounded whatever the terminal's volume.
+- Terminal windows are delayed, as in the handbook: counts and fraud risk over ``w`` days ending
+  ``label_delay`` ago, at hour resolution (the ``24 w`` whole hours that end ``ceil(label_delay / 1 h)``
+  hours before the current hour). Every transaction in them is older than the label delay, so its label
+  has been delivered if it was delivered on time; only labels actually delivered (:func:`terminal_label`)
+  are counted, so a label never acts before it is known. The state is one count per active hour
+  (at most ``24 * (30 + delay days)`` buckets), bounded whatever the terminal's volume.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import math
 import struct
 from array import array
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -106,7 +107,7 @@ LABEL_DERIVED_FEATURES: tuple[str, ...] = ("terminal_risk_1d", "terminal_risk_7d
 
 _STATE_VERSION = 1
 _CUSTOMER_HEADER = struct.Struct("<BIddd")
-_TERMINAL_HEADER = struct.Struct("<BI")
+_TERMINAL_HEADER = struct.Struct("<BII")
 
 
 @dataclass
@@ -146,34 +147,34 @@ class CustomerFeatureState:
 
 @dataclass
 class TerminalFeatureState:
-    """Per UTC day (days since the epoch): ``[transactions, delivered fraud labels]``."""
+    """Hourly buckets (hours since the epoch, sorted): transactions, and delivered fraud labels by tx hour."""
 
-    buckets: dict[int, list[int]] = field(default_factory=dict)
+    hours: list[int] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    fraud_hours: list[int] = field(default_factory=list)
+    fraud_counts: list[int] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
-        """One compact value per key: a header and ``(day, count, frauds)`` int32 triples."""
-        flat = array("i")
-        for day in sorted(self.buckets):
-            count, frauds = self.buckets[day]
-            flat.extend((day, count, frauds))
-        return _TERMINAL_HEADER.pack(_STATE_VERSION, len(self.buckets)) + flat.tobytes()
+        """One compact value per key: a header, then int32 hours and counts of both bucket lists."""
+        header = _TERMINAL_HEADER.pack(_STATE_VERSION, len(self.hours), len(self.fraud_hours))
+        body = array("i", self.hours + self.counts + self.fraud_hours + self.fraud_counts)
+        return header + body.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TerminalFeatureState:
         """Inverse of :meth:`to_bytes`; raises ``ValueError`` on a foreign or truncated value."""
         if len(data) < _TERMINAL_HEADER.size:
             raise ValueError(f"terminal feature state too short: {len(data)} bytes")
-        version, n = _TERMINAL_HEADER.unpack_from(data)
+        version, n, m = _TERMINAL_HEADER.unpack_from(data)
         if version != _STATE_VERSION:
             raise ValueError(f"terminal feature state version {version}, expected {_STATE_VERSION}")
-        expected = _TERMINAL_HEADER.size + 12 * n
+        expected = _TERMINAL_HEADER.size + 8 * (n + m)
         if len(data) != expected:
-            raise ValueError(
-                f"terminal feature state has {len(data)} bytes, expected {expected} for {n} days"
-            )
+            raise ValueError(f"terminal feature state has {len(data)} bytes, expected {expected}")
         flat = array("i")
         flat.frombytes(data[_TERMINAL_HEADER.size :])
-        return cls({flat[i]: [flat[i + 1], flat[i + 2]] for i in range(0, len(flat), 3)})
+        values = flat.tolist()
+        return cls(values[:n], values[n : 2 * n], values[2 * n : 2 * n + m], values[2 * n + m :])
 
 
 def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -245,66 +246,79 @@ def customer_observe(
         state.last_lat, state.last_lon, state.last_geo_time = lat, lon, event_time
 
 
-def _delay_days(label_delay_s: float) -> int:
+def _delay_hours(label_delay_s: float) -> int:
     if label_delay_s < 0 or math.isnan(label_delay_s):
         raise ValueError(f"label delay must be >= 0 seconds, got {label_delay_s}")
-    return math.ceil(label_delay_s / DAY_S)
+    return math.ceil(label_delay_s / HOUR_S)
+
+
+def _add(hours: list[int], counts: list[int], hour: int) -> None:
+    if hours and hours[-1] == hour:
+        counts[-1] += 1
+    elif not hours or hour > hours[-1]:
+        hours.append(hour)
+        counts.append(1)
+    else:  # out-of-order event or early label: keep the lists sorted
+        i = bisect_left(hours, hour)
+        if i < len(hours) and hours[i] == hour:
+            counts[i] += 1
+        else:
+            hours.insert(i, hour)
+            counts.insert(i, 1)
+
+
+def _drop_before(hours: list[int], counts: list[int], hour: int) -> None:
+    cut = bisect_left(hours, hour)
+    if cut:
+        del hours[:cut]
+        del counts[:cut]
 
 
 def terminal_features(
     state: TerminalFeatureState, event_time: float, label_delay_s: float
 ) -> tuple[float, ...]:
-    """Counts and fraud risk of the terminal over the delayed 1/7/30-day windows (labels delivered so far)."""
-    day = int(event_time // DAY_S)
-    newest = day - _delay_days(label_delay_s) - 1
-    buckets = state.buckets
-    if len(buckets) > day - newest + _WINDOWS_DAYS[-1] + 7:  # amortised: prune about once a week
-        _prune(state, newest - _WINDOWS_DAYS[-1] + 1)
-    get = buckets.get
-    count = frauds = 0
+    """Counts and fraud risk of the terminal over the delayed 1/7/30-day windows (labels delivered so far).
+
+    The window for ``w`` days is the ``24 w`` whole hours ending ``ceil(label_delay)`` hours before the
+    current hour: every transaction in it is at least ``label_delay`` old.
+    """
+    newest = int(event_time // HOUR_S) - _delay_hours(label_delay_s)  # window is hours [.., newest)
+    hours, counts = state.hours, state.counts
+    fhours, fcounts = state.fraud_hours, state.fraud_counts
+    oldest = newest - 24 * _WINDOWS_DAYS[-1]
+    if hours and hours[0] < oldest - 24:  # amortised: forget what no window can reach, about once a day
+        _drop_before(hours, counts, oldest)
+        _drop_before(fhours, fcounts, oldest)
+    hi = bisect_left(hours, newest)
+    fhi = bisect_left(fhours, newest)
     out: list[float] = []
-    start = newest
-    for days in _WINDOWS_DAYS:  # nested windows: each day is read once
-        for d in range(start, newest - days, -1):
-            bucket = get(d)
-            if bucket is not None:
-                count += bucket[0]
-                frauds += bucket[1]
-        start = newest - days
-        out.append(float(count))
-        out.append(min(1.0, frauds / count) if count else 0.0)
+    n = f = 0
+    lo, flo = hi, fhi
+    for days in _WINDOWS_DAYS:  # nested windows: each bucket is summed once
+        start = newest - 24 * days
+        new_lo = bisect_left(hours, start, 0, lo)
+        new_flo = bisect_left(fhours, start, 0, flo)
+        n += sum(counts[new_lo:lo])
+        f += sum(fcounts[new_flo:flo])
+        lo, flo = new_lo, new_flo
+        out.append(float(n))
+        out.append(min(1.0, f / n) if n else 0.0)
     return tuple(out)
-
-
-def _prune(state: TerminalFeatureState, oldest_day: int) -> None:
-    for d in [d for d in state.buckets if d < oldest_day]:
-        del state.buckets[d]
 
 
 def terminal_observe(state: TerminalFeatureState, event_time: float) -> None:
     """Record a transaction at the terminal."""
-    day = int(event_time // DAY_S)
-    bucket = state.buckets.get(day)
-    if bucket is None:
-        state.buckets[day] = [1, 0]
-    else:
-        bucket[0] += 1
+    _add(state.hours, state.counts, int(event_time // HOUR_S))
 
 
 def terminal_label(state: TerminalFeatureState, tx_event_time: float, is_fraud: bool) -> None:
     """Apply a label delivered now for a transaction made at ``tx_event_time``.
 
-    Only frauds change the state (every transaction already counts in the denominator). A fraud label
-    that arrives before its transaction is kept in the transaction's day; the risk is capped at 1.
+    Only frauds change the state (every transaction already counts in the denominator); the risk is
+    capped at 1 in case a label is delivered twice.
     """
-    if not is_fraud:
-        return
-    day = int(tx_event_time // DAY_S)
-    bucket = state.buckets.get(day)
-    if bucket is None:
-        state.buckets[day] = [0, 1]
-    else:
-        bucket[1] += 1
+    if is_fraud:
+        _add(state.fraud_hours, state.fraud_counts, int(tx_event_time // HOUR_S))
 
 
 def assemble(
