@@ -39,7 +39,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--input", type=Path, required=True, help="transactions: .jsonl or .parquet (handbook too)"
     )
     rep.add_argument("--out", type=Path, required=True, help="output directory")
-    rep.add_argument("--model", help="compiled model artifact (file, file:// or https://) for FR-006")
+    rep.add_argument(
+        "--model",
+        help="FR-006 model: a `streamflow model train` output DIR, or a model.npz path/file:// /https://",
+    )
     rep.add_argument("--model-sha256", help="expected sha256 of the model artifact")
     rep.add_argument(
         "--label-delay", default="7d", help="delay before a label is known (e.g. 7d, 12h); default 7d"
@@ -86,7 +89,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from fraud_jobs.config import ControlError, DetectorConfig, apply_control, load_config
-    from fraud_jobs.replay import parse_duration, run_replay
+    from fraud_jobs.replay import load_scorer, parse_duration, run_replay
     from fraud_jobs.schemas import ControlMessage
     from fraud_jobs.scoring import Scorer
     from pydantic import ValidationError
@@ -103,17 +106,7 @@ def _replay(args: argparse.Namespace) -> int:
                         cfg = apply_control(cfg, ControlMessage.model_validate_json(line))
                     except ValidationError as exc:
                         raise ValueError(f"{args.control}:{n}: invalid control message: {exc}") from exc
-        scorer: Scorer | None = None
-        if args.model:
-            from fraud_models.features import FEATURE_SCHEMA_ID
-            from fraud_models.scorer import ModelLoadError, load_model
-
-            try:
-                scorer = load_model(
-                    args.model, expected_sha256=args.model_sha256, expected_schema_id=FEATURE_SCHEMA_ID
-                )
-            except ModelLoadError as exc:
-                raise ValueError(f"model {args.model}: {exc}") from exc
+        scorer: Scorer | None = load_scorer(args.model, args.model_sha256) if args.model else None
         summary = run_replay(args.input, args.out, cfg, scorer, limit=args.limit)
     except (ValueError, ControlError, OSError) as exc:
         return _fail(str(exc))

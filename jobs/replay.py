@@ -46,7 +46,7 @@ from fraud_jobs.schemas import (
     decode_json_object,
     validate_transaction,
 )
-from fraud_jobs.scoring import Scorer
+from fraud_jobs.scoring import Scorer, check_scorer
 
 __all__ = [
     "HANDBOOK_COLUMNS",
@@ -54,6 +54,7 @@ __all__ = [
     "ReplaySummary",
     "iter_jsonl",
     "load_input",
+    "load_scorer",
     "parse_duration",
     "replay",
     "run_replay",
@@ -329,6 +330,33 @@ def replay(
     summary.scored = len(records)
     summary.elapsed_s = time.perf_counter() - started
     return records, labels, summary
+
+
+def load_scorer(model: str, sha256: str | None = None) -> Scorer:
+    """The compiled model for FR-006 from a training output DIR (``model.npz``, its sha256 taken from
+    ``model_card.json`` unless given) or an artifact path/URI; ValueError naming the problem otherwise."""
+    from fraud_models.features import FEATURE_SCHEMA_ID
+    from fraud_models.scorer import ModelLoadError, load_model
+
+    path = Path(model)
+    if path.is_dir():
+        artifact = path / "model.npz"
+        if not artifact.is_file():
+            raise ValueError(
+                f"model directory {path} has no model.npz (the output of `streamflow model train`)"
+            )
+        card = path / "model_card.json"
+        if sha256 is None and card.is_file():
+            try:
+                sha256 = str(json.loads(card.read_text(encoding="utf-8"))["artifacts"]["model.npz"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"model card {card} has no artifacts.model.npz sha256: {exc}") from exc
+        model = str(artifact)
+    try:
+        scorer: Scorer = load_model(model, expected_sha256=sha256, expected_schema_id=FEATURE_SCHEMA_ID)
+    except ModelLoadError as exc:
+        raise ValueError(f"model {model}: {exc}") from exc
+    return check_scorer(scorer)
 
 
 def _scores_table(records: Sequence[ScoreRecord], labels: Sequence[bool | None]) -> pa.Table:

@@ -64,3 +64,42 @@ def test_bad_config_file_names_the_problem(tmp_path: Path, capsys: pytest.Captur
     assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r"), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "alpha" in err
+
+
+def _model_dir(path: Path) -> Path:
+    """A real training output in miniature: a compiled IsolationForest and its model card."""
+    import numpy as np
+    from fraud_models.features import FEATURE_NAMES
+    from fraud_models.scorer import compile_model
+    from sklearn.ensemble import IsolationForest
+
+    X = np.random.default_rng(0).normal(size=(500, len(FEATURE_NAMES)))
+    forest = IsolationForest(n_estimators=10, random_state=0).fit(X)
+    compiled = compile_model(
+        forest, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version="test-if"
+    )
+    path.mkdir()
+    sha = compiled.save(path / "model.npz")
+    (path / "model_card.json").write_text(json.dumps({"artifacts": {"model.npz": sha}}))
+    return path
+
+
+def test_replay_scores_with_a_model_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "tx.jsonl"
+    assert main(["generate", "--count", "400", "--out", str(data)]) == 0
+    model = _model_dir(tmp_path / "model")
+    capsys.readouterr()
+    assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r"), "--model", str(model)]) == 0
+    scores = pq.read_table(tmp_path / "r" / "scores.parquet")
+    ml = scores.column("ml_score").to_pylist()
+    assert scores.num_rows == 400 and all(s is not None and 0.0 <= s <= 1.0 for s in ml)
+    assert len(set(ml)) > 10  # a real model, not a constant
+
+    card = model / "model_card.json"
+    card.write_text(json.dumps({"artifacts": {"model.npz": "0" * 64}}))
+    assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r2"), "--model", str(model)]) == 2
+    assert "sha256" in capsys.readouterr().err
+    assert (
+        main(["replay", "--input", str(data), "--out", str(tmp_path / "r3"), "--model", str(tmp_path)]) == 2
+    )
+    assert "has no model.npz" in capsys.readouterr().err
