@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "fraud_operator.demo",  # demo
     "fraud_operator.db.cli",  # db migrate|status|transform
     "fraud_jobs.cli",  # job run, generate, replay
+    "fraud_jobs.flink.cli",
     "fraud_models.cli",  # model train|evaluate|compare
 )
 

@@ -1,0 +1,374 @@
+"""The job's Flink functions: each loads state, calls the pure logic, stores state and emits.
+
+Nothing here decides anything about fraud: parsing is :mod:`fraud_jobs.schemas`, the two keyed stages are
+:func:`fraud_jobs.logic.terminal_step` / :func:`fraud_jobs.logic.customer_step`, live config is
+:mod:`fraud_jobs.flink.control`. Every failure becomes a dead letter on :data:`DLQ_TAG` (never a job
+restart, never a silent drop); per key there is exactly one ``bytes`` ValueState, because each state access
+crosses the Python/JVM boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from fraud_jobs.config import DetectorConfig
+from fraud_jobs.flink.control import accept_control, fold_controls
+from fraud_jobs.flink.records import LABEL, TX, Element, format_source, parse_source, score_json
+from fraud_jobs.logic import (
+    EnrichedTransaction,
+    apply_label_customer,
+    apply_label_terminal,
+    customer_step,
+    terminal_step,
+)
+from fraud_jobs.schemas import (
+    DeadLetterRecord,
+    ErrorType,
+    Label,
+    Source,
+    Stage,
+    Transaction,
+    dead_letter,
+    parse_control,
+    parse_label,
+    parse_transaction,
+)
+from fraud_jobs.scoring import Scorer
+from pyflink.common import Types
+from pyflink.common.time import Time
+from pyflink.datastream import OutputTag, RuntimeContext
+from pyflink.datastream.functions import (
+    KeyedBroadcastProcessFunction,
+    KeyedProcessFunction,
+    ProcessFunction,
+)
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+
+__all__ = [
+    "ALERT_TAG",
+    "CONTROL_STATE",
+    "DLQ_TAG",
+    "ELEMENT_TYPE",
+    "AlertWriter",
+    "ControlManager",
+    "CustomerStage",
+    "ParseControl",
+    "ParseRecords",
+    "TerminalStage",
+]
+
+DLQ_TAG: Final = OutputTag("dlq", Types.STRING())
+ALERT_TAG: Final = OutputTag("alerts", Types.STRING())
+ELEMENT_TYPE: Final = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING()])
+CONTROL_STATE: Final = MapStateDescriptor("controls", Types.STRING(), Types.STRING())
+_CONTROL_KEY: Final = "accepted"
+
+
+def _ttl(ttl_s: float) -> StateTtlConfig:
+    """Processing-time TTL for inactive keys (the logic also resets state older than ttl in event time)."""
+    return (
+        StateTtlConfig.new_builder(Time.milliseconds(max(1, int(ttl_s * 1000))))
+        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
+        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+        .build()
+    )
+
+
+class _DlqCounters:
+    """DLQ records by error type as Flink counters (``dlq`` in group ``error_type=<type>``)."""
+
+    def __init__(self, group: Any) -> None:
+        self._group = group
+        self._counters: dict[str, Any] = {}
+
+    def count(self, record: DeadLetterRecord) -> str:
+        kind = record.error_type.value
+        counter = self._counters.get(kind)
+        if counter is None:
+            counter = self._counters[kind] = self._group.add_group("error_type", kind).counter("dlq")
+        counter.inc()
+        text: str = record.model_dump_json()
+        return text
+
+
+class ParseRecords(ProcessFunction):  # type: ignore[misc]
+    """Kafka row (topic, partition, offset, value) -> element keyed for the terminal stage, or DLQ."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in (TX, LABEL):
+            raise ValueError(f"unknown record kind {kind!r}")
+        self.kind = kind
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        group = runtime_context.get_metrics_group()
+        name = "events_in" if self.kind == TX else "labels_in"
+        self.events_in = group.counter(name)
+        self.future_versions = group.counter("future_schema_version")
+        self.dlq = _DlqCounters(group)
+
+    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        raw = bytes(value["value"]) if value["value"] is not None else b""
+        source = Source(value["topic"], value["partition"], value["offset"])
+        self.events_in.inc()
+        if self.kind == TX:
+            tx = parse_transaction(raw, source)
+            if isinstance(tx, DeadLetterRecord):
+                yield DLQ_TAG, self.dlq.count(tx)
+                return
+            if tx.is_future_version:
+                self.future_versions.inc()
+            yield TX, tx.terminal_id, tx.model_dump_json(), format_source(source)
+        else:
+            label = parse_label(raw, source)
+            if isinstance(label, DeadLetterRecord):
+                yield DLQ_TAG, self.dlq.count(label)
+                return
+            yield LABEL, label.terminal_id, label.model_dump_json(), format_source(source)
+
+
+class ParseControl(ProcessFunction):  # type: ignore[misc]
+    """Control-topic row -> ControlMessage JSON, or a DLQ record."""
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.dlq = _DlqCounters(runtime_context.get_metrics_group())
+
+    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        raw = bytes(value["value"]) if value["value"] is not None else b""
+        source = Source(value["topic"], value["partition"], value["offset"])
+        msg = parse_control(raw, source)
+        if isinstance(msg, DeadLetterRecord):
+            yield DLQ_TAG, self.dlq.count(msg)
+            return
+        yield json.dumps([msg.model_dump_json(), format_source(source)])
+
+
+class ControlManager(KeyedProcessFunction):  # type: ignore[misc]
+    """The single place that accepts control messages (parallelism 1, one key): validates each against the
+    live config, keeps the accepted list in keyed state and broadcasts the whole list."""
+
+    def __init__(self, base_config_json: str) -> None:
+        self.base_config_json = base_config_json
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.base = DetectorConfig.model_validate_json(self.base_config_json)
+        self.accepted = runtime_context.get_state(ValueStateDescriptor("accepted-controls", Types.STRING()))
+        group = runtime_context.get_metrics_group()
+        self.applied = group.counter("control_applied")
+        self.dlq = _DlqCounters(group)
+
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        from fraud_jobs.schemas import ControlMessage
+
+        text, source = json.loads(value)
+        msg = ControlMessage.model_validate_json(text)
+        try:
+            accepted = accept_control(self.base, self.accepted.value(), msg)
+        except ValueError as exc:
+            record = dead_letter(text, ErrorType.INVALID_VALUE, str(exc), Stage.PROCESS, parse_source(source))
+            yield DLQ_TAG, self.dlq.count(record)
+            return
+        self.accepted.update(accepted)
+        self.applied.inc()
+        yield accepted
+
+
+class _LiveConfigMixin:
+    """Live DetectorConfig of a keyed stage: the file config folded with the broadcast control list."""
+
+    base_config_json: str
+    _cfg: DetectorConfig | None
+
+    def _open_config(self) -> None:
+        self._base = DetectorConfig.model_validate_json(self.base_config_json)
+        self._cfg = None
+
+    def _config(self, ctx: Any) -> DetectorConfig:
+        if self._cfg is None:  # first element after (re)start: the broadcast state may hold controls
+            self._cfg, _ = fold_controls(self._base, ctx.get_broadcast_state(CONTROL_STATE).get(_CONTROL_KEY))
+        return self._cfg
+
+    def process_broadcast_element(self, value: str, ctx: Any) -> None:
+        ctx.get_broadcast_state(CONTROL_STATE).put(_CONTROL_KEY, value)
+        self._cfg, _ = fold_controls(self._base, value)
+
+
+def _failed(payload: str, exc: Exception, stage: Stage, source: str) -> DeadLetterRecord:
+    return dead_letter(
+        payload, ErrorType.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}", stage, parse_source(source)
+    )
+
+
+class TerminalStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
+    """Stage 1, keyed by terminal_id: terminal features for transactions; labels update terminal risk and
+    travel on, keyed by customer, to stage 2."""
+
+    def __init__(self, base_config_json: str) -> None:
+        self.base_config_json = base_config_json
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._open_config()
+        desc = ValueStateDescriptor("terminal", Types.PICKLED_BYTE_ARRAY())
+        desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
+        self.state = runtime_context.get_state(desc)
+        group = runtime_context.get_metrics_group()
+        self.labels_applied = group.counter("labels_applied")
+        self.dlq = _DlqCounters(group)
+
+    def process_element(self, value: Element, ctx: Any) -> Iterator[Any]:
+        kind, _key, payload, source = value
+        cfg = self._config(ctx)
+        try:
+            if kind == TX:
+                tx = Transaction.model_validate_json(payload)
+                new_state, enriched = terminal_step(self.state.value(), tx, cfg)
+                self.state.update(new_state)
+                yield TX, tx.customer_id, enriched.to_json(), source
+            else:
+                label = Label.model_validate_json(payload)
+                self.state.update(apply_label_terminal(self.state.value(), label, cfg))
+                self.labels_applied.inc()
+                yield LABEL, label.customer_id, payload, source
+        except Exception as exc:  # one bad event must not restart the job: DLQ with the reason
+            yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.PROCESS, source))
+
+
+def load_scorer(uri: str, sha256: str | None) -> Scorer:
+    """The production scorer (fraud_models.scorer), checked against the detector's feature schema."""
+    from fraud_jobs.scoring import check_scorer
+    from fraud_models.features import FEATURE_SCHEMA_ID
+    from fraud_models.scorer import load_model
+
+    return check_scorer(load_model(uri, expected_sha256=sha256, expected_schema_id=FEATURE_SCHEMA_ID))
+
+
+class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
+    """Stage 2, keyed by customer_id: rules, ML score, alert decision; labels update customer state.
+
+    Main output: score records (one per transaction); alerts on :data:`ALERT_TAG`.
+    """
+
+    def __init__(
+        self, base_config_json: str, model_uri: str | None, model_sha256: str | None, emit_scores: bool
+    ) -> None:
+        self.base_config_json = base_config_json
+        self.model_uri = model_uri
+        self.model_sha256 = model_sha256
+        self.emit_scores = emit_scores
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._open_config()
+        desc = ValueStateDescriptor("customer", Types.PICKLED_BYTE_ARRAY())
+        desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
+        self.state = runtime_context.get_state(desc)
+        self.scorer = load_scorer(self.model_uri, self.model_sha256) if self.model_uri else None
+        group = runtime_context.get_metrics_group()
+        self.group = group
+        self.scored = group.counter("events_scored")
+        self.alerts = group.counter("alerts")
+        self.alerts_by_rule: dict[str, Any] = {}
+        self.score_dist = group.distribution("score_permille")
+        self.latency = group.distribution("event_time_to_alert_ms")
+        self.dlq = _DlqCounters(group)
+
+    def _count_rules(self, codes: tuple[str, ...]) -> None:
+        for code in codes:
+            counter = self.alerts_by_rule.get(code)
+            if counter is None:
+                counter = self.alerts_by_rule[code] = self.group.add_group("rule", code).counter("alerts")
+            counter.inc()
+
+    def process_element(self, value: Element, ctx: Any) -> Iterator[Any]:
+        kind, _key, payload, source = value
+        cfg = self._config(ctx)
+        if kind == LABEL:
+            try:
+                label = Label.model_validate_json(payload)
+                self.state.update(apply_label_customer(self.state.value(), label, cfg))
+            except Exception as exc:
+                yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.PROCESS, source))
+            return
+        try:
+            enriched = EnrichedTransaction.from_json(payload)
+            now = datetime.now(UTC)
+            new_state, record, alert = customer_step(self.state.value(), enriched, cfg, self.scorer, now)
+        except Exception as exc:
+            yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.SCORE, source))
+            return
+        self.state.update(new_state)
+        self.scored.inc()
+        self.score_dist.update(int(record.score * 1000))
+        if alert is not None:
+            self.alerts.inc()
+            self._count_rules(record.rule_codes)
+            self.latency.update(max(0, int((now.timestamp() - record.event_ts) * 1000)))
+            yield ALERT_TAG, alert.model_dump_json()
+        if self.emit_scores:
+            yield score_json(record, now.timestamp())
+
+
+class AlertWriter(ProcessFunction):  # type: ignore[misc]
+    """Writes alerts to PostgreSQL, idempotent by alert_id (INSERT ... ON CONFLICT DO NOTHING).
+
+    A replay after a restart from checkpoint re-sends alerts with the same deterministic id, so the table
+    holds each alert once. A database outage fails the operator (Flink restarts it and replays from the
+    checkpoint) rather than losing alerts.
+    """
+
+    def __init__(self, dsn: str, table: str) -> None:
+        self.dsn = dsn
+        self.table = table
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(self.dsn, autocommit=True, application_name="fraud-detector")
+        schema, name = self.table.split(".")
+        found = self.conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+            (schema, name),
+        ).fetchone()
+        if found is None:
+            raise RuntimeError(f"alert table {self.table} does not exist: run `streamflow db migrate` first")
+        self.sql = (
+            f"INSERT INTO {self.table} (alert_id, transaction_id, customer_id, terminal_id, amount, score,"
+            " rule_score, ml_score, rule_hits, model_version, event_time, detection_time)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
+            " ON CONFLICT (alert_id) DO NOTHING"
+        )
+        self.written = runtime_context.get_metrics_group().counter("alerts_written_postgres")
+
+    def process_element(self, value: str, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        a = json.loads(value)
+        params = (
+            a["alert_id"],
+            a["transaction_id"],
+            a["customer_id"],
+            a["terminal_id"],
+            a["amount"],
+            a["score"],
+            a["rule_score"],
+            a["ml_score"],
+            json.dumps(a["rule_hits"]),
+            a["model_version"],
+            a["event_time"],
+            a["detection_time"],
+        )
+        try:
+            self.conn.execute(self.sql, params)
+        except Exception:
+            import psycopg
+
+            if not self.conn.closed:
+                raise
+            self.conn = psycopg.connect(self.dsn, autocommit=True, application_name="fraud-detector")
+            self.conn.execute(self.sql, params)  # one reconnect; a second failure fails the operator
+        self.written.inc()
+        yield from ()
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,209 @@
+"""Wires the detector job: Kafka in -> parse -> terminal stage -> customer stage -> Kafka/PostgreSQL out.
+
+::
+
+    transactions --parse--+                                   +--> alerts (Kafka, exactly-once)
+                          +--union--> key_by terminal --> key_by customer --> +--> PostgreSQL (idempotent)
+    labels ------parse----+              ^                   ^                 +--> scores (Kafka, optional)
+    control --parse--> manager (p=1) --broadcast-------------+
+    every DLQ side output -------------------------------------------------------> dlq (Kafka, exactly-once)
+
+Sources are Kafka tables (the Table API's Kafka connector) only because their metadata columns carry
+topic/partition/offset, which a DLQ record must name; they become DataStreams right away.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fraud_jobs.flink.functions import (
+    ALERT_TAG,
+    CONTROL_STATE,
+    DLQ_TAG,
+    ELEMENT_TYPE,
+    AlertWriter,
+    ControlManager,
+    CustomerStage,
+    ParseControl,
+    ParseRecords,
+    TerminalStage,
+)
+from fraud_jobs.flink.records import LABEL, TX
+from fraud_jobs.flink.settings import JobSettings
+from pyflink.common import Configuration, Types
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
+from pyflink.table import StreamTableEnvironment
+
+__all__ = ["build", "flink_configuration"]
+
+_STARTUP = {"group": "group-offsets", "earliest": "earliest-offset", "latest": "latest-offset"}
+
+
+def flink_configuration(settings: JobSettings) -> Configuration:
+    """Job-level Flink options; unset settings leave the cluster's flinkConfiguration alone."""
+    flink = settings.flink
+    conf = Configuration()
+    values = {
+        "execution.checkpointing.mode": settings.checkpointing.mode,
+        "execution.checkpointing.interval": f"{int(settings.checkpointing.interval_seconds * 1000)}ms",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "python.execution-mode": flink.execution_mode,
+        "python.fn-execution.bundle.size": str(flink.bundle_size),
+        "python.fn-execution.bundle.time": str(flink.bundle_time_ms),
+        "python.state.cache-size": str(flink.state_cache_size),
+        "pipeline.jars": flink.jars,
+        "state.backend.type": flink.state_backend,
+        "execution.checkpointing.dir": flink.checkpoint_dir,
+        "execution.state-recovery.path": flink.restore_from,
+    }
+    for key, value in values.items():
+        if value is not None:
+            conf.set_string(key, value)
+    return conf
+
+
+def _source_table(
+    t_env: StreamTableEnvironment,
+    name: str,
+    topic: str,
+    props: Mapping[str, str],
+    settings: JobSettings,
+    startup: str,
+) -> DataStream:
+    options = {
+        "connector": "kafka",
+        "topic": topic,
+        "properties.group.id": settings.kafka.consumer_group,
+        "properties.isolation.level": "read_committed",
+        "properties.auto.offset.reset": "earliest",
+        "scan.startup.mode": startup,
+        "value.format": "raw",
+        **{f"properties.{k}": v for k, v in props.items()},
+    }
+    if settings.flink.bounded:
+        options["scan.bounded.mode"] = "latest-offset"
+    with_clause = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in options.items())
+    t_env.execute_sql(
+        f"CREATE TEMPORARY TABLE `{name}` (`topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL,"
+        f" `offset` BIGINT METADATA VIRTUAL, `value` BYTES) WITH ({with_clause})"
+    )
+    return t_env.to_data_stream(t_env.from_path(name))
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _kafka_sink(topic: str, role: str, props: Mapping[str, str], settings: JobSettings) -> KafkaSink:
+    builder = (
+        KafkaSink.builder()
+        .set_bootstrap_servers(settings.kafka.bootstrap_servers)
+        .set_record_serializer(
+            KafkaRecordSerializationSchema.builder()
+            .set_topic(topic)
+            .set_value_serialization_schema(SimpleStringSchema())
+            .build()
+        )
+        .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+        .set_transactional_id_prefix(f"{settings.kafka.transactional_id_prefix}.{role}")
+        .set_property("transaction.timeout.ms", str(settings.flink.transaction_timeout_ms))
+    )
+    for key, value in props.items():
+        if key != "bootstrap.servers":
+            builder = builder.set_property(key, value)
+    return builder.build()
+
+
+def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> StreamExecutionEnvironment:
+    """A StreamExecutionEnvironment holding the whole detector graph, ready to ``execute``."""
+    environ = os.environ if environ is None else environ
+    props = settings.kafka.client_properties(environ)
+    dsn = settings.database.dsn(environ) if settings.database is not None else None
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
+    if settings.flink.parallelism is not None:
+        env.set_parallelism(settings.flink.parallelism)
+    t_env = StreamTableEnvironment.create(env)
+    topics = settings.topics
+    startup = _STARTUP[settings.flink.starting_offsets]
+    base = settings.detector.model_dump_json()
+    string = Types.STRING()
+
+    tx_rows = _source_table(t_env, "src_transactions", topics.transactions, props, settings, startup)
+    label_rows = _source_table(t_env, "src_labels", topics.labels, props, settings, startup)
+    control_rows = _source_table(t_env, "src_control", topics.control, props, settings, "earliest-offset")
+
+    txs = (
+        tx_rows.process(ParseRecords(TX), output_type=ELEMENT_TYPE).name("parse-transactions").uid("parse-tx")
+    )
+    labels = (
+        label_rows.process(ParseRecords(LABEL), output_type=ELEMENT_TYPE)
+        .name("parse-labels")
+        .uid("parse-labels")
+    )
+    parsed_control = (
+        control_rows.process(ParseControl(), output_type=string).name("parse-control").uid("parse-ctl")
+    )
+    accepted = (
+        parsed_control.key_by(_control_key, key_type=string)
+        .process(ControlManager(base), output_type=string)
+        .name("control-manager")
+        .uid("control-manager")
+        .set_parallelism(1)
+    )
+    broadcast = accepted.broadcast(CONTROL_STATE)
+
+    enriched = (
+        txs.union(labels)
+        .key_by(_element_key, key_type=string)
+        .connect(broadcast)
+        .process(TerminalStage(base), output_type=ELEMENT_TYPE)
+        .name("terminal-stage")
+        .uid("terminal-stage")
+    )
+    model = settings.model
+    scored = (
+        enriched.key_by(_element_key, key_type=string)
+        .connect(broadcast)
+        .process(
+            CustomerStage(
+                base, model.uri if model else None, model.sha256 if model else None, bool(topics.scores)
+            ),
+            output_type=string,
+        )
+        .name("customer-stage")
+        .uid("customer-stage")
+    )
+    alerts = scored.get_side_output(ALERT_TAG)
+    alerts.sink_to(_kafka_sink(topics.alerts, "alerts", props, settings)).name("alerts-kafka").uid(
+        "alerts-kafka"
+    )
+    if dsn is not None and settings.database is not None:
+        alerts.process(AlertWriter(dsn, settings.database.table), output_type=string).name(
+            "alerts-postgres"
+        ).uid("alerts-postgres")
+    if topics.scores:
+        scored.sink_to(_kafka_sink(topics.scores, "scores", props, settings)).name("scores-kafka").uid(
+            "scores-kafka"
+        )
+    dlq = txs.get_side_output(DLQ_TAG).union(
+        labels.get_side_output(DLQ_TAG),
+        parsed_control.get_side_output(DLQ_TAG),
+        accepted.get_side_output(DLQ_TAG),
+        enriched.get_side_output(DLQ_TAG),
+        scored.get_side_output(DLQ_TAG),
+    )
+    dlq.sink_to(_kafka_sink(topics.dlq, "dlq", props, settings)).name("dlq-kafka").uid("dlq-kafka")
+    return env
+
+
+def _element_key(element: Any) -> str:
+    return str(element[1])
+
+
+def _control_key(_value: Any) -> str:
+    return "control"
