@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_right, insort
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -82,23 +83,15 @@ class CustomerState:
         self.m2 += delta * (amount - self.mean)
 
     def count_since(self, since_ts: float) -> int:
-        """Ring timestamps strictly after ``since_ts``."""
-        count = 0
-        for ts in reversed(self.ring):
-            if ts <= since_ts:
-                break
-            count += 1
-        return count
+        """Ring timestamps strictly after ``since_ts`` (the ring is sorted)."""
+        return len(self.ring) - bisect_right(self.ring, since_ts)
 
     def push_time(self, ts: float) -> None:
         ring = self.ring
         if not ring or ts >= ring[-1]:
             ring.append(ts)
-        else:  # out-of-order event: keep the ring sorted so count_since stays a suffix scan
-            i = len(ring)
-            while i and ring[i - 1] > ts:
-                i -= 1
-            ring.insert(i, ts)
+        else:  # out-of-order event: keep the ring sorted for count_since
+            insort(ring, ts)
         if len(ring) > RING_CAPACITY:
             del ring[0]
 
@@ -173,16 +166,18 @@ class TerminalState:
         self.mean += delta / self.n
         self.m2 += delta * (amount - self.mean)
         ring = self.ring
-        ring.append(ts)
-        if len(ring) > 1 and ts < ring[-2]:
-            ring.sort()
+        if not ring or ts >= ring[-1]:
+            ring.append(ts)
+        else:  # out-of-order event: keep the ring sorted for count_since
+            insort(ring, ts)
         if len(ring) > RING_CAPACITY:
             del ring[0]
         if not ts <= self.last_ts:  # also true when last_ts is NaN
             self.last_ts = ts
 
     def count_since(self, since_ts: float) -> int:
-        return sum(1 for ts in self.ring if ts > since_ts)
+        """Ring timestamps strictly after ``since_ts`` (the ring is sorted)."""
+        return len(self.ring) - bisect_right(self.ring, since_ts)
 
     def add_fraud_label(self, delivered_ts: float) -> None:
         ring = self.fraud_ring

@@ -142,3 +142,11 @@ def test_terminal_counts_only_labels_delivered_by_now() -> None:
     assert st.confirmed_frauds(now_ts=1_000.0, window_s=10_000.0) == 1
     assert st.confirmed_frauds(now_ts=6_000.0, window_s=10_000.0) == 2
     assert st.confirmed_frauds(now_ts=12_000.0, window_s=10_000.0) == 1  # the first left the window
+
+
+def test_terminal_ring_stays_sorted_with_out_of_order_events() -> None:
+    st = TerminalState()
+    for ts in (10.0, 30.0, 20.0, 40.0, 5.0):
+        st.observe(ts, 1.0)
+    assert st.ring == [5.0, 10.0, 20.0, 30.0, 40.0]
+    assert st.count_since(15.0) == 3 and st.last_ts == 40.0 and st.n == 5
