@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -70,6 +71,31 @@ def test_fresh_database_gets_every_migration_and_history(db: Db) -> None:
     assert all(duration >= 0 and applied_at is not None for *_, duration, applied_at in history)
     disk = (default_migrations_dir() / "001_schemas.sql").read_bytes()
     assert history[0][2] == hashlib.sha256(disk).hexdigest()
+
+
+def test_migrates_as_an_unprivileged_database_owner(db: Db) -> None:
+    """As on CNPG: the app user owns its database but is no superuser and cannot create roles or databases."""
+    suffix = uuid.uuid4().hex[:10]
+    user, name, password = f"app_{suffix}", f"appdb_{suffix}", uuid.uuid4().hex
+    db.rows(f"CREATE ROLE {user} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '{password}'")
+    db.rows(f"CREATE DATABASE {name} OWNER {user}")
+    try:
+        head, tail = db.dsn.split("://", 1)
+        host = tail.split("@", 1)[1].rsplit("/", 1)[0]
+        app = Db(f"{head}://{user}:{password}@{host}/{name}")
+
+        assert migrate(app.dsn).schema_version == N
+        owners = {
+            o
+            for (o,) in app.rows(
+                "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname <> 'pg_catalog' "
+                "AND schemaname <> 'information_schema'"
+            )
+        }
+        assert owners == {user}
+    finally:
+        db.rows(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        db.rows(f"DROP ROLE IF EXISTS {user}")
 
 
 def test_second_run_applies_nothing(db: Db) -> None:
