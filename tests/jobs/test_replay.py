@@ -25,7 +25,7 @@ HANDBOOK = Path("/work/shared/datasets/handbook/transactions_2018-04_to_2018-08.
 def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, dict[str, object]]]:
     """A generated stream with malformed records, replayed once for all tests of this module."""
     base = tmp_path_factory.mktemp("gen")
-    gen = generate(5_000, seed=3, malformed_ratio=0.02)
+    gen = generate(3_000, seed=3, malformed_ratio=0.02)
     write_jsonl(gen.records, base / "tx.jsonl")
     cfg = apply_control(DetectorConfig(), gen.control)
     run_replay(base / "tx.jsonl", base / "out", cfg)
@@ -67,10 +67,10 @@ def test_replay_writes_scores_for_every_valid_transaction_and_dlq_for_every_malf
     assert all(labels[tid] == row["is_fraud"] for tid, row in truth.items())
     assert pc.min(scores.column("score")).as_py() >= 0.0 and pc.max(scores.column("score")).as_py() <= 1.0
     dlq = [DeadLetterRecord.model_validate(d) for d in iter_jsonl(out / "dlq.jsonl")]
-    assert len(dlq) == 100  # 2 % of 5,000
+    assert len(dlq) == 60  # 2 % of 3,000
     assert all(d.error_message and d.source_offset for d in dlq)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["scored"] == len(truth) and sum(summary["dead_letters"].values()) == 100
+    assert summary["scored"] == len(truth) and sum(summary["dead_letters"].values()) == 60
 
 
 def _jsonl(path: Path, rows: Sequence[dict[str, object]]) -> Path:
@@ -165,23 +165,24 @@ def test_unusable_inputs_are_refused_with_the_reason(tmp_path: Path) -> None:
 
 
 def test_handbook_slice_replays_with_labels_delivered_late(tmp_path: Path) -> None:
-    """The first three days of the handbook data (read with pyarrow filters), 2-day label delay."""
-    table = pq.read_table(HANDBOOK, filters=[("TX_DATETIME", "<", datetime(2018, 4, 4))])
-    assert 20_000 < table.num_rows < 40_000
+    """The first two days of the handbook data (read with pyarrow filters), 1-day label delay."""
+    columns = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"]
+    table = pq.read_table(HANDBOOK, columns=columns, filters=[("TX_DATETIME", "<", datetime(2018, 4, 3))])
+    assert 15_000 < table.num_rows < 25_000
     pq.write_table(table, tmp_path / "slice.parquet")
     summary = run_replay(
-        tmp_path / "slice.parquet", tmp_path / "out", DetectorConfig(label_delay_s=parse_duration("2d"))
+        tmp_path / "slice.parquet", tmp_path / "out", DetectorConfig(label_delay_s=parse_duration("1d"))
     )
     scores = pq.read_table(tmp_path / "out" / "scores.parquet")
     assert scores.num_rows == table.num_rows == summary.scored
     assert (
         pc.sum(pc.cast(scores.column("label"), "int64")).as_py() == pc.sum(table.column("TX_FRAUD")).as_py()
     )
-    # Every row is labelled; a label is delivered 2 days after its transaction and never before, so exactly
-    # the transactions at least 2 days older than the last one have had their label delivered.
+    # Every row is labelled; a label is delivered 1 day after its transaction and never before, so exactly
+    # the transactions at least 1 day older than the last one have had their label delivered.
     last = pc.max(table.column("TX_DATETIME")).as_py()
     due = pc.sum(
-        pc.cast(pc.less_equal(table.column("TX_DATETIME"), last - timedelta(days=2)), "int64")
+        pc.cast(pc.less_equal(table.column("TX_DATETIME"), last - timedelta(days=1)), "int64")
     ).as_py()
     assert 0 < summary.labels_delivered == due
     assert summary.dead_letters == {}
