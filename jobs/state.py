@@ -188,8 +188,11 @@ class TerminalState:
 
     def confirmed_frauds(self, now_ts: float, window_s: float) -> int:
         """Frauds whose label was delivered in ``(now - window, now]``: a label counts only once known."""
+        ring = self.fraud_ring
+        if not ring:
+            return 0
         since = now_ts - window_s
-        return sum(1 for ts in self.fraud_ring if since < ts <= now_ts)
+        return sum(1 for ts in ring if since < ts <= now_ts)
 
     def to_bytes(self) -> bytes:
         ring, fraud = self.ring, self.fraud_ring
