@@ -62,14 +62,14 @@ def load_resources(text: str, source: str = "<input>", namespace: str | None = N
         if not isinstance(doc, dict):
             raise InputError(f"{source}: document {index}: expected a mapping, got {type(doc).__name__}")
         kind = doc.get("kind")
-        name = (doc.get("metadata") or {}).get("name", "?") if isinstance(doc.get("metadata"), dict) else "?"
+        metadata = doc.get("metadata")
+        name = metadata.get("name", "?") if isinstance(metadata, dict) else "?"
         where = f"{source}: document {index} ({kind} {name})"
         if doc.get("apiVersion") != "streamflow.io/v1alpha1" or kind not in ("FraudPipeline", "FraudModel"):
             raise InputError(
                 f"{where}: apiVersion/kind: expected streamflow.io/v1alpha1 FraudPipeline or FraudModel, "
                 f"got {doc.get('apiVersion')} {kind}"
             )
-        metadata = doc.get("metadata")
         if namespace is not None and isinstance(metadata, dict) and not metadata.get("namespace"):
             doc = {**doc, "metadata": {**metadata, "namespace": namespace}}
         try:
@@ -79,7 +79,19 @@ def load_resources(text: str, source: str = "<input>", namespace: str | None = N
                 resources.models.append(FraudModel.model_validate(doc))
         except ValidationError as exc:
             raise InputError(f"{where}: {_describe(exc)}") from exc
+    _refuse_duplicates(resources, source)
     return resources
+
+
+def _refuse_duplicates(resources: Resources, source: str) -> None:
+    """Two objects with the same kind, namespace and name would silently shadow each other."""
+    seen: set[tuple[str, str, str]] = set()
+    objects: list[FraudPipeline | FraudModel] = [*resources.pipelines, *resources.models]
+    for obj in objects:
+        key = (obj.kind, obj.metadata.namespace, obj.metadata.name)
+        if key in seen:
+            raise InputError(f"{source}: metadata.name: {key[0]} {key[1]}/{key[2]} appears more than once")
+        seen.add(key)
 
 
 def _find_model(resources: Resources, pipeline: FraudPipeline, name: str) -> FraudModel | None:
@@ -114,8 +126,7 @@ def render_documents(resources: Resources, *, allow_missing_models: bool = False
         if model is None and not allow_missing_models:
             raise InputError(
                 f"{where}: spec.modelRef.name: FraudModel {pipeline.spec.model_ref.name!r} is not in the "
-                "input "
-                "(add it, or pass --allow-missing-models to render a rules-only config)"
+                "input (add it, or pass --allow-missing-models to render a rules-only config)"
             )
         shadow = None
         if pipeline.spec.shadow_model_ref is not None:
@@ -199,6 +210,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             loaded = load_resources(text, source, args.namespace)
             resources.pipelines.extend(loaded.pipelines)
             resources.models.extend(loaded.models)
+        _refuse_duplicates(resources, "input")
         if not resources.pipelines:
             raise InputError("no FraudPipeline in the input; nothing to render")
         output = render_documents(resources, allow_missing_models=args.allow_missing_models)

@@ -147,3 +147,9 @@ def test_check_upstream_reports_mismatches() -> None:
     assert check_upstream(children, SHARED_CRDS) == [
         "KafkaTopic ns/t: spec.partitions: 0 is below the minimum 1"
     ]
+
+
+def test_duplicate_objects_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["render", str(SAMPLES), str(SAMPLES / "fraudmodel-hgb-v2.yaml")], capsys)
+    assert code == 1
+    assert "metadata.name: FraudModel default/hgb-v2 appears more than once" in err
