@@ -163,13 +163,14 @@ def customer_step(
         hits.append(hit)
 
     ml_score: float | None = None
-    if scorer is not None and not cfg.ml_features:
-        raise ValueError("a scorer needs ml_features enabled (the model scores those features)")
+    fstate: feat.CustomerFeatureState | None = None
     if cfg.ml_features:
         fstate = (
             feat.CustomerFeatureState.from_bytes(st.features) if st.features else feat.CustomerFeatureState()
         )
     if scorer is not None:
+        if fstate is None:
+            raise ValueError("a scorer needs ml_features enabled (the model scores those features)")
         customer = feat.customer_features(fstate, ts, amount, lat, lon)
         raw = float(scorer.score(feat.assemble(amount, ts, customer, enriched.terminal_features)))
         if math.isnan(raw):
@@ -181,7 +182,7 @@ def customer_step(
     hit = cfg.terminal_risk.check(enriched.terminal_confirmed_frauds)
     if hit is not None:
         hits.append(hit)
-    if cfg.ml_features:
+    if fstate is not None:
         feat.customer_observe(fstate, ts, amount, lat, lon)
         st.features = fstate.to_bytes()
 
