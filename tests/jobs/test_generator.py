@@ -63,3 +63,12 @@ def test_jsonl_output_is_one_record_per_line(tmp_path: Path) -> None:
 def test_bad_arguments_are_refused(kwargs: dict[str, int | float], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         generate(**kwargs)  # type: ignore[arg-type]
+
+
+def test_kafka_output_fails_loudly_when_nothing_is_acknowledged() -> None:
+    """No broker listens on this port: the records are reported as unacknowledged, never dropped quietly."""
+    from fraud_jobs.generator import write_kafka
+
+    records = generate(20, seed=1).records
+    with pytest.raises(RuntimeError, match="20 records unacknowledged"):
+        write_kafka(records, "transactions", "127.0.0.1:1", timeout_s=2.0)
