@@ -1,0 +1,110 @@
+"""Release tooling (helm, promtool, actionlint) built from the Go module proxy, once, and cached.
+
+The shipping tests run the real tools on the chart, the alert rules and the workflows; none of them can be
+downloaded as a prebuilt binary here, but each is a plain ``go install``-able module (no replace or exclude
+directives in its go.mod). Binaries live in ``~/.cache/streamflow/bin/<tool>-<version>/``; a second call
+reuses them, and a build that fails leaves no half-written directory behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import cache_dir
+from .procs import ComponentError
+
+__all__ = [
+    "ACTIONLINT",
+    "HELM",
+    "PROMTOOL",
+    "GoTool",
+    "ensure_actionlint",
+    "ensure_helm",
+    "ensure_promtool",
+    "ensure_tool",
+]
+
+
+@dataclass(frozen=True)
+class GoTool:
+    """One binary and the module version it is built from."""
+
+    name: str
+    package: str
+    version: str
+    ldflags: str = "-s -w"
+
+    def bin_dir(self) -> Path:
+        return cache_dir() / "bin" / f"{self.name}-{self.version}"
+
+    def path(self) -> Path:
+        return self.bin_dir() / self.name
+
+
+# helm 3.19 pairs with Kubernetes 0.34 libraries, the same minor as the local API server.
+HELM = GoTool(
+    "helm",
+    "helm.sh/helm/v3/cmd/helm",
+    "v3.19.5",
+    "-s -w -X helm.sh/helm/v3/internal/version.version=v3.19.5",
+)
+PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
+ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
+
+
+def ensure_tool(tool: GoTool, *, quiet: bool = False) -> Path:
+    """Path of ``tool``'s binary, ``go install``-ing it first when it is not cached."""
+    target = tool.path()
+    if target.is_file():
+        return target
+    if shutil.which("go") is None:
+        raise ComponentError(f"{tool.name} build", "the `go` command is not on PATH")
+    cache = cache_dir()
+    log = cache / "logs" / f"{tool.name}-build-{tool.version}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    partial = tool.bin_dir().with_name(tool.bin_dir().name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    env = dict(os.environ)
+    env.update(
+        CGO_ENABLED="0",
+        GOFLAGS="-mod=mod -buildvcs=false",
+        GOMODCACHE=str(cache / "go" / "mod"),
+        GOCACHE=str(cache / "go" / "build"),
+        GOBIN=str(partial),
+    )
+    argv = ["go", "install", "-trimpath", "-ldflags", tool.ldflags, f"{tool.package}@{tool.version}"]
+    if not quiet:
+        print(f"building {tool.name} {tool.version} from the Go module proxy; log: {log}")
+    started = time.monotonic()
+    with log.open("w") as fh:
+        result = subprocess.run(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0 or not (partial / tool.name).is_file():
+        raise ComponentError(f"{tool.name} build", f"go install failed (exit code {result.returncode})", log)
+    if tool.bin_dir().exists():
+        shutil.rmtree(tool.bin_dir())
+    partial.rename(tool.bin_dir())
+    if not quiet:
+        print(f"built {tool.name} {tool.version} in {time.monotonic() - started:.0f}s -> {target}")
+    return target
+
+
+def ensure_helm(*, quiet: bool = False) -> Path:
+    """The helm binary (charts are linted, templated and installed with the real helm)."""
+    return ensure_tool(HELM, quiet=quiet)
+
+
+def ensure_promtool(*, quiet: bool = False) -> Path:
+    """The promtool binary (alert rules are checked and unit-tested with the real promtool)."""
+    return ensure_tool(PROMTOOL, quiet=quiet)
+
+
+def ensure_actionlint(*, quiet: bool = False) -> Path:
+    """The actionlint binary (the GitHub workflows are checked with it)."""
+    return ensure_tool(ACTIONLINT, quiet=quiet)
