@@ -181,8 +181,13 @@ def write_cnpg_app_secret(
     *,
     password: str | None = None,
     drop_keys: tuple[str, ...] = (),
+    secret_type: str = "kubernetes.io/basic-auth",
 ) -> None:
-    """Write ``<cluster>-app`` with CNPG's keys for ``app`` (``password`` overrides the real one)."""
+    """Write ``<cluster>-app`` with CNPG's keys for ``app`` (``password`` overrides the real one).
+
+    ``drop_keys`` leaves keys out to imitate hand-made Secrets; without username and password the API
+    server needs ``secret_type="Opaque"``.
+    """
     secret_password = app.password if password is None else password
     host = f"{cluster}-rw"
     namespaced, fqdn = f"{host}.{namespace}:5432", f"{host}.{namespace}.svc.cluster.local:5432"
@@ -226,7 +231,7 @@ def write_cnpg_app_secret(
                 )
             ],
         ),
-        type="kubernetes.io/basic-auth",
+        type=secret_type,
         data={k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     )
     core = client.CoreV1Api(api_client)

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from fraud_operator.database import (
     CONDITION_TYPE,
+    HOST_OVERRIDE_ENV,
     DatabaseOutcome,
     backoff_delay,
     cnpg_cluster_readiness,
@@ -227,6 +228,53 @@ def test_wrong_password_is_database_unavailable_and_retried(
     assert later.retry_after_s > first.retry_after_s
     for text in (_visible_text(first), _visible_text(later), caplog.text):
         assert wrong not in text and app_db.password not in text
+    assert _tables(app_db) == set()
+
+    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db)  # CNPG rotates it back
+    assert reconcile_database(kube.api_client, namespace, pipeline, attempt=4).schema_version == N
+
+
+@pytest.mark.cluster
+@pytest.mark.postgres
+def test_a_secret_with_only_the_uri_is_enough(
+    kube: KubeCluster,
+    namespace: str,
+    app_db: AppDatabase,
+    rw_host_override: str,
+    pipeline_doc: dict[str, Any],
+) -> None:
+    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
+    write_cnpg_app_secret(
+        kube.api_client,
+        namespace,
+        CLUSTER,
+        app_db,
+        drop_keys=("username", "user", "password", "port"),
+        secret_type="Opaque",
+    )
+    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
+
+    assert reconcile_database(kube.api_client, namespace, pipeline).schema_version == N
+
+
+@pytest.mark.cluster
+@pytest.mark.postgres
+def test_a_malformed_host_override_is_reported_not_guessed(
+    kube: KubeCluster,
+    namespace: str,
+    app_db: AppDatabase,
+    pipeline_doc: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(HOST_OVERRIDE_ENV, "localhost")
+    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
+    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db)
+    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
+
+    outcome = reconcile_database(kube.api_client, namespace, pipeline)
+
+    assert (outcome.reason, outcome.degraded) == ("HostOverrideInvalid", True)
+    assert HOST_OVERRIDE_ENV in outcome.message and "host:port" in outcome.message
     assert _tables(app_db) == set()
 
 
