@@ -19,6 +19,10 @@ from .procs import ManagedProcess, free_port, start_process, wait_until
 __all__ = ["KubeEndpoints", "start_kube", "write_kubeconfig"]
 
 
+# Log lines of kube-controller-manager once the garbage collector and the namespace controller work.
+_KCM_READY_MARKERS = ("Proceeding to collect garbage", 'Caches are synced" controller="namespace"')
+
+
 @dataclass(frozen=True)
 class KubeEndpoints:
     """How to reach the control plane that was started."""
@@ -167,4 +171,12 @@ def start_kube(
         tied_to_parent=tied_to_parent,
     )
     started.append(kcm)
+
+    def controllers_running() -> bool:
+        text = kcm.log.read_text(errors="replace")
+        return all(marker in text for marker in _KCM_READY_MARKERS)
+
+    wait_until(
+        "kube-controller-manager", controllers_running, timeout=180, process=kcm, what="collecting garbage"
+    )
     return KubeEndpoints(server=server, kubeconfig=kubeconfig, bin_dir=bins, etcd_url=etcd_url)
