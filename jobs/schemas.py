@@ -226,7 +226,7 @@ def alert_id_for(transaction_id: str) -> str:
 
 
 class FraudAlert(_Wire):
-    schema_version: Literal[1] = 1
+    schema_version: int = Field(default=1, ge=1)  # newer versions parse with the fields known here
     alert_id: _Id
     transaction_id: _Id
     customer_id: _Id
@@ -263,7 +263,7 @@ class DeadLetterRecord(_Wire):
     (``payload_encoding``); ``payload_size`` is the original size, ``payload_truncated`` says if it was cut.
     """
 
-    schema_version: Literal[1] = 1
+    schema_version: int = Field(default=1, ge=1)  # newer versions parse with the fields known here
     payload: str
     payload_encoding: Literal["utf-8", "base64"]
     payload_size: int = Field(ge=0)
@@ -335,7 +335,7 @@ class Label(_Wire):
     It carries the routing fields so both keyed stages (terminal, customer) can apply it without a lookup.
     """
 
-    schema_version: Literal[1] = 1
+    schema_version: int = Field(default=1, ge=1)  # newer versions parse with the fields known here
     transaction_id: _Id
     is_fraud: bool
     confirmed_at: datetime
@@ -376,7 +376,7 @@ class ControlMessage(_Wire):
     ``enabled``); every change is validated against :class:`fraud_jobs.config.DetectorConfig` when applied.
     """
 
-    schema_version: Literal[1] = 1
+    schema_version: int = Field(default=1, ge=1)  # newer versions parse with the fields known here
     message_id: _Id
     issued_at: datetime
     rules: dict[str, dict[str, float | int | bool]] = Field(default_factory=dict)

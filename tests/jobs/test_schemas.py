@@ -220,3 +220,22 @@ def test_control_messages_parse_or_dead_letter() -> None:
     assert ok.blocklist_add.customers == ("C9",)
     bad = parse_control(b'{"message_id": "m2", "issued_at": "2026-03-02T12:00:00Z", "alpha": 3}')
     assert isinstance(bad, DeadLetterRecord) and bad.error_type is ErrorType.INVALID_VALUE
+
+
+def test_newer_label_and_control_versions_parse_with_the_fields_known_here() -> None:
+    label = {
+        "schema_version": 3,
+        "transaction_id": "tx-1",
+        "is_fraud": False,
+        "confirmed_at": "2026-03-09T12:00:00Z",
+        "terminal_id": "T1",
+        "customer_id": "C1",
+        "tx_event_time": "2026-03-02T12:00:00Z",
+        "analyst": "new field",
+    }
+    parsed = parse_label(json.dumps(label).encode())
+    assert isinstance(parsed, Label) and parsed.schema_version == 3
+    control = parse_control(
+        b'{"schema_version": 2, "message_id": "m", "issued_at": "2026-03-02T12:00:00Z", "x": 1}'
+    )
+    assert not isinstance(control, DeadLetterRecord) and control.schema_version == 2
