@@ -126,6 +126,8 @@ def _err(kind: ErrorType, message: str, **ctx: Any) -> PydanticCustomError:
 
 def _check_time(value: Any) -> datetime:
     """ISO-8601 with an explicit offset; naive or out-of-range times are refused (never guessed)."""
+    if type(value) is datetime and value.tzinfo is UTC and _MIN_YEAR <= value.year <= _MAX_YEAR:
+        return value  # already normalised (replay rows, re-validated models): the common case, kept cheap
     if isinstance(value, datetime):
         parsed = value
     elif type(value) is str:
