@@ -81,8 +81,7 @@ def local_settings(args: argparse.Namespace) -> Any:
 
 def create_topics(bootstrap: str, names: list[str], partitions: int = 1) -> list[str]:
     """Create the topics that do not exist yet; returns the created names."""
-    from confluent_kafka import NewTopic
-    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=30).topics)

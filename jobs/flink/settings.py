@@ -150,6 +150,8 @@ class FlinkSettings(_Strict):
     bounded: bool = False
     """Stop at the offsets that are latest when the job starts (benchmarks, backfills)."""
     transaction_timeout_ms: int = Field(default=600_000, ge=1000)
+    extra: dict[str, str] = Field(default_factory=dict)
+    """Any further Flink options, set as given (e.g. ``rest.port`` for a local run's REST API)."""
 
 
 class JobSettings(_Lenient):

@@ -61,7 +61,7 @@ def flink_configuration(settings: JobSettings) -> Configuration:
         "execution.checkpointing.dir": flink.checkpoint_dir,
         "execution.state-recovery.path": flink.restore_from,
     }
-    for key, value in values.items():
+    for key, value in {**values, **flink.extra}.items():
         if value is not None:
             conf.set_string(key, value)
     return conf

@@ -1,0 +1,122 @@
+"""Helpers of the detector stream tests: a detector settings factory and a read_committed topic reader."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from fraud_jobs.flink.settings import JobSettings
+
+ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
+
+
+def detector_settings(
+    bootstrap: str, topics: dict[str, str], jars: str, checkpoint_dir: Path, **detector: Any
+) -> JobSettings:
+    tag = uuid.uuid4().hex[:8]
+    return JobSettings.model_validate(
+        {
+            "pipeline": {"name": f"test-{tag}", "namespace": "tests"},
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "consumer_group": f"detector-{tag}",
+                "transactional_id_prefix": f"detector-{tag}",
+            },
+            "topics": topics,
+            "detector": detector,
+            "checkpointing": {"interval_seconds": 1},
+            "flink": {
+                "jars": jars,
+                "parallelism": 1,
+                "starting_offsets": "earliest",
+                "checkpoint_dir": checkpoint_dir.as_uri(),
+                "state_backend": "hashmap",
+            },
+        }
+    )
+
+
+class TopicReader:
+    """Accumulates every message of one topic (from the beginning) as parsed JSON, in order."""
+
+    def __init__(self, bootstrap: str, topic: str, *, committed: bool = True, partitions: int = 1) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed" if committed else "read_uncommitted",
+            }
+        )
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        self.records: list[dict[str, Any]] = []
+
+    def poll(self, seconds: float = 0.5) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            msg = self.consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            self.records.append(json.loads(msg.value()))
+        return self.records
+
+    def wait(self, predicate: Callable[[list[dict[str, Any]]], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate(self.poll())
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes], keys: list[bytes | None] | None = None) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for i, value in enumerate(values):
+        producer.produce(topic, value, key=keys[i] if keys else None)
+    assert producer.flush(30) == 0
+
+
+def tx(tx_id: str, customer: str, terminal: str, amount: float, when: datetime | None = None) -> bytes:
+    """A v1 transaction at ``when`` (default: now)."""
+    event_time = (when or datetime.now(UTC)).isoformat()
+    record = {
+        "transaction_id": tx_id,
+        "customer_id": customer,
+        "terminal_id": terminal,
+        "amount": amount,
+        "event_time": event_time,
+    }
+    return json.dumps(record).encode()
+
+
+def raw_at(bootstrap: str, topic: str, partition: int, offset: int) -> bytes:
+    """The exact bytes of one Kafka record (to check that a DLQ entry points at its origin)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{uuid.uuid4().hex[:8]}"})
+    consumer.assign([TopicPartition(topic, partition, offset)])
+    try:
+        for _ in range(50):
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                assert msg.offset() == offset
+                value: bytes = msg.value()
+                return value
+        raise AssertionError(f"no record at {topic}/{partition}@{offset}")
+    finally:
+        consumer.close()
+
+
+def latest_checkpoint(checkpoint_dir: Path, job_id: str) -> Path:
+    """The newest completed (``_metadata`` written) retained checkpoint of a job."""
+    done = [p for p in (checkpoint_dir / job_id).glob("chk-*") if (p / "_metadata").exists()]
+    assert done, f"no completed checkpoint under {checkpoint_dir / job_id}"
+    return max(done, key=lambda p: int(p.name.split("-")[1]))
