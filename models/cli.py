@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     train.add_argument("--feature-set", default="full", choices=("full", "book", "label_free"))
     train.add_argument("--version", help="model version (default: algorithm and timestamp)")
     train.add_argument("--artifact-uri", help="URI of model.npz in the manifest (default: its file:// path)")
+    train.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="estimator parameter override (repeatable), e.g. max_iter=200",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
 
@@ -61,6 +69,7 @@ def _train(args: argparse.Namespace) -> int:
             version=args.version,
             artifact_uri=args.artifact_uri,
             progress=not args.no_progress,
+            params=_params(args.param),
         )
         card = train_to_directory(request)
     except (DataError, ValueError) as exc:
@@ -74,6 +83,20 @@ def _train(args: argparse.Namespace) -> int:
         f"{card['artifacts']['model.npz']})"
     )
     return 0
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs with JSON values (numbers, true/false, null) or plain strings."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"invalid --param {pair!r} (expected KEY=VALUE)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ class TrainRequest:
     version: str | None = None
     artifact_uri: str | None = None
     progress: bool = True
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def plot_curves(
@@ -180,7 +181,7 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
         f"{req.algorithm.replace('_', '-')}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     )
     model: TrainedModel = fit_model(
-        req.algorithm, features, tx, split, feature_set=req.feature_set, version=version
+        req.algorithm, features, tx, split, feature_set=req.feature_set, params=req.params, version=version
     )
     stages.update()
     stages.set_postfix_str("write")

@@ -124,12 +124,19 @@ def feature_columns(feature_set: str) -> list[int]:
 
 def make_estimator(algorithm: str, params: dict[str, Any] | None = None) -> Any:
     """A fresh scikit-learn estimator with our defaults (overridden by ``params``)."""
+    params = dict(params or {})
+    try:
+        return _build(algorithm, params)
+    except TypeError as exc:  # an unknown keyword
+        raise ValueError(f"invalid parameter for {algorithm}: {exc}") from exc
+
+
+def _build(algorithm: str, params: dict[str, Any]) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    params = dict(params or {})
     if algorithm == "isolation_forest":
         defaults: dict[str, Any] = {"n_estimators": 100, "max_samples": 256, "random_state": 0}
         return IsolationForest(**(defaults | params))

@@ -1,0 +1,205 @@
+"""One feature implementation: the stream (state through bytes) and the replay give identical vectors."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from fraud_models import features as feat
+from fraud_models.data import Transactions
+from fraud_models.offline import build_features
+
+from tests.models.synth import START, generate
+
+DELAY = 7 * 86_400.0
+
+
+def _transactions(cols: dict[str, Any]) -> Transactions:
+    order = np.argsort(cols["event_time"], kind="stable")
+    return Transactions(
+        cols["transaction_id"][order],
+        cols["customer_id"][order],
+        cols["terminal_id"][order],
+        cols["amount"][order],
+        cols["event_time"][order],
+        cols["label"][order],
+        cols["lat"][order] if "lat" in cols else None,
+        cols["lon"][order] if "lon" in cols else None,
+    )
+
+
+def _stream(tx: Transactions, delay: float) -> list[tuple[float, ...]]:
+    """The detector's way: keyed state kept as bytes between events, labels arriving on their own stream."""
+    customer_state: dict[Any, bytes] = {}
+    terminal_state: dict[Any, bytes] = {}
+    labels: list[tuple[float, int, Any, float, int]] = []  # (delivery time, seq, terminal, tx time, is_fraud)
+    out = []
+    assert tx.label is not None
+    for i in range(len(tx)):
+        t = float(tx.event_time[i])
+        while labels and labels[0][0] <= t:
+            _, _, term, tx_time, is_fraud = heapq.heappop(labels)
+            state = feat.TerminalFeatureState.from_bytes(terminal_state[term])
+            feat.terminal_label(state, tx_time, bool(is_fraud))
+            terminal_state[term] = state.to_bytes()
+        cust, term, amount = tx.customer_id[i].item(), tx.terminal_id[i].item(), float(tx.amount[i])
+        lat = None if tx.lat is None else float(tx.lat[i])
+        lon = None if tx.lon is None else float(tx.lon[i])
+        c_bytes = customer_state.get(cust)
+        cstate = feat.CustomerFeatureState.from_bytes(c_bytes) if c_bytes else feat.CustomerFeatureState()
+        cf = feat.customer_features(cstate, t, amount, lat, lon)
+        feat.customer_observe(cstate, t, amount, lat, lon)
+        customer_state[cust] = cstate.to_bytes()
+        t_bytes = terminal_state.get(term)
+        tstate = feat.TerminalFeatureState.from_bytes(t_bytes) if t_bytes else feat.TerminalFeatureState()
+        tf = feat.terminal_features(tstate, t, delay)
+        feat.terminal_observe(tstate, t)
+        terminal_state[term] = tstate.to_bytes()
+        out.append(feat.assemble(amount, t, cf, tf))
+        heapq.heappush(labels, (t + delay, i, term, t, int(tx.label[i])))
+    return out
+
+
+@pytest.mark.parametrize("geo", [False, True])
+def test_streaming_state_and_offline_replay_give_identical_vectors(geo: bool) -> None:
+    tx = _transactions(generate(days=50, customers=60, terminals=30, seed=3, geo=geo))
+    offline = build_features(tx, DELAY, progress=False)
+    online = np.array(_stream(tx, DELAY))
+    assert offline.shape == (len(tx), len(feat.FEATURE_NAMES))
+    assert np.array_equal(offline, online)  # bit for bit, not approximately
+    risk = offline[:, feat.FEATURE_NAMES.index("terminal_risk_30d")]
+    assert (risk > 0).any()  # the labels did reach the features
+    speed = offline[:, feat.FEATURE_NAMES.index("customer_travel_speed_kmh")]
+    assert (speed > 0).any() == geo
+
+
+def test_a_label_never_changes_features_before_it_is_delivered() -> None:
+    cols = generate(days=40, customers=40, terminals=10, seed=5)
+    tx = _transactions(cols)
+    assert tx.label is not None
+    base = build_features(tx, DELAY, progress=False)
+    # Flip the label of one transaction in the middle: only rows at or after its delivery may change.
+    i = len(tx) // 2
+    flipped_label = tx.label.copy()
+    flipped_label[i] = 1 - flipped_label[i]
+    flipped = Transactions(
+        tx.transaction_id, tx.customer_id, tx.terminal_id, tx.amount, tx.event_time, flipped_label
+    )
+    other = build_features(flipped, DELAY, progress=False)
+    delivered_at = tx.event_time[i] + DELAY
+    before = tx.event_time < delivered_at
+    assert np.array_equal(base[before], other[before])
+    same_terminal_later = (tx.terminal_id == tx.terminal_id[i]) & (tx.event_time >= delivered_at + 3600)
+    changed = np.any(base != other, axis=1)
+    assert changed[same_terminal_later].any()  # and afterwards it does act
+
+
+def test_terminal_risk_counts_only_delivered_labels_over_the_delayed_window() -> None:
+    state = feat.TerminalFeatureState()
+    t0 = START + 10 * 3600
+    for k in range(10):  # ten transactions, one per hour
+        feat.terminal_observe(state, t0 + k * 3600)
+    later = t0 + DELAY + 12 * 3600  # all ten are in the 1-day delayed window now
+    assert feat.terminal_features(state, later, DELAY)[:2] == (10.0, 0.0)
+    feat.terminal_label(state, t0 + 3600, True)  # the label of the second transaction is delivered
+    assert feat.terminal_features(state, later, DELAY)[:2] == (10.0, 0.1)
+    feat.terminal_label(state, t0 + 7200, False)  # a legitimate label changes nothing
+    assert feat.terminal_features(state, later, DELAY)[:2] == (10.0, 0.1)
+    # Within the delay the transactions are not in any window yet, whatever was delivered early.
+    assert feat.terminal_features(state, t0 + 12 * 3600, DELAY) == (0.0,) * 6
+
+
+def test_terminal_windows_match_a_brute_force_definition() -> None:
+    rng = np.random.default_rng(7)
+    times = np.sort(START + rng.uniform(0, 60 * 86_400, size=400))
+    fraud = rng.random(400) < 0.2
+    state = feat.TerminalFeatureState()
+    delivered = 0
+    for i, t in enumerate(times):
+        while times[delivered] + DELAY <= t:
+            feat.terminal_label(state, float(times[delivered]), bool(fraud[delivered]))
+            delivered += 1
+        got = feat.terminal_features(state, float(t), DELAY)
+        newest = math.floor(t / 3600) - 168  # window: whole hours [newest - 24 w, newest)
+        hours = np.floor(times[:i] / 3600)
+        expected: list[float] = []
+        for days in (1, 7, 30):
+            inside = (hours >= newest - 24 * days) & (hours < newest)
+            n, f = int(inside.sum()), int((inside & fraud[:i]).sum())
+            expected += [float(n), f / n if n else 0.0]
+        assert got == tuple(expected), i
+        feat.terminal_observe(state, float(t))
+
+
+def test_customer_features_include_the_current_transaction() -> None:
+    state = feat.CustomerFeatureState()
+    for k, amount in enumerate((10.0, 20.0, 30.0)):  # three transactions, 10 days apart
+        t = START + k * 10 * 86_400
+        feat.customer_observe(state, t, amount)
+    now = START + 20 * 86_400 + 1800
+    values = dict(zip(feat.CUSTOMER_FEATURES, feat.customer_features(state, now, 60.0), strict=True))
+    assert values["customer_nb_tx_1d"] == 2.0  # the one 30 minutes ago and this one
+    assert values["customer_avg_amount_1d"] == 45.0
+    assert values["customer_nb_tx_30d"] == 4.0
+    assert values["customer_avg_amount_30d"] == 30.0
+    assert values["customer_amount_ratio_30d"] == 3.0  # 60 against a mean of 20
+    assert values["customer_nb_tx_1h"] == 2.0
+    assert values["customer_seconds_since_prev"] == 1800.0
+    assert values["customer_travel_speed_kmh"] == 0.0
+
+
+def test_travel_speed_from_consecutive_positions() -> None:
+    state = feat.CustomerFeatureState()
+    feat.customer_observe(state, START, 10.0, 0.0, 0.0)
+    speed = feat.customer_features(state, START + 3600, 10.0, 0.0, 1.0)[-1]
+    assert speed == pytest.approx(111.19, abs=0.01)  # one degree of longitude at the equator in one hour
+
+
+def test_assemble_flags_weekend_and_night() -> None:
+    saturday_3am = 1_522_465_200.0  # 2018-03-31T03:00:00Z
+    vector = feat.assemble(12.5, saturday_3am, (0.0,) * 11, (0.0,) * 6)
+    named = dict(zip(feat.FEATURE_NAMES, vector, strict=True))
+    assert (named["amount"], named["tx_during_weekend"], named["tx_during_night"], named["tx_hour"]) == (
+        12.5,
+        1.0,
+        1.0,
+        3.0,
+    )
+    with pytest.raises(ValueError, match="expected 11 customer and 6 terminal features"):
+        feat.assemble(1.0, saturday_3am, (0.0,), (0.0,) * 6)
+
+
+def test_state_bytes_round_trip_and_refuse_foreign_values() -> None:
+    cstate = feat.CustomerFeatureState([START, START + 5.5], [1.25, 99.0], 48.1, 11.6, START + 5.5)
+    assert feat.CustomerFeatureState.from_bytes(cstate.to_bytes()).to_bytes() == cstate.to_bytes()
+    tstate = feat.TerminalFeatureState([420_000, 420_003], [2, 1], [420_003], [1])
+    assert feat.TerminalFeatureState.from_bytes(tstate.to_bytes()) == tstate
+    with pytest.raises(ValueError, match="expected"):
+        feat.CustomerFeatureState.from_bytes(cstate.to_bytes()[:-3])
+    with pytest.raises(ValueError, match="version"):
+        feat.TerminalFeatureState.from_bytes(b"\x09" + tstate.to_bytes()[1:])
+    with pytest.raises(ValueError, match="too short"):
+        feat.TerminalFeatureState.from_bytes(b"")
+
+
+def test_terminal_state_stays_bounded() -> None:
+    state = feat.TerminalFeatureState()
+    t = START
+    for _ in range(5000):  # 5000 hours of one transaction an hour, about 208 days
+        feat.terminal_features(state, t, DELAY)
+        feat.terminal_observe(state, t)
+        t += 3600
+    assert len(state.hours) <= 24 * (30 + 7 + 2)
+
+
+def test_schema_id_is_the_hash_of_names_order_and_version() -> None:
+    payload = json.dumps(
+        {"names": feat.FEATURE_NAMES, "version": feat.FEATURE_SCHEMA_VERSION}, sort_keys=True
+    )
+    assert hashlib.sha256(payload.encode()).hexdigest()[:16] == feat.FEATURE_SCHEMA_ID
+    assert set(feat.BOOK_FEATURES) <= set(feat.FEATURE_NAMES) and len(feat.BOOK_FEATURES) == 15
