@@ -64,10 +64,15 @@ COPY jobs ./jobs
 COPY models ./models
 RUN /opt/python/bin/python -m pip install --no-cache-dir --disable-pip-version-check -c constraints.txt . \
  && find /opt/python -name __pycache__ -prune -exec rm -rf {} +
-# The connector jars for /opt/flink/lib: exactly what operator/devstack/flink.py resolves for local runs
-# (FLINK_CONNECTOR_ARTIFACTS and their runtime dependencies, less what flink-dist carries), each pinned by sha256.
+
+# ---------------------------------------------------------------- job: connector jars, resolved by Maven
+
+# Exactly what operator/devstack/flink.py resolves for local runs (FLINK_CONNECTOR_ARTIFACTS and their runtime
+# dependencies, less what flink-dist carries), fetched by Maven from its default repository, pinned by sha256.
+FROM maven:3.9.11-eclipse-temurin-17 AS jars
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /jars
-RUN for entry in \
+RUN set -e; for entry in \
       org.apache.flink:flink-connector-kafka:5.0.0-2.2=6bb63f7b09930d99745325393b481c092b0c26d626e738b7a1fd6fd8d7d4f1da \
       org.apache.flink:flink-connector-jdbc-core:4.0.0-2.0=ccb9691bf1d0f97574ae768e1bef05a39c06d7f7b13996e9d485fbdd69dcbfec \
       org.apache.flink:flink-connector-jdbc-postgres:4.0.0-2.0=b59c29dc65cafe8ae398e69072b9f6022f4a978a09002fd06a05a1a8dd3348d6 \
@@ -85,16 +90,16 @@ RUN for entry in \
       com.fasterxml.jackson.datatype:jackson-datatype-jsr310:2.18.2=e2d202d4606e23aeaf8a5a9632db06f5fefd5b63d251c3f503f9faaa78530e5c \
     ; do \
       coord="${entry%%=*}"; sum="${entry##*=}"; \
-      group="${coord%%:*}"; rest="${coord#*:}"; artifact="${rest%%:*}"; version="${rest#*:}"; \
-      file="${artifact}-${version}.jar"; \
-      curl -fsSL -o "${file}" \
-        "https://repo1.maven.org/maven2/${group//.//}/${artifact}/${version}/${file}"; \
-      echo "${sum}  ${file}" | sha256sum -c -; \
-    done
+      rest="${coord#*:}"; artifact="${rest%%:*}"; version="${rest#*:}"; \
+      mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+        -Dartifact="${coord}:jar" -DoutputDirectory=/jars; \
+      echo "${sum}  ${artifact}-${version}.jar" | sha256sum -c -; \
+    done \
+ && rm -rf /root/.m2
 
 FROM flink:${FLINK_VERSION}-scala_2.12-java17 AS job
 COPY --from=job-build /opt/python /opt/python
-COPY --from=job-build /jars/ /opt/flink/lib/
+COPY --from=jars /jars/ /opt/flink/lib/
 # /opt/streamflow/config: the detector ConfigMap; /opt/streamflow/models: the model cache (or a read-only claim).
 RUN mkdir -p /opt/streamflow/config /opt/streamflow/models \
  && chown -R 9999:9999 /opt/streamflow/models

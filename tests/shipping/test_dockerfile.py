@@ -27,7 +27,7 @@ from fraud_operator.render.naming import CONFIG_MOUNT, FLINK_UID
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
-BUILD_TOOLS = ("build-essential", "gcc", "make ", "curl", "-dev ", "apt-get")
+BUILD_TOOLS = ("build-essential", "gcc", "make ", "curl", "-dev ", "apt-get", "mvn")
 
 
 @dataclass
@@ -158,7 +158,7 @@ def resolved_jars() -> dict[str, Path]:
 def _dockerfile_jars() -> dict[str, tuple[str, str]]:
     """file name -> (coordinate, sha256) for every jar the job image downloads."""
     jars = {}
-    for coord, digest in re.findall(r"([\w.-]+:[\w.-]+:[\w.-]+)=([0-9a-f]{64})", STAGES["job-build"].text):
+    for coord, digest in re.findall(r"([\w.-]+:[\w.-]+:[\w.-]+)=([0-9a-f]{64})", STAGES["jars"].text):
         _group, artifact, version = coord.split(":")
         jars[f"{artifact}-{version}.jar"] = (coord, digest)
     return jars
@@ -175,7 +175,8 @@ def test_connector_jars_are_exactly_the_resolved_set(resolved_jars: dict[str, Pa
     for name, (_coord, digest) in jars.items():
         actual = hashlib.sha256(resolved_jars[name].read_bytes()).hexdigest()
         assert digest == actual, f"{name}: Dockerfile pins sha256 {digest}, Maven Central served {actual}"
-    assert "COPY --from=job-build /jars/ /opt/flink/lib/" in STAGES["job"].text
+    assert "COPY --from=jars /jars/ /opt/flink/lib/" in STAGES["job"].text
+    assert "sha256sum -c" in STAGES["jars"].text and "set -e;" in STAGES["jars"].text
 
 
 def test_job_image_paths_match_the_rendered_pod_template() -> None:
