@@ -24,6 +24,7 @@ from .kube_build import ensure_kube_binaries
 from .paths import current_run_pointer, runs_root
 from .postgres import start_postgres
 from .procs import ComponentError, ManagedProcess, pid_alive, stop_pid
+from .tools import ensure_release_tools
 
 __all__ = ["COMPONENTS", "StackInfo", "build_all", "down", "env_lines", "load", "status", "up"]
 
@@ -59,6 +60,7 @@ def build_all(components: Iterable[str] = COMPONENTS) -> None:
     wanted = set(components)
     if "kube" in wanted:
         ensure_kube_binaries()
+        ensure_release_tools()
     if "kafka" in wanted:
         ensure_kafka_jars()
     if "flink" in wanted:

@@ -26,6 +26,7 @@ __all__ = [
     "ensure_actionlint",
     "ensure_helm",
     "ensure_promtool",
+    "ensure_release_tools",
     "ensure_tool",
 ]
 
@@ -108,3 +109,8 @@ def ensure_promtool(*, quiet: bool = False) -> Path:
 def ensure_actionlint(*, quiet: bool = False) -> Path:
     """The actionlint binary (the GitHub workflows are checked with it)."""
     return ensure_tool(ACTIONLINT, quiet=quiet)
+
+
+def ensure_release_tools(*, quiet: bool = False) -> list[Path]:
+    """Every tool the shipping tests run (CI warm-up: ``streamflow dev build``)."""
+    return [ensure_tool(tool, quiet=quiet) for tool in (HELM, PROMTOOL, ACTIONLINT)]
