@@ -17,6 +17,7 @@ __all__ = ["build_parser", "main"]
 _COMMAND_MODULES = (
     "fraud_operator.devstack.cli",  # dev up|down|env|status|build
     "fraud_operator.commands",  # render, operator
+    "fraud_operator.operator_cmd",
     "fraud_operator.demo",  # demo
     "fraud_operator.db.cli",  # db migrate|status|transform
     "fraud_jobs.cli",  # job run, generate, replay

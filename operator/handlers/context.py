@@ -1,0 +1,114 @@
+"""Clients and tunables shared by the handlers, created once per operator run.
+
+Kept out of the handler modules so that importing them (which registers the handlers) needs no cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fraud_operator.apply import Applier
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+__all__ = [
+    "Clients",
+    "clients",
+    "env_seconds",
+    "kafka_timeout",
+    "pipeline_lock",
+    "reset_clients",
+    "resync_seconds",
+    "topic_delete_timeout",
+]
+
+RESYNC_ENV = "STREAMFLOW_RESYNC_SECONDS"
+TOPIC_DELETE_TIMEOUT_ENV = "STREAMFLOW_TOPIC_DELETE_TIMEOUT_SECONDS"
+KAFKA_TIMEOUT_ENV = "STREAMFLOW_KAFKA_TIMEOUT_SECONDS"
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment; a bad value is an error naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a number of seconds") from None
+    if value <= 0:
+        raise ValueError(f"{name}={raw!r}: must be positive")
+    return value
+
+
+def resync_seconds() -> float:
+    """Interval of the level-based resync timers (default 30 s)."""
+    return env_seconds(RESYNC_ENV, 30.0)
+
+
+def topic_delete_timeout() -> float:
+    """How long the deletion finalizer tries to reach Kafka before giving up (default 60 s)."""
+    return env_seconds(TOPIC_DELETE_TIMEOUT_ENV, 60.0)
+
+
+def kafka_timeout() -> float:
+    """Timeout of one Kafka admin request (default 15 s)."""
+    return env_seconds(KAFKA_TIMEOUT_ENV, 15.0)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The Kubernetes clients of one operator run."""
+
+    api_client: Any
+    applier: Applier
+    core: Any
+
+
+_clients: Clients | None = None
+_clients_lock = threading.Lock()
+
+
+def _load_api_client() -> Any:
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+        return client.ApiClient(configuration)
+    except ConfigException:
+        # The client reads KUBECONFIG when it is imported; read it now so the current environment counts.
+        return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
+
+
+def reset_clients() -> Clients:
+    """(Re)create the clients from the current environment; called at operator startup."""
+    global _clients
+    with _clients_lock:
+        api_client = _load_api_client()
+        _clients = Clients(
+            api_client=api_client, applier=Applier(api_client), core=client.CoreV1Api(api_client)
+        )
+        return _clients
+
+
+def clients() -> Clients:
+    """The clients of this run, created on first use."""
+    current = _clients
+    return current if current is not None else reset_clients()
+
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+@contextmanager
+def pipeline_lock(namespace: str, name: str) -> Iterator[None]:
+    """Serialize reconciles of one pipeline (spec handlers, the resync timer and model events overlap)."""
+    with _locks_guard:
+        lock = _locks.setdefault((namespace, name), threading.Lock())
+    with lock:
+        yield

@@ -1,0 +1,91 @@
+"""FraudModel validation (phase Pending -> Ready or Rejected) and its usedBy list."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from fraud_operator.api.common import API_VERSION
+from fraud_operator.apply import Applier, is_subset
+from fraud_operator.handlers.context import clients
+from fraud_operator.handlers.resolve import describe_error, model_problem, parse_model
+from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES
+from pydantic import ValidationError
+
+__all__ = ["KIND", "model_status", "pipelines_using", "reconcile_model"]
+
+KIND = "FraudModel"
+
+
+def pipelines_using(pipelines: list[dict[str, Any]], model: str) -> list[str]:
+    """Names of the pipelines whose modelRef or shadowModelRef names ``model`` (sorted, unique)."""
+    users = set()
+    for item in pipelines:
+        spec = item.get("spec") or {}
+        refs = (spec.get("modelRef") or {}, spec.get("shadowModelRef") or {})
+        if any(ref.get("name") == model for ref in refs):
+            users.add(str(item["metadata"]["name"]))
+    return sorted(users)
+
+
+def model_status(body: Mapping[str, Any], used_by: list[str], now: datetime) -> dict[str, Any]:
+    """phase, reason, message, usedBy and observedGeneration of a model (pure)."""
+    generation = (body.get("metadata") or {}).get("generation")
+    try:
+        model = parse_model(body)
+    except ValidationError as exc:
+        phase, reason, message = "Rejected", "InvalidSpec", describe_error(exc)
+    else:
+        problem = model_problem(model, now)
+        if problem is not None:
+            phase, (reason, message) = "Rejected", problem
+        else:
+            phase, reason = "Ready", "Validated"
+            message = f"{model.spec.algorithm} {model.spec.version}, AUC {model.spec.metrics.auc}"
+    return {
+        "phase": phase,
+        "reason": reason,
+        "message": message,
+        "usedBy": used_by,
+        "observedGeneration": generation,
+    }
+
+
+def refresh_model(
+    applier: Applier, namespace: str, name: str
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Validate one model and write its status if it changed; returns (old, new) status."""
+    pipelines = applier.list(API_VERSION, "FraudPipeline", namespace, "")
+    used_by = pipelines_using(pipelines, name)
+    seen: dict[str, Any] = {}
+
+    def compute(live: dict[str, Any]) -> dict[str, Any]:
+        seen["old"] = live.get("status") or {}
+        seen["new"] = model_status(live, used_by, datetime.now(UTC))
+        return dict(seen["new"])
+
+    live = applier.update_status(API_VERSION, KIND, namespace, name, compute)
+    if live is None:
+        return None, {}
+    return seen.get("old"), seen.get("new", {})
+
+
+def reconcile_model(body: Mapping[str, Any]) -> None:
+    """Validate the model, update usedBy, and post an event when the phase changes."""
+    meta = body.get("metadata") or {}
+    started = time.monotonic()
+    result = "error"
+    try:
+        old, new = refresh_model(clients().applier, str(meta.get("namespace")), str(meta.get("name")))
+        changed = old is not None and new and old.get("phase") != new.get("phase")
+        if changed and new.get("phase") == "Rejected":
+            kopf.warn(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]
+        elif changed:
+            kopf.info(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]
+        result = "unchanged" if is_subset(new, old or {}) else "applied"
+    finally:
+        RECONCILES.labels(kind=KIND, result=result).inc()
+        RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)

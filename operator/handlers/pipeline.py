@@ -1,0 +1,339 @@
+"""Reconciliation of one FraudPipeline: spec -> pure render -> apply -> status.
+
+Every trigger (create, spec update, resume, the resync timer, a change of a referenced FraudModel) calls
+:func:`reconcile`, which is level-based: it computes the whole desired state each time, and the apply layer
+turns an unchanged desired state into zero writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from fraud_operator.api.common import API_VERSION
+from fraud_operator.api.model import FraudModel
+from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.apply import Applier, ChildRejected
+from fraud_operator.handlers.context import clients, kafka_timeout, pipeline_lock
+from fraud_operator.handlers.resolve import describe_error, parse_pipeline, resolve_model
+from fraud_operator.handlers.status import (
+    Finding,
+    FlinkObservation,
+    ReconcileFacts,
+    condition,
+    observe_flink,
+    pipeline_status,
+)
+from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
+from fraud_operator.render import config_hash, detector_config, render_all, topic_specs
+from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
+from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
+from pydantic import ValidationError
+
+__all__ = [
+    "FLINK_API_VERSION",
+    "KIND",
+    "PRUNABLE",
+    "ReconcileResult",
+    "reconcile",
+    "write_pipeline_status",
+]
+
+KIND = "FraudPipeline"
+FLINK_API_VERSION = "flink.apache.org/v1beta1"
+STRIMZI_API_VERSION = "kafka.strimzi.io/v1"
+# Kinds whose objects disappear from the desired state when a toggle is switched off; removed by the
+# reconcile. The ConfigMap and the FlinkDeployment are never pruned: a missing model must not stop a job.
+PRUNABLE = (
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    (STRIMZI_API_VERSION, "KafkaTopic"),
+)
+_MODEL_KINDS = ("ConfigMap", "FlinkDeployment")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileResult:
+    """What a reconcile did; ``result`` is the metric label (applied, unchanged, invalid, degraded)."""
+
+    result: str
+    written: list[str] = field(default_factory=list)
+    retry: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
+
+
+def write_pipeline_status(
+    applier: Applier,
+    namespace: str,
+    name: str,
+    *,
+    facts: ReconcileFacts | None,
+    flink: FlinkObservation,
+    only_uid: str | None = None,
+) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Recompute and write the pipeline's status; returns (old status, new status) for event decisions."""
+    seen: dict[str, Any] = {}
+
+    def compute(live: dict[str, Any]) -> dict[str, Any] | None:
+        if only_uid is not None and live["metadata"].get("uid") != only_uid:
+            return None
+        if live["metadata"].get("deletionTimestamp"):
+            return None  # kopf is about to release its finalizer; a write now would race with it
+        old = live.get("status") or {}
+        spec = live.get("spec") or {}
+        new = pipeline_status(old, facts=facts, flink=flink, suspended=bool(spec.get("suspend")), now=_now())
+        seen["old"], seen["new"] = old, new
+        return new
+
+    live = applier.update_status(API_VERSION, KIND, namespace, name, compute)
+    if live is None or "new" not in seen:
+        return None, {}
+    new = seen["new"]
+    record_pipeline_conditions(namespace, name, {c["type"]: c["status"] for c in new.get("conditions", [])})
+    return seen["old"], new
+
+
+def announce(body: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
+    """Events for transitions of Ready and Degraded only, so a steady pipeline posts nothing."""
+    if old is None or not new:
+        return
+    before = {c.get("type"): c for c in old.get("conditions") or []}
+    for type_ in ("Degraded", "Ready"):
+        after = condition(new.get("conditions") or [], type_)
+        if after is None:
+            continue
+        previous = before.get(type_) or {}
+        if previous.get("status") == after.get("status") and previous.get("reason") == after.get("reason"):
+            continue
+        reason, message = str(after.get("reason")), str(after.get("message"))
+        if type_ == "Degraded" and after.get("status") == "True":
+            kopf.warn(body, reason=reason, message=message)  # type: ignore[arg-type]
+        elif type_ == "Ready" and after.get("status") == "True":
+            kopf.info(body, reason="Ready", message=message)  # type: ignore[arg-type]
+
+
+def _owner_body(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": dict(body.get("metadata") or {})}
+
+
+def _topics_finding(
+    applier: Applier, pipeline: FraudPipeline, core: Any
+) -> tuple[Finding, list[str], str | None]:
+    """TopicsReady: admin-API mode talks to Kafka here; Strimzi mode only checks the named cluster.
+
+    Returns the finding, the changes made (admin mode) and a retry hint for transient trouble.
+    """
+    kafka = pipeline.spec.kafka
+    names = [spec.name for spec in topic_specs(pipeline)]
+    cluster = kafka.strimzi_cluster
+    if cluster is not None:
+        if applier.serves(STRIMZI_API_VERSION, "Kafka"):
+            if applier.get(STRIMZI_API_VERSION, "Kafka", pipeline.metadata.namespace, cluster) is None:
+                return (
+                    Finding(
+                        "TopicsReady",
+                        "False",
+                        "StrimziClusterNotFound",
+                        f"spec.kafka.strimziCluster: Kafka {cluster} not found in namespace "
+                        f"{pipeline.metadata.namespace}",
+                    ),
+                    [],
+                    None,
+                )
+            note = ""
+        else:
+            note = f"; the Strimzi Kafka kind is not served here, so cluster {cluster} was not checked"
+        return (
+            Finding("TopicsReady", "True", "KafkaTopicsApplied", f"KafkaTopics for {', '.join(names)}{note}"),
+            [],
+            None,
+        )
+    try:
+        conf = admin_config(pipeline, core)
+        outcome = reconcile_topics(conf, topic_specs(pipeline), timeout=kafka_timeout())
+    except CredentialsError as exc:
+        return (
+            Finding("TopicsReady", "False", "CredentialsNotFound", f"spec.kafka.credentialsSecretRef: {exc}"),
+            [],
+            None,
+        )
+    except KafkaUnavailable as exc:
+        message = f"Kafka at {kafka.bootstrap_servers} unreachable: {exc}"
+        return Finding("TopicsReady", "False", "KafkaUnreachable", message), [], message
+    return (
+        Finding("TopicsReady", "True" if outcome.ready else "False", outcome.reason, outcome.message),
+        outcome.changes,
+        None,
+    )
+
+
+def _prune(applier: Applier, pipeline: FraudPipeline, desired: list[dict[str, Any]]) -> list[str]:
+    keep = {(d["kind"], d["metadata"]["name"]) for d in desired}
+    selector = f"{PIPELINE_LABEL}={pipeline.metadata.name},app.kubernetes.io/managed-by={MANAGED_BY}"
+    removed = []
+    for api_version, kind in PRUNABLE:
+        if not applier.serves(api_version, kind):
+            continue
+        for obj in applier.list(api_version, kind, pipeline.metadata.namespace, selector):
+            name = obj["metadata"]["name"]
+            if (kind, name) not in keep and _owned_by(obj, pipeline.metadata.uid):
+                applier.delete(api_version, kind, pipeline.metadata.namespace, name)
+                removed.append(f"deleted {kind} {name}")
+    return removed
+
+
+def _models(
+    applier: Applier, pipeline: FraudPipeline
+) -> tuple[FraudModel | None, FraudModel | None, Finding]:
+    namespace = pipeline.metadata.namespace
+    now = _now()
+    body = applier.get(API_VERSION, "FraudModel", namespace, pipeline.spec.model_ref.name)
+    model, finding = resolve_model(pipeline, body, now)
+    shadow: FraudModel | None = None
+    ref = pipeline.spec.shadow_model_ref
+    if model is not None and ref is not None:
+        shadow_body = applier.get(API_VERSION, "FraudModel", namespace, ref.name)
+        shadow_pipeline = pipeline.model_copy(
+            update={"spec": pipeline.spec.model_copy(update={"model_ref": ref})}
+        )
+        shadow, shadow_finding = resolve_model(shadow_pipeline, shadow_body, now)
+        if shadow is None:
+            finding = Finding(
+                "ModelResolved",
+                "True",
+                "ShadowModelUnavailable",
+                f"{finding.message}; shadow scoring is off: {shadow_finding.message}",
+            )
+        else:
+            finding = Finding(
+                "ModelResolved", "True", finding.reason, f"{finding.message}; shadow {ref.name}"
+            )
+    return model, shadow, finding
+
+
+def _invalid(body: Mapping[str, Any], error: ValidationError) -> ReconcileResult:
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace"), meta.get("name")
+    message = describe_error(error)
+    facts = ReconcileFacts(
+        generation=meta.get("generation"),
+        findings=[Finding("Reconciled", "False", "InvalidSpec", message)],
+    )
+    applier = clients().applier
+    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", str(namespace), str(name))
+    old, new = write_pipeline_status(
+        applier, str(namespace), str(name), facts=facts, flink=observe_flink(deployment)
+    )
+    announce(body, old, new)
+    raise kopf.PermanentError(f"invalid spec: {message}")
+
+
+def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
+    meta = body.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return ReconcileResult("deleting")  # children go with the garbage collector
+    try:
+        pipeline = parse_pipeline(body)
+    except ValidationError as exc:
+        return _invalid(body, exc)
+    namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
+    ctx = clients()
+    applier = ctx.applier
+    owner = _owner_body(body)
+
+    model, shadow, model_finding = _models(applier, pipeline)
+    topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
+
+    desired = [
+        child
+        for child in render_all(pipeline, model, shadow)
+        if model is not None or child["kind"] not in _MODEL_KINDS
+    ]
+    written: list[str] = []
+    rejected: list[str] = []
+    for child in desired:
+        try:
+            if applier.apply(child, owner):
+                written.append(f"{child['kind']} {child['metadata']['name']}")
+        except ChildRejected as exc:
+            rejected.append(str(exc))
+    written.extend(_prune(applier, pipeline, desired))
+
+    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, flinkdeployment_name(pipeline))
+    flink = observe_flink(
+        deployment if deployment is not None and _owned_by(deployment, pipeline.metadata.uid) else None
+    )
+
+    fields: dict[str, Any] = {
+        "selector": scale_selector(pipeline),
+        "topics": [spec.name for spec in topic_specs(pipeline)],
+    }
+    if model is not None and not any("FlinkDeployment" in r for r in rejected):
+        fields.update(
+            {
+                "activeModel": model.metadata.name,
+                "shadowModel": shadow.metadata.name if shadow is not None else None,
+                "parallelism": pipeline.spec.detector.parallelism,
+                "flinkDeployment": flinkdeployment_name(pipeline),
+                "configHash": config_hash(detector_config(pipeline, model, shadow)),
+            }
+        )
+    elif flink.exists:
+        fields["flinkDeployment"] = flinkdeployment_name(pipeline)
+    reconciled = (
+        Finding("Reconciled", "False", "ApplyRejected", "; ".join(rejected))
+        if rejected
+        else Finding("Reconciled", "True", "Applied", f"{len(desired)} children match the spec")
+    )
+    facts = ReconcileFacts(
+        generation=meta.get("generation"),
+        findings=[reconciled, model_finding, topics_finding],
+        fields=fields,
+    )
+    old, new = write_pipeline_status(
+        applier, namespace, name, facts=facts, flink=flink, only_uid=pipeline.metadata.uid
+    )
+    changes = written + topic_changes
+    if changes:
+        kopf.info(body, reason="Applied", message="; ".join(changes)[:1000])  # type: ignore[arg-type]
+    announce(body, old, new)
+    degraded = condition(new.get("conditions") or [], "Degraded") if new else None
+    outcome = "applied" if changes else "unchanged"
+    if degraded is not None and degraded.get("status") == "True":
+        outcome = "degraded"
+    return ReconcileResult(outcome, changes, retry)
+
+
+def reconcile(body: Mapping[str, Any]) -> ReconcileResult:
+    """Reconcile one pipeline; raises kopf.TemporaryError (retry later) or kopf.PermanentError (bad spec)."""
+    meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+    started = time.monotonic()
+    result = "error"
+    try:
+        with pipeline_lock(namespace, name):
+            outcome = _reconcile_locked(body)
+        result = outcome.result
+    except kopf.PermanentError:
+        result = "invalid"
+        raise
+    finally:
+        RECONCILES.labels(kind=KIND, result=result).inc()
+        RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
+    if outcome.retry is not None:
+        raise kopf.TemporaryError(outcome.retry, delay=10)
+    return outcome

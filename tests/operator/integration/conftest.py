@@ -1,0 +1,131 @@
+"""The operator run by kopf's KopfRunner against the real local API server, one namespace per test.
+
+Handlers go into a fresh registry with a 2 s resync so that level-based behaviour (no-op resyncs, drift)
+shows within a test; the registry that ``import fraud_operator`` fills is checked separately.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kopf
+import pytest
+import yaml
+from fraud_operator.handlers import register
+from kopf.testing import KopfRunner
+from kubernetes.dynamic import DynamicClient
+
+from tests.conftest import KubeCluster, wait_for
+
+SAMPLES = Path(__file__).resolve().parents[3] / "crds" / "samples"
+RESYNC_SECONDS = 2.0
+# What `import fraud_operator` registered (before any test replaced kopf's default registry).
+IMPORT_REGISTRY = kopf.get_default_registry()
+
+
+def sample(name: str) -> dict[str, Any]:
+    """A fresh copy of a sample CR from crds/samples."""
+    doc = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return copy.deepcopy(doc)
+
+
+class Cluster:
+    """Small conveniences over the real kubectl and the dynamic client for one namespace."""
+
+    def __init__(self, kube: KubeCluster, namespace: str) -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.dynamic = DynamicClient(kube.api_client)
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> Any:
+        return self.kube.kubectl(*args, "-n", self.namespace, check=check, input=input)
+
+    def apply(self, *docs: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(list(docs)))
+
+    def get(self, api_version: str, kind: str, name: str) -> dict[str, Any] | None:
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        try:
+            obj = resource.get(name=name, namespace=self.namespace)
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return None
+            raise
+        return dict(obj.to_dict())
+
+    def items(self, api_version: str, kind: str, selector: str = "") -> list[dict[str, Any]]:
+        resource = self.dynamic.resources.get(api_version=api_version, kind=kind)
+        items = resource.get(namespace=self.namespace, label_selector=selector).to_dict()["items"]
+        return [dict(item) for item in items]
+
+    def pipeline(self, name: str) -> dict[str, Any]:
+        obj = self.get("streamflow.io/v1alpha1", "FraudPipeline", name)
+        assert obj is not None, f"FraudPipeline {name} is gone"
+        return obj
+
+    def condition(self, name: str, type_: str) -> dict[str, Any]:
+        for item in (self.pipeline(name).get("status") or {}).get("conditions") or []:
+            if item["type"] == type_:
+                return dict(item)
+        return {}
+
+    def wait_condition(
+        self, name: str, type_: str, status: str, reason: str | None = None, timeout: float = 60
+    ) -> dict[str, Any]:
+        def matches() -> dict[str, Any] | None:
+            found = self.condition(name, type_)
+            ok = found.get("status") == status and (reason is None or found.get("reason") == reason)
+            return found if ok else None
+
+        try:
+            result: dict[str, Any] = wait_for(matches, timeout=timeout, what=f"{type_}={status} ({reason})")
+        except AssertionError as exc:
+            status_now = json.dumps((self.pipeline(name).get("status") or {}), indent=1)
+            raise AssertionError(f"{exc}; status now:\n{status_now}") from None
+        return result
+
+    def events(self, reason: str) -> list[dict[str, Any]]:
+        return [e for e in self.items("v1", "Event") if e.get("reason") == reason]
+
+
+@pytest.fixture
+def cluster(kube: KubeCluster, namespace: str) -> Cluster:
+    return Cluster(kube, namespace)
+
+
+@pytest.fixture
+def operator_env(kube: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
+    monkeypatch.setenv("STREAMFLOW_TOPIC_DELETE_TIMEOUT_SECONDS", "4")
+    monkeypatch.setenv("STREAMFLOW_KAFKA_TIMEOUT_SECONDS", "3")
+
+
+def _run(namespace: str, registry: kopf.OperatorRegistry) -> Iterator[KopfRunner]:
+    args = ["run", "--standalone", "--verbose", "--namespace", namespace, "-m", "fraud_operator"]
+    settings = kopf.OperatorSettings()
+    settings.queueing.exit_timeout = 0.5  # stop quickly between tests; nothing is queued by then
+    settings.background.instant_exit_timeout = 0.1
+    with KopfRunner(args, registry=registry, settings=settings, timeout=60) as runner:
+        yield runner
+    Path(f"/tmp/kopf-{namespace}.log").write_text(runner.output)
+    assert runner.exception is None, runner.output
+    assert runner.exit_code == 0, runner.output
+
+
+@pytest.fixture
+def operator(operator_env: None, namespace: str) -> Iterator[KopfRunner]:
+    """The operator (all handlers, resync every 2 s) watching the test's namespace."""
+    registry = kopf.OperatorRegistry()
+    register(registry, resync_seconds=RESYNC_SECONDS)
+    yield from _run(namespace, registry)
+
+
+@pytest.fixture
+def imported_operator(operator_env: None, namespace: str) -> Iterator[KopfRunner]:
+    """The operator exactly as ``kopf run -m fraud_operator`` registers it (default 30 s resync)."""
+    yield from _run(namespace, IMPORT_REGISTRY)

@@ -1,0 +1,224 @@
+"""A FraudPipeline with Strimzi topics through the whole life cycle, with the operator under KopfRunner.
+
+Children are checked as the real API server stored them (so the upstream Flink and Strimzi schemas accepted
+them), the Flink operator's status is written by ``write_flink_operator_status``, and deletion is left to the
+real garbage collector.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.apply import FIELD_MANAGER
+from fraud_operator.metrics import RECONCILES, writes_total
+from fraud_operator.render import render_flinkdeployment
+from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
+from kopf.testing import KopfRunner
+
+from tests.conftest import wait_for
+from tests.operator.integration.conftest import Cluster, sample
+from tests.operator.integration.flink_operator_status import flink_error, write_flink_operator_status
+
+pytestmark = pytest.mark.cluster
+
+FLINK = "flink.apache.org/v1beta1"
+MODELS = "streamflow.io/v1alpha1"
+CHILD_KINDS = (
+    ("v1", "ConfigMap", 1),
+    (FLINK, "FlinkDeployment", 1),
+    ("kafka.strimzi.io/v1", "KafkaTopic", 5),
+    ("networking.k8s.io/v1", "NetworkPolicy", 8),
+    ("policy/v1", "PodDisruptionBudget", 2),
+)
+SELECTOR = "streamflow.io/pipeline=payments"
+HASH = CONFIG_HASH_ANNOTATION
+
+
+def _children(cluster: Cluster) -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for api_version, kind, _count in CHILD_KINDS:
+        for obj in cluster.items(api_version, kind, SELECTOR):
+            found[(kind, obj["metadata"]["name"])] = obj
+    return found
+
+
+def _all_children_exist(cluster: Cluster) -> dict[tuple[str, str], dict[str, Any]] | None:
+    children = _children(cluster)
+    counts = {kind: sum(1 for k, _ in children if k == kind) for _, kind, _ in CHILD_KINDS}
+    return children if all(counts[kind] == n for _, kind, n in CHILD_KINDS) else None
+
+
+def _unchanged_reconciles() -> float:
+    return float(RECONCILES.labels(kind="FraudPipeline", result="unchanged")._value.get())
+
+
+def _create_ready_pipeline(cluster: Cluster) -> dict[tuple[str, str], dict[str, Any]]:
+    cluster.apply(sample("fraudmodel-iforest-v1"), sample("fraudmodel-hgb-v2"))
+    wait_for(
+        lambda: (
+            [m.get("status", {}).get("phase") for m in cluster.items(MODELS, "FraudModel")] == ["Ready"] * 2
+        ),
+        what="both FraudModels Ready",
+    )
+    cluster.apply(sample("fraudpipeline-payments"))
+    children = wait_for(lambda: _all_children_exist(cluster), timeout=60, what="all children of payments")
+    cluster.wait_condition("payments", "Progressing", "True", "WaitingForJob")
+    write_flink_operator_status(cluster.kube.api_client, cluster.namespace, "payments")
+    result = cluster.kubectl("wait", "--for=condition=Ready", "fp/payments", "--timeout=60s", check=False)
+    assert result.returncode == 0, result.stderr
+    assert isinstance(children, dict)
+    return children
+
+
+def test_create_renders_every_child_and_turns_ready(operator: KopfRunner, cluster: Cluster) -> None:
+    children = _create_ready_pipeline(cluster)
+    uid = cluster.pipeline("payments")["metadata"]["uid"]
+    for (kind, name), obj in children.items():
+        refs = obj["metadata"].get("ownerReferences") or []
+        assert [(r["kind"], r["uid"], r.get("controller")) for r in refs] == [("FraudPipeline", uid, True)], (
+            kind,
+            name,
+        )
+        managers = {(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]}
+        assert (FIELD_MANAGER, "Apply") in managers, (kind, name, managers)
+
+    # The API server stored the FlinkDeployment under the upstream schema without pruning anything.
+    pipeline = FraudPipeline.model_validate(cluster.pipeline("payments"))
+    deployment = children[("FlinkDeployment", "payments")]
+    assert deployment["spec"] == render_flinkdeployment(pipeline, None)["spec"] | {
+        "podTemplate": deployment["spec"]["podTemplate"],
+    }
+    assert deployment["spec"]["job"]["entryClass"] == "org.apache.flink.client.python.PythonDriver"
+    assert deployment["spec"]["job"]["upgradeMode"] == "savepoint"
+    assert deployment["spec"]["flinkConfiguration"]["execution.checkpointing.mode"] == "EXACTLY_ONCE"
+    config = json.loads(children[("ConfigMap", "payments-detector-config")]["data"]["detector.json"])
+    assert config["model"]["name"] == "iforest-v1" and config["shadow_model"]["name"] == "hgb-v2"
+
+    status = cluster.pipeline("payments")["status"]
+    assert status["jobState"] == "RUNNING" and status["lifecycleState"] == "STABLE"
+    assert status["observedGeneration"] == cluster.pipeline("payments")["metadata"]["generation"]
+    assert status["activeModel"] == "iforest-v1" and status["parallelism"] == 2
+    assert status["flinkDeployment"] == "payments"
+    assert status["selector"] == "streamflow.io/pipeline=payments,component=taskmanager"
+    assert status["topics"] == [
+        f"payments.{r}" for r in ("transactions", "alerts", "dlq", "labels", "control")
+    ]
+    kinds = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+    assert kinds == {
+        "Reconciled": ("True", "Applied"),
+        "ModelResolved": ("True", "ModelReady"),
+        "TopicsReady": ("True", "KafkaTopicsApplied"),
+        "JobRunning": ("True", "JobRunning"),
+        "Degraded": ("False", "AsExpected"),
+        "Ready": ("True", "PipelineReady"),
+        "Progressing": ("False", "PipelineReady"),
+    }
+    assert all(c["observedGeneration"] == 1 and c["lastTransitionTime"] for c in status["conditions"])
+
+    table = cluster.kubectl("get", "fp").stdout.splitlines()
+    print("\n".join(["$ kubectl get fp", *table]))
+    assert table[1].split()[:5] == ["payments", "True", "iforest-v1", "RUNNING", "2"]
+    models = cluster.kubectl("get", "fm").stdout.splitlines()
+    print("\n".join(["$ kubectl get fm", *models]))
+    assert [line.split()[4] for line in models[1:]] == ["Ready", "Ready"]
+    assert '["payments"]' in models[2]
+    assert cluster.events("Ready"), "a Normal event announces Ready"
+
+
+def test_noop_resync_writes_nothing(operator: KopfRunner, cluster: Cluster) -> None:
+    _create_ready_pipeline(cluster)
+    settled = _unchanged_reconciles()
+    wait_for(lambda: _unchanged_reconciles() > settled, timeout=30, what="a first unchanged resync")
+    before_writes = writes_total()
+    before_versions = {key: obj["metadata"]["resourceVersion"] for key, obj in _children(cluster).items()}
+    before_pipeline = cluster.pipeline("payments")["metadata"]["resourceVersion"]
+    model_versions = [m["metadata"]["resourceVersion"] for m in cluster.items(MODELS, "FraudModel")]
+    ticks = _unchanged_reconciles()
+    wait_for(lambda: _unchanged_reconciles() >= ticks + 3, timeout=30, what="three more resyncs")
+
+    assert writes_total() - before_writes == 0
+    assert {
+        key: obj["metadata"]["resourceVersion"] for key, obj in _children(cluster).items()
+    } == before_versions
+    assert cluster.pipeline("payments")["metadata"]["resourceVersion"] == before_pipeline, json.dumps(
+        cluster.pipeline("payments")["metadata"], indent=1
+    )
+    assert [m["metadata"]["resourceVersion"] for m in cluster.items(MODELS, "FraudModel")] == (model_versions)
+
+
+def test_scale_and_rule_changes_update_the_children(operator: KopfRunner, cluster: Cluster) -> None:
+    _create_ready_pipeline(cluster)
+    before = cluster.get(FLINK, "FlinkDeployment", "payments")
+    assert before is not None
+    old_hash = before["metadata"]["annotations"][HASH]
+
+    cluster.kubectl("scale", "fp/payments", "--replicas=4")
+    wait_for(
+        lambda: (cluster.get(FLINK, "FlinkDeployment", "payments") or {})["spec"]["job"]["parallelism"] == 4,
+        timeout=30,
+        what="FlinkDeployment parallelism 4",
+    )
+    wait_for(
+        lambda: cluster.pipeline("payments")["status"].get("parallelism") == 4, what="status.parallelism 4"
+    )
+    # The Flink operator has not seen the new generation yet: not Ready until it reports again.
+    cluster.wait_condition("payments", "Ready", "False", "FlinkDeploymentUpdating")
+    write_flink_operator_status(cluster.kube.api_client, cluster.namespace, "payments")
+    cluster.wait_condition("payments", "Ready", "True")
+    scale = json.loads(cluster.kubectl("get", "fp/payments", "--subresource=scale", "-o", "json").stdout)
+    assert scale["spec"]["replicas"] == 4 and scale["status"]["replicas"] == 4
+
+    patch = {"spec": {"detector": {"alertThreshold": 0.7, "rules": {"highValue": {"zThreshold": 5.5}}}}}
+    cluster.kubectl("patch", "fp/payments", "--type=merge", "-p", json.dumps(patch))
+
+    def config() -> dict[str, Any]:
+        cm = cluster.get("v1", "ConfigMap", "payments-detector-config") or {}
+        return dict(json.loads(cm["data"]["detector.json"]))
+
+    wait_for(
+        lambda: config()["detector"]["high_value"]["z_threshold"] == 5.5, what="new zThreshold in config"
+    )
+    assert config()["detector"]["alert_threshold"] == 0.7
+
+    def deployment_hash() -> str:
+        return str((cluster.get(FLINK, "FlinkDeployment", "payments") or {})["metadata"]["annotations"][HASH])
+
+    new_hash = wait_for(
+        lambda: deployment_hash() != old_hash and deployment_hash(), what="FlinkDeployment rolled"
+    )
+    after = cluster.get(FLINK, "FlinkDeployment", "payments")
+    assert after is not None
+    assert after["spec"]["podTemplate"]["metadata"]["annotations"][HASH] == new_hash
+    wait_for(
+        lambda: cluster.pipeline("payments")["status"]["configHash"] == new_hash, what="status.configHash"
+    )
+    assert cluster.pipeline("payments")["status"]["observedGeneration"] == 3
+
+
+def test_failed_job_degrades_and_deletion_collects_children(operator: KopfRunner, cluster: Cluster) -> None:
+    _create_ready_pipeline(cluster)
+    error = flink_error("Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy")
+    write_flink_operator_status(
+        cluster.kube.api_client,
+        cluster.namespace,
+        "payments",
+        job_state="FAILED",
+        lifecycle_state="FAILED",
+        error=error,
+    )
+    degraded = cluster.wait_condition("payments", "Degraded", "True", "JobFailed")
+    assert "JobException: Recovery is suppressed" in degraded["message"]
+    assert cluster.condition("payments", "Ready")["status"] == "False"
+    assert cluster.condition("payments", "JobRunning")["reason"] == "JobFailed"
+    assert cluster.pipeline("payments")["status"]["jobState"] == "FAILED"
+    wait_for(lambda: cluster.events("JobFailed"), what="a Warning event JobFailed")
+
+    write_flink_operator_status(cluster.kube.api_client, cluster.namespace, "payments")
+    cluster.wait_condition("payments", "Ready", "True")
+    assert cluster.condition("payments", "Degraded")["status"] == "False"
+
+    cluster.kubectl("delete", "fp/payments", "--wait=true", "--timeout=60s")
+    wait_for(lambda: not _children(cluster), timeout=60, what="the garbage collector to delete every child")
