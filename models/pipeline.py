@@ -37,6 +37,7 @@ __all__ = ["TrainRequest", "fraudmodel_manifest", "plot_curves", "train_to_direc
 
 _API_VERSION = "streamflow.io/v1alpha1"
 _ALERT_RATE_IN_MANIFEST = "precision_at_1pct"
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,62}$")  # the FraudModel CRD's spec.version
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,14 @@ def _k8s_name(text: str) -> str:
     return name[:63].rstrip("-") or "model"
 
 
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z")
+
+
 def fraudmodel_manifest(card: dict[str, Any], artifact_uri: str) -> dict[str, Any]:
     """A FraudModel custom resource for ``kubectl apply`` (artifact = the compiled npz, by sha256)."""
     metrics = card["metrics"]
@@ -110,8 +119,17 @@ def fraudmodel_manifest(card: dict[str, Any], artifact_uri: str) -> dict[str, An
                 "auc": round(metrics["auc_roc"], 6),
                 "averagePrecision": round(metrics["average_precision"], 6),
                 "precisionAtAlertRate": round(metrics[_ALERT_RATE_IN_MANIFEST], 6),
+                "alertRate": 0.01,
             },
-            "trainingWindow": card["training_window"],
+            # The CRD's window end is the last event time included; ours is an exclusive bound.
+            "trainingWindow": {
+                "start": card["training_window"]["start"],
+                "end": _iso(_epoch(card["training_window"]["end"]) - 1),
+            },
+            "description": (
+                f"{card['algorithm']} on {card['features']['set']} features; "
+                f"card precision@100/day {metrics['card_precision_at_100']:.3f}; model card model_card.md"
+            ),
         },
     }
 
@@ -163,6 +181,8 @@ Curves: `roc.png`, `pr.png`. Created {card["created_at"]}.
 
 def train_to_directory(req: TrainRequest) -> dict[str, Any]:
     """Run the whole training and write every artifact; returns the model card."""
+    if req.version is not None and not _VERSION.match(req.version):
+        raise ValueError(f"invalid version {req.version!r} (letters, digits, . _ + -; at most 63 characters)")
     stages = tqdm(total=6, desc="model train", unit="step", disable=not req.progress, position=0)
     stages.set_postfix_str("load")
     tx = load_transactions(req.data, require_labels=True)

@@ -80,8 +80,8 @@ def test_train_writes_every_artifact_and_a_manifest_that_loads(
     assert spec["algorithm"] == algorithm and spec["version"] == f"{algorithm}-test"
     assert spec["featureSchemaId"] == FEATURE_SCHEMA_ID
     assert spec["artifact"]["sha256"] == sha256_file(out / "model.npz")
-    assert spec["trainingWindow"] == {"start": "2018-04-15T00:00:00Z", "end": "2018-04-29T00:00:00Z"}
-    assert set(spec["metrics"]) == {"auc", "averagePrecision", "precisionAtAlertRate"}
+    assert spec["trainingWindow"] == {"start": "2018-04-15T00:00:00Z", "end": "2018-04-28T23:59:59Z"}
+    assert set(spec["metrics"]) == {"auc", "averagePrecision", "precisionAtAlertRate", "alertRate"}
     assert 0.5 < spec["metrics"]["auc"] <= 1.0  # the generated fraud is learnable
     card = json.loads((out / "model_card.json").read_text())
     assert card["artifacts"]["model.joblib"] == sha256_file(out / "model.joblib")
@@ -163,6 +163,11 @@ def test_bad_input_gets_a_clear_error(
         capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--param", "nope=1"
     )
     assert "invalid parameter for logistic_regression" in err
+
+    err = _error(
+        capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--version", "v 1"
+    )
+    assert "invalid version 'v 1'" in err
 
     err = _error(capsys, handbook_file, tmp_path, "--train-window", "2018-04-30..2018-04-10")
     assert "empty or reversed" in err
