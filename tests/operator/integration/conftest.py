@@ -105,27 +105,37 @@ def operator_env(kube: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMFLOW_KAFKA_TIMEOUT_SECONDS", "3")
 
 
-def _run(namespace: str, registry: kopf.OperatorRegistry) -> Iterator[KopfRunner]:
-    args = ["run", "--standalone", "--verbose", "--namespace", namespace, "-m", "fraud_operator"]
+def _release_finalizers(kube: KubeCluster, namespace: str) -> None:
+    """kopf's finalizers outlive the stopped operator; drop them so the namespace can be deleted."""
+    for plural in ("fraudpipelines", "fraudmodels"):
+        names = kube.kubectl("get", plural, "-n", namespace, "-o", "name").stdout.split()
+        for name in names:
+            kube.kubectl(
+                "patch", name, "-n", namespace, "--type=merge", "-p", '{"metadata":{"finalizers":null}}'
+            )
+
+
+def _run(kube: KubeCluster, namespace: str, registry: kopf.OperatorRegistry) -> Iterator[KopfRunner]:
+    args = ["run", "--standalone", "--namespace", namespace, "-m", "fraud_operator"]
     settings = kopf.OperatorSettings()
     settings.queueing.exit_timeout = 0.5  # stop quickly between tests; nothing is queued by then
     settings.background.instant_exit_timeout = 0.1
     with KopfRunner(args, registry=registry, settings=settings, timeout=60) as runner:
         yield runner
-    Path(f"/tmp/kopf-{namespace}.log").write_text(runner.output)
+    _release_finalizers(kube, namespace)
     assert runner.exception is None, runner.output
     assert runner.exit_code == 0, runner.output
 
 
 @pytest.fixture
-def operator(operator_env: None, namespace: str) -> Iterator[KopfRunner]:
+def operator(operator_env: None, kube: KubeCluster, namespace: str) -> Iterator[KopfRunner]:
     """The operator (all handlers, resync every 2 s) watching the test's namespace."""
     registry = kopf.OperatorRegistry()
     register(registry, resync_seconds=RESYNC_SECONDS)
-    yield from _run(namespace, registry)
+    yield from _run(kube, namespace, registry)
 
 
 @pytest.fixture
-def imported_operator(operator_env: None, namespace: str) -> Iterator[KopfRunner]:
+def imported_operator(operator_env: None, kube: KubeCluster, namespace: str) -> Iterator[KopfRunner]:
     """The operator exactly as ``kopf run -m fraud_operator`` registers it (default 30 s resync)."""
-    yield from _run(namespace, IMPORT_REGISTRY)
+    yield from _run(kube, namespace, IMPORT_REGISTRY)

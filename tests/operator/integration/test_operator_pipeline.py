@@ -73,7 +73,9 @@ def _create_ready_pipeline(cluster: Cluster) -> dict[tuple[str, str], dict[str, 
     return children
 
 
-def test_create_renders_every_child_and_turns_ready(operator: KopfRunner, cluster: Cluster) -> None:
+def test_create_renders_children_turns_ready_and_resyncs_without_writes(
+    operator: KopfRunner, cluster: Cluster
+) -> None:
     children = _create_ready_pipeline(cluster)
     uid = cluster.pipeline("payments")["metadata"]["uid"]
     for (kind, name), obj in children.items():
@@ -127,9 +129,7 @@ def test_create_renders_every_child_and_turns_ready(operator: KopfRunner, cluste
     assert '["payments"]' in models[2]
     assert cluster.events("Ready"), "a Normal event announces Ready"
 
-
-def test_noop_resync_writes_nothing(operator: KopfRunner, cluster: Cluster) -> None:
-    _create_ready_pipeline(cluster)
+    # A resync with nothing changed sends no write at all: counter and resourceVersions stay put.
     settled = _unchanged_reconciles()
     wait_for(lambda: _unchanged_reconciles() > settled, timeout=30, what="a first unchanged resync")
     before_writes = writes_total()
@@ -149,7 +149,7 @@ def test_noop_resync_writes_nothing(operator: KopfRunner, cluster: Cluster) -> N
     assert [m["metadata"]["resourceVersion"] for m in cluster.items(MODELS, "FraudModel")] == (model_versions)
 
 
-def test_scale_and_rule_changes_update_the_children(operator: KopfRunner, cluster: Cluster) -> None:
+def test_scale_rules_failure_and_deletion(operator: KopfRunner, cluster: Cluster) -> None:
     _create_ready_pipeline(cluster)
     before = cluster.get(FLINK, "FlinkDeployment", "payments")
     assert before is not None
@@ -197,9 +197,7 @@ def test_scale_and_rule_changes_update_the_children(operator: KopfRunner, cluste
     )
     assert cluster.pipeline("payments")["status"]["observedGeneration"] == 3
 
-
-def test_failed_job_degrades_and_deletion_collects_children(operator: KopfRunner, cluster: Cluster) -> None:
-    _create_ready_pipeline(cluster)
+    # The Flink operator reports the job FAILED: Degraded with its error, and back to Ready on recovery.
     error = flink_error("Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy")
     write_flink_operator_status(
         cluster.kube.api_client,
