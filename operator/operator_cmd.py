@@ -6,7 +6,6 @@ Adds what a Deployment needs around kopf: a Prometheus endpoint and kopf's liven
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 __all__ = ["register", "run_operator"]
@@ -48,7 +47,6 @@ def _port(value: str) -> int:
 
 
 def _cmd_operator(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run_operator(
         namespaces=list(args.namespace or []),
         all_namespaces=bool(args.all_namespaces),

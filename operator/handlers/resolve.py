@@ -28,14 +28,15 @@ def describe_error(error: ValidationError) -> str:
 
 def _document(body: Mapping[str, Any]) -> dict[str, Any]:
     metadata = body.get("metadata") or {}
+    fields = {
+        "name": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "labels": dict(metadata.get("labels") or {}),
+        "generation": metadata.get("generation"),
+        "uid": metadata.get("uid"),
+    }
     return {
-        "metadata": {
-            "name": metadata.get("name"),
-            "namespace": metadata.get("namespace"),
-            "labels": dict(metadata.get("labels") or {}),
-            "generation": metadata.get("generation"),
-            "uid": metadata.get("uid"),
-        },
+        "metadata": {key: value for key, value in fields.items() if value is not None},
         "spec": dict(body.get("spec") or {}),
     }
 
