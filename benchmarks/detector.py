@@ -1,0 +1,337 @@
+"""Throughput of the Flink detector vs a pass-through Python map, and event-time-to-alert latency.
+
+One run, same source, same mode: both jobs read the same pre-filled Kafka topic through the same Kafka table
+source (bounded at the offsets latest at start), run the same Python execution mode, parallelism, bundle
+settings and exactly-once Kafka sink. The pass-through job maps each record to its text; the detector is the
+full job (:func:`fraud_jobs.flink.topology.build`). Throughput is records / (last - first output timestamp),
+so JVM and job start-up are excluded for both. Then the detector runs unbounded while events stamped with
+the wall clock are produced at half the measured detector rate; latency is taken three ways:
+
+* ``in_job``: detection time (stage 2 decides) - event time, over every score record;
+* ``alerts``: the alert's ``detection_time - event_time`` (blocklisted customers make ~2% alerts);
+* ``committed``: when a read_committed consumer receives the alert - event time; includes the checkpoint
+  interval, because exactly-once sinks publish only on checkpoint completion.
+
+Needs the local stack: ``eval "$(streamflow dev env)"``.
+
+    python benchmarks/detector.py [--events 100000] [--latency-seconds 20] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from fraud_jobs.flink.settings import JobSettings
+from fraud_jobs.generator import generate
+
+ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
+
+
+def _topics(bootstrap: str, run: str) -> dict[str, str]:
+    names = {role: f"bench-{run}-{role}" for role in (*ROLES, "passthrough")}
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(n, 1, 1) for n in names.values()]).values():
+        future.result(timeout=30)
+    return names
+
+
+def _drop_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(names, operation_timeout=30).values():
+        future.exception(timeout=30)
+
+
+def _produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True})
+    for payload in payloads:
+        while True:
+            try:
+                producer.produce(topic, payload)
+                break
+            except BufferError:
+                producer.poll(0.2)
+    assert producer.flush(60) == 0
+
+
+def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:6]}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < expected and time.monotonic() < deadline:
+        for msg in consumer.consume(10_000, 0.5):
+            if not msg.error():
+                out.append(msg)
+    consumer.close()
+    return out
+
+
+def _rate(messages: list[Any]) -> float:
+    stamps = sorted(m.timestamp()[1] for m in messages)
+    span_s = (stamps[-1] - stamps[0]) / 1000.0
+    return len(stamps) / span_s if span_s > 0 else float("nan")
+
+
+def _settings(bootstrap: str, topics: dict[str, str], jars: str, work: Path, **flink: Any) -> JobSettings:
+    tag = uuid.uuid4().hex[:6]
+    return JobSettings.model_validate(
+        {
+            "pipeline": {"name": f"bench-{tag}", "namespace": "bench"},
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "consumer_group": f"bench-{tag}",
+                "transactional_id_prefix": f"bench-{tag}",
+            },
+            "topics": {role: topics[role] for role in ROLES},
+            "detector": {"blocklist": {"customers": ["CB-BENCH"]}},
+            "checkpointing": {"interval_seconds": 1},
+            "flink": {
+                "jars": jars,
+                "parallelism": 1,
+                "starting_offsets": "earliest",
+                "checkpoint_dir": (work / f"ck-{tag}").as_uri(),
+                "state_backend": "hashmap",
+                **flink,
+            },
+        }
+    )
+
+
+def _passthrough(settings: JobSettings, out_topic: str) -> None:
+    """The PyFlink ceiling: the detector's own source and sink, a Python map in between."""
+    from fraud_jobs.flink.topology import _kafka_sink, _source_table, flink_configuration
+    from pyflink.common import Types
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import StreamTableEnvironment
+
+    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
+    env.set_parallelism(1)
+    t_env = StreamTableEnvironment.create(env)
+    props = settings.kafka.client_properties({})
+    rows = _source_table(t_env, "src", settings.topics.transactions, props, settings, "earliest-offset")
+    mapped = rows.map(lambda row: bytes(row["value"]).decode("utf-8", "replace"), output_type=Types.STRING())
+    mapped.sink_to(_kafka_sink(out_topic, "passthrough", props, settings))
+    env.execute("bench-passthrough")
+
+
+def _detector(settings: JobSettings) -> None:
+    from fraud_jobs.flink.topology import build
+
+    build(settings, environ={}).execute("bench-detector")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _summary(values_s: list[float]) -> dict[str, Any]:
+    ms = [v * 1000.0 for v in values_s]
+    if not ms:
+        return {"count": 0}
+    return {
+        "count": len(ms),
+        "p50_ms": round(_pct(ms, 0.50), 1),
+        "p99_ms": round(_pct(ms, 0.99), 1),
+        "max_ms": round(max(ms), 1),
+    }
+
+
+def _latency(bootstrap: str, settings: JobSettings, rate: float, seconds: float) -> dict[str, Any]:
+    """Run the detector unbounded and feed it wall-clock events at ``rate`` per second."""
+    from fraud_jobs.flink.topology import build
+
+    topics = settings.topics
+    assert topics.scores is not None
+    unbounded = settings.with_flink(bounded=False, starting_offsets="latest")
+    client = build(unbounded, environ={}).execute_async("bench-detector-latency")
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    rng = random.Random(1)
+
+    def event(i: int, customer: str) -> bytes:
+        record = {
+            "transaction_id": f"lat-{i}",
+            "customer_id": customer,
+            "terminal_id": f"T{rng.randrange(2000):05d}",
+            "amount": round(rng.uniform(5, 200), 2),
+            "event_time": datetime.now(UTC).isoformat(),
+        }
+        return json.dumps(record).encode()
+
+    def warm_up() -> None:  # the job is up when a probe gets scored
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"w-{uuid.uuid4().hex[:6]}",
+                "isolation.level": "read_committed",
+            }
+        )
+        consumer.assign([TopicPartition(topics.scores or "", 0, 0)])
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            producer.produce(topics.transactions, event(-1, "C-WARM"))
+            producer.flush(5)
+            msg = consumer.poll(2.0)
+            if msg is not None and not msg.error():
+                consumer.close()
+                return
+        raise RuntimeError("the detector did not score a warm-up event within 180 s")
+
+    warm_up()
+    total = int(rate * seconds)
+    received: dict[str, float] = {}
+    stop = threading.Event()
+
+    def read_alerts() -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"a-{uuid.uuid4().hex[:6]}",
+                "isolation.level": "read_committed",
+            }
+        )
+        consumer.assign([TopicPartition(topics.alerts, 0, 0)])
+        while not stop.is_set():
+            for msg in consumer.consume(1000, 0.2):
+                value = msg.value()
+                if not msg.error() and value is not None:
+                    received[json.loads(value)["transaction_id"]] = time.time()
+        consumer.close()
+
+    reader = threading.Thread(target=read_alerts, daemon=True)
+    reader.start()
+    started = time.perf_counter()
+    for i in range(total):
+        due = started + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        customer = "CB-BENCH" if i % 50 == 0 else f"C{rng.randrange(10_000):05d}"
+        producer.produce(topics.transactions, event(i, customer))
+        producer.poll(0)
+    producer.flush(30)
+    achieved = total / (time.perf_counter() - started)
+    scores = [json.loads(m.value()) for m in _consume(bootstrap, topics.scores, total + 1, 120)]
+    scores = [s for s in scores if s["transaction_id"].startswith("lat-") and s["transaction_id"] != "lat--1"]
+    alerts = [json.loads(m.value()) for m in _consume(bootstrap, topics.alerts, total // 50, 60)]
+    time.sleep(2)
+    stop.set()
+    reader.join(5)
+    client.cancel().result()
+    in_job = [s["detected_at"] - s["event_ts"] for s in scores]
+    alert_lat, committed = [], []
+    for a in alerts:
+        if not a["transaction_id"].startswith("lat-") or a["transaction_id"] == "lat--1":
+            continue
+        event_ts = datetime.fromisoformat(a["event_time"]).timestamp()
+        alert_lat.append(datetime.fromisoformat(a["detection_time"]).timestamp() - event_ts)
+        if a["transaction_id"] in received:
+            committed.append(received[a["transaction_id"]] - event_ts)
+    return {
+        "target_rate_eps": round(rate, 1),
+        "achieved_rate_eps": round(achieved, 1),
+        "events": total,
+        "scored": len(scores),
+        "in_job": _summary(in_job),
+        "alerts": _summary(alert_lat),
+        "committed": _summary(committed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--mode", choices=("thread", "process"), default="thread")
+    parser.add_argument("--bundle-size", type=int, default=1000)
+    parser.add_argument("--bundle-time-ms", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
+    args = parser.parse_args()
+    bootstrap = os.environ.get("STREAMFLOW_KAFKA_BOOTSTRAP")
+    jars = os.environ.get("STREAMFLOW_FLINK_JARS")
+    if not bootstrap or not jars:
+        raise SystemExit('error: needs the local stack: eval "$(streamflow dev env)"')
+    run = uuid.uuid4().hex[:6]
+    topics = _topics(bootstrap, run)
+    work = Path(tempfile.mkdtemp(prefix="bench-detector-"))
+    flink = {
+        "execution_mode": args.mode,
+        "bundle_size": args.bundle_size,
+        "bundle_time_ms": args.bundle_time_ms,
+    }
+    try:
+        gen = generate(args.events, seed=11, days=30)
+        _produce(bootstrap, topics["transactions"], [r.payload for r in gen.records])
+        settings = _settings(bootstrap, topics, jars, work, bounded=True, **flink)
+
+        _passthrough(settings, topics["passthrough"])
+        passthrough = _rate(_consume(bootstrap, topics["passthrough"], args.events, 120))
+        _detector(settings)
+        detector = _rate(_consume(bootstrap, topics["scores"], args.events, 120))
+        ratio = detector / passthrough
+        print(f"pass-through {passthrough:,.0f} ev/s, detector {detector:,.0f} ev/s, ratio {ratio:.3f}")
+
+        lat_topics = _topics(bootstrap, run + "l")
+        lat_settings = _settings(bootstrap, lat_topics, jars, work, **flink)
+        latency = _latency(bootstrap, lat_settings, detector / 2, args.latency_seconds)
+        in_job, committed = latency["in_job"], latency["committed"]
+        print(
+            f"latency at {latency['achieved_rate_eps']:.0f} ev/s: in-job p50 {in_job.get('p50_ms')} ms"
+            f" p99 {in_job.get('p99_ms')} ms; committed alerts p50 {committed.get('p50_ms')} ms"
+            f" p99 {committed.get('p99_ms')} ms"
+        )
+        _drop_topics(bootstrap, list(lat_topics.values()))
+    finally:
+        _drop_topics(bootstrap, list(topics.values()))
+    import pyflink
+
+    result = {
+        "benchmark": "detector",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
+        "pyflink": getattr(pyflink, "__version__", None) or _pyflink_version(),
+        "mode": args.mode,
+        "parallelism": 1,
+        "bundle": {"size": args.bundle_size, "time_ms": args.bundle_time_ms},
+        "checkpoint_interval_s": 1,
+        "events": args.events,
+        "passthrough_eps": round(passthrough, 1),
+        "detector_eps": round(detector, 1),
+        "ratio": round(detector / passthrough, 3),
+        "ratio_target": 0.5,
+        "latency": latency,
+        "latency_target_p99_ms": 100,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+def _pyflink_version() -> str:
+    from importlib.metadata import version
+
+    return version("apache-flink")
+
+
+if __name__ == "__main__":
+    main()
