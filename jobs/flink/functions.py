@@ -10,6 +10,7 @@ crosses the Python/JVM boundary.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,6 +26,7 @@ from fraud_jobs.logic import (
     terminal_step,
 )
 from fraud_jobs.schemas import (
+    ControlMessage,
     DeadLetterRecord,
     ErrorType,
     Label,
@@ -65,6 +67,7 @@ ALERT_TAG: Final = OutputTag("alerts", Types.STRING())
 ELEMENT_TYPE: Final = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING()])
 CONTROL_STATE: Final = MapStateDescriptor("controls", Types.STRING(), Types.STRING())
 _CONTROL_KEY: Final = "accepted"
+_LOG: Final = logging.getLogger(__name__)
 
 
 def _ttl(ttl_s: float) -> StateTtlConfig:
@@ -160,8 +163,6 @@ class ControlManager(KeyedProcessFunction):  # type: ignore[misc]
         self.dlq = _DlqCounters(group)
 
     def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        from fraud_jobs.schemas import ControlMessage
-
         text, source = json.loads(value)
         msg = ControlMessage.model_validate_json(text)
         try:
@@ -185,14 +186,20 @@ class _LiveConfigMixin:
         self._base = DetectorConfig.model_validate_json(self.base_config_json)
         self._cfg = None
 
+    def _fold(self, controls_json: str | None) -> DetectorConfig:
+        cfg, problems = fold_controls(self._base, controls_json)
+        for problem in problems:  # accepted once, no longer applicable to this file config: say so
+            _LOG.warning("control message skipped: %s", problem)
+        return cfg
+
     def _config(self, ctx: Any) -> DetectorConfig:
         if self._cfg is None:  # first element after (re)start: the broadcast state may hold controls
-            self._cfg, _ = fold_controls(self._base, ctx.get_broadcast_state(CONTROL_STATE).get(_CONTROL_KEY))
+            self._cfg = self._fold(ctx.get_broadcast_state(CONTROL_STATE).get(_CONTROL_KEY))
         return self._cfg
 
     def process_broadcast_element(self, value: str, ctx: Any) -> None:
         ctx.get_broadcast_state(CONTROL_STATE).put(_CONTROL_KEY, value)
-        self._cfg, _ = fold_controls(self._base, value)
+        self._cfg = self._fold(value)
 
 
 def _failed(payload: str, exc: Exception, stage: Stage, source: str) -> DeadLetterRecord:

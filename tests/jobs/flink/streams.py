@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -120,3 +123,35 @@ def latest_checkpoint(checkpoint_dir: Path, job_id: str) -> Path:
     done = [p for p in (checkpoint_dir / job_id).glob("chk-*") if (p / "_metadata").exists()]
     assert done, f"no completed checkpoint under {checkpoint_dir / job_id}"
     return max(done, key=lambda p: int(p.name.split("-")[1]))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def job_metrics(port: int, job_id: str) -> dict[str, float]:
+    """Every operator metric of a running job from the mini-cluster's REST API, summed over subtasks.
+
+    Keys drop the subtask index: ``parse-transactions.events_in``, ``customer-stage.rule.FR-001.alerts``.
+    """
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
+            return json.loads(response.read())
+
+    values: dict[str, float] = {}
+    for vertex in get(f"/jobs/{job_id}")["vertices"]:
+        base = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        ids = [m["id"] for m in get(base) if "Kafka" not in m["id"] and "Source__" not in m["id"]]
+        for i in range(0, len(ids), 40):
+            for metric in get(f"{base}?get=" + urllib.parse.quote(",".join(ids[i : i + 40]))):
+                try:
+                    value = float(metric["value"])
+                except ValueError:
+                    continue
+                key = metric["id"].split(".", 1)[1]
+                values[key] = values.get(key, 0.0) + value
+    return values

@@ -24,10 +24,13 @@ from fraud_jobs.replay import load_input, replay
 from fraud_jobs.schemas import ControlMessage, DeadLetterRecord
 from fraud_operator.db.migrations import migrate
 
+from tests.conftest import wait_for
 from tests.jobs.flink.streams import (
     ROLES,
     TopicReader,
     detector_settings,
+    free_port,
+    job_metrics,
     latest_checkpoint,
     produce,
     raw_at,
@@ -70,6 +73,8 @@ def test_detector_job_end_to_end(
         checkpoints,
         blocklist={"customers": list(blocked.customers), "terminals": list(blocked.terminals)},
     ).model_copy(update={"database": DatabaseSettings(dsn_env=DSN_ENV)})
+    port = free_port()
+    settings = settings.with_flink(extra={"rest.port": str(port), "metrics.fetcher.update-interval": "1000"})
     produce(
         kafka_bootstrap,
         topics["transactions"],
@@ -126,6 +131,21 @@ def test_detector_job_end_to_end(
         assert record.payload_size == len(original)
         assert original.startswith(record.original_bytes())
     assert sorted(_pg_alert_ids(postgres_dsn)) == sorted(a["alert_id"] for a in alerted.values())
+
+    # --- the Flink metric groups report what happened (through the mini-cluster's REST API)
+    def settled() -> dict[str, float] | None:
+        metrics = job_metrics(port, str(job.get_job_id()))
+        return metrics if metrics.get("customer-stage.events_scored") == len(valid) else None
+
+    metrics = wait_for(settled, timeout=90, interval=2, what="the metrics to report every scored event")
+    assert metrics["parse-transactions.events_in"] == len(gen.records)
+    dlq_metrics = {k: v for k, v in metrics.items() if k.startswith("parse-transactions.error_type.")}
+    assert sum(dlq_metrics.values()) == len(malformed)
+    assert {k.split(".")[2] for k in dlq_metrics} == {d["error_type"] for d in dead}
+    assert metrics["customer-stage.alerts"] == len(alerted)
+    by_rule = Counter(h["code"] for a in alerted.values() for h in a["rule_hits"])
+    for code, count in by_rule.items():
+        assert metrics[f"customer-stage.rule.{code}.alerts"] == count
 
     # --- a label changes terminal risk only from its arrival on
     start = datetime.now(UTC)
