@@ -115,6 +115,7 @@ def start_kafka(
     )
     started.append(fmt)  # so an interrupt during formatting stops it too
     wait_until("kafka-storage-format", lambda: not pid_alive(fmt.pid), timeout=120, what="finished")
+    started.remove(fmt)  # a one-shot tool: not a process of the running stack
     if not (node_dir / "data" / "meta.properties").is_file():
         raise ComponentError("kafka", "formatting the KRaft log directory failed", fmt.log)
     broker = start_process(
