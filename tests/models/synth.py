@@ -21,7 +21,12 @@ START = datetime(2018, 4, 1, tzinfo=UTC).timestamp()
 
 
 def generate(
-    days: int = 30, customers: int = 200, terminals: int = 100, seed: int = 0, geo: bool = False
+    days: int = 30,
+    customers: int = 200,
+    terminals: int = 100,
+    seed: int = 0,
+    geo: bool = False,
+    compromised_share: float = 0.05,
 ) -> dict[str, Any]:
     """Columns of a handbook-like dataset (unsorted on purpose: loaders must sort)."""
     rng = np.random.default_rng(seed)
@@ -35,11 +40,15 @@ def generate(
     mean_amount = rng.uniform(10, 80, size=customers)
     amount = np.abs(rng.normal(mean_amount[cust], mean_amount[cust] / 2)).round(2)
     fraud = amount > 220
-    compromised_terminals = rng.choice(terminals, size=max(1, terminals // 20), replace=False)
+    compromised_terminals = rng.choice(
+        terminals, size=max(1, int(terminals * compromised_share)), replace=False
+    )
     for term_id in compromised_terminals:
         start = rng.integers(0, days)
         fraud |= (term == term_id) & (day_idx >= start) & (day_idx < start + 14)
-    compromised_customers = rng.choice(customers, size=max(1, customers // 20), replace=False)
+    compromised_customers = rng.choice(
+        customers, size=max(1, int(customers * compromised_share)), replace=False
+    )
     for cust_id in compromised_customers:
         start = rng.integers(0, days)
         hit = (cust == cust_id) & (day_idx >= start) & (day_idx < start + 7) & (rng.random(n) < 0.33)
