@@ -39,7 +39,7 @@ def detector_settings(
                 "parallelism": 1,
                 "starting_offsets": "earliest",
                 "checkpoint_dir": checkpoint_dir.as_uri(),
-                "state_backend": "hashmap",
+                "state_backend": "rocksdb",
             },
         }
     )
