@@ -125,6 +125,7 @@ class CompiledModel:
             self._tree_sum: Callable[[Sequence[float]], float] | None = None
             # Batch tables: leaves loop to themselves on feature 0 with threshold +inf.
             self._b_feature = np.where(leaf, 0, feature).astype(np.intp)
+            self._b_leaf_feature = feature
             self._b_threshold = np.where(leaf, np.inf, arrays["threshold"])
             self._b_children = children.astype(np.intp).ravel()
             self._b_missing_left = arrays["missing_left"].astype(bool)
@@ -155,6 +156,8 @@ class CompiledModel:
                 len(self.arrays["roots"])
                 and (self.arrays["roots"].min() < 0 or self.arrays["roots"].max() >= n)
             )
+            # Children come after their parent (as scikit-learn numbers them): every walk ends at a leaf.
+            or bool(np.any((feature >= 0)[:, None] & (children <= np.arange(n)[:, None])))
         ):
             raise ModelLoadError("artifact's tree arrays are inconsistent (corrupt artifact)")
 
@@ -221,6 +224,8 @@ class CompiledModel:
             if self._b_has_missing:
                 go_right &= ~(np.isnan(v) & self._b_missing_left[node])
             node = children[2 * node + go_right]
+        if (self._b_leaf_feature[node] >= 0).any():
+            raise ModelLoadError("artifact's max_depth is smaller than its trees' depth (corrupt artifact)")
         totals: Float64Array = self._b_value[node].sum(axis=1)
         return totals
 
@@ -252,7 +257,10 @@ class CompiledModel:
             raise ModelLoadError(f"unreadable model artifact: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
             raise ModelLoadError(f"not a compiled model (format {_FORMAT!r} expected)")
-        return cls(meta, arrays)
+        try:
+            return cls(meta, arrays)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ModelLoadError(f"incomplete or corrupt model artifact: {exc!r}") from exc
 
 
 def _generate_tree_sum(

@@ -150,3 +150,12 @@ def test_load_model_refuses_inconsistent_arrays(tmp_path: Path) -> None:
     path.write_bytes(CompiledModel.to_bytes(broken))
     with pytest.raises(ModelLoadError, match="inconsistent"):
         load_model(str(path), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID)
+    loop = dict(model.arrays)
+    loop["children"] = np.zeros_like(model.arrays["children"])  # every node points back to the root
+    broken.arrays = loop
+    path.write_bytes(CompiledModel.to_bytes(broken))
+    with pytest.raises(ModelLoadError, match="inconsistent"):
+        load_model(str(path), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID)
+    path.write_bytes(_rewrite(model, max_depth=None))
+    with pytest.raises(ModelLoadError, match="incomplete or corrupt"):
+        load_model(str(path), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID)
