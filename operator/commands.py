@@ -13,6 +13,7 @@ from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.api.structural import validate
 from fraud_operator.render import render_all, topic_specs
+from fraud_operator.render.cronjobs import ScheduleError, render_transform_cronjobs
 from pydantic import ValidationError
 
 __all__ = ["InputError", "Resources", "check_upstream", "load_resources", "register", "render_documents"]
@@ -136,7 +137,11 @@ def render_documents(resources: Resources, *, allow_missing_models: bool = False
                     f"{where}: spec.shadowModelRef.name: FraudModel {pipeline.spec.shadow_model_ref.name!r} "
                     "is not in the input"
                 )
-        children: list[dict[str, Any]] = render_all(pipeline, model, shadow)
+        try:
+            cronjobs = render_transform_cronjobs(pipeline)
+        except ScheduleError as exc:
+            raise InputError(f"{where}: {exc}") from exc
+        children: list[dict[str, Any]] = [*render_all(pipeline, model, shadow), *cronjobs]
         if pipeline.spec.kafka.strimzi_cluster is None:
             lines = [
                 f"# {where}: no strimziCluster, so these topics are managed through the Kafka admin API:"

@@ -19,6 +19,7 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
+from fraud_operator.database import reconcile_database
 from fraud_operator.handlers.context import clients, kafka_timeout, pipeline_lock
 from fraud_operator.handlers.resolve import describe_error, parse_pipeline, resolve_model
 from fraud_operator.handlers.status import (
@@ -31,6 +32,7 @@ from fraud_operator.handlers.status import (
 )
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
 from fraud_operator.render import config_hash, detector_config, render_all, topic_specs
+from fraud_operator.render.cronjobs import ScheduleError, render_transform_cronjobs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
 from pydantic import ValidationError
@@ -53,6 +55,7 @@ PRUNABLE = (
     ("networking.k8s.io/v1", "NetworkPolicy"),
     ("policy/v1", "PodDisruptionBudget"),
     (STRIMZI_API_VERSION, "KafkaTopic"),
+    ("batch/v1", "CronJob"),
 )
 _MODEL_KINDS = ("ConfigMap", "FlinkDeployment")
 
@@ -225,6 +228,39 @@ def _models(
     return model, shadow, finding
 
 
+def _database_finding(api_client: Any, pipeline: FraudPipeline) -> tuple[Finding, dict[str, Any], str | None]:
+    """Run the database step (wait for CNPG, migrate as the app user) and express it as SchemaMigrated.
+
+    Level-based like the rest: with nothing pending, migrate() takes its lock, finds the history complete
+    and writes nothing.
+    """
+    outcome = reconcile_database(api_client, pipeline.metadata.namespace, pipeline)
+    # A cluster CNPG reports as stuck is a problem to fix (Degraded), not something to wait for.
+    reason = (
+        "ClusterUnhealthy" if outcome.degraded and outcome.reason == "ClusterNotReady" else outcome.reason
+    )
+    finding = Finding(outcome.type, outcome.status, reason, outcome.message)
+    fields = {"schemaVersion": outcome.schema_version} if outcome.migrated else {}
+    retry = None if outcome.migrated or outcome.retry_after_s is None else outcome.message
+    return finding, fields, retry
+
+
+def _invalid_schedules(
+    body: Mapping[str, Any], pipeline: FraudPipeline, error: ScheduleError
+) -> ReconcileResult:
+    """A schedule the CRD schema cannot judge (unknown transform): Degraded, like any invalid spec."""
+    facts = ReconcileFacts(
+        generation=(body.get("metadata") or {}).get("generation"),
+        findings=[Finding("Reconciled", "False", "InvalidSpec", str(error))],
+    )
+    applier = clients().applier
+    namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
+    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, flinkdeployment_name(pipeline))
+    old, new = write_pipeline_status(applier, namespace, name, facts=facts, flink=observe_flink(deployment))
+    announce(body, old, new)
+    raise kopf.PermanentError(f"invalid spec: {error}")
+
+
 def _invalid(body: Mapping[str, Any], error: ValidationError) -> ReconcileResult:
     meta = body.get("metadata") or {}
     namespace, name = meta.get("namespace"), meta.get("name")
@@ -258,9 +294,15 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     model, shadow, model_finding = _models(applier, pipeline)
     topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
 
+    db_finding, db_fields, db_retry = _database_finding(ctx.api_client, pipeline)
+
+    try:
+        cronjobs = render_transform_cronjobs(pipeline)
+    except ScheduleError as exc:
+        return _invalid_schedules(body, pipeline, exc)
     desired = [
         child
-        for child in render_all(pipeline, model, shadow)
+        for child in [*render_all(pipeline, model, shadow), *cronjobs]
         if model is not None or child["kind"] not in _MODEL_KINDS
     ]
     written: list[str] = []
@@ -281,6 +323,7 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     fields: dict[str, Any] = {
         "selector": scale_selector(pipeline),
         "topics": [spec.name for spec in topic_specs(pipeline)],
+        **db_fields,
     }
     if model is not None and not any("FlinkDeployment" in r for r in rejected):
         fields.update(
@@ -301,7 +344,7 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     )
     facts = ReconcileFacts(
         generation=meta.get("generation"),
-        findings=[reconciled, model_finding, topics_finding],
+        findings=[reconciled, model_finding, topics_finding, db_finding],
         fields=fields,
     )
     old, new = write_pipeline_status(
@@ -315,7 +358,7 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     outcome = "applied" if changes else "unchanged"
     if degraded is not None and degraded.get("status") == "True":
         outcome = "degraded"
-    return ReconcileResult(outcome, changes, retry)
+    return ReconcileResult(outcome, changes, retry or db_retry)
 
 
 def reconcile(body: Mapping[str, Any]) -> ReconcileResult:

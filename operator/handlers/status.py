@@ -28,9 +28,9 @@ __all__ = [
     "pipeline_status",
 ]
 
-SPECIFIC_CONDITIONS = ("Reconciled", "ModelResolved", "TopicsReady")
+SPECIFIC_CONDITIONS = ("Reconciled", "ModelResolved", "TopicsReady", "SchemaMigrated")
 # False for one of these reasons means "not yet", not "broken": Progressing rather than Degraded.
-WAITING_REASONS = frozenset({"ModelNotReady"})
+WAITING_REASONS = frozenset({"ModelNotReady", "ClusterNotReady"})
 _MAX_MESSAGE = 2000
 
 

@@ -44,6 +44,7 @@ def test_renders_every_child(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "FlinkDeployment": 1,
         "NetworkPolicy": 8,
         "PodDisruptionBudget": 2,
+        "CronJob": 1,  # one per spec.database.schedules entry
     }
     for doc in docs:
         assert doc["metadata"]["namespace"] == "default"

@@ -13,13 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+import psycopg
 import pytest
 import yaml
+from fraud_operator.database import HOST_OVERRIDE_ENV
 from fraud_operator.handlers import register
 from kopf.testing import KopfRunner
 from kubernetes.dynamic import DynamicClient
 
 from tests.conftest import KubeCluster, wait_for
+from tests.operator.database.cnpg_status import (
+    AppDatabase,
+    cnpg_app_database,
+    write_cnpg_app_secret,
+    write_cnpg_cluster_ready,
+)
 
 SAMPLES = Path(__file__).resolve().parents[3] / "crds" / "samples"
 RESYNC_SECONDS = 2.0
@@ -99,10 +107,24 @@ def cluster(kube: KubeCluster, namespace: str) -> Cluster:
 
 
 @pytest.fixture
-def operator_env(kube: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+def cnpg_database(kube: KubeCluster, namespace: str, pg_server_dsn: str) -> Iterator[AppDatabase]:
+    """The samples' CNPG cluster, played by the CNPG test helper over a real database on the local server."""
+    sample_db = sample("fraudpipeline-payments")["spec"]["database"]
+    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:  # a crashed earlier run may have left it
+        conn.execute(f'DROP DATABASE IF EXISTS "{sample_db["database"]}" WITH (FORCE)'.encode())
+    with cnpg_app_database(pg_server_dsn, dbname=sample_db["database"]) as app:
+        write_cnpg_cluster_ready(kube.api_client, namespace, sample_db["cnpgCluster"])
+        write_cnpg_app_secret(kube.api_client, namespace, sample_db["cnpgCluster"], app)
+        yield app
+
+
+@pytest.fixture
+def operator_env(kube: KubeCluster, monkeypatch: pytest.MonkeyPatch, cnpg_database: AppDatabase) -> None:
     monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
     monkeypatch.setenv("STREAMFLOW_TOPIC_DELETE_TIMEOUT_SECONDS", "4")
     monkeypatch.setenv("STREAMFLOW_KAFKA_TIMEOUT_SECONDS", "3")
+    # The operator runs outside the cluster here: reach the `-rw` service's database on the local server.
+    monkeypatch.setenv(HOST_OVERRIDE_ENV, f"{cnpg_database.host}:{cnpg_database.port}")
 
 
 def _release_finalizers(kube: KubeCluster, namespace: str) -> None:

@@ -19,7 +19,7 @@ from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
 from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for
-from tests.operator.integration.conftest import Cluster, sample
+from tests.operator.integration.conftest import SAMPLES, Cluster, sample
 from tests.operator.integration.flink_operator_status import flink_error, write_flink_operator_status
 
 pytestmark = pytest.mark.cluster
@@ -104,6 +104,7 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
     assert status["observedGeneration"] == cluster.pipeline("payments")["metadata"]["generation"]
     assert status["activeModel"] == "iforest-v1" and status["parallelism"] == 2
     assert status["flinkDeployment"] == "payments"
+    assert status["schemaVersion"] == len(list((SAMPLES.parents[1] / "sql" / "migrations").glob("*.sql")))
     assert status["selector"] == "streamflow.io/pipeline=payments,component=taskmanager"
     assert status["topics"] == [
         f"payments.{r}" for r in ("transactions", "alerts", "dlq", "labels", "control")
@@ -113,6 +114,7 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
         "Reconciled": ("True", "Applied"),
         "ModelResolved": ("True", "ModelReady"),
         "TopicsReady": ("True", "KafkaTopicsApplied"),
+        "SchemaMigrated": ("True", "Migrated"),
         "JobRunning": ("True", "JobRunning"),
         "Degraded": ("False", "AsExpected"),
         "Ready": ("True", "PipelineReady"),
