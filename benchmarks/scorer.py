@@ -1,8 +1,10 @@
 """Compiled scorer vs scikit-learn, one row and batched, in one run; writes benchmarks/results/scorer.json.
 
 Targets (issue 5): one row >= 100x faster than scikit-learn's ``score_samples`` (IsolationForest), and a
-batched per-row cost <= 2x scikit-learn's. Medians of many calls; the machine's load average is recorded
-because the cores are shared.
+batched per-row cost <= 2x scikit-learn's. Both run single-threaded (native thread pools limited to 1, as
+in one Flink task slot). Each figure is taken with two clocks: wall time, and this process's CPU time,
+which the other work on shared cores does not inflate; targets are judged on CPU time. Medians of many
+calls for one row, best of 3 for a 10,000-row batch; the load average is recorded.
 """
 
 from __future__ import annotations
@@ -22,22 +24,26 @@ import sklearn
 from fraud_models.features import FEATURE_NAMES
 from fraud_models.scorer import CompiledModel, compile_model
 from fraud_models.training import make_estimator, sklearn_scores
+from threadpoolctl import threadpool_limits
 
 OUT = Path(__file__).resolve().parent / "results" / "scorer.json"
 BATCH_ROWS = 10_000
 
 
-def _median_s(func: Callable[[], object], calls: int) -> float:
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def _timed(func: Callable[[], object]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    func()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _best_s(func: Callable[[], object], repeats: int = 3) -> float:
-    return min(_median_s(func, 1) for _ in range(repeats))
+def _median_s(func: Callable[[], object], calls: int) -> tuple[float, float]:
+    samples = [_timed(func) for _ in range(calls)]
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def _best_s(func: Callable[[], object], repeats: int = 3) -> tuple[float, float]:
+    samples = [_timed(func) for _ in range(repeats)]
+    return min(s[0] for s in samples), min(s[1] for s in samples)
 
 
 def bench(algorithm: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -51,25 +57,29 @@ def bench(algorithm: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray) 
     row = rows[0].tolist()
     one = rows[:1]
     model.score(row)  # builds the generated tree function once, as a job does in open()
-    sk_single = _median_s(lambda: sklearn_scores(estimator, algorithm, one), 200)
-    ours_single = _median_s(lambda: model.score(row), 2000)
-    sk_batch = _best_s(lambda: sklearn_scores(estimator, algorithm, rows)) / len(rows)
-    ours_batch = _best_s(lambda: model.score_batch(rows)) / len(rows)
+    with threadpool_limits(limits=1):
+        sk_single = _median_s(lambda: sklearn_scores(estimator, algorithm, one), 300)
+        ours_single = _median_s(lambda: model.score(row), 3000)
+        sk_batch = _best_s(lambda: sklearn_scores(estimator, algorithm, rows))
+        ours_batch = _best_s(lambda: model.score_batch(rows))
     diff = float(np.max(np.abs(model.score_batch(rows) - sklearn_scores(estimator, algorithm, rows))))
-    return {
-        "params": params,
-        "sklearn_single_row_us": round(sk_single * 1e6, 2),
-        "compiled_single_row_us": round(ours_single * 1e6, 2),
-        "single_row_speedup": round(sk_single / ours_single, 1),
-        "sklearn_batched_per_row_us": round(sk_batch * 1e6, 3),
-        "compiled_batched_per_row_us": round(ours_batch * 1e6, 3),
-        "batched_cost_ratio": round(ours_batch / sk_batch, 2),
-        "max_abs_diff": diff,
-        "targets_met": {
-            "single_row_speedup_>=100": sk_single / ours_single >= 100,
-            "batched_ratio_<=2": ours_batch <= 2 * sk_batch,
-        },
+    out: dict[str, Any] = {"params": params, "max_abs_diff": diff}
+    for clock, i in (("cpu", 1), ("wall", 0)):
+        sk_b, ours_b = sk_batch[i] / len(rows), ours_batch[i] / len(rows)
+        out[clock] = {
+            "sklearn_single_row_us": round(sk_single[i] * 1e6, 2),
+            "compiled_single_row_us": round(ours_single[i] * 1e6, 2),
+            "single_row_speedup": round(sk_single[i] / ours_single[i], 1),
+            "sklearn_batched_per_row_us": round(sk_b * 1e6, 3),
+            "compiled_batched_per_row_us": round(ours_b * 1e6, 3),
+            "batched_cost_ratio": round(ours_b / sk_b, 2),
+        }
+    cpu = out["cpu"]
+    out["targets_met_cpu"] = {
+        "single_row_speedup_>=100": cpu["single_row_speedup"] >= 100,
+        "batched_ratio_<=2": cpu["batched_cost_ratio"] <= 2,
     }
+    return out
 
 
 def main() -> int:

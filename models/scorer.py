@@ -125,14 +125,15 @@ class CompiledModel:
             self._tree_sum: Callable[[Sequence[float]], float] | None = None
             # Batch tables: leaves loop to themselves on feature 0 with threshold +inf.
             self._b_feature = np.where(leaf, 0, feature).astype(np.intp)
-            self._b_leaf_feature = feature
             self._b_threshold = np.where(leaf, np.inf, arrays["threshold"])
             self._b_children = children.astype(np.intp).ravel()
             self._b_missing_left = arrays["missing_left"].astype(bool)
             self._b_has_missing = bool(self._b_missing_left.any())
-            self._b_depth = int(meta["max_depth"])
-            self._b_roots = arrays["roots"].astype(np.intp)
             self._b_value = arrays["value"]
+            # Trees grouped by depth: a batch walks each group only as many levels as its trees have.
+            roots = arrays["roots"].astype(np.intp)
+            tree_depth = _tree_depths(children, leaf, roots)
+            self._b_groups = [(int(d), roots[tree_depth == d]) for d in np.unique(tree_depth)]
 
     # -- validation -------------------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -216,17 +217,17 @@ class CompiledModel:
     def _batch_totals(self, chunk: Float64Array) -> Float64Array:
         flat = np.ascontiguousarray(chunk).ravel()
         base = (np.arange(len(chunk), dtype=np.intp) * self.n_features)[:, None]
-        node = np.broadcast_to(self._b_roots, (len(chunk), len(self._b_roots))).copy()
         feature, threshold, children = self._b_feature, self._b_threshold, self._b_children
-        for _ in range(self._b_depth):
-            v = flat[base + feature[node]]
-            go_right = ~(v <= threshold[node])
-            if self._b_has_missing:
-                go_right &= ~(np.isnan(v) & self._b_missing_left[node])
-            node = children[2 * node + go_right]
-        if (self._b_leaf_feature[node] >= 0).any():
-            raise ModelLoadError("artifact's max_depth is smaller than its trees' depth (corrupt artifact)")
-        totals: Float64Array = self._b_value[node].sum(axis=1)
+        totals: Float64Array = np.zeros(len(chunk), dtype=np.float64)
+        for depth, roots in self._b_groups:
+            node = np.broadcast_to(roots, (len(chunk), len(roots))).copy()
+            for _ in range(depth):
+                v = flat[base + feature[node]]
+                go_right = ~(v <= threshold[node])
+                if self._b_has_missing:
+                    go_right &= ~(np.isnan(v) & self._b_missing_left[node])
+                node = children[2 * node + go_right]
+            totals += self._b_value[node].sum(axis=1)
         return totals
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -261,6 +262,19 @@ class CompiledModel:
             return cls(meta, arrays)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelLoadError(f"incomplete or corrupt model artifact: {exc!r}") from exc
+
+
+def _tree_depths(children: npt.NDArray[Any], leaf: npt.NDArray[np.bool_], roots: npt.NDArray[np.intp]) -> Any:
+    """Depth of every tree of the node table (validated: children come after their parent)."""
+    depth = [0] * len(leaf)
+    is_leaf = leaf.tolist()
+    left, right = children[:, 0].tolist(), children[:, 1].tolist()
+    for node in range(len(depth)):
+        if not is_leaf[node]:
+            depth[left[node]] = depth[right[node]] = depth[node] + 1
+    return (
+        np.maximum.reduceat(np.asarray(depth, dtype=np.int64), roots) if len(roots) else np.zeros(0, np.int64)
+    )
 
 
 def _generate_tree_sum(

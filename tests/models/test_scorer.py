@@ -156,6 +156,6 @@ def test_load_model_refuses_inconsistent_arrays(tmp_path: Path) -> None:
     path.write_bytes(CompiledModel.to_bytes(broken))
     with pytest.raises(ModelLoadError, match="inconsistent"):
         load_model(str(path), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID)
-    path.write_bytes(_rewrite(model, max_depth=None))
+    path.write_bytes(_rewrite(model, offset=None))
     with pytest.raises(ModelLoadError, match="incomplete or corrupt"):
         load_model(str(path), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID)
