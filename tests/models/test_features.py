@@ -203,3 +203,16 @@ def test_schema_id_is_the_hash_of_names_order_and_version() -> None:
     )
     assert hashlib.sha256(payload.encode()).hexdigest()[:16] == feat.FEATURE_SCHEMA_ID
     assert set(feat.BOOK_FEATURES) <= set(feat.FEATURE_NAMES) and len(feat.BOOK_FEATURES) == 15
+
+
+def test_replaying_from_history_start_gives_the_same_features_as_from_the_beginning() -> None:
+    from fraud_models.training import history_start
+
+    tx = _transactions(generate(days=70, customers=40, terminals=15, seed=9))
+    full = build_features(tx, DELAY, progress=False)
+    window_start = START + 55 * 86_400
+    keep = tx.event_time >= history_start(window_start, DELAY)
+    assert not keep.all()  # the crop does drop history
+    cropped = build_features(tx.select(keep), DELAY, progress=False)
+    in_window = tx.event_time[keep] >= window_start
+    assert np.array_equal(cropped[in_window], full[keep][in_window])
