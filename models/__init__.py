@@ -1,0 +1,1 @@
+"""fraud_models: features shared by training and the stream, training, evaluation and the compiled scorer."""
