@@ -7,13 +7,13 @@ Semantics (event times are epoch seconds, UTC):
 
 - Customer windows are exact rolling windows ``(t - w, t]`` over the customer's own transactions and
   include the current one (the handbook's definition); the state holds the last 30 days of
-  ``(time, amount)``, which for a card is a few dozen entries.
+  ``(time, amount)``: a few dozen entries for a card (16 bytes each; it grows with the card's activity).
 - Terminal windows are delayed, as in the handbook: counts and fraud risk over ``w`` days ending
   ``label_delay`` ago, at hour resolution (the ``24 w`` whole hours that end ``ceil(label_delay / 1 h)``
   hours before the current hour). Every transaction in them is older than the label delay, so its label
   has been delivered if it was delivered on time; only labels actually delivered (:func:`terminal_label`)
   are counted, so a label never acts before it is known. The state is one count per active hour
-  (at most ``24 * (30 + delay days)`` buckets), bounded whatever the terminal's volume.
+  (about ``24 * (31 + delay days)`` buckets at most), bounded whatever the terminal's volume.
 """
 
 from __future__ import annotations
