@@ -265,6 +265,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=("thread", "process"), default="thread")
     parser.add_argument("--bundle-size", type=int, default=1000)
     parser.add_argument("--bundle-time-ms", type=int, default=50)
+    parser.add_argument(
+        "--buffer-timeout-ms", type=int, help="execution.buffer-timeout.interval (default: Flink's)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
     args = parser.parse_args()
     bootstrap = os.environ.get("STREAMFLOW_KAFKA_BOOTSTRAP")
@@ -313,6 +316,7 @@ def main() -> None:
         "mode": args.mode,
         "parallelism": 1,
         "bundle": {"size": args.bundle_size, "time_ms": args.bundle_time_ms},
+        "buffer_timeout_ms": args.buffer_timeout_ms,
         "checkpoint_interval_s": 1,
         "events": args.events,
         "passthrough_eps": round(passthrough, 1),

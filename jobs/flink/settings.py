@@ -143,6 +143,8 @@ class FlinkSettings(_Strict):
     bundle_size: int = Field(default=1000, ge=1)
     bundle_time_ms: int = Field(default=50, ge=1)
     """Python bundles flush at least this often: the floor of the event-to-alert latency."""
+    buffer_timeout_ms: int | None = Field(default=None, ge=0)
+    """Network buffers between the keyed stages flush at least this often (None: Flink's 100 ms)."""
     state_cache_size: int = Field(default=10000, ge=0)
     jars: str | None = None
     """pipeline.jars (local runs); the cluster image ships the connectors in lib/."""

@@ -56,6 +56,9 @@ def flink_configuration(settings: JobSettings) -> Configuration:
         "python.fn-execution.bundle.size": str(flink.bundle_size),
         "python.fn-execution.bundle.time": str(flink.bundle_time_ms),
         "python.state.cache-size": str(flink.state_cache_size),
+        "execution.buffer-timeout.interval": None
+        if flink.buffer_timeout_ms is None
+        else f"{flink.buffer_timeout_ms}ms",
         "pipeline.jars": flink.jars,
         "state.backend.type": flink.state_backend,
         "execution.checkpointing.dir": flink.checkpoint_dir,
