@@ -47,13 +47,19 @@ class GoTool:
         return self.bin_dir() / self.name
 
 
-# helm 3.19 pairs with Kubernetes 0.34 libraries, the same minor as the local API server.
-HELM = GoTool(
-    "helm",
-    "helm.sh/helm/v3/cmd/helm",
-    "v3.19.5",
-    "-s -w -X helm.sh/helm/v3/internal/version.version=v3.19.5",
+# helm 3.19 pairs with Kubernetes 0.34 libraries, the same minor as the local API server. Its Makefile stamps
+# the version and the Kubernetes version it assumes offline (else 1.20, below our charts' kubeVersion).
+_HELM_LDFLAGS = " ".join(
+    [
+        "-s -w -X helm.sh/helm/v3/internal/version.version=v3.19.5",
+        *(
+            f"-X helm.sh/helm/v3/pkg/{pkg}.k8sVersion{part}={value}"
+            for pkg in ("chartutil", "lint/rules")
+            for part, value in (("Major", "1"), ("Minor", "34"))
+        ),
+    ]
 )
+HELM = GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.19.5", _HELM_LDFLAGS)
 PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
 ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
 
