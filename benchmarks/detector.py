@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -306,6 +307,7 @@ def main() -> None:
         _drop_topics(bootstrap, list(lat_topics.values()))
     finally:
         _drop_topics(bootstrap, list(topics.values()))
+        shutil.rmtree(work, ignore_errors=True)
     import pyflink
 
     result = {
