@@ -1,69 +1,282 @@
-"""``streamflow demo``: the whole local pipeline on embedded defaults, on the real local stack."""
+"""``streamflow demo``: the whole pipeline locally, on embedded defaults, on the real local stack.
+
+It starts the stack, trains a small real model, runs the operator, applies a FraudPipeline and its
+FraudModel, and shows the children the operator created and the pipeline turning Ready. No Flink or
+CloudNativePG operator runs here: their stand-ins (``fraud_operator.devstack.standins``) write what those
+operators would write, and the demo says so when it uses them. Then the detector job itself runs on the
+local Flink mini-cluster against the real Kafka broker, fed by the generator, and a summary is printed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from .devstack import stack
-from .devstack.paths import shared_dir
-from .devstack.procs import ComponentError
+import yaml
 
-__all__ = ["register"]
+from .devstack import stack
+from .devstack.paths import repo_root, shared_dir
+from .devstack.procs import ComponentError, free_port
+
+__all__ = ["register", "run_demo"]
+
+NAMESPACE = "streamflow-demo"
+PIPELINE = "payments"
+CNPG_CLUSTER = "streamflow-pg"
 
 
 def _step(title: str) -> None:
     print(f"\n=== {title}", flush=True)
 
 
-def _kubectl(info: stack.StackInfo, *args: str) -> str:
-    assert info.kube_bin_dir and info.kubeconfig
-    argv = [str(Path(info.kube_bin_dir) / "kubectl"), f"--kubeconfig={info.kubeconfig}", *args]
-    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
+class _Demo:
+    """The running stack plus small conveniences (real kubectl, the streamflow CLI as subprocesses)."""
+
+    def __init__(self, info: stack.StackInfo, work: Path) -> None:
+        self.info = info
+        self.work = work
+        assert info.kube_bin_dir and info.kubeconfig and info.kafka_bootstrap and info.pg_dsn
+        self.kubectl_bin = str(Path(info.kube_bin_dir) / "kubectl")
+        self.env = {**os.environ, "KUBECONFIG": info.kubeconfig}
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        result = subprocess.run(
+            [self.kubectl_bin, *args], capture_output=True, text=True, input=input, timeout=180, env=self.env
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def show(self, *args: str) -> None:
+        print(f"$ kubectl {' '.join(args)}")
+        print(self.kubectl(*args).rstrip())
+
+    def streamflow(self, *args: str, env: dict[str, str] | None = None) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "fraud_operator.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**self.env, **(env or {})},
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"streamflow {' '.join(args)}: {result.stderr.strip()[-2000:]}")
+        return result.stdout
 
 
-def run_demo(keep: bool) -> int:
-    """Start the stack, show every component is the real one, and tear down unless ``keep``."""
+def _install_crds(demo: _Demo) -> None:
+    for crd in [
+        *sorted((repo_root() / "crds").glob("*.yaml")),
+        *sorted((shared_dir() / "crds").glob("*.y*ml")),
+    ]:
+        demo.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+
+    def established() -> bool:
+        items = json.loads(demo.kubectl("get", "crd", "-o", "json"))["items"]
+        conditions = [(i.get("status") or {}).get("conditions") or [] for i in items]
+        return all(any(c["type"] == "Established" and c["status"] == "True" for c in cs) for cs in conditions)
+
+    _wait("the CRDs to be established", established, timeout=60)
+
+
+def _train_model(demo: _Demo, name: str, seed: int) -> dict[str, Any]:
+    data = demo.work / f"train-{seed}.jsonl"
+    demo.streamflow("generate", "--count", "6000", "--days", "20", "--seed", str(seed), "--out", str(data))
+    out = demo.work / name
+    demo.streamflow(
+        "model", "train", "--data", str(data), "--algorithm", "isolation_forest", "--no-progress",
+        "--train-window", "2026-03-02..2026-03-21", "--version", name, "--out", str(out),
+    )  # fmt: skip
+    manifest = yaml.safe_load((out / "fraudmodel.yaml").read_text())
+    assert isinstance(manifest, dict)
+    manifest["metadata"]["name"] = name
+    return manifest
+
+
+def _pipeline(bootstrap: str, model: str) -> dict[str, Any]:
+    """The sample pipeline, with topics made through the admin API on the local broker (no Strimzi here)."""
+    doc = yaml.safe_load((repo_root() / "crds" / "samples" / "fraudpipeline-payments.yaml").read_text())
+    assert isinstance(doc, dict)
+    spec = doc["spec"]
+    spec["kafka"].pop("strimziCluster", None)
+    spec["kafka"]["bootstrapServers"] = bootstrap
+    spec["modelRef"] = {"name": model}
+    spec.pop("shadowModelRef", None)
+    spec["detector"]["parallelism"] = 1
+    spec["database"]["cnpgCluster"] = CNPG_CLUSTER
+    doc["metadata"] = {"name": PIPELINE, "namespace": NAMESPACE}
+    return doc
+
+
+@contextmanager
+def _operator(demo: _Demo, env: dict[str, str]) -> Iterator[int]:
+    """``streamflow operator`` as its own process, watching the demo namespace; yields the metrics port."""
+    metrics, liveness = free_port(), free_port()
+    log = (demo.work / "operator.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fraud_operator.cli", "operator", "--namespace", NAMESPACE,
+         "--metrics-port", str(metrics), "--liveness-port", str(liveness)],
+        stdout=log, stderr=subprocess.STDOUT, env={**demo.env, **env},
+    )  # fmt: skip
+    try:
+        yield metrics
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait(what: str, check: Any, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(1)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _writes(metrics_port: int) -> dict[str, float]:
+    """``streamflow_api_writes_total`` by kind, read from the operator's Prometheus endpoint."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    writes = {}
+    for line in text.splitlines():
+        if line.startswith("streamflow_api_writes_total{"):
+            labels, value = line.rsplit(" ", 1)
+            writes[labels.split('kind="', 1)[1].split('"', 1)[0]] = float(value)
+    return writes
+
+
+def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
+    from kubernetes import config
+
+    from .devstack.standins.cnpg import cnpg_app_database, write_cnpg_app_secret, write_cnpg_cluster_ready
+    from .devstack.standins.flink_operator import write_flink_operator_status
+
+    assert demo.info.kubeconfig and demo.info.pg_dsn and demo.info.kafka_bootstrap
+    api = config.new_client_from_config(config_file=demo.info.kubeconfig)
+    _step("CRDs: ours (generated from the API models) and the Flink, Strimzi and CNPG ones")
+    _install_crds(demo)
+    demo.kubectl("create", "namespace", NAMESPACE)
+
+    _step("a small real model: generated transactions -> streamflow model train (IsolationForest)")
+    model = _train_model(demo, "iforest-demo-v1", seed=11)
+    print(f"trained {model['metadata']['name']}: AUC {model['spec']['metrics']['auc']:.3f}")
+
+    _step("CloudNativePG stand-in (no CNPG operator runs here): Cluster reported healthy, app Secret")
+    app = stack_exit.enter_context(cnpg_app_database(demo.info.pg_dsn, dbname="app"))
+    write_cnpg_cluster_ready(api, NAMESPACE, CNPG_CLUSTER)
+    write_cnpg_app_secret(api, NAMESPACE, CNPG_CLUSTER, app)
+
+    _step("the operator: streamflow operator --namespace streamflow-demo")
+    metrics = stack_exit.enter_context(
+        _operator(
+            demo, {"STREAMFLOW_DB_HOST_OVERRIDE": f"{app.host}:{app.port}", "STREAMFLOW_RESYNC_SECONDS": "5"}
+        )
+    )
+    pipeline = _pipeline(demo.info.kafka_bootstrap, model["metadata"]["name"])
+    demo.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump_all([model, pipeline]))
+    _wait(
+        "the FlinkDeployment",
+        lambda: demo.kubectl("get", "flinkdeployment", PIPELINE, "-n", NAMESPACE, check=False),
+    )
+
+    _step("Flink operator stand-in (no Flink operator runs here): job RUNNING, lifecycle STABLE")
+    write_flink_operator_status(api, NAMESPACE, PIPELINE)
+    print(
+        demo.kubectl(
+            "wait", "--for=condition=Ready", f"fp/{PIPELINE}", "-n", NAMESPACE, "--timeout=180s"
+        ).strip()
+    )
+    demo.show("get", "fp,fm", "-n", NAMESPACE)
+    demo.show(
+        "get", "flinkdeployments,kafkatopics,networkpolicies,pdb,cronjobs,configmaps", "-n", NAMESPACE,
+        "-l", f"streamflow.io/pipeline={PIPELINE}",
+    )  # fmt: skip
+    status: dict[str, Any] = json.loads(demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o", "json"))[
+        "status"
+    ]
+    for cond in status["conditions"]:
+        print(f"  {cond['type']:<15} {cond['status']:<6} {cond['reason']:<22} {cond['message'][:70]}")
+    print(f"schema version {status.get('schemaVersion')} migrated in the real PostgreSQL as the app user")
+    time.sleep(6)  # let the first resync after Ready settle the status messages
+    before = _writes(metrics)
+    time.sleep(16)
+    after = _writes(metrics)
+    changed = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
+    total = sum(changed.values())
+    print(f"API writes by the operator during three no-op resyncs (5 s apart): {total:.0f} {changed}")
+    return status
+
+
+def _detector_part(demo: _Demo) -> None:
+    _step("the detector job on the local Flink mini-cluster, configured by the operator's ConfigMap")
+    config = demo.kubectl(
+        "get",
+        "configmap",
+        f"{PIPELINE}-detector-config",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.data.detector\\.json}",
+    )
+    path = demo.work / "detector.json"
+    path.write_text(config)
+    from .demo_detector import run_detector_demo
+
+    run_detector_demo(demo.work, path, demo.info, demo.env)
+
+
+def run_demo(keep: bool, parts: Sequence[str] = ("operator", "detector")) -> int:
+    """Run the demo; tear everything down unless ``keep``."""
     _step("starting the local stack (Kubernetes API server, Kafka, PostgreSQL, Flink connector jars)")
     try:
         info = stack.up()
     except ComponentError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         return 1
+    work = Path(tempfile.mkdtemp(prefix="demo-", dir=info.run_dir))
+    demo = _Demo(info, work)
+    code = 0
     try:
-        _step("Kubernetes: kubectl get --raw /version")
-        version = json.loads(_kubectl(info, "get", "--raw", "/version"))
-        print(f"gitVersion={version['gitVersion']} platform={version['platform']}")
-        for crd in sorted((shared_dir() / "crds").glob("*.y*ml")):
-            _kubectl(info, "apply", "--server-side", "-f", str(crd))
-        _step("kubectl get crd")
-        print(_kubectl(info, "get", "crd"))
-        _step("Kafka and PostgreSQL")
-        from confluent_kafka.admin import AdminClient
-
-        assert info.kafka_bootstrap and info.pg_dsn
-        metadata = AdminClient({"bootstrap.servers": info.kafka_bootstrap}).list_topics(timeout=10)
-        brokers = len(metadata.brokers)
-        print(f"kafka {info.kafka_bootstrap}: {brokers} broker(s), cluster id {metadata.cluster_id}")
-        import psycopg
-
-        with psycopg.connect(info.pg_dsn) as conn:
-            row = conn.execute("SELECT version()").fetchone()
-        print(f"postgresql: {row[0] if row else '?'}")
+        with ExitStack() as resources:
+            version = json.loads(demo.kubectl("get", "--raw", "/version"))
+            print(f"Kubernetes {version['gitVersion']}, Kafka {info.kafka_bootstrap}, PostgreSQL ready")
+            if "operator" in parts:
+                _operator_part(demo, resources)
+            if "detector" in parts:
+                _detector_part(demo)
         print('\nthe stack stays up with --keep; use it with: eval "$(streamflow dev env)"')
+    except Exception as exc:  # the demo reports any failure plainly and still tears down
+        print(f"demo failed: {exc}", file=sys.stderr)
+        code = 1
     finally:
         if not keep:
             _step("stopping the stack")
             stack.down(info)
-    return 0
+    return code
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``streamflow demo``."""
     p = subparsers.add_parser("demo", help="run the whole pipeline locally on embedded defaults")
     p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
-    p.set_defaults(func=lambda args: run_demo(args.keep))
+    p.add_argument(
+        "--parts", default="operator,detector", help="comma-separated parts to run: operator,detector"
+    )
+    p.set_defaults(func=lambda args: run_demo(args.keep, tuple(args.parts.split(","))))
