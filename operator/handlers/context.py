@@ -74,14 +74,39 @@ _clients: Clients | None = None
 _clients_lock = threading.Lock()
 
 
+def _send_bearer_token(configuration: Any) -> None:
+    """Make the client really send a loaded token.
+
+    kubernetes==36's kubeconfig and in-cluster loaders store the token under ``api_key["authorization"]``,
+    but ``Configuration.auth_settings()`` only sends ``api_key["BearerToken"]``: without this, a
+    ServiceAccount token (the operator's identity in a Deployment) is silently dropped and every request is
+    anonymous. The in-cluster loader refreshes the token through a hook, so the copy follows it.
+    """
+    token = configuration.api_key.get("authorization")
+    if not token:
+        return
+    configuration.api_key["BearerToken"] = token
+    refresh = configuration.refresh_api_key_hook
+    if refresh is not None:
+
+        def refresh_and_copy(conf: Any) -> None:
+            refresh(conf)
+            if conf.api_key.get("authorization"):
+                conf.api_key["BearerToken"] = conf.api_key["authorization"]
+
+        configuration.refresh_api_key_hook = refresh_and_copy
+
+
 def _load_api_client() -> Any:
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)
-        return client.ApiClient(configuration)
+        api_client = client.ApiClient(configuration)
     except ConfigException:
         # The client reads KUBECONFIG when it is imported; read it now so the current environment counts.
-        return config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
+        api_client = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
+    _send_bearer_token(api_client.configuration)
+    return api_client
 
 
 def reset_clients() -> Clients:

@@ -236,13 +236,6 @@ def _token_config_sends_token(kubeconfig: Path) -> bool:
     return bool(configuration.auth_settings())
 
 
-def _auth_settings_with_token(self: client.Configuration) -> dict[str, Any]:
-    token = self.api_key.get("BearerToken") or self.api_key.get("authorization")
-    if not token:
-        return {}
-    return {"BearerToken": {"type": "api_key", "in": "header", "key": "authorization", "value": token}}
-
-
 class _Admin:
     """The cluster admin's view of one namespace: acting as the users and as the Flink operator."""
 
@@ -313,13 +306,9 @@ def test_operator_runs_a_pipeline_lifecycle_under_the_chart_rbac(
     monkeypatch.setenv("STREAMFLOW_KAFKA_TIMEOUT_SECONDS", "3")
     # Outside the cluster, the CNPG `-rw` service is the local PostgreSQL server (as in the operator's tests).
     monkeypatch.setenv(HOST_OVERRIDE_ENV, f"{cnpg_database.host}:{cnpg_database.port}")
-    # Workaround, named as such: kubernetes==36.0.0's kubeconfig and in-cluster loaders store a token under
-    # api_key["authorization"], but Configuration.auth_settings() only sends api_key["BearerToken"], so the
-    # operator's own clients would talk to the API server anonymously with any token (the ServiceAccount
-    # token of a real Deployment included). kopf's own client is not affected. Until
-    # fraud_operator.handlers.context carries the token over itself, this test sends it the same way.
-    assert not _token_config_sends_token(kubeconfig), "the client bug is fixed: drop this workaround"
-    monkeypatch.setattr(client.Configuration, "auth_settings", _auth_settings_with_token)
+    # kubernetes==36's loaders keep a token where the client never sends it; the operator's own clients
+    # carry it over (fraud_operator.handlers.context), which this run under the account's token proves.
+    assert not _token_config_sends_token(kubeconfig), "the client library now sends tokens itself"
     admin = _Admin(kube, namespace)
     registry = kopf.OperatorRegistry()
     register(registry, resync_seconds=2.0)
