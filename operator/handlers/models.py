@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 from fraud_operator.api.common import API_VERSION
 from fraud_operator.apply import Applier, is_subset
+from fraud_operator.handlers.artifacts import artifact_problem
 from fraud_operator.handlers.context import clients
 from fraud_operator.handlers.resolve import describe_error, model_problem, parse_model
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES
@@ -32,14 +33,17 @@ def pipelines_using(pipelines: list[dict[str, Any]], model: str) -> list[str]:
 
 
 def model_status(body: Mapping[str, Any], used_by: list[str], now: datetime) -> dict[str, Any]:
-    """phase, reason, message, usedBy and observedGeneration of a model (pure)."""
+    """phase, reason, message, usedBy and observedGeneration of a model.
+
+    Pure unless STREAMFLOW_VERIFY_ARTIFACTS is on: then the artifact is loaded and checked like the job will.
+    """
     generation = (body.get("metadata") or {}).get("generation")
     try:
         model = parse_model(body)
     except ValidationError as exc:
         phase, reason, message = "Rejected", "InvalidSpec", describe_error(exc)
     else:
-        problem = model_problem(model, now)
+        problem = model_problem(model, now) or artifact_problem(model)
         if problem is not None:
             phase, (reason, message) = "Rejected", problem
         else:

@@ -21,7 +21,15 @@ from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import reconcile_database
 from fraud_operator.handlers.context import clients, kafka_timeout, pipeline_lock
-from fraud_operator.handlers.resolve import describe_error, parse_pipeline, resolve_model
+from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
+from fraud_operator.handlers.rolls import (
+    RollPlan,
+    advance_rolls,
+    apply_plan,
+    in_flight,
+    plan_roll,
+    roll_events,
+)
 from fraud_operator.handlers.status import (
     Finding,
     FlinkObservation,
@@ -79,6 +87,40 @@ def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
     return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
+def _policy(spec: Mapping[str, Any]) -> tuple[float, int]:
+    """rollTimeoutSeconds and historyLimit of the live spec (CRD defaults when absent)."""
+    policy = spec.get("modelPolicy") or {}
+    return float(policy.get("rollTimeoutSeconds") or 600), int(policy.get("historyLimit") or 10)
+
+
+def _roll_fields(
+    old: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    *,
+    facts: ReconcileFacts | None,
+    flink: FlinkObservation,
+    plan: RollPlan | None,
+    now: datetime,
+) -> tuple[dict[str, Any], tuple[str | None, str] | None]:
+    """modelHistory and activeModel after applying ``plan`` and what Flink reports; and the roll in flight."""
+    timeout, limit = _policy(spec)
+    active = old.get("activeModel")
+    history = apply_plan(old.get("modelHistory") or [], active, plan, now)
+    config = (facts.fields.get("configHash") if facts is not None else None) or old.get("configHash")
+    history, active = advance_rolls(
+        history, active, flink=flink, config_hash=config, timeout_seconds=timeout, now=now
+    )
+    history = history[-limit:]
+    fields: dict[str, Any] = {}
+    if history != list(old.get("modelHistory") or []):
+        fields["modelHistory"] = history
+    if active and active != old.get("activeModel"):
+        fields["activeModel"] = active
+    flying = in_flight(history)
+    rolling = (flying.get("fromModel"), str(flying.get("toModel"))) if flying is not None else None
+    return fields, rolling
+
+
 def write_pipeline_status(
     applier: Applier,
     namespace: str,
@@ -87,8 +129,13 @@ def write_pipeline_status(
     facts: ReconcileFacts | None,
     flink: FlinkObservation,
     only_uid: str | None = None,
+    plan: RollPlan | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Recompute and write the pipeline's status; returns (old status, new status) for event decisions."""
+    """Recompute and write the pipeline's status; returns (old status, new status) for event decisions.
+
+    Model rolls advance here, against the live status, so the FlinkDeployment watch and the reconcile
+    never overwrite each other's bookkeeping.
+    """
     seen: dict[str, Any] = {}
 
     def compute(live: dict[str, Any]) -> dict[str, Any] | None:
@@ -98,7 +145,12 @@ def write_pipeline_status(
             return None  # kopf is about to release its finalizer; a write now would race with it
         old = live.get("status") or {}
         spec = live.get("spec") or {}
-        new = pipeline_status(old, facts=facts, flink=flink, suspended=bool(spec.get("suspend")), now=_now())
+        now = _now()
+        rolls, rolling = _roll_fields(old, spec, facts=facts, flink=flink, plan=plan, now=now)
+        new: dict[str, Any] = pipeline_status(
+            old, facts=facts, flink=flink, suspended=bool(spec.get("suspend")), now=now, rolling=rolling
+        )
+        new.update(rolls)
         seen["old"], seen["new"] = old, new
         return new
 
@@ -111,9 +163,13 @@ def write_pipeline_status(
 
 
 def announce(body: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
-    """Events for transitions of Ready and Degraded only, so a steady pipeline posts nothing."""
+    """Events for transitions of Ready, Degraded and model rolls only, so a steady pipeline posts nothing."""
     if old is None or not new:
         return
+    if "modelHistory" in new:
+        for type_, reason, message in roll_events(old.get("modelHistory") or [], new["modelHistory"]):
+            post = kopf.warn if type_ == "Warning" else kopf.info
+            post(body, reason=reason, message=message[:1000])  # type: ignore[arg-type]
     before = {c.get("type"): c for c in old.get("conditions") or []}
     for type_ in ("Degraded", "Ready"):
         after = condition(new.get("conditions") or [], type_)
@@ -202,30 +258,52 @@ def _prune(applier: Applier, pipeline: FraudPipeline, desired: list[dict[str, An
 def _models(
     applier: Applier, pipeline: FraudPipeline
 ) -> tuple[FraudModel | None, FraudModel | None, Finding]:
+    """The resolved modelRef, the resolved shadowModelRef and the ModelResolved finding.
+
+    The shadow model is resolved even when the main one is unusable, so that keeping the running model
+    renders exactly the config the job already has.
+    """
     namespace = pipeline.metadata.namespace
     now = _now()
     body = applier.get(API_VERSION, "FraudModel", namespace, pipeline.spec.model_ref.name)
     model, finding = resolve_model(pipeline, body, now)
     shadow: FraudModel | None = None
     ref = pipeline.spec.shadow_model_ref
-    if model is not None and ref is not None:
+    if ref is not None:
         shadow_body = applier.get(API_VERSION, "FraudModel", namespace, ref.name)
         shadow_pipeline = pipeline.model_copy(
             update={"spec": pipeline.spec.model_copy(update={"model_ref": ref})}
         )
         shadow, shadow_finding = resolve_model(shadow_pipeline, shadow_body, now)
-        if shadow is None:
+        if model is not None and shadow is None:
             finding = Finding(
                 "ModelResolved",
                 "True",
                 "ShadowModelUnavailable",
                 f"{finding.message}; shadow scoring is off: {shadow_finding.message}",
             )
-        else:
+        elif model is not None:
             finding = Finding(
                 "ModelResolved", "True", finding.reason, f"{finding.message}; shadow {ref.name}"
             )
     return model, shadow, finding
+
+
+def _rendered_model(
+    applier: Applier, pipeline: FraudPipeline, target: FraudModel | None, name: str | None
+) -> FraudModel | None:
+    """The model to render: the resolved target, or the running one (its gates were passed when it rolled)."""
+    if name is None:
+        return None
+    if target is not None and target.metadata.name == name:
+        return target
+    body = applier.get(API_VERSION, "FraudModel", pipeline.metadata.namespace, name)
+    if body is None:
+        return None
+    try:
+        return parse_model(body)
+    except ValidationError:
+        return None
 
 
 def _database_finding(api_client: Any, pipeline: FraudPipeline) -> tuple[Finding, dict[str, Any], str | None]:
@@ -291,7 +369,18 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     applier = ctx.applier
     owner = _owner_body(body)
 
-    model, shadow, model_finding = _models(applier, pipeline)
+    target, shadow, model_finding = _models(applier, pipeline)
+    # The live status (the body may be seconds old) says which model runs and which roll is in flight.
+    live_status = (applier.get(API_VERSION, KIND, namespace, name) or {}).get("status") or {}
+    plan = plan_roll(
+        live_status,
+        target=target.metadata.name if target is not None else None,
+        generation=meta.get("generation"),
+        auto_rollback=pipeline.spec.model_policy.auto_rollback,
+    )
+    model = _rendered_model(applier, pipeline, target, plan.render)
+    if plan.finding is not None:
+        model_finding = plan.finding
     topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
 
     db_finding, db_fields, db_retry = _database_finding(ctx.api_client, pipeline)
@@ -328,7 +417,6 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     if model is not None and not any("FlinkDeployment" in r for r in rejected):
         fields.update(
             {
-                "activeModel": model.metadata.name,
                 "shadowModel": shadow.metadata.name if shadow is not None else None,
                 "parallelism": pipeline.spec.detector.parallelism,
                 "flinkDeployment": flinkdeployment_name(pipeline),
@@ -348,7 +436,7 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
         fields=fields,
     )
     old, new = write_pipeline_status(
-        applier, namespace, name, facts=facts, flink=flink, only_uid=pipeline.metadata.uid
+        applier, namespace, name, facts=facts, flink=flink, only_uid=pipeline.metadata.uid, plan=plan
     )
     changes = written + topic_changes
     if changes:

@@ -12,9 +12,15 @@ from typing import Any
 
 import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
-from fraud_operator.handlers.context import clients, reset_clients, topic_delete_timeout
+from fraud_operator.handlers.context import clients, pipeline_lock, reset_clients, topic_delete_timeout
 from fraud_operator.handlers.models import reconcile_model, refresh_model
-from fraud_operator.handlers.pipeline import KIND, announce, reconcile, write_pipeline_status
+from fraud_operator.handlers.pipeline import (
+    FLINK_API_VERSION,
+    KIND,
+    announce,
+    reconcile,
+    write_pipeline_status,
+)
 from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.handlers.status import observe_flink
 from fraud_operator.metrics import forget_pipeline
@@ -174,7 +180,11 @@ def _pipeline_owner(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def flink_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """Mirror lifecycleState and jobStatus.state of our FlinkDeployments into the owning pipeline."""
+    """Mirror lifecycleState and jobStatus.state of our FlinkDeployments into the owning pipeline.
+
+    A model roll the Flink operator reports as failed is followed at once by a reconcile, which rolls back
+    (modelPolicy.autoRollback) instead of waiting for the next resync.
+    """
     if type == "DELETED":
         return
     owner = _pipeline_owner(body)
@@ -182,15 +192,34 @@ def flink_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         return
     namespace = str((body.get("metadata") or {}).get("namespace"))
     name = str(owner["name"])
-    old, new = write_pipeline_status(
-        clients().applier, namespace, name, facts=None, flink=observe_flink(body), only_uid=str(owner["uid"])
-    )
+    applier = clients().applier
+    with pipeline_lock(namespace, name):  # a reconcile in progress writes its roll bookkeeping first
+        # The event may have waited for the lock: observe the FlinkDeployment as it is now, not as it was.
+        deployment = applier.get(
+            FLINK_API_VERSION, "FlinkDeployment", namespace, str((body.get("metadata") or {}).get("name"))
+        )
+        if deployment is None:
+            return
+        old, new = write_pipeline_status(
+            applier, namespace, name, facts=None, flink=observe_flink(deployment), only_uid=str(owner["uid"])
+        )
     pipeline_ref = {
         "apiVersion": API_VERSION,
         "kind": KIND,
         "metadata": {"name": name, "namespace": namespace, "uid": owner["uid"]},
     }
     announce(pipeline_ref, old, new)
+    history = new.get("modelHistory") if new else None
+    if history and history[-1].get("result") == "Failed" and old is not None:
+        if old.get("modelHistory") == history:
+            return
+        pipeline = applier.get(API_VERSION, KIND, namespace, name)
+        if pipeline is None or (pipeline.get("metadata") or {}).get("deletionTimestamp"):
+            return
+        try:
+            reconcile(pipeline)
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:
+            logger.info("pipeline %s/%s after a failed model roll: %s", namespace, name, exc)
 
 
 def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:

@@ -104,6 +104,11 @@ def resolve_model(
         return None, Finding(
             "ModelResolved", "False", "ModelRejected", f"FraudModel {name} is Rejected: {why}"
         )
+    observed = status.get("observedGeneration")
+    generation = (body.get("metadata") or {}).get("generation")
+    if phase == "Ready" and observed is not None and generation is not None and observed != generation:
+        # Changed since it was validated (e.g. a new artifact): never roll to an unchecked spec.
+        phase = f"Ready for generation {observed}, now at {generation}"
     if phase != "Ready":
         return None, Finding(
             "ModelResolved",

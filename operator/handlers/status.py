@@ -16,6 +16,7 @@ from typing import Any
 
 from fraud_operator.api.common import ConditionStatus
 from fraud_operator.api.conditions import set_condition
+from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
 
 __all__ = [
     "SPECIFIC_CONDITIONS",
@@ -62,6 +63,7 @@ class FlinkObservation:
     lifecycle_state: str | None = None
     error: str | None = None
     in_sync: bool = True  # the Flink operator has observed the FlinkDeployment's current generation
+    reconciled_config_hash: str | None = None  # config hash of the spec the Flink operator last reconciled
 
 
 def _error_message(raw: Any) -> str | None:
@@ -80,6 +82,18 @@ def _error_message(raw: Any) -> str | None:
     return text[:_MAX_MESSAGE]
 
 
+def _reconciled_hash(status: Mapping[str, Any]) -> str | None:
+    """Our config-hash annotation in the spec the Flink operator last reconciled (a JSON string)."""
+    raw = (status.get("reconciliationStatus") or {}).get("lastReconciledSpec")
+    try:
+        spec = (json.loads(raw) or {}).get("spec") or {} if raw else {}
+        annotations = ((spec.get("podTemplate") or {}).get("metadata") or {}).get("annotations") or {}
+    except (ValueError, AttributeError):
+        return None
+    value = annotations.get(CONFIG_HASH_ANNOTATION)
+    return str(value) if value else None
+
+
 def observe_flink(deployment: Mapping[str, Any] | None) -> FlinkObservation:
     """Read lifecycleState, jobStatus.state and error from a FlinkDeployment (None: it does not exist)."""
     if deployment is None:
@@ -94,6 +108,7 @@ def observe_flink(deployment: Mapping[str, Any] | None) -> FlinkObservation:
         lifecycle_state=status.get("lifecycleState"),
         error=_error_message(status.get("error")),
         in_sync=in_sync,
+        reconciled_config_hash=_reconciled_hash(status),
     )
 
 
@@ -135,10 +150,12 @@ def pipeline_status(
     flink: FlinkObservation,
     suspended: bool,
     now: datetime,
+    rolling: tuple[str | None, str] | None = None,
 ) -> dict[str, Any]:
     """The pipeline's new status fields, computed from the ``current`` status.
 
     ``facts`` None keeps the specific conditions of the last reconcile (the FlinkDeployment watch).
+    ``rolling`` (from, to) names the model roll in flight: the pipeline is not Ready until it completes.
     """
     conditions: list[dict[str, Any]] = [dict(c) for c in current.get("conditions") or []]
     result: dict[str, Any] = {}
@@ -191,6 +208,7 @@ def pipeline_status(
         and flink.in_sync
         and flink.job_state == "RUNNING"
         and flink.lifecycle_state == "STABLE"
+        and rolling is None
     )
     if problems:
         reason = problems[0][0]
@@ -209,6 +227,12 @@ def pipeline_status(
     else:
         if waiting:
             reason, message = waiting[0]
+        elif rolling is not None and rolling[0]:
+            reason = "ModelRolling"
+            message = (
+                f"rolling from FraudModel {rolling[0]} to {rolling[1]} (savepoint upgrade); waiting for the "
+                f"Flink operator to report the job RUNNING and STABLE on the new config ({job.message})"
+            )
         elif flink.exists and not flink.in_sync:
             reason = "FlinkDeploymentUpdating"
             message = "the Flink operator has not yet observed the latest FlinkDeployment"
