@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -186,7 +187,12 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     _step("the operator: streamflow operator --namespace streamflow-demo")
     metrics = stack_exit.enter_context(
         _operator(
-            demo, {"STREAMFLOW_DB_HOST_OVERRIDE": f"{app.host}:{app.port}", "STREAMFLOW_RESYNC_SECONDS": "5"}
+            demo,
+            {
+                "STREAMFLOW_DB_HOST_OVERRIDE": f"{app.host}:{app.port}",
+                "STREAMFLOW_RESYNC_SECONDS": "5",
+                "STREAMFLOW_VERIFY_ARTIFACTS": "true",  # the demo's models are real artifacts
+            },
         )
     )
     pipeline = _pipeline(demo.info.kafka_bootstrap, model["metadata"]["name"])
@@ -221,7 +227,53 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     changed = {k: v - before.get(k, 0.0) for k, v in after.items() if v != before.get(k, 0.0)}
     total = sum(changed.values())
     print(f"API writes by the operator during three no-op resyncs (5 s apart): {total:.0f} {changed}")
+    _roll_model(demo, api)
     return status
+
+
+def _roll_model(demo: _Demo, api: Any) -> None:
+    """Point the pipeline at a newly trained model and follow the savepoint roll to the new active model."""
+    from .devstack.standins.flink_operator import write_flink_operator_status
+
+    _step("rolling to a new model: train iforest-demo-v2, apply it, patch spec.modelRef")
+    model = _train_model(demo, "iforest-demo-v2", seed=12)
+    demo.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump(model))
+    _wait("iforest-demo-v2 to be validated", lambda: "Ready" in demo.kubectl(
+        "get", "fm", "iforest-demo-v2", "-n", NAMESPACE, "-o", "jsonpath={.status.phase}"))  # fmt: skip
+
+    def config_hash() -> str:
+        return demo.kubectl(
+            "get", "flinkdeployment", PIPELINE, "-n", NAMESPACE,
+            "-o", "jsonpath={.spec.podTemplate.metadata.annotations.streamflow\\.io/config-hash}",
+        )  # fmt: skip
+
+    before = config_hash()
+    patch = json.dumps({"spec": {"modelRef": {"name": "iforest-demo-v2"}}})
+    print(f"$ kubectl patch fp/{PIPELINE} --type merge -p '{patch}'")
+    demo.kubectl("patch", f"fp/{PIPELINE}", "-n", NAMESPACE, "--type", "merge", "-p", patch)
+    _wait("the FlinkDeployment to carry the new config", lambda: config_hash() not in ("", before))
+    reason = demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o",
+                          "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}")  # fmt: skip
+    print(
+        f"pipeline Progressing: {reason} (the Flink operator would now take a savepoint and restart the job)"
+    )
+    print("Flink operator stand-in: the upgraded job reports RUNNING / STABLE on the new spec")
+    write_flink_operator_status(api, NAMESPACE, PIPELINE)
+
+    def active_model() -> str:
+        return demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o", "jsonpath={.status.activeModel}")
+
+    _wait("the new active model", lambda: active_model() == "iforest-demo-v2")
+    demo.show("get", "fm", "-n", NAMESPACE)
+    demo.show("get", "fp", "-n", NAMESPACE)
+    history = demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o", "jsonpath={.status.modelHistory}")
+    print(f"status.modelHistory: {history}")
+    events = demo.kubectl(
+        "get", "events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={PIPELINE}",
+        "--sort-by=.lastTimestamp", "-o", "custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message",
+    )  # fmt: skip
+    print("$ kubectl get events (the pipeline's)")
+    print("\n".join(line[:150] for line in events.rstrip().splitlines()))
 
 
 def _detector_part(demo: _Demo) -> None:
@@ -243,7 +295,12 @@ def _detector_part(demo: _Demo) -> None:
 
 
 def run_demo(keep: bool, parts: Sequence[str] = ("operator", "detector")) -> int:
-    """Run the demo; tear everything down unless ``keep``."""
+    """Run the demo; tear everything down unless ``keep`` (also on Ctrl-C or SIGTERM)."""
+
+    def interrupted(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
     _step("starting the local stack (Kubernetes API server, Kafka, PostgreSQL, Flink connector jars)")
     try:
         info = stack.up()
