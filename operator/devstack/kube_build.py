@@ -16,11 +16,24 @@ from pathlib import Path
 from .paths import cache_dir
 from .procs import ComponentError
 
-__all__ = ["BINARIES", "K8S_VERSION", "ensure_kube_binaries", "kube_bin_dir"]
+__all__ = ["BINARIES", "K8S_VERSION", "ensure_kube_binaries", "go_env", "kube_bin_dir"]
 
 K8S_VERSION = "v1.34.4"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 _MODULE_DIR = Path(__file__).with_name("kubebin")
+
+
+def go_env(**extra: str) -> dict[str, str]:
+    """Environment for our Go builds: static binaries, module and build caches under our cache."""
+    cache = cache_dir()
+    return {
+        **os.environ,
+        "CGO_ENABLED": "0",
+        "GOFLAGS": "-mod=mod -buildvcs=false",
+        "GOMODCACHE": str(cache / "go" / "mod"),
+        "GOCACHE": str(cache / "go" / "build"),
+        **extra,
+    }
 
 
 def kube_bin_dir() -> Path:
@@ -58,13 +71,7 @@ def ensure_kube_binaries(*, quiet: bool = False) -> Path:
     shutil.copytree(_MODULE_DIR, staging)
     tmp_out = out.with_name(out.name + ".partial")
     tmp_out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env.update(
-        CGO_ENABLED="0",
-        GOFLAGS="-mod=mod -buildvcs=false",
-        GOMODCACHE=str(cache / "go" / "mod"),
-        GOCACHE=str(cache / "go" / "build"),
-    )
+    env = go_env()
     argv = ["go", "build", "-trimpath", "-ldflags", _ldflags(), "-o", str(tmp_out) + "/", "./cmd/..."]
     if not quiet:
         print(f"building Kubernetes {K8S_VERSION} from the Go module proxy (cold: 10-25 min); log: {log}")

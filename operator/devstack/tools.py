@@ -8,13 +8,13 @@ reuses them, and a build that fails leaves no half-written directory behind.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .kube_build import go_env
 from .paths import cache_dir
 from .procs import ComponentError
 
@@ -78,14 +78,7 @@ def ensure_tool(tool: GoTool, *, quiet: bool = False) -> Path:
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
-    env = dict(os.environ)
-    env.update(
-        CGO_ENABLED="0",
-        GOFLAGS="-mod=mod -buildvcs=false",
-        GOMODCACHE=str(cache / "go" / "mod"),
-        GOCACHE=str(cache / "go" / "build"),
-        GOBIN=str(partial),
-    )
+    env = go_env(GOBIN=str(partial))
     argv = ["go", "install", "-trimpath", "-ldflags", tool.ldflags, f"{tool.package}@{tool.version}"]
     if not quiet:
         print(f"building {tool.name} {tool.version} from the Go module proxy; log: {log}")

@@ -128,7 +128,12 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
     models = cluster.kubectl("get", "fm").stdout.splitlines()
     print("\n".join(["$ kubectl get fm", *models]))
     assert [line.split()[4] for line in models[1:]] == ["Ready", "Ready"]
-    assert '["payments"]' in models[2]
+    # usedBy follows the pipeline's reconcile on the model's own (next) event: give it a resync.
+    wait_for(
+        lambda: '["payments"]' in cluster.kubectl("get", "fm", "iforest-v1").stdout,
+        timeout=30,
+        what="iforest-v1 to list payments in USED BY",
+    )
     assert cluster.events("Ready"), "a Normal event announces Ready"
 
     # A resync with nothing changed sends no write at all: counter and resourceVersions stay put.
