@@ -25,8 +25,9 @@ from typing import Any
 import yaml
 
 from .devstack import stack
-from .devstack.paths import repo_root, shared_dir
-from .devstack.procs import ComponentError, free_port
+from .devstack.crds import install_crds
+from .devstack.paths import repo_root
+from .devstack.procs import ComponentError, free_port, wait_until
 
 __all__ = ["register", "run_demo"]
 
@@ -72,21 +73,6 @@ class _Demo:
         if result.returncode != 0:
             raise RuntimeError(f"streamflow {' '.join(args)}: {result.stderr.strip()[-2000:]}")
         return result.stdout
-
-
-def _install_crds(demo: _Demo) -> None:
-    for crd in [
-        *sorted((repo_root() / "crds").glob("*.yaml")),
-        *sorted((shared_dir() / "crds").glob("*.y*ml")),
-    ]:
-        demo.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-
-    def established() -> bool:
-        items = json.loads(demo.kubectl("get", "crd", "-o", "json"))["items"]
-        conditions = [(i.get("status") or {}).get("conditions") or [] for i in items]
-        return all(any(c["type"] == "Established" and c["status"] == "True" for c in cs) for cs in conditions)
-
-    _wait("the CRDs to be established", established, timeout=60)
 
 
 def _train_model(demo: _Demo, name: str, seed: int) -> dict[str, Any]:
@@ -139,16 +125,6 @@ def _operator(demo: _Demo, env: dict[str, str]) -> Iterator[int]:
         log.close()
 
 
-def _wait(what: str, check: Any, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(1)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 def _writes(metrics_port: int) -> dict[str, float]:
     """``streamflow_api_writes_total`` by kind, read from the operator's Prometheus endpoint."""
     import urllib.request
@@ -172,7 +148,7 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     assert demo.info.kubeconfig and demo.info.pg_dsn and demo.info.kafka_bootstrap
     api = config.new_client_from_config(config_file=demo.info.kubeconfig)
     _step("CRDs: ours (generated from the API models) and the Flink, Strimzi and CNPG ones")
-    _install_crds(demo)
+    install_crds(demo.kubectl, field_manager="streamflow-demo")
     demo.kubectl("create", "namespace", NAMESPACE)
 
     _step("a small real model: generated transactions -> streamflow model train (IsolationForest)")
@@ -197,9 +173,11 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     )
     pipeline = _pipeline(demo.info.kafka_bootstrap, model["metadata"]["name"])
     demo.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump_all([model, pipeline]))
-    _wait(
-        "the FlinkDeployment",
-        lambda: demo.kubectl("get", "flinkdeployment", PIPELINE, "-n", NAMESPACE, check=False),
+    wait_until(
+        "demo",
+        lambda: bool(demo.kubectl("get", "flinkdeployment", PIPELINE, "-n", NAMESPACE, check=False)),
+        timeout=180,
+        what="showing the FlinkDeployment",
     )
 
     _step("Flink operator stand-in (no Flink operator runs here): job RUNNING, lifecycle STABLE")
@@ -238,8 +216,9 @@ def _roll_model(demo: _Demo, api: Any) -> None:
     _step("rolling to a new model: train iforest-demo-v2, apply it, patch spec.modelRef")
     model = _train_model(demo, "iforest-demo-v2", seed=12)
     demo.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=yaml.safe_dump(model))
-    _wait("iforest-demo-v2 to be validated", lambda: "Ready" in demo.kubectl(
-        "get", "fm", "iforest-demo-v2", "-n", NAMESPACE, "-o", "jsonpath={.status.phase}"))  # fmt: skip
+    wait_until("demo", lambda: "Ready" in demo.kubectl(
+        "get", "fm", "iforest-demo-v2", "-n", NAMESPACE, "-o", "jsonpath={.status.phase}"),
+        timeout=180, what="showing iforest-demo-v2 validated")  # fmt: skip
 
     def config_hash() -> str:
         return demo.kubectl(
@@ -251,7 +230,12 @@ def _roll_model(demo: _Demo, api: Any) -> None:
     patch = json.dumps({"spec": {"modelRef": {"name": "iforest-demo-v2"}}})
     print(f"$ kubectl patch fp/{PIPELINE} --type merge -p '{patch}'")
     demo.kubectl("patch", f"fp/{PIPELINE}", "-n", NAMESPACE, "--type", "merge", "-p", patch)
-    _wait("the FlinkDeployment to carry the new config", lambda: config_hash() not in ("", before))
+    wait_until(
+        "demo",
+        lambda: config_hash() not in ("", before),
+        timeout=180,
+        what="showing the FlinkDeployment's new config",
+    )
     reason = demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o",
                           "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}")  # fmt: skip
     print(
@@ -263,7 +247,9 @@ def _roll_model(demo: _Demo, api: Any) -> None:
     def active_model() -> str:
         return demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o", "jsonpath={.status.activeModel}")
 
-    _wait("the new active model", lambda: active_model() == "iforest-demo-v2")
+    wait_until(
+        "demo", lambda: active_model() == "iforest-demo-v2", timeout=180, what="showing the new active model"
+    )
     demo.show("get", "fm", "-n", NAMESPACE)
     demo.show("get", "fp", "-n", NAMESPACE)
     history = demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o", "jsonpath={.status.modelHistory}")

@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 from fraud_operator.devstack import stack
+from fraud_operator.devstack.crds import install_crds
 from fraud_operator.devstack.kube_build import ensure_kube_binaries
-from fraud_operator.devstack.paths import runs_root, shared_dir
+from fraud_operator.devstack.paths import runs_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,35 +92,6 @@ class KubeCluster:
         return result
 
 
-def _crd_files() -> list[Path]:
-    ours = sorted((REPO / "crds").glob("*.yaml"))
-    theirs = sorted((shared_dir() / "crds").glob("*.y*ml"))
-    if not theirs:
-        raise RuntimeError(f"no third-party CRDs under {shared_dir() / 'crds'} (set STREAMFLOW_SHARED_DIR)")
-    return ours + theirs
-
-
-def _install_crds(cluster: KubeCluster) -> None:
-    import json
-
-    for path in _crd_files():
-        cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=streamflow-tests", "-f", str(path)
-        )
-
-    def all_established() -> bool:
-        items = json.loads(cluster.kubectl("get", "crd", "-o", "json").stdout)["items"]
-        return all(
-            any(
-                c["type"] == "Established" and c["status"] == "True"
-                for c in item.get("status", {}).get("conditions") or []
-            )
-            for item in items
-        )
-
-    wait_for(all_established, timeout=60, what="every CRD to be Established")
-
-
 @pytest.fixture(scope="session")
 def kube_stack(request: pytest.FixtureRequest, session_run_dir: Path) -> Iterator[stack.StackInfo | None]:
     if request.config.getoption("--kubeconfig"):
@@ -142,7 +114,7 @@ def kube(request: pytest.FixtureRequest, kube_stack: stack.StackInfo | None) -> 
         kubectl = str(Path(kube_stack.kube_bin_dir) / "kubectl")
     api_client = config.new_client_from_config(config_file=str(kubeconfig))
     cluster = KubeCluster(kubeconfig, kubectl, api_client, local=not external)
-    _install_crds(cluster)
+    install_crds(lambda *args: cluster.kubectl(*args).stdout, field_manager="streamflow-tests")
     client.VersionApi(api_client).get_code()
     return cluster
 
