@@ -12,8 +12,7 @@ import yaml
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.api.structural import validate
-from fraud_operator.render import render_all, topic_specs
-from fraud_operator.render.cronjobs import ScheduleError, render_transform_cronjobs
+from fraud_operator.render import ScheduleError, render_all, topic_specs
 from pydantic import ValidationError
 
 __all__ = ["InputError", "Resources", "check_upstream", "load_resources", "register", "render_documents"]
@@ -138,10 +137,9 @@ def render_documents(resources: Resources, *, allow_missing_models: bool = False
                     "is not in the input"
                 )
         try:
-            cronjobs = render_transform_cronjobs(pipeline)
+            children: list[dict[str, Any]] = render_all(pipeline, model, shadow)
         except ScheduleError as exc:
             raise InputError(f"{where}: {exc}") from exc
-        children: list[dict[str, Any]] = [*render_all(pipeline, model, shadow), *cronjobs]
         if pipeline.spec.kafka.strimzi_cluster is None:
             lines = [
                 f"# {where}: no strimziCluster, so these topics are managed through the Kafka admin API:"

@@ -39,8 +39,7 @@ from fraud_operator.handlers.status import (
     pipeline_status,
 )
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
-from fraud_operator.render import config_hash, detector_config, render_all, topic_specs
-from fraud_operator.render.cronjobs import ScheduleError, render_transform_cronjobs
+from fraud_operator.render import ScheduleError, config_hash, detector_config, render_all, topic_specs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
 from pydantic import ValidationError
@@ -386,14 +385,10 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     db_finding, db_fields, db_retry = _database_finding(ctx.api_client, pipeline)
 
     try:
-        cronjobs = render_transform_cronjobs(pipeline)
+        children = render_all(pipeline, model, shadow)
     except ScheduleError as exc:
         return _invalid_schedules(body, pipeline, exc)
-    desired = [
-        child
-        for child in [*render_all(pipeline, model, shadow), *cronjobs]
-        if model is not None or child["kind"] not in _MODEL_KINDS
-    ]
+    desired = [child for child in children if model is not None or child["kind"] not in _MODEL_KINDS]
     written: list[str] = []
     rejected: list[str] = []
     for child in desired:

@@ -10,12 +10,14 @@ from typing import Any
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.render.config import config_hash, detector_config, render_detector_configmap
+from fraud_operator.render.cronjobs import ScheduleError, render_transform_cronjobs
 from fraud_operator.render.flink import render_flinkdeployment
 from fraud_operator.render.kafka import TopicSpec, render_kafka_topics, topic_specs
 from fraud_operator.render.network import render_network_policies
 from fraud_operator.render.pdb import render_pdbs
 
 __all__ = [
+    "ScheduleError",
     "TopicSpec",
     "config_hash",
     "detector_config",
@@ -25,6 +27,7 @@ __all__ = [
     "render_kafka_topics",
     "render_network_policies",
     "render_pdbs",
+    "render_transform_cronjobs",
     "topic_specs",
 ]
 
@@ -32,11 +35,15 @@ __all__ = [
 def render_all(
     pipeline: FraudPipeline, model: FraudModel | None, shadow_model: FraudModel | None = None
 ) -> list[dict[str, Any]]:
-    """Every Kubernetes child of ``pipeline`` in apply order (config before the job that mounts it)."""
+    """Every Kubernetes child of ``pipeline`` in apply order (config before the job that mounts it).
+
+    Raises ScheduleError for a ``spec.database.schedules`` entry the CRD schema cannot judge.
+    """
     return [
         render_detector_configmap(pipeline, model, shadow_model),
         *render_kafka_topics(pipeline),
         render_flinkdeployment(pipeline, model, shadow_model),
         *render_network_policies(pipeline),
         *render_pdbs(pipeline),
+        *render_transform_cronjobs(pipeline),
     ]

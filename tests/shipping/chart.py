@@ -21,7 +21,6 @@ from fraud_operator.devstack.kube_build import K8S_VERSION
 from fraud_operator.handlers.pipeline import PRUNABLE
 from fraud_operator.handlers.registration import register
 from fraud_operator.render import render_all
-from fraud_operator.render.cronjobs import render_transform_cronjobs
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "streamflow-operator"
@@ -127,7 +126,7 @@ def needed_rules() -> tuple[Rules, dict[tuple[str, str, str], str]]:
     pipeline = FraudPipeline.model_validate(sample("fraudpipeline-payments", "fraud"))
     model = FraudModel.model_validate(sample("fraudmodel-iforest-v1", "fraud"))
     shadow = FraudModel.model_validate(sample("fraudmodel-hgb-v2", "fraud"))
-    children = render_all(pipeline, model, shadow) + render_transform_cronjobs(pipeline)
+    children = render_all(pipeline, model, shadow)
     for child in children:
         need(
             _group(child["apiVersion"]),
