@@ -1,3 +1,24 @@
-"""StreamFlow's operator package; importing it registers the kopf handlers (kopf run -m fraud_operator)."""
+"""StreamFlow's operator package; importing it registers the kopf handlers (kopf run -m fraud_operator).
 
-from fraud_operator import handlers as handlers
+This directory is installed as ``fraud_operator``. From a checkout (``python -m pytest`` or ``python -m pip``
+in the repository root, where start-up did not already import the standard library's ``operator``), the
+root comes first on ``sys.path`` and ``import operator`` would find this directory instead of the standard
+library, breaking ``collections`` and everything after it. Imported under that name, this module hands over
+to the standard library's ``operator``, so the checkout never shadows it.
+"""
+
+import sys
+
+if __name__ == "operator":
+    import os
+
+    # Only the import system's frozen core: importlib.util would import contextlib -> collections -> operator.
+    from _frozen_importlib import module_from_spec, spec_from_loader
+    from _frozen_importlib_external import SourceFileLoader
+
+    _loader = SourceFileLoader("operator", os.path.join(os.path.dirname(os.__file__), "operator.py"))
+    _stdlib = module_from_spec(spec_from_loader("operator", _loader))
+    sys.modules["operator"] = _stdlib
+    _loader.exec_module(_stdlib)
+else:
+    from fraud_operator import handlers as handlers
