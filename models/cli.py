@@ -1,14 +1,19 @@
-"""``streamflow model train|evaluate``: the data scientist's side of the ML lifecycle."""
+"""``streamflow model train|evaluate|compare``: the data scientist's side of the ML lifecycle."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register"]
+__all__ = ["DSN_ENVS", "register"]
+
+#: Where `model compare` finds the database when --dsn is not given, first set wins.
+DSN_ENVS = ("STREAMFLOW_DB_DSN", "STREAMFLOW_PG_DSN")
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -50,6 +55,28 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     evaluate.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate)
+
+    compare = commands.add_parser(
+        "compare",
+        help="active vs shadow model side by side (AUC, AP, CP@100, agreement, drift)",
+        description="Reads gold.model_scores (--dsn) or two score files (--active-scores/--shadow-scores).",
+    )
+    compare.add_argument("--dsn", help=f"database (default ${DSN_ENVS[0]} or ${DSN_ENVS[1]})")
+    compare.add_argument("--active", help="active model version (database mode; also names it in file mode)")
+    compare.add_argument("--shadow", help="shadow model version (database mode; also names it in file mode)")
+    compare.add_argument("--active-scores", type=Path, help="active model's scores (.parquet or .jsonl)")
+    compare.add_argument("--shadow-scores", type=Path, help="shadow model's scores (.parquet or .jsonl)")
+    compare.add_argument("--labels", type=Path, help="labels file (transaction_id + label/is_fraud/TX_FRAUD)")
+    compare.add_argument("--threshold", type=float, default=0.5, help="alert threshold (default 0.5)")
+    compare.add_argument("--since", help="only events at or after this ISO-8601 time (database mode)")
+    compare.add_argument(
+        "--score",
+        default="score",
+        choices=("score", "ml_score"),
+        help="combined score (default) or model's own",
+    )
+    compare.add_argument("--json", action="store_true", help="print the FraudModel status comparison as JSON")
+    compare.set_defaults(func=_compare)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -115,3 +142,76 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.write:
         args.write.write_text(table + "\n")
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from fraud_models.compare import Comparison
+
+    try:
+        if args.active_scores or args.shadow_scores:
+            result: Comparison = _compare_files(args)
+        else:
+            result = _compare_database(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_status(), indent=2) if args.json else result.to_table())
+    return 0
+
+
+def _compare_files(args: argparse.Namespace) -> Any:
+    from fraud_models.compare import compare
+    from fraud_models.score_files import load_labels, load_score_file, merge_labels
+
+    if not (args.active_scores and args.shadow_scores):
+        raise ValueError("file mode needs both --active-scores and --shadow-scores")
+    if args.dsn or args.since:
+        raise ValueError(
+            "--dsn/--since are for database mode; file mode reads --active-scores/--shadow-scores"
+        )
+    active = load_score_file(args.active_scores, args.score)
+    shadow = load_score_file(args.shadow_scores, args.score)
+    sources = [(str(active.path), active.labels), (str(shadow.path), shadow.labels)]
+    if args.labels:
+        sources.insert(0, (str(args.labels), load_labels(args.labels)))
+    return compare(
+        active.events,
+        shadow.events,
+        merge_labels(*sources),
+        threshold=args.threshold,
+        active_version=args.active or args.active_scores.name,
+        shadow_version=args.shadow or args.shadow_scores.name,
+    )
+
+
+def _compare_database(args: argparse.Namespace) -> Any:
+    import psycopg
+    from fraud_models.compare import compare_database
+    from fraud_operator.db.dsn import DatabaseUnavailable, connect, db_error
+
+    if not (args.active and args.shadow):
+        raise ValueError(
+            "give --active and --shadow model versions (or --active-scores/--shadow-scores files)"
+        )
+    if args.labels:
+        raise ValueError("--labels is for file mode; database mode reads bronze.fraud_labels")
+    dsn = args.dsn or next((os.environ[e] for e in DSN_ENVS if os.environ.get(e)), "")
+    if not dsn:
+        raise ValueError(f"no database given: pass --dsn or set {' or '.join(DSN_ENVS)}")
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--since {args.since!r} is not an ISO-8601 time") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    try:
+        with connect(dsn, application_name="streamflow-model-compare") as conn:
+            return compare_database(
+                conn, args.active, args.shadow, threshold=args.threshold, since=since, score_column=args.score
+            )
+    except DatabaseUnavailable as exc:
+        raise ValueError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise ValueError(db_error(exc, dsn)) from None
