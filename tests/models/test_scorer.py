@@ -57,6 +57,26 @@ def test_compiled_scores_equal_sklearn(algorithm: str, columns: list[int], param
     assert reference.std() > 0  # a constant model would make the comparison meaningless
 
 
+def test_batches_with_and_without_missing_values_equal_sklearn() -> None:
+    # Trained with missing values, so nodes send NaN both ways; the batch path checks NaN per chunk,
+    # so rows with NaN only at the start exercise both code paths in one call (2,500 rows: a partial chunk).
+    X, y = _data(5, 4000)
+    X[::7, 3] = np.nan
+    X[::11, 9] = np.nan
+    estimator = make_estimator("hist_gradient_boosting", {"max_iter": 60, "max_leaf_nodes": 31}).fit(X, y)
+    model = compile_model(
+        estimator, algorithm="hist_gradient_boosting", columns=list(range(N_FEATURES)), version="t"
+    )
+    assert model.arrays["missing_left"].any() and not model.arrays["missing_left"].all()
+    X_test, _ = _data(6, 2500)
+    X_test[:300:3, 3] = np.nan
+    X_test[:300:5, 9] = np.nan
+    reference = sklearn_scores(estimator, "hist_gradient_boosting", X_test)
+    assert np.max(np.abs(model.score_batch(X_test) - reference)) <= 1e-9
+    assert np.max(np.abs(model.score_batch(X_test[300:]) - reference[300:])) <= 1e-9  # no NaN at all
+    assert np.max(np.abs(model.score_batch(X_test[:1]) - reference[:1])) <= 1e-9
+
+
 def test_scores_refuse_wrong_shapes_and_nan() -> None:
     X, _ = _data(3, 500)
     model = compile_model(
