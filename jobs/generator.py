@@ -304,6 +304,18 @@ def _missing(rec: dict[str, Any], rng: random.Random) -> bytes:
     return _dump(rec)
 
 
+def _garbage(_rec: dict[str, Any], rng: random.Random) -> bytes:
+    """Random bytes behind a lone UTF-8 continuation byte (never valid UTF-8), without line breaks."""
+    body = bytes(b for b in rng.randbytes(rng.randrange(8, 200)) if b not in (0x0A, 0x0D))
+    return bytes([rng.randrange(0x80, 0xC0)]) + body
+
+
+def _deeply_nested(rec: dict[str, Any], rng: random.Random) -> bytes:
+    """A valid record whose id is nested past the JSON parser's depth limit (a stack-exhaustion probe)."""
+    depth = rng.randrange(300, 3_000)
+    return _dump(rec)[:-1] + b',"transaction_id":' + b"[" * depth + b"]" * depth + b"}"
+
+
 _BAD_TIMES: Final = (
     "2026-13-01T00:00:00Z",
     "yesterday",
@@ -333,6 +345,10 @@ MALFORMATIONS: Final[dict[str, Callable[[dict[str, Any], random.Random], bytes]]
         b"M\\u00fcller", b"M\xfcller"
     ),
     "not_an_object": lambda r, g: _dump(g.choice(([r], r["amount"], r["transaction_id"], None))),
+    "empty_payload": lambda *_: b"",
+    "binary_garbage": _garbage,
+    "deeply_nested": _deeply_nested,
+    "bad_schema_version": _set("schema_version", lambda _, g: g.choice(("2", 0, -1, 2.5, None))),
 }
 """Kinds of corruption; each one is invalid whatever the source record (the fuzz test relies on it)."""
 
