@@ -17,7 +17,10 @@ if __name__ == "operator":
     from _frozen_importlib_external import SourceFileLoader
 
     _loader = SourceFileLoader("operator", os.path.join(os.path.dirname(os.__file__), "operator.py"))
-    _stdlib = module_from_spec(spec_from_loader("operator", _loader))
+    _spec = spec_from_loader("operator", _loader)
+    if _spec is None:
+        raise ImportError("cannot load the standard library's operator module")
+    _stdlib = module_from_spec(_spec)
     sys.modules["operator"] = _stdlib
     _loader.exec_module(_stdlib)
 else:
