@@ -35,7 +35,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from fraud_jobs.flink.settings import JobSettings
+from fraud_jobs.flink.settings import FlinkSettings, JobSettings
 from fraud_jobs.generator import generate
 
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
@@ -263,11 +263,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--mode", choices=("thread", "process"), default="thread")
-    parser.add_argument("--bundle-size", type=int, default=1000)
-    parser.add_argument("--bundle-time-ms", type=int, default=50)
+    shipped = FlinkSettings()  # the job's defaults, which the operator's rendered config leaves in force
+    parser.add_argument("--mode", choices=("thread", "process"), default=shipped.execution_mode)
+    parser.add_argument("--bundle-size", type=int, default=shipped.bundle_size)
+    parser.add_argument("--bundle-time-ms", type=int, default=shipped.bundle_time_ms)
     parser.add_argument(
-        "--buffer-timeout-ms", type=int, help="execution.buffer-timeout.interval (default: Flink's)"
+        "--buffer-timeout-ms",
+        type=int,
+        default=shipped.buffer_timeout_ms,
+        help="execution.buffer-timeout.interval (default: the job's default)",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
     args = parser.parse_args()
@@ -282,6 +286,7 @@ def main() -> None:
         "execution_mode": args.mode,
         "bundle_size": args.bundle_size,
         "bundle_time_ms": args.bundle_time_ms,
+        "buffer_timeout_ms": args.buffer_timeout_ms,
     }
     try:
         gen = generate(args.events, seed=11, days=30)

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from fraud_jobs.config import DetectorConfig
 from fraud_jobs.rules import combine, haversine_km
-from fraud_jobs.schemas import FraudAlert, Label, RuleHit, Transaction, alert_id_for
+from fraud_jobs.schemas import Channel, FraudAlert, Label, PaymentMethod, RuleHit, Transaction, alert_id_for
 from fraud_jobs.scoring import Scorer
 from fraud_jobs.state import CustomerState, TerminalState
 from fraud_models import features as feat
@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 _HOUR_S = 3600.0
+_TX_FIELD_SET: Final = frozenset(Transaction.model_fields)
 
 
 class EnrichedTransaction(NamedTuple):
@@ -67,6 +68,63 @@ class EnrichedTransaction(NamedTuple):
             int(data["terminal_confirmed_frauds"]),
             tuple(float(v) for v in data["terminal_features"]),
         )
+
+    def to_wire(self) -> tuple[Any, ...]:
+        """Compact form between the keyed stages of the stream: builtin scalars only.
+
+        Flink pickles it; a datetime, an enum or a pydantic model would cost 5-20x more to pickle than
+        these primitives, and JSON plus re-validation cost ~10x more. The transaction was validated at
+        parse time, so :meth:`from_wire` trusts it. Event times are UTC (the parser normalises them) and
+        epoch seconds as a float round-trip exactly to the microsecond for years 2000..2100.
+        """
+        tx = self.tx
+        pm, ch = tx.payment_method, tx.channel
+        return (
+            tx.schema_version,
+            tx.transaction_id,
+            tx.customer_id,
+            tx.terminal_id,
+            tx.amount,
+            tx.event_time.timestamp(),
+            tx.currency,
+            None if pm is None else pm.value,
+            None if ch is None else ch.value,
+            tx.device_id,
+            tx.lat,
+            tx.lon,
+            self.terminal_tx_1h,
+            self.terminal_confirmed_frauds,
+            self.terminal_features,
+        )
+
+    @classmethod
+    def from_wire(cls, wire: tuple[Any, ...]) -> EnrichedTransaction:
+        """Inverse of :meth:`to_wire`; rebuilds the Transaction without re-validating it (as pickle does)."""
+        (version, tx_id, customer, terminal, amount, ts, currency, pm, ch, device, lat, lon) = wire[:12]
+        values = {
+            "schema_version": version,
+            "transaction_id": tx_id,
+            "customer_id": customer,
+            "terminal_id": terminal,
+            "amount": amount,
+            "event_time": datetime.fromtimestamp(ts, UTC),
+            "currency": currency,
+            "payment_method": None if pm is None else PaymentMethod(pm),
+            "channel": None if ch is None else Channel(ch),
+            "device_id": device,
+            "lat": lat,
+            "lon": lon,
+        }
+        tx = Transaction.__new__(Transaction)
+        tx.__setstate__(
+            {
+                "__dict__": values,
+                "__pydantic_fields_set__": set(_TX_FIELD_SET),
+                "__pydantic_extra__": None,
+                "__pydantic_private__": None,
+            }
+        )
+        return cls(tx, wire[12], wire[13], wire[14])
 
 
 class ScoreRecord(NamedTuple):

@@ -3,8 +3,13 @@
 Nothing here decides anything about fraud: parsing is :mod:`fraud_jobs.schemas`, the two keyed stages are
 :func:`fraud_jobs.logic.terminal_step` / :func:`fraud_jobs.logic.customer_step`, live config is
 :mod:`fraud_jobs.flink.control`. Every failure becomes a dead letter on :data:`DLQ_TAG` (never a job
-restart, never a silent drop); per key there is exactly one ``bytes`` ValueState, because each state access
-crosses the Python/JVM boundary.
+restart, never a silent drop).
+
+Every Python operator and every state access crosses the Python/JVM boundary, which costs more than the
+rules. So there are exactly two Python operators on the hot path: stage 1 parses the raw Kafka record itself
+(the JVM extracted its key), stage 2 receives a compact pickled tuple (:mod:`fraud_jobs.flink.records`);
+both emit ``Row(key, element)`` that the JVM keys directly (no PyFlink key-selector operator), and per key
+there is exactly one ``bytes`` ValueState.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, Final
 
 from fraud_jobs.config import DetectorConfig
 from fraud_jobs.flink.control import accept_control, fold_controls
-from fraud_jobs.flink.records import LABEL, TX, Element, format_source, parse_source, score_json
+from fraud_jobs.flink.records import LABEL, TX, format_source, parse_source, score_json
 from fraud_jobs.logic import (
     EnrichedTransaction,
     apply_label_customer,
@@ -39,7 +44,7 @@ from fraud_jobs.schemas import (
     parse_transaction,
 )
 from fraud_jobs.scoring import Scorer
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.common.time import Time
 from pyflink.datastream import OutputTag, RuntimeContext
 from pyflink.datastream.functions import (
@@ -53,18 +58,24 @@ __all__ = [
     "ALERT_TAG",
     "CONTROL_STATE",
     "DLQ_TAG",
-    "ELEMENT_TYPE",
+    "KEYED_ELEMENT_TYPE",
+    "SOURCE_TYPE",
     "AlertWriter",
     "ControlManager",
     "CustomerStage",
     "ParseControl",
-    "ParseRecords",
     "TerminalStage",
 ]
 
 DLQ_TAG: Final = OutputTag("dlq", Types.STRING())
 ALERT_TAG: Final = OutputTag("alerts", Types.STRING())
-ELEMENT_TYPE: Final = Types.TUPLE([Types.STRING(), Types.STRING(), Types.STRING(), Types.STRING()])
+_STR: Final = Types.STRING()
+SOURCE_TYPE: Final = Types.ROW(
+    [_STR, Types.ROW([_STR, _STR, _STR, Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])]
+)
+"""Row(key, records.SOURCE_FIELDS row): what the JVM keys by field 0 into stage 1."""
+KEYED_ELEMENT_TYPE: Final = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])
+"""Row(customer_id, records.Element): stage 1's output, keyed by field 0 into stage 2."""
 CONTROL_STATE: Final = MapStateDescriptor("controls", Types.STRING(), Types.STRING())
 _CONTROL_KEY: Final = "accepted"
 _LOG: Final = logging.getLogger(__name__)
@@ -95,41 +106,6 @@ class _DlqCounters:
         counter.inc()
         text: str = record.model_dump_json()
         return text
-
-
-class ParseRecords(ProcessFunction):  # type: ignore[misc]
-    """Kafka row (topic, partition, offset, value) -> element keyed for the terminal stage, or DLQ."""
-
-    def __init__(self, kind: str) -> None:
-        if kind not in (TX, LABEL):
-            raise ValueError(f"unknown record kind {kind!r}")
-        self.kind = kind
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        group = runtime_context.get_metrics_group()
-        name = "events_in" if self.kind == TX else "labels_in"
-        self.events_in = group.counter(name)
-        self.future_versions = group.counter("future_schema_version")
-        self.dlq = _DlqCounters(group)
-
-    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
-        raw = bytes(value["value"]) if value["value"] is not None else b""
-        source = Source(value["topic"], value["partition"], value["offset"])
-        self.events_in.inc()
-        if self.kind == TX:
-            tx = parse_transaction(raw, source)
-            if isinstance(tx, DeadLetterRecord):
-                yield DLQ_TAG, self.dlq.count(tx)
-                return
-            if tx.is_future_version:
-                self.future_versions.inc()
-            yield TX, tx.terminal_id, tx.model_dump_json(), format_source(source)
-        else:
-            label = parse_label(raw, source)
-            if isinstance(label, DeadLetterRecord):
-                yield DLQ_TAG, self.dlq.count(label)
-                return
-            yield LABEL, label.terminal_id, label.model_dump_json(), format_source(source)
 
 
 class ParseControl(ProcessFunction):  # type: ignore[misc]
@@ -202,15 +178,24 @@ class _LiveConfigMixin:
         self._cfg = self._fold(value)
 
 
-def _failed(payload: str, exc: Exception, stage: Stage, source: str) -> DeadLetterRecord:
+def _wire_text(wire: Any) -> str:
+    """The transaction of a stage-2 element as JSON for its dead letter (the wire tuple if it is damaged)."""
+    try:
+        text: str = EnrichedTransaction.from_wire(wire).tx.model_dump_json()
+    except Exception:
+        text = json.dumps(wire, default=repr)
+    return text
+
+
+def _failed(payload: bytes | str, exc: Exception, stage: Stage, source: str) -> DeadLetterRecord:
     return dead_letter(
         payload, ErrorType.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}", stage, parse_source(source)
     )
 
 
 class TerminalStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Stage 1, keyed by terminal_id: terminal features for transactions; labels update terminal risk and
-    travel on, keyed by customer, to stage 2."""
+    """Stage 1, keyed by terminal_id: parses the Kafka record (bad ones go to the DLQ), adds the terminal
+    features to transactions; labels update terminal risk. Both travel on, keyed by customer, to stage 2."""
 
     def __init__(self, base_config_json: str) -> None:
         self.base_config_json = base_config_json
@@ -221,25 +206,54 @@ class TerminalStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
         desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
         self.state = runtime_context.get_state(desc)
         group = runtime_context.get_metrics_group()
+        self.events_in = group.counter("events_in")
+        self.labels_in = group.counter("labels_in")
+        self.future_versions = group.counter("future_schema_version")
         self.labels_applied = group.counter("labels_applied")
         self.dlq = _DlqCounters(group)
 
-    def process_element(self, value: Element, ctx: Any) -> Iterator[Any]:
-        kind, _key, payload, source = value
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        kind, key, topic, partition, offset, raw = value
+        source = Source(topic, partition, offset)
+        raw = b"" if raw is None else bytes(raw)
+        if kind == TX:
+            self.events_in.inc()
+            parsed: Transaction | Label | DeadLetterRecord = parse_transaction(raw, source)
+        else:
+            self.labels_in.inc()
+            parsed = parse_label(raw, source)
+        if isinstance(parsed, DeadLetterRecord):
+            yield DLQ_TAG, self.dlq.count(parsed)
+            return
+        if parsed.terminal_id != key:  # the JVM read another terminal_id (e.g. a duplicated JSON key)
+            yield DLQ_TAG, self.dlq.count(_mismatch(raw, parsed.terminal_id, key, source))
+            return
         cfg = self._config(ctx)
+        where = format_source(source)
         try:
-            if kind == TX:
-                tx = Transaction.model_validate_json(payload)
-                new_state, enriched = terminal_step(self.state.value(), tx, cfg)
+            if isinstance(parsed, Transaction):
+                if parsed.is_future_version:
+                    self.future_versions.inc()
+                new_state, enriched = terminal_step(self.state.value(), parsed, cfg)
                 self.state.update(new_state)
-                yield TX, tx.customer_id, enriched.to_json(), source
+                yield Row(parsed.customer_id, (TX, where, enriched.to_wire()))
             else:
-                label = Label.model_validate_json(payload)
-                self.state.update(apply_label_terminal(self.state.value(), label, cfg))
+                self.state.update(apply_label_terminal(self.state.value(), parsed, cfg))
                 self.labels_applied.inc()
-                yield LABEL, label.customer_id, payload, source
+                yield Row(parsed.customer_id, (LABEL, where, parsed.model_dump_json()))
         except Exception as exc:  # one bad event must not restart the job: DLQ with the reason
-            yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.PROCESS, source))
+            yield DLQ_TAG, self.dlq.count(_failed(raw, exc, Stage.PROCESS, where))
+
+
+def _mismatch(raw: bytes, parsed: str, key: str, source: Source) -> DeadLetterRecord:
+    return dead_letter(
+        raw,
+        ErrorType.INVALID_VALUE,
+        f"terminal_id is ambiguous: the record parses to {parsed!r} but the stream keyed it by {key!r}"
+        " (duplicated JSON key?)",
+        Stage.VALIDATE,
+        source,
+    )
 
 
 def load_scorer(uri: str, sha256: str | None) -> Scorer:
@@ -287,8 +301,8 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
                 counter = self.alerts_by_rule[code] = self.group.add_group("rule", code).counter("alerts")
             counter.inc()
 
-    def process_element(self, value: Element, ctx: Any) -> Iterator[Any]:
-        kind, _key, payload, source = value
+    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        kind, source, payload = value
         cfg = self._config(ctx)
         if kind == LABEL:
             try:
@@ -298,11 +312,11 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
                 yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.PROCESS, source))
             return
         try:
-            enriched = EnrichedTransaction.from_json(payload)
+            enriched = EnrichedTransaction.from_wire(payload)
             now = datetime.now(UTC)
             new_state, record, alert = customer_step(self.state.value(), enriched, cfg, self.scorer, now)
         except Exception as exc:
-            yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.SCORE, source))
+            yield DLQ_TAG, self.dlq.count(_failed(_wire_text(payload), exc, Stage.SCORE, source))
             return
         self.state.update(new_state)
         self.scored.inc()

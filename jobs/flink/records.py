@@ -1,27 +1,33 @@
-"""What flows between the job's operators, as plain tuples of strings (cheap across the Python/JVM boundary).
+"""What flows between the job's operators, kept cheap to cross the Python/JVM boundary.
 
-Between operators an element is ``(kind, key, payload, source)``: ``kind`` is :data:`TX` or :data:`LABEL`,
-``key`` the id the next keyed stage partitions by, ``payload`` the record's JSON and ``source``
-``topic:partition:offset`` of the Kafka record it came from, so a failure in a later stage can still point
-the DLQ entry at its origin. No pyflink here.
+Into stage 1 (keyed by terminal) the Kafka records arrive as :data:`SOURCE_FIELDS` rows whose key the JVM
+already extracted, so no Python operator runs before the first keyed stage. From stage 1 to stage 2 an
+element is ``(kind, source, payload)``, pickled by Flink: ``kind`` is :data:`TX` or :data:`LABEL`,
+``source`` is ``topic:partition:offset`` of the Kafka record (so a failure in stage 2 can still point the
+DLQ entry at its origin), ``payload`` is :meth:`fraud_jobs.logic.EnrichedTransaction.to_wire` for a
+transaction and the label's JSON for a label. No pyflink here.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Final
+from typing import Any, Final
 
 from fraud_jobs.logic import ScoreRecord
 from fraud_jobs.schemas import Source
 
-__all__ = ["LABEL", "TX", "Element", "format_source", "parse_source", "score_json"]
+__all__ = ["LABEL", "SOURCE_FIELDS", "TX", "Element", "format_source", "parse_source", "score_json"]
 
 TX: Final = "T"
 LABEL: Final = "L"
 
-Element = tuple[str, str, str, str]
-"""(kind, key, payload JSON, source)."""
+SOURCE_FIELDS: Final = ("kind", "key", "topic", "partition", "offset", "value")
+"""A Kafka record as stage 1 receives it: kind, the JVM-extracted ``terminal_id`` ('' when unreadable),
+the Kafka coordinates and the raw value bytes."""
+
+Element = tuple[str, str, Any]
+"""(kind, source, payload) from stage 1 to stage 2."""
 
 
 def format_source(source: Source) -> str:

@@ -2,14 +2,19 @@
 
 ::
 
-    transactions --parse--+                                   +--> alerts (Kafka, exactly-once)
-                          +--union--> key_by terminal --> key_by customer --> +--> PostgreSQL (idempotent)
-    labels ------parse----+              ^                   ^                 +--> scores (Kafka, optional)
-    control --parse--> manager (p=1) --broadcast-------------+
+    transactions --+                                                      +--> alerts (Kafka, exactly-once)
+                   +--union--> key_by terminal: --> key_by customer: --> +--> PostgreSQL (idempotent)
+    labels --------+           parse + stage 1      stage 2             +--> scores (Kafka, optional)
+                                  ^                    ^
+    control --parse--> manager (p=1) --broadcast-------+
     every DLQ side output -------------------------------------------------------> dlq (Kafka, exactly-once)
 
-Sources are Kafka tables (the Table API's Kafka connector) only because their metadata columns carry
-topic/partition/offset, which a DLQ record must name; they become DataStreams right away.
+Sources are Kafka tables (the Table API's Kafka connector) because their metadata columns carry
+topic/partition/offset, which a DLQ record must name, and because SQL's JSON_VALUE reads the terminal_id
+on the JVM: the records are keyed without a Python operator, and parsing happens inside stage 1 (which
+checks that the parsed terminal_id is the key). Both keyed stages are keyed by the JVM's
+``KeyByKeySelector`` on field 0 of a ``Row(key, element)``, exactly what PyFlink's ``key_by`` does after
+its extra Python key-selector operator: each Python operator on the hot path costs a Python/JVM crossing.
 """
 
 from __future__ import annotations
@@ -22,21 +27,22 @@ from fraud_jobs.flink.functions import (
     ALERT_TAG,
     CONTROL_STATE,
     DLQ_TAG,
-    ELEMENT_TYPE,
+    KEYED_ELEMENT_TYPE,
+    SOURCE_TYPE,
     AlertWriter,
     ControlManager,
     CustomerStage,
     ParseControl,
-    ParseRecords,
     TerminalStage,
 )
 from fraud_jobs.flink.records import LABEL, TX
 from fraud_jobs.flink.settings import JobSettings
 from pyflink.common import Configuration, Types
 from pyflink.common.serialization import SimpleStringSchema
-from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.kafka import KafkaRecordSerializationSchema, KafkaSink
+from pyflink.java_gateway import get_gateway
 from pyflink.table import StreamTableEnvironment
 
 __all__ = ["build", "flink_configuration"]
@@ -70,14 +76,14 @@ def flink_configuration(settings: JobSettings) -> Configuration:
     return conf
 
 
-def _source_table(
+def _create_source(
     t_env: StreamTableEnvironment,
     name: str,
     topic: str,
     props: Mapping[str, str],
     settings: JobSettings,
     startup: str,
-) -> DataStream:
+) -> None:
     options = {
         "connector": "kafka",
         "topic": topic,
@@ -95,7 +101,53 @@ def _source_table(
         f"CREATE TEMPORARY TABLE `{name}` (`topic` STRING METADATA VIRTUAL, `partition` INT METADATA VIRTUAL,"
         f" `offset` BIGINT METADATA VIRTUAL, `value` BYTES) WITH ({with_clause})"
     )
+
+
+def _source_table(
+    t_env: StreamTableEnvironment,
+    name: str,
+    topic: str,
+    props: Mapping[str, str],
+    settings: JobSettings,
+    startup: str,
+) -> DataStream:
+    """Rows (topic, partition, offset, value) of one topic (the control topic, benchmarks)."""
+    _create_source(t_env, name, topic, props, settings, startup)
     return t_env.to_data_stream(t_env.from_path(name))
+
+
+def _keyed_source(
+    t_env: StreamTableEnvironment,
+    name: str,
+    kind: str,
+    topic: str,
+    props: Mapping[str, str],
+    settings: JobSettings,
+    startup: str,
+) -> DataStream:
+    """``Row(terminal_id, Row(kind, terminal_id, topic, partition, offset, value))`` per record.
+
+    The key is '' when the JVM cannot read a string terminal_id (bad JSON, missing field): stage 1 then
+    parses the record and sends it to the DLQ with the parser's reason.
+    """
+    _create_source(t_env, name, topic, props, settings, startup)
+    key = "COALESCE(JSON_VALUE(CAST(`value` AS STRING), '$.terminal_id'), '')"
+    table = t_env.sql_query(
+        f"SELECT k, ROW('{_quote(kind)}', k, `topic`, `partition`, `offset`, `value`)"
+        f" FROM (SELECT {key} AS k, `topic`, `partition`, `offset`, `value` FROM `{name}`)"
+    )
+    return t_env.to_append_stream(table, SOURCE_TYPE)
+
+
+def _key_by_field0(stream: DataStream, value_type: Any) -> KeyedStream:
+    """Key a stream of ``Row(key: STRING, element)`` on the JVM; the keyed Python function gets ``element``.
+
+    This is the second half of PyFlink's ``DataStream.key_by`` (its first half is a Python operator
+    producing the same ``Row(key, element)``), used here because our operators emit that row themselves.
+    """
+    selector = get_gateway().jvm.KeyByKeySelector()
+    j_keyed = stream._j_data_stream.keyBy(selector, Types.ROW([Types.STRING()]).get_java_type_info())
+    return KeyedStream(j_keyed, value_type, stream)
 
 
 def _quote(value: str) -> str:
@@ -136,18 +188,10 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
     base = settings.detector.model_dump_json()
     string = Types.STRING()
 
-    tx_rows = _source_table(t_env, "src_transactions", topics.transactions, props, settings, startup)
-    label_rows = _source_table(t_env, "src_labels", topics.labels, props, settings, startup)
+    txs = _keyed_source(t_env, "src_transactions", TX, topics.transactions, props, settings, startup)
+    labels = _keyed_source(t_env, "src_labels", LABEL, topics.labels, props, settings, startup)
     control_rows = _source_table(t_env, "src_control", topics.control, props, settings, "earliest-offset")
 
-    txs = (
-        tx_rows.process(ParseRecords(TX), output_type=ELEMENT_TYPE).name("parse-transactions").uid("parse-tx")
-    )
-    labels = (
-        label_rows.process(ParseRecords(LABEL), output_type=ELEMENT_TYPE)
-        .name("parse-labels")
-        .uid("parse-labels")
-    )
     parsed_control = (
         control_rows.process(ParseControl(), output_type=string).name("parse-control").uid("parse-ctl")
     )
@@ -161,16 +205,15 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
     broadcast = accepted.broadcast(CONTROL_STATE)
 
     enriched = (
-        txs.union(labels)
-        .key_by(_element_key, key_type=string)
+        _key_by_field0(txs.union(labels), SOURCE_TYPE)
         .connect(broadcast)
-        .process(TerminalStage(base), output_type=ELEMENT_TYPE)
+        .process(TerminalStage(base), output_type=KEYED_ELEMENT_TYPE)
         .name("terminal-stage")
         .uid("terminal-stage")
     )
     model = settings.model
     scored = (
-        enriched.key_by(_element_key, key_type=string)
+        _key_by_field0(enriched, KEYED_ELEMENT_TYPE)
         .connect(broadcast)
         .process(
             CustomerStage(
@@ -193,19 +236,13 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
         scored.sink_to(_kafka_sink(topics.scores, "scores", props, settings)).name("scores-kafka").uid(
             "scores-kafka"
         )
-    dlq = txs.get_side_output(DLQ_TAG).union(
-        labels.get_side_output(DLQ_TAG),
-        parsed_control.get_side_output(DLQ_TAG),
+    dlq = parsed_control.get_side_output(DLQ_TAG).union(
         accepted.get_side_output(DLQ_TAG),
         enriched.get_side_output(DLQ_TAG),
         scored.get_side_output(DLQ_TAG),
     )
     dlq.sink_to(_kafka_sink(topics.dlq, "dlq", props, settings)).name("dlq-kafka").uid("dlq-kafka")
     return env
-
-
-def _element_key(element: Any) -> str:
-    return str(element[1])
 
 
 def _control_key(_value: Any) -> str:

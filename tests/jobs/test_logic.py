@@ -292,3 +292,29 @@ def test_rules_work_without_the_ml_feature_state_and_a_scorer_then_is_refused(ma
     _, enriched = terminal_step(None, make_tx(), cfg)
     with pytest.raises(ValueError, match="ml_features"):
         customer_step(None, enriched, cfg, ConstantScorer(0.5))
+
+
+def test_wire_form_between_the_stages_is_lossless_and_pickles_small() -> None:
+    import pickle
+
+    from fraud_jobs.generator import generate
+    from fraud_jobs.logic import EnrichedTransaction
+    from fraud_jobs.schemas import parse_transaction
+
+    txs = [t for t in (parse_transaction(r.payload) for r in generate(400, seed=3).records)]
+    valid = [t for t in txs if isinstance(t, Transaction)]
+    edge = Transaction(
+        transaction_id="t-edge",
+        customer_id="C1",
+        terminal_id="T1",
+        amount=0.01,
+        event_time=datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    )
+    assert any(t.payment_method is not None for t in valid) and any(t.lat is not None for t in valid)
+    for tx in [*valid, edge]:
+        enriched = EnrichedTransaction(tx, 3, 1, (0.5, 2.0, 0.125))
+        wire = pickle.loads(pickle.dumps(enriched.to_wire()))
+        back = EnrichedTransaction.from_wire(wire)
+        assert back == enriched
+        assert back.tx.model_dump_json() == tx.model_dump_json()  # every field, incl. enums and microseconds
+        assert len(pickle.dumps(enriched.to_wire())) < len(enriched.to_json())

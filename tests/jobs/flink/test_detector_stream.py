@@ -138,8 +138,8 @@ def test_detector_job_end_to_end(
         return metrics if metrics.get("customer-stage.events_scored") == len(valid) else None
 
     metrics = wait_for(settled, timeout=90, interval=2, what="the metrics to report every scored event")
-    assert metrics["parse-transactions.events_in"] == len(gen.records)
-    dlq_metrics = {k: v for k, v in metrics.items() if k.startswith("parse-transactions.error_type.")}
+    assert metrics["terminal-stage.events_in"] == len(gen.records)
+    dlq_metrics = {k: v for k, v in metrics.items() if k.startswith("terminal-stage.error_type.")}
     assert sum(dlq_metrics.values()) == len(malformed)
     assert {k.split(".")[2] for k in dlq_metrics} == {d["error_type"] for d in dead}
     assert metrics["customer-stage.alerts"] == len(alerted)
