@@ -140,6 +140,23 @@ class ScoreRecord(NamedTuple):
     ml_score: float | None
     rule_codes: tuple[str, ...]
     alert: bool
+    model_version: str | None = None
+    """The active model that scored (None: rules only)."""
+    shadow_model_version: str | None = None
+    """Set when a shadow model scored the same feature vector and rule hits (it never changes alerts)."""
+    shadow_score: float | None = None
+    """Combined rules + shadow model score, as if the shadow were active."""
+    shadow_ml_score: float | None = None
+    shadow_alert: bool | None = None
+    shadow_error: str | None = None
+    """Why the shadow could not score this transaction (the active outcome stands regardless)."""
+
+
+def _ml_score(scorer: Scorer, x: tuple[float, ...], tx: Transaction) -> float:
+    raw = float(scorer.score(x))
+    if math.isnan(raw):
+        raise ValueError(f"scorer {scorer.version} returned NaN for transaction {tx.transaction_id}")
+    return min(1.0, max(0.0, raw))
 
 
 def _expired(last_ts: float, ts: float, ttl_s: float) -> bool:
@@ -174,11 +191,14 @@ def customer_step(
     cfg: DetectorConfig,
     scorer: Scorer | None = None,
     detection_time: datetime | None = None,
+    shadow: Scorer | None = None,
 ) -> tuple[bytes, ScoreRecord, FraudAlert | None]:
     """Stage 2 (keyed by customer_id): rules against the customer's history, ML score, combination, alert.
 
     Rules judge the transaction against the history *before* it; then the history records it. A scorer
-    error propagates (the caller sends the transaction to the DLQ with stage ``score``).
+    error propagates (the caller sends the transaction to the DLQ with stage ``score``). A ``shadow``
+    scorer scores the same feature vector with the same rule hits (its own FR-006 check replacing the
+    active one's); its outcome only goes into the record, and its errors only into ``shadow_error``.
     """
     tx = enriched.tx
     ts = tx.event_time.timestamp()
@@ -226,20 +246,34 @@ def customer_step(
         fstate = (
             feat.CustomerFeatureState.from_bytes(st.features) if st.features else feat.CustomerFeatureState()
         )
-    if scorer is not None:
+    x: tuple[float, ...] | None = None
+    if scorer is not None or shadow is not None:
         if fstate is None:
             raise ValueError("a scorer needs ml_features enabled (the model scores those features)")
         customer = feat.customer_features(fstate, ts, amount, lat, lon)
-        raw = float(scorer.score(feat.assemble(amount, ts, customer, enriched.terminal_features)))
-        if math.isnan(raw):
-            raise ValueError(f"scorer {scorer.version} returned NaN for transaction {tx.transaction_id}")
-        ml_score = min(1.0, max(0.0, raw))
+        x = feat.assemble(amount, ts, customer, enriched.terminal_features)
+    if scorer is not None and x is not None:
+        ml_score = _ml_score(scorer, x, tx)
+    risk = cfg.terminal_risk.check(enriched.terminal_confirmed_frauds)
+    shadow_out: tuple[float, float, bool] | None = None
+    shadow_error: str | None = None
+    if shadow is not None and x is not None:
+        try:
+            shadow_ml = _ml_score(shadow, x, tx)
+            shadow_hits = list(hits)
+            for extra in (cfg.anomaly.check(shadow_ml, shadow.version), risk):
+                if extra is not None:
+                    shadow_hits.append(extra)
+            shadow_score = combine(shadow_hits, shadow_ml, cfg.alpha)[0]
+            shadow_out = (shadow_score, shadow_ml, shadow_score >= cfg.alert_threshold)
+        except Exception as exc:  # the shadow must never change the active outcome
+            shadow_error = f"{type(exc).__name__}: {exc}"
+    if scorer is not None:
         hit = cfg.anomaly.check(ml_score, scorer.version)
         if hit is not None:
             hits.append(hit)
-    hit = cfg.terminal_risk.check(enriched.terminal_confirmed_frauds)
-    if hit is not None:
-        hits.append(hit)
+    if risk is not None:
+        hits.append(risk)
     if fstate is not None:
         feat.customer_observe(fstate, ts, amount, lat, lon)
         st.features = fstate.to_bytes()
@@ -265,6 +299,12 @@ def customer_step(
         ml_score,
         tuple([h.code for h in hits]) if hits else (),
         is_alert,
+        scorer.version if scorer is not None else None,
+        shadow.version if shadow is not None else None,
+        shadow_out[0] if shadow_out is not None else None,
+        shadow_out[1] if shadow_out is not None else None,
+        shadow_out[2] if shadow_out is not None else None,
+        shadow_error,
     )
     alert = None
     if is_alert:

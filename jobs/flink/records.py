@@ -17,7 +17,16 @@ from typing import Any, Final
 from fraud_jobs.logic import ScoreRecord
 from fraud_jobs.schemas import Source
 
-__all__ = ["LABEL", "SOURCE_FIELDS", "TX", "Element", "format_source", "parse_source", "score_json"]
+__all__ = [
+    "LABEL",
+    "SOURCE_FIELDS",
+    "TX",
+    "Element",
+    "format_source",
+    "model_score_rows",
+    "parse_source",
+    "score_json",
+]
 
 TX: Final = "T"
 LABEL: Final = "L"
@@ -45,20 +54,63 @@ def parse_source(text: str) -> Source:
 
 
 def score_json(record: ScoreRecord, detected_at: float | None = None) -> str:
-    """The score record of one transaction (scores topic): outcome, rule codes and when it was decided."""
-    return json.dumps(
-        {
-            "transaction_id": record.transaction_id,
-            "customer_id": record.customer_id,
-            "terminal_id": record.terminal_id,
-            "event_ts": record.event_ts,
-            "amount": record.amount,
-            "score": record.score,
-            "rule_score": record.rule_score,
-            "ml_score": record.ml_score,
-            "rule_codes": list(record.rule_codes),
-            "alert": record.alert,
-            "detected_at": time.time() if detected_at is None else detected_at,
-        },
-        separators=(",", ":"),
-    )
+    """The score record of one transaction (scores topic): outcome, rule codes, the model version and when
+    it was decided; with a shadow model also its version, combined score, model score and alert decision
+    (``shadow_error`` instead of the scores when the shadow failed on this transaction)."""
+    data: dict[str, Any] = {
+        "transaction_id": record.transaction_id,
+        "customer_id": record.customer_id,
+        "terminal_id": record.terminal_id,
+        "event_ts": record.event_ts,
+        "amount": record.amount,
+        "score": record.score,
+        "rule_score": record.rule_score,
+        "ml_score": record.ml_score,
+        "rule_codes": list(record.rule_codes),
+        "alert": record.alert,
+        "model_version": record.model_version,
+        "detected_at": time.time() if detected_at is None else detected_at,
+    }
+    if record.shadow_model_version is not None:
+        data["shadow_model_version"] = record.shadow_model_version
+        data["shadow_score"] = record.shadow_score
+        data["shadow_ml_score"] = record.shadow_ml_score
+        data["shadow_alert"] = record.shadow_alert
+        if record.shadow_error is not None:
+            data["shadow_error"] = record.shadow_error
+    return json.dumps(data, separators=(",", ":"))
+
+
+def model_score_rows(record: ScoreRecord, scored_at: float) -> tuple[tuple[Any, ...], ...]:
+    """``gold.model_scores`` rows of one transaction: (transaction_id, model_version, role, score, ml_score,
+    alert, customer_id, event_ts, scored_at) for the active model and the shadow (if each scored)."""
+    rows: list[tuple[Any, ...]] = []
+    if record.model_version is not None:
+        rows.append(
+            (
+                record.transaction_id,
+                record.model_version,
+                "active",
+                record.score,
+                record.ml_score,
+                record.alert,
+                record.customer_id,
+                record.event_ts,
+                scored_at,
+            )
+        )
+    if record.shadow_model_version is not None and record.shadow_score is not None:
+        rows.append(
+            (
+                record.transaction_id,
+                record.shadow_model_version,
+                "shadow",
+                record.shadow_score,
+                record.shadow_ml_score,
+                record.shadow_alert,
+                record.customer_id,
+                record.event_ts,
+                scored_at,
+            )
+        )
+    return tuple(rows)

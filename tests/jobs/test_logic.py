@@ -318,3 +318,55 @@ def test_wire_form_between_the_stages_is_lossless_and_pickles_small() -> None:
         assert back == enriched
         assert back.tx.model_dump_json() == tx.model_dump_json()  # every field, incl. enums and microseconds
         assert len(pickle.dumps(enriched.to_wire())) < len(enriched.to_json())
+
+
+class _FailingScorer(ConstantScorer):
+    def score(self, x: Sequence[float]) -> float:
+        raise RuntimeError("broken shadow")
+
+
+def _run_with_shadow(
+    txs: Sequence[Transaction], active: Scorer, shadow: Scorer | None
+) -> list[tuple[ScoreRecord, FraudAlert | None]]:
+    terminals: dict[str, bytes] = {}
+    customers: dict[str, bytes] = {}
+    out = []
+    for tx in txs:
+        terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, BLOCKING)
+        customers[tx.customer_id], record, alert = customer_step(
+            customers.get(tx.customer_id), enriched, BLOCKING, active, tx.event_time, shadow
+        )
+        out.append((record, alert))
+    return out
+
+
+def test_shadow_scores_the_same_features_and_never_changes_the_active_outcome(make_tx: MakeTx) -> None:
+    txs = [*history(make_tx), make_tx(at=T0 + next_day(), amount=950.0, lat=50.85, lon=4.35)]
+    txs.append(make_tx(at=T0 + next_day(), amount=20.0, customer="C-BAD"))
+    active, shadow = ConstantScorer(0.1, "v-active"), ConstantScorer(0.9, "v-shadow")
+    alone = _run_with_shadow(txs, active, None)
+    both = _run_with_shadow(txs, active, shadow)
+    for (a_rec, a_alert), (b_rec, b_alert) in zip(alone, both, strict=True):
+        assert b_rec[:11] == a_rec[:11] and (a_alert is None) == (b_alert is None)  # active part unchanged
+        assert a_rec.shadow_model_version is None and a_rec.model_version == "v-active"
+        assert b_rec.shadow_model_version == "v-shadow" and b_rec.shadow_ml_score == 0.9
+        # the shadow's own FR-006 hit (0.9 >= 0.8) replaces the active one's; other hits are shared
+        shared = [c for c in b_rec.rule_codes if c != "FR-006"]
+        weights = {"FR-001": BLOCKING.high_value.weight, "FR-005": BLOCKING.blocklist.weight}
+        rules = min(1.0, BLOCKING.anomaly.weight + sum(weights.get(c, 0.0) for c in shared))
+        expected = min(1.0, (1 - BLOCKING.alpha) * rules + BLOCKING.alpha * 0.9)
+        assert b_rec.shadow_score == pytest.approx(expected)
+        assert b_rec.shadow_alert == (expected >= BLOCKING.alert_threshold)
+    assert both[-1][0].alert and both[-1][1] is not None  # the blocklisted customer still alerts
+    assert not both[0][0].alert and both[0][0].shadow_alert  # the shadow alone would have alerted
+
+
+def test_a_failing_shadow_is_recorded_not_raised(make_tx: MakeTx) -> None:
+    txs = history(make_tx, days=2)
+    active = ConstantScorer(0.3, "v-active")
+    alone = _run_with_shadow(txs, active, None)
+    broken = _run_with_shadow(txs, active, _FailingScorer(0.5, "v-broken"))
+    for (a_rec, _), (b_rec, _) in zip(alone, broken, strict=True):
+        assert b_rec[:11] == a_rec[:11]
+        assert b_rec.shadow_model_version == "v-broken" and b_rec.shadow_score is None
+        assert b_rec.shadow_error == "RuntimeError: broken shadow"
