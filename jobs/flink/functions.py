@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from fraud_jobs.config import DetectorConfig
 from fraud_jobs.flink.control import accept_control, fold_controls
-from fraud_jobs.flink.records import LABEL, TX, format_source, parse_source, score_json
+from fraud_jobs.flink.records import LABEL, TX, format_source, model_score_rows, parse_source, score_json
 from fraud_jobs.logic import (
     EnrichedTransaction,
     apply_label_customer,
@@ -52,17 +52,24 @@ from pyflink.datastream.functions import (
     KeyedProcessFunction,
     ProcessFunction,
 )
-from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig, ValueStateDescriptor
+from pyflink.datastream.state import (
+    ListStateDescriptor,
+    MapStateDescriptor,
+    StateTtlConfig,
+    ValueStateDescriptor,
+)
 
 __all__ = [
     "ALERT_TAG",
     "CONTROL_STATE",
     "DLQ_TAG",
     "KEYED_ELEMENT_TYPE",
+    "MODEL_SCORES_TAG",
     "SOURCE_TYPE",
     "AlertWriter",
     "ControlManager",
     "CustomerStage",
+    "ModelScoreWriter",
     "ParseControl",
     "TerminalStage",
 ]
@@ -76,6 +83,9 @@ SOURCE_TYPE: Final = Types.ROW(
 """Row(key, records.SOURCE_FIELDS row): what the JVM keys by field 0 into stage 1."""
 KEYED_ELEMENT_TYPE: Final = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])
 """Row(customer_id, records.Element): stage 1's output, keyed by field 0 into stage 2."""
+MODEL_SCORES_TAG: Final = OutputTag("model-scores", Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()]))
+"""Row(constant key, records.model_score_rows of one transaction) for :class:`ModelScoreWriter`."""
+_MODEL_SCORES_KEY: Final = "model-scores"
 CONTROL_STATE: Final = MapStateDescriptor("controls", Types.STRING(), Types.STRING())
 _CONTROL_KEY: Final = "accepted"
 _LOG: Final = logging.getLogger(__name__)
@@ -272,12 +282,22 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
     """
 
     def __init__(
-        self, base_config_json: str, model_uri: str | None, model_sha256: str | None, emit_scores: bool
+        self,
+        base_config_json: str,
+        model_uri: str | None,
+        model_sha256: str | None,
+        emit_scores: bool,
+        shadow_uri: str | None = None,
+        shadow_sha256: str | None = None,
+        emit_model_scores: bool = False,
     ) -> None:
         self.base_config_json = base_config_json
         self.model_uri = model_uri
         self.model_sha256 = model_sha256
         self.emit_scores = emit_scores
+        self.shadow_uri = shadow_uri
+        self.shadow_sha256 = shadow_sha256
+        self.emit_model_scores = emit_model_scores
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self._open_config()
@@ -285,8 +305,15 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
         desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
         self.state = runtime_context.get_state(desc)
         self.scorer = load_scorer(self.model_uri, self.model_sha256) if self.model_uri else None
+        self.shadow: Scorer | None = None
+        if self.shadow_uri:
+            try:
+                self.shadow = load_scorer(self.shadow_uri, self.shadow_sha256)
+            except Exception as exc:  # the same refusal as for the active model, saying which one failed
+                raise type(exc)(f"shadow model {self.shadow_uri}: {exc}") from exc
         group = runtime_context.get_metrics_group()
         self.group = group
+        self.shadow_failed = group.counter("shadow_score_errors")
         self.scored = group.counter("events_scored")
         self.alerts = group.counter("alerts")
         self.alerts_by_rule: dict[str, Any] = {}
@@ -314,7 +341,9 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
         try:
             enriched = EnrichedTransaction.from_wire(payload)
             now = datetime.now(UTC)
-            new_state, record, alert = customer_step(self.state.value(), enriched, cfg, self.scorer, now)
+            new_state, record, alert = customer_step(
+                self.state.value(), enriched, cfg, self.scorer, now, self.shadow
+            )
         except Exception as exc:
             yield DLQ_TAG, self.dlq.count(_failed(_wire_text(payload), exc, Stage.SCORE, source))
             return
@@ -326,8 +355,110 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
             self._count_rules(record.rule_codes)
             self.latency.update(max(0, int((now.timestamp() - record.event_ts) * 1000)))
             yield ALERT_TAG, alert.model_dump_json()
+        if record.shadow_error is not None:
+            self.shadow_failed.inc()
+            _LOG.warning("shadow model failed on %s: %s", record.transaction_id, record.shadow_error)
         if self.emit_scores:
             yield score_json(record, now.timestamp())
+        if self.emit_model_scores:
+            rows = model_score_rows(record, now.timestamp())
+            if rows:
+                yield MODEL_SCORES_TAG, Row(_MODEL_SCORES_KEY, rows)
+
+
+class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
+    """Writes ``gold.model_scores`` (active and shadow rows) in batches, idempotent by (transaction_id,
+    model_version) with ``ON CONFLICT DO NOTHING``.
+
+    PyFlink's thread mode gives a Python function no hook before a checkpoint, so rows must not wait in
+    Python memory: they wait in keyed ListState (one constant key), which every checkpoint stores. A
+    restart then finds the rows a checkpoint took but the database never got, and writes them; rows
+    written after the checkpoint are written again by the replay and ignored by the conflict clause. A
+    batch goes out when ``batch_rows`` rows wait or ``flush_ms`` after the first one (a processing-time
+    timer, checkpointed too); psycopg pipelines ``executemany`` into one round trip.
+    """
+
+    def __init__(self, dsn: str, table: str, batch_rows: int = 500, flush_ms: int = 200) -> None:
+        self.dsn = dsn
+        self.table = table
+        self.batch_rows = batch_rows
+        self.flush_ms = flush_ms
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.conn = _connect_checked(self.dsn, self.table)
+        self.sql = (
+            f"INSERT INTO {self.table} (transaction_id, model_version, role, score, ml_score, alert,"
+            " customer_id, event_time, scored_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (transaction_id, model_version) DO NOTHING"
+        )
+        self.pending = runtime_context.get_list_state(
+            ListStateDescriptor("model-score-rows", Types.PICKLED_BYTE_ARRAY())
+        )
+        self.waiting = 0
+        self.timer_at: int | None = None
+        group = runtime_context.get_metrics_group()
+        self.written = group.counter("model_scores_written_postgres")
+        self.batches = group.counter("model_score_batches")
+
+    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        self.pending.add(value)
+        self.waiting += len(value)
+        if self.waiting >= self.batch_rows:
+            self._flush()
+        elif self.timer_at is None:
+            self.timer_at = ctx.timer_service().current_processing_time() + self.flush_ms
+            ctx.timer_service().register_processing_time_timer(self.timer_at)
+        yield from ()
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        self.timer_at = None
+        self._flush()
+        yield from ()
+
+    def _flush(self) -> None:
+        rows = [
+            (tx_id, version, role, score, ml, alert, customer, _utc(event_ts), _utc(scored_at))
+            for group in (self.pending.get() or ())
+            for (tx_id, version, role, score, ml, alert, customer, event_ts, scored_at) in group
+        ]
+        if rows:
+            try:
+                with self.conn.cursor() as cur:
+                    cur.executemany(self.sql, rows)
+            except Exception:
+                if not self.conn.closed:
+                    raise
+                self.conn = _connect_checked(self.dsn, self.table)  # one reconnect, then fail the operator
+                with self.conn.cursor() as cur:
+                    cur.executemany(self.sql, rows)
+            self.written.inc(len(rows))
+            self.batches.inc()
+        self.pending.clear()
+        self.waiting = 0
+
+    def close(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _connect_checked(dsn: str, table: str) -> Any:
+    """An autocommit connection, after checking that ``table`` exists (migrations ran)."""
+    import psycopg
+
+    conn = psycopg.connect(dsn, autocommit=True, application_name="fraud-detector")
+    schema, name = table.split(".")
+    found = conn.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", (schema, name)
+    ).fetchone()
+    if found is None:
+        conn.close()
+        raise RuntimeError(f"table {table} does not exist: run `streamflow db migrate` first")
+    return conn
 
 
 class AlertWriter(ProcessFunction):  # type: ignore[misc]

@@ -100,6 +100,10 @@ class DatabaseSettings(_Lenient):
     dsn_env: str | None = None
     """Alternative to host/port/database/user/password: an environment variable holding a full DSN."""
     table: str = Field(default="gold.fact_fraud_alerts", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+    model_scores_table: str = Field(
+        default="gold.model_scores", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
+    )
+    """Where both models' scores go when a shadow model is set (migrations 007/008)."""
 
     def dsn(self, environ: Mapping[str, str]) -> str:
         """A libpq connection string; the password only ever comes from the environment."""
@@ -166,6 +170,8 @@ class JobSettings(_Lenient):
     database: DatabaseSettings | None = None
     detector: DetectorConfig = DetectorConfig()
     model: ModelSettings | None = None
+    shadow_model: ModelSettings | None = None
+    """Scored beside ``model`` on the same features and rule hits; never changes alerts."""
     checkpointing: CheckpointSettings = CheckpointSettings()
     flink: FlinkSettings = FlinkSettings()
 

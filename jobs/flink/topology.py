@@ -5,8 +5,8 @@
     transactions --+                                                      +--> alerts (Kafka, exactly-once)
                    +--union--> key_by terminal: --> key_by customer: --> +--> PostgreSQL (idempotent)
     labels --------+           parse + stage 1      stage 2             +--> scores (Kafka, optional)
-                                  ^                    ^
-    control --parse--> manager (p=1) --broadcast-------+
+                                  ^                    ^                 +--> model scores (PostgreSQL,
+    control --parse--> manager (p=1) --broadcast-------+                      with a shadow model)
     every DLQ side output -------------------------------------------------------> dlq (Kafka, exactly-once)
 
 Sources are Kafka tables (the Table API's Kafka connector) because their metadata columns carry
@@ -28,10 +28,12 @@ from fraud_jobs.flink.functions import (
     CONTROL_STATE,
     DLQ_TAG,
     KEYED_ELEMENT_TYPE,
+    MODEL_SCORES_TAG,
     SOURCE_TYPE,
     AlertWriter,
     ControlManager,
     CustomerStage,
+    ModelScoreWriter,
     ParseControl,
     TerminalStage,
 )
@@ -211,13 +213,20 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
         .name("terminal-stage")
         .uid("terminal-stage")
     )
-    model = settings.model
+    model, shadow = settings.model, settings.shadow_model
+    write_model_scores = dsn is not None and shadow is not None
     scored = (
         _key_by_field0(enriched, KEYED_ELEMENT_TYPE)
         .connect(broadcast)
         .process(
             CustomerStage(
-                base, model.uri if model else None, model.sha256 if model else None, bool(topics.scores)
+                base,
+                model.uri if model else None,
+                model.sha256 if model else None,
+                bool(topics.scores),
+                shadow_uri=shadow.uri if shadow else None,
+                shadow_sha256=shadow.sha256 if shadow else None,
+                emit_model_scores=write_model_scores,
             ),
             output_type=string,
         )
@@ -232,6 +241,11 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
         alerts.process(AlertWriter(dsn, settings.database.table), output_type=string).name(
             "alerts-postgres"
         ).uid("alerts-postgres")
+    if write_model_scores and dsn is not None and settings.database is not None:
+        model_scores = scored.get_side_output(MODEL_SCORES_TAG)
+        _key_by_field0(model_scores, KEYED_ELEMENT_TYPE).process(
+            ModelScoreWriter(dsn, settings.database.model_scores_table), output_type=string
+        ).name("model-scores-postgres").uid("model-scores-postgres")
     if topics.scores:
         scored.sink_to(_kafka_sink(topics.scores, "scores", props, settings)).name("scores-kafka").uid(
             "scores-kafka"

@@ -1,0 +1,168 @@
+"""Shadow-model scoring in the detector job, on the local Flink mini-cluster with real Kafka and PostgreSQL.
+
+Two tiny, different IsolationForests are compiled with fraud_models; the job runs the first as the active
+model and the second as the shadow. Every transaction then carries both scores in the scores topic and in
+``gold.model_scores``; the alerts are exactly those of the active model alone; a shadow model that fails
+its artifact check stops the job from starting, naming the shadow.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from fraud_jobs.config import DetectorConfig
+from fraud_jobs.flink.settings import DatabaseSettings, ModelSettings
+from fraud_jobs.flink.topology import build
+from fraud_jobs.generator import generate
+from fraud_jobs.logic import ScoreRecord, customer_step, terminal_step
+from fraud_jobs.schemas import Transaction, parse_transaction
+from fraud_jobs.scoring import Scorer
+from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
+from fraud_models.scorer import compile_model, load_model
+from fraud_operator.db.migrations import migrate
+from sklearn.ensemble import IsolationForest
+
+from tests.conftest import wait_for
+from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, free_port, produce
+
+pytestmark = [pytest.mark.flink, pytest.mark.kafka, pytest.mark.postgres]
+
+DSN_ENV = "SHADOW_TEST_PG_DSN"
+
+
+def _model(path: Path, seed: int, version: str, scale: float) -> ModelSettings:
+    """A small IsolationForest trained on noise of ``scale``: the stream's features look more anomalous to
+    a forest trained on small noise (seed 1, scale 1: ~5% over FR-006's 0.6) than on wide noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(500, len(FEATURE_NAMES))) * scale
+    forest = IsolationForest(n_estimators=20, random_state=seed).fit(X)
+    model = compile_model(
+        forest, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version=version
+    )
+    sha256 = model.save(path)
+    return ModelSettings(name=version, version=version, uri=str(path), sha256=sha256)
+
+
+def _expected(
+    txs: Sequence[Transaction], cfg: DetectorConfig, active: Scorer, shadow: Scorer | None
+) -> dict[str, ScoreRecord]:
+    """The pure logic over the stream's order (one partition, parallelism 1)."""
+    terminals: dict[str, bytes] = {}
+    customers: dict[str, bytes] = {}
+    out = {}
+    for tx in txs:
+        terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
+        customers[tx.customer_id], record, _ = customer_step(
+            customers.get(tx.customer_id), enriched, cfg, active, tx.event_time, shadow
+        )
+        out[tx.transaction_id] = record
+    return out
+
+
+def _job_exceptions(port: int, job_id: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/jobs/{job_id}/exceptions", timeout=30) as resp:
+        return json.dumps(json.loads(resp.read()))
+
+
+def test_shadow_model_scores_every_transaction_without_changing_alerts(
+    kafka_bootstrap: str, kafka_topic_factory: Any, flink_jars: str, postgres_dsn: str, tmp_path: Path
+) -> None:
+    migrate(postgres_dsn)
+    topics = {role: kafka_topic_factory(role) for role in ROLES}
+    active = _model(tmp_path / "active.npz", 1, "iforest-a", 1.0)
+    shadow = _model(tmp_path / "shadow.npz", 2, "iforest-b", 1000.0)
+    gen = generate(400, seed=5, days=6)
+    blocked = gen.control.blocklist_add
+    settings = detector_settings(
+        kafka_bootstrap,
+        topics,
+        flink_jars,
+        tmp_path / "checkpoints",
+        blocklist={"customers": list(blocked.customers), "terminals": list(blocked.terminals)},
+        anomaly={"threshold": 0.6},
+    ).model_copy(
+        update={"database": DatabaseSettings(dsn_env=DSN_ENV), "model": active, "shadow_model": shadow}
+    )
+    produce(kafka_bootstrap, topics["transactions"], [r.payload for r in gen.records])
+    txs = [t for t in (parse_transaction(r.payload) for r in gen.records) if isinstance(t, Transaction)]
+    assert len(txs) == len(gen.records)
+    a_model = load_model(active.uri, expected_sha256=active.sha256, expected_schema_id=FEATURE_SCHEMA_ID)
+    s_model = load_model(shadow.uri, expected_sha256=shadow.sha256, expected_schema_id=FEATURE_SCHEMA_ID)
+    both = _expected(txs, settings.detector, a_model, s_model)
+    alone = _expected(txs, settings.detector, a_model, None)
+    assert any(r.shadow_alert != r.alert for r in both.values()), "the two models should disagree somewhere"
+
+    scores = TopicReader(kafka_bootstrap, topics["scores"])
+    alerts = TopicReader(kafka_bootstrap, topics["alerts"])
+    job = build(settings, environ={DSN_ENV: postgres_dsn}).execute_async(settings.job_name)
+    try:
+        scores.wait(lambda s: len(s) >= len(txs), 180, f"{len(txs)} score records")
+        by_tx = {s["transaction_id"]: s for s in scores.records}
+        assert set(by_tx) == set(both)
+        for tx_id, want in both.items():
+            got = by_tx[tx_id]
+            assert got["model_version"] == "iforest-a" and got["shadow_model_version"] == "iforest-b"
+            assert got["score"] == pytest.approx(want.score) and got["ml_score"] == pytest.approx(
+                want.ml_score
+            )
+            assert got["shadow_score"] == pytest.approx(want.shadow_score)
+            assert got["shadow_ml_score"] == pytest.approx(want.shadow_ml_score)
+            assert got["shadow_alert"] is want.shadow_alert and got["alert"] is alone[tx_id].alert
+
+        # alerts: exactly the active model's, whatever the shadow thinks
+        want_alerts = {tx_id for tx_id, r in alone.items() if r.alert}
+        assert want_alerts
+        alerts.wait(
+            lambda a: {x["transaction_id"] for x in a} >= want_alerts, 60, "the active model's alerts"
+        )
+        assert {x["transaction_id"] for x in alerts.poll(2)} == want_alerts
+
+        # PostgreSQL: one row per transaction and model, meaning what the score records say
+        def rows() -> list[tuple[Any, ...]] | None:
+            with psycopg.connect(postgres_dsn) as conn:
+                found = conn.execute(
+                    "SELECT transaction_id, model_version, role, score, ml_score, alert, customer_id,"
+                    " event_time, scored_at FROM gold.model_scores"
+                ).fetchall()
+            return found if len(found) >= 2 * len(txs) else None
+
+        table = wait_for(rows, timeout=60, interval=1, what="both models' rows in gold.model_scores")
+        assert len(table) == 2 * len(txs)
+        for tx_id, version, role, score, ml_score, alert, customer, event_time, scored_at in table:
+            want, got = both[tx_id], by_tx[tx_id]
+            assert (version, role) in (("iforest-a", "active"), ("iforest-b", "shadow"))
+            active_row = role == "active"
+            assert score == pytest.approx(want.score if active_row else want.shadow_score)
+            assert ml_score == pytest.approx(want.ml_score if active_row else want.shadow_ml_score)
+            assert alert is (want.alert if active_row else want.shadow_alert)
+            assert customer == want.customer_id
+            assert event_time == datetime.fromtimestamp(want.event_ts, UTC)
+            assert scored_at.timestamp() == pytest.approx(got["detected_at"], abs=1e-3)
+    finally:
+        job.cancel().result()
+        scores.close()
+        alerts.close()
+
+    # a shadow model failing its artifact check stops the job at start, naming the shadow
+    port = free_port()
+    bad = settings.model_copy(update={"shadow_model": shadow.model_copy(update={"sha256": "0" * 64})})
+    bad = bad.with_flink(extra={"rest.port": str(port)})
+    job = build(bad, environ={DSN_ENV: postgres_dsn}).execute_async(bad.job_name + "-bad")
+    try:
+
+        def refused() -> str | None:
+            text = _job_exceptions(port, str(job.get_job_id()))
+            return text if "sha256 mismatch" in text else None
+
+        text = wait_for(refused, timeout=120, interval=2, what="the shadow model's refusal in the exceptions")
+        assert f"shadow model {shadow.uri}" in text
+    finally:
+        job.cancel().result()
