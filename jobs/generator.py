@@ -325,6 +325,8 @@ _BAD_TIMES: Final = (
     "2026-03-02 25:61:00Z",
     1772445600,
     None,
+    "2100-12-31T23:30:00-05:00",  # in range as written, 2101 in UTC
+    "2000-01-01T00:30:00+14:00",  # 1999 in UTC
 )
 
 MALFORMATIONS: Final[dict[str, Callable[[dict[str, Any], random.Random], bytes]]] = {
@@ -349,6 +351,9 @@ MALFORMATIONS: Final[dict[str, Callable[[dict[str, Any], random.Random], bytes]]
     "binary_garbage": _garbage,
     "deeply_nested": _deeply_nested,
     "bad_schema_version": _set("schema_version", lambda _, g: g.choice(("2", 0, -1, 2.5, None))),
+    "id_control_chars": _set(
+        "customer_id", lambda r, g: r["customer_id"] + g.choice(("\x00", "\n", "\x1b[0m"))
+    ),
 }
 """Kinds of corruption; each one is invalid whatever the source record (the fuzz test relies on it)."""
 

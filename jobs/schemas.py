@@ -143,10 +143,16 @@ def _check_time(value: Any) -> datetime:
         raise _err(ErrorType.BAD_TIMESTAMP, "timestamp has no UTC offset: {v}", v=str(value)[:40])
     if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
         raise _err(ErrorType.BAD_TIMESTAMP, "timestamp year {y} outside 2000..2100", y=parsed.year)
-    return parsed.astimezone(UTC)
+    utc = parsed.astimezone(UTC)
+    if not _MIN_YEAR <= utc.year <= _MAX_YEAR:  # 2100-12-31T23:00-05:00 is in 2101: checked in UTC too, or
+        # the normalised value would fail the next stage's re-validation instead of the parse
+        raise _err(ErrorType.BAD_TIMESTAMP, "timestamp {v} is outside 2000..2100 in UTC", v=str(value)[:40])
+    return utc
 
 
-_Id = Annotated[str, Field(min_length=1, max_length=_MAX_ID_LEN)]
+_NO_CONTROL_CHARS: Final = r"^[^\x00-\x1f\x7f]*$"
+"""Ids and device ids end up in PostgreSQL text columns (which refuse NUL) and in logs: no control chars."""
+_Id = Annotated[str, Field(min_length=1, max_length=_MAX_ID_LEN, pattern=_NO_CONTROL_CHARS)]
 _UnitFloat = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 
 
@@ -180,7 +186,7 @@ class Transaction(_Wire):
     # v2 (all optional; a v1 event gets None)
     payment_method: PaymentMethod | None = Field(default=None, strict=False)
     channel: Channel | None = Field(default=None, strict=False)
-    device_id: str | None = Field(default=None, max_length=_MAX_ID_LEN)
+    device_id: str | None = Field(default=None, max_length=_MAX_ID_LEN, pattern=_NO_CONTROL_CHARS)
     lat: float | None = Field(default=None, ge=-90.0, le=90.0)
     lon: float | None = Field(default=None, ge=-180.0, le=180.0)
 

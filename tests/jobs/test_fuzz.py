@@ -30,8 +30,9 @@ EXPECTED: dict[str, set[ErrorType]] = {
     "binary_garbage": {ErrorType.INVALID_ENCODING},
     "deeply_nested": {ErrorType.INVALID_JSON},
     "bad_schema_version": {ErrorType.WRONG_TYPE, ErrorType.UNSUPPORTED_SCHEMA_VERSION},
+    "id_control_chars": {ErrorType.INVALID_VALUE},
 }
-PER_KIND = 560  # x 19 kinds = 10,640 malformed records
+PER_KIND = 530  # x 20 kinds = 10,600 malformed records
 
 
 def test_every_corruption_kind_has_an_expectation() -> None:
@@ -82,6 +83,8 @@ def test_random_bytes_never_raise() -> None:
         assert isinstance(result, Transaction | DeadLetterRecord)
         if isinstance(result, DeadLetterRecord):
             assert result.error_message
+        else:  # what the job does between its stages must work for whatever the parse let through
+            assert Transaction.model_validate_json(result.model_dump_json()) == result
 
 
 def test_deeply_nested_json_is_a_dead_letter_not_a_crash() -> None:
@@ -89,3 +92,38 @@ def test_deeply_nested_json_is_a_dead_letter_not_a_crash() -> None:
     result = parse_transaction(raw)
     assert isinstance(result, DeadLetterRecord)
     assert result.error_type in {ErrorType.INVALID_JSON, ErrorType.NOT_AN_OBJECT}
+
+
+def test_a_timestamp_outside_the_range_in_utc_is_refused_at_parse_not_downstream() -> None:
+    """Found by fuzzing: the year was checked before the conversion to UTC, so 2100-12-31T23:30-05:00
+    parsed, became 2101 and failed the next stage's re-validation (a processing error, not bad input)."""
+    for when in ("2100-12-31T23:30:00-05:00", "2000-01-01T00:30:00+14:00"):
+        raw = _record(event_time=when)
+        result = parse_transaction(raw)
+        assert isinstance(result, DeadLetterRecord), when
+        assert result.error_type is ErrorType.BAD_TIMESTAMP and "UTC" in result.error_message
+    edge = parse_transaction(_record(event_time="2100-12-31T18:59:59-05:00"))
+    assert isinstance(edge, Transaction) and edge.event_time.year == 2100
+
+
+def test_ids_with_control_characters_are_refused() -> None:
+    """Found by fuzzing: a NUL in an id parsed fine, and PostgreSQL refuses NUL in text, so an alert for it
+    would fail the alert writer (a job restart loop) instead of reaching the DLQ."""
+    for field, value in (("customer_id", "C\x00"), ("terminal_id", "T\n1"), ("device_id", "D\x1b")):
+        result = parse_transaction(_record(**{field: value}))
+        assert isinstance(result, DeadLetterRecord), field
+        assert result.error_type is ErrorType.INVALID_VALUE and field in result.error_message
+    ok = parse_transaction(_record(customer_id="Müller 東京"))
+    assert isinstance(ok, Transaction) and ok.customer_id == "Müller 東京"
+
+
+def _record(**changes: str) -> bytes:
+    rec = {
+        "transaction_id": "t1",
+        "customer_id": "C1",
+        "terminal_id": "T1",
+        "amount": 10.0,
+        "event_time": "2026-03-02T10:00:00Z",
+        **changes,
+    }
+    return json.dumps(rec).encode()
