@@ -9,8 +9,10 @@ from typing import Any
 
 import kopf
 from fraud_operator.api.common import API_VERSION
+from fraud_operator.api.conditions import set_condition
 from fraud_operator.apply import Applier, is_subset
-from fraud_operator.handlers.artifacts import artifact_problem
+from fraud_operator.handlers.artifacts import CONDITION_TYPE as ARTIFACT_CONDITION
+from fraud_operator.handlers.artifacts import artifact_verdict
 from fraud_operator.handlers.context import clients
 from fraud_operator.handlers.resolve import describe_error, model_problem, parse_model
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 __all__ = ["KIND", "model_status", "pipelines_using", "reconcile_model"]
 
 KIND = "FraudModel"
+_MAX_MESSAGE = 2000
 
 
 def pipelines_using(pipelines: list[dict[str, Any]], model: str) -> list[str]:
@@ -33,29 +36,49 @@ def pipelines_using(pipelines: list[dict[str, Any]], model: str) -> list[str]:
 
 
 def model_status(body: Mapping[str, Any], used_by: list[str], now: datetime) -> dict[str, Any]:
-    """phase, reason, message, usedBy and observedGeneration of a model.
+    """phase, reason, message, usedBy, observedGeneration and the ArtifactVerified condition of a model.
 
-    Pure unless STREAMFLOW_VERIFY_ARTIFACTS is on: then the artifact is loaded and checked like the job will.
+    Pure unless artifact verification is on (the default): then the artifact is loaded and checked like the
+    job will, and an artifact the operator cannot see is reported, not rejected.
     """
     generation = (body.get("metadata") or {}).get("generation")
+    conditions = list((body.get("status") or {}).get("conditions") or [])
     try:
         model = parse_model(body)
     except ValidationError as exc:
         phase, reason, message = "Rejected", "InvalidSpec", describe_error(exc)
     else:
-        problem = model_problem(model, now) or artifact_problem(model)
+        problem = model_problem(model, now)
+        verdict = artifact_verdict(model) if problem is None else None
+        if verdict is not None:
+            conditions = set_condition(
+                conditions,
+                ARTIFACT_CONDITION,
+                verdict.status,
+                verdict.reason,
+                verdict.message[:_MAX_MESSAGE],
+                observed_generation=generation,
+                now=now,
+            )
+            if verdict.rejected:
+                problem = (verdict.reason, verdict.message)
         if problem is not None:
             phase, (reason, message) = "Rejected", problem
         else:
             phase, reason = "Ready", "Validated"
             message = f"{model.spec.algorithm} {model.spec.version}, AUC {model.spec.metrics.auc}"
-    return {
+            if verdict is not None and verdict.status == "Unknown":
+                message += f"; artifact not verified by the operator: {verdict.message}"
+    status: dict[str, Any] = {
         "phase": phase,
         "reason": reason,
-        "message": message,
+        "message": message[:_MAX_MESSAGE],
         "usedBy": used_by,
         "observedGeneration": generation,
     }
+    if conditions:
+        status["conditions"] = conditions
+    return status
 
 
 def refresh_model(

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from fraud_jobs.config import DetectorConfig
+from fraud_models.features import FEATURE_SCHEMA_ID
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import DetectorSpec, FraudPipeline
 from fraud_operator.render import render_all
@@ -48,7 +49,7 @@ def test_config_content(pipeline: FraudPipeline, model: FraudModel, shadow_model
     }
     assert config["detector"]["blocklist"]["terminals"] == ["T-000666"]
     assert config["model"]["sha256"] == model.spec.artifact.sha256
-    assert config["model"]["feature_schema_id"] == "features-v1:7f3a9c21"
+    assert config["model"]["feature_schema_id"] == FEATURE_SCHEMA_ID
     assert config["shadow_model"]["name"] == "hgb-v2"
     assert config["database"]["host"] == "streamflow-pg-rw.default.svc"
     assert cm["metadata"]["annotations"]["streamflow.io/config-hash"] == config_hash(config)
