@@ -22,7 +22,7 @@ import binascii
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,9 @@ __all__ = [
     "CNPG_PORT",
     "CONDITION_TYPE",
     "HOST_OVERRIDE_ENV",
+    "AppConnection",
     "DatabaseOutcome",
+    "app_connection",
     "backoff_delay",
     "cnpg_cluster_readiness",
     "credentials_secret_name",
@@ -313,20 +315,26 @@ def _scrub(message: str, dsn: str, password: str) -> str:
     return (scrubbed.replace(password, "***") if password else scrubbed)[:_MAX_MESSAGE]
 
 
-def reconcile_database(
-    api_client: Any,
-    namespace: str,
-    pipeline: FraudPipeline,
-    *,
-    attempt: int = 0,
-    migrations_dir: Path | None = None,
-    lock_timeout_s: float = 60.0,
-) -> DatabaseOutcome:
-    """Bring the pipeline's database schema up to date; never raises for cluster, Secret or database trouble.
+@dataclass(frozen=True)
+class AppConnection:
+    """Where and as whom the operator reaches the pipeline's database; ``scrub`` makes text publishable."""
 
-    Blocking (Kubernetes reads and a PostgreSQL session): call it from a sync handler or a thread.
-    ``attempt`` is the number of consecutive failed attempts so far (kopf's ``retry``) and lengthens
-    ``retry_after_s``. ``migrations_dir`` defaults to ``$STREAMFLOW_MIGRATIONS_DIR`` or ``sql/migrations``.
+    dsn: str = field(repr=False)
+    password: str = field(repr=False)
+    target: str  # user@host:port/dbname, safe to show
+
+    def scrub(self, message: str) -> str:
+        """``message`` without the DSN or the password, cut to the status message limit."""
+        return _scrub(message, self.dsn, self.password)
+
+
+def app_connection(
+    api_client: Any, namespace: str, pipeline: FraudPipeline, *, attempt: int = 0
+) -> AppConnection | DatabaseOutcome:
+    """The app user's connection to the pipeline's database, or the outcome saying why there is none yet.
+
+    Waits for the CNPG Cluster to be ready and reads the credentials Secret, exactly as the migration step
+    does, so every database client of the operator honours the same Secret and host override.
     """
     database = pipeline.spec.database
     cluster_name = database.cnpg_cluster
@@ -348,18 +356,40 @@ def reconcile_database(
     except _Stop as stop:
         log.info("database of pipeline %s/%s: %s", namespace, pipeline.metadata.name, stop.outcome.message)
         return stop.outcome
-
     dsn = conninfo.make_conninfo(
         host=host, port=port, dbname=database.database, user=credentials.user, password=credentials.password
     )
-    target = f"{credentials.user}@{host}:{port}/{database.database}"
+    return AppConnection(
+        dsn=dsn, password=credentials.password, target=f"{credentials.user}@{host}:{port}/{database.database}"
+    )
+
+
+def reconcile_database(
+    api_client: Any,
+    namespace: str,
+    pipeline: FraudPipeline,
+    *,
+    attempt: int = 0,
+    migrations_dir: Path | None = None,
+    lock_timeout_s: float = 60.0,
+) -> DatabaseOutcome:
+    """Bring the pipeline's database schema up to date; never raises for cluster, Secret or database trouble.
+
+    Blocking (Kubernetes reads and a PostgreSQL session): call it from a sync handler or a thread.
+    ``attempt`` is the number of consecutive failed attempts so far (kopf's ``retry``) and lengthens
+    ``retry_after_s``. ``migrations_dir`` defaults to ``$STREAMFLOW_MIGRATIONS_DIR`` or ``sql/migrations``.
+    """
+    found = app_connection(api_client, namespace, pipeline, attempt=attempt)
+    if isinstance(found, DatabaseOutcome):
+        return found
+    target = found.target
     try:
-        result = migrate(dsn, migrations_dir, lock_timeout_s=lock_timeout_s)
+        result = migrate(found.dsn, migrations_dir, lock_timeout_s=lock_timeout_s)
     except MigrationError as exc:
         message = f"migration {exc.name} failed and was rolled back: {exc.db_error}"
-        outcome = _failure(exc.reason, _scrub(message, dsn, credentials.password), attempt)
+        outcome = _failure(exc.reason, found.scrub(message), attempt)
     except (MigrationFailure, DatabaseUnavailable) as exc:
-        outcome = _failure(exc.reason, _scrub(str(exc), dsn, credentials.password), attempt)
+        outcome = _failure(exc.reason, found.scrub(str(exc)), attempt)
     else:
         applied = ", ".join(f"{v:03d}" for v in result.applied) or "none"
         return DatabaseOutcome(

@@ -7,7 +7,7 @@ pipeline must never see the artifact under a model name change; a new model vers
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from fraud_operator.api.common import API_VERSION, ApiModel, Condition, ObjectMeta, StatusModel, cel
 from pydantic import Field, StringConstraints, model_validator
@@ -15,12 +15,15 @@ from pydantic import Field, StringConstraints, model_validator
 __all__ = [
     "ALGORITHMS",
     "Algorithm",
+    "ComparedModel",
+    "ComparisonWindow",
     "FraudModel",
     "FraudModelSpec",
     "FraudModelStatus",
     "ModelArtifact",
     "ModelMetrics",
     "ModelPhase",
+    "ShadowComparison",
     "TrainingWindow",
 ]
 
@@ -97,6 +100,81 @@ class FraudModelSpec(ApiModel):
     )
 
 
+class ComparedModel(StatusModel):
+    """One model's figures on the events both models scored."""
+
+    version: str | None = Field(default=None, description="spec.version of the model.")
+    auc: float | None = Field(
+        default=None,
+        description="AUC-ROC on the labeled paired events (absent when the labels cannot define it).",
+    )
+    average_precision: float | None = Field(
+        default=None, description="Average precision on the labeled paired events."
+    )
+    card_precision_at100: float | None = Field(
+        default=None, description="Card precision@100 per day on the labeled paired events."
+    )
+    mean_score: float | None = Field(default=None, description="Mean score on the paired events.")
+    alerts_at_threshold: int | None = Field(
+        default=None, description="Paired events scored at or above the pipeline's alert threshold."
+    )
+    recorded_alerts: int | None = Field(
+        default=None, description="Alerts the detector recorded for this model's scores (active model only)."
+    )
+
+
+class ComparisonWindow(StatusModel):
+    """Event-time range of the compared events."""
+
+    start: datetime | None = Field(default=None, description="Event time of the first paired event.")
+    end: datetime | None = Field(default=None, description="Event time of the last paired event.")
+
+
+class ShadowComparison(StatusModel):
+    """This (shadow) model against a pipeline's active model on the events both scored.
+
+    Written by the operator from gold.model_scores (``fraud_models.compare``); fields added by later
+    versions of the comparison are kept, so the schema stays open.
+    """
+
+    model_config = StatusModel.model_config | {
+        "json_schema_extra": {"x-kubernetes-preserve-unknown-fields": True}
+    }
+
+    pipeline: str | None = Field(default=None, description="FraudPipeline whose scores were compared.")
+    active_model: str | None = Field(
+        default=None, description="FraudModel the pipeline's job runs as active."
+    )
+    active_version: str | None = Field(default=None, description="spec.version of the active model.")
+    shadow_version: str | None = Field(default=None, description="spec.version of this (shadow) model.")
+    paired_events: int | None = Field(default=None, description="Events scored by both models.")
+    unpaired_active: int | None = Field(default=None, description="Events scored by the active model only.")
+    unpaired_shadow: int | None = Field(default=None, description="Events scored by the shadow model only.")
+    labeled_events: int | None = Field(default=None, description="Paired events with a fraud label.")
+    frauds: int | None = Field(default=None, description="Paired events labeled as fraud.")
+    threshold: float | None = Field(default=None, description="Alert threshold of the pipeline.")
+    agreement_at_threshold: float | None = Field(
+        default=None, description="Share of paired events on which both models make the same alert decision."
+    )
+    both_alert: int | None = Field(default=None, description="Paired events both models alert on.")
+    active_only_alert: int | None = Field(
+        default=None, description="Paired events only the active model alerts on."
+    )
+    shadow_only_alert: int | None = Field(
+        default=None, description="Paired events only the shadow model alerts on."
+    )
+    mean_score_delta: float | None = Field(
+        default=None, description="Mean shadow score minus mean active score."
+    )
+    psi: float | None = Field(
+        default=None, description="Population stability index of the shadow scores against the active ones."
+    )
+    active: ComparedModel | None = Field(default=None, description="Figures of the active model.")
+    shadow: ComparedModel | None = Field(default=None, description="Figures of this (shadow) model.")
+    window: ComparisonWindow | None = Field(default=None, description="Event-time range compared.")
+    computed_at: datetime | None = Field(default=None, description="When these figures were computed.")
+
+
 class FraudModelStatus(StatusModel):
     """Observed state of a model, written by the operator."""
 
@@ -120,9 +198,12 @@ class FraudModelStatus(StatusModel):
         description="Conditions such as Validated.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    comparison: dict[str, Any] | None = Field(
+    comparison: ShadowComparison | None = Field(
         default=None,
-        description="Side-by-side comparison with the active model from shadow scoring (free-form report).",
+        description=(
+            "Side-by-side comparison with a pipeline's active model from shadow scoring; when several "
+            "pipelines shadow this model, the one compared last (see pipeline)."
+        ),
     )
 
 

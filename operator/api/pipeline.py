@@ -80,6 +80,7 @@ __all__ = [
     "NetworkPolicySpec",
     "Resources",
     "RuleBase",
+    "ShadowSummary",
     "TaskManagerSpec",
     "TerminalRiskRule",
     "TopicDefaults",
@@ -252,6 +253,29 @@ class ModelRoll(StatusModel):
     reason: str = Field(default="", description="Why the roll ended as it did.")
 
 
+class ShadowSummary(StatusModel):
+    """Short summary of the shadow comparison; the full figures are in the shadow FraudModel's status."""
+
+    model: str | None = Field(default=None, description="The shadow FraudModel compared.")
+    active_model: str | None = Field(default=None, description="The active FraudModel compared against.")
+    reason: str | None = Field(
+        default=None,
+        description="Compared, WaitingForScores, WaitingForDatabase or ComparisonFailed.",
+    )
+    message: str | None = Field(default=None, description="Human-readable state of the comparison.")
+    paired_events: int | None = Field(default=None, description="Events scored by both models.")
+    labeled_events: int | None = Field(default=None, description="Paired events with a fraud label.")
+    agreement_at_threshold: float | None = Field(
+        default=None, description="Share of paired events with the same alert decision from both models."
+    )
+    active_auc: float | None = Field(default=None, description="AUC-ROC of the active model on them.")
+    shadow_auc: float | None = Field(default=None, description="AUC-ROC of the shadow model on them.")
+    mean_score_delta: float | None = Field(
+        default=None, description="Mean shadow score minus mean active score."
+    )
+    computed_at: datetime | None = Field(default=None, description="When the figures were computed.")
+
+
 class FraudPipelineStatus(StatusModel):
     """Observed state of a fraud pipeline, written by the operator."""
 
@@ -287,6 +311,9 @@ class FraudPipelineStatus(StatusModel):
     )
     schema_version: int | None = Field(
         default=None, description="Version of the database schema migrations applied."
+    )
+    shadow: ShadowSummary | None = Field(
+        default=None, description="Summary of the comparison of the shadow model with the active model."
     )
 
 

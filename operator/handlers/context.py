@@ -24,12 +24,14 @@ __all__ = [
     "pipeline_lock",
     "reset_clients",
     "resync_seconds",
+    "shadow_compare_seconds",
     "topic_delete_timeout",
 ]
 
 RESYNC_ENV = "STREAMFLOW_RESYNC_SECONDS"
 TOPIC_DELETE_TIMEOUT_ENV = "STREAMFLOW_TOPIC_DELETE_TIMEOUT_SECONDS"
 KAFKA_TIMEOUT_ENV = "STREAMFLOW_KAFKA_TIMEOUT_SECONDS"
+SHADOW_COMPARE_ENV = "STREAMFLOW_SHADOW_COMPARE_SECONDS"
 
 
 def env_seconds(name: str, default: float) -> float:
@@ -49,6 +51,11 @@ def env_seconds(name: str, default: float) -> float:
 def resync_seconds() -> float:
     """Interval of the level-based resync timers (default 30 s)."""
     return env_seconds(RESYNC_ENV, 30.0)
+
+
+def shadow_compare_seconds() -> float:
+    """Interval of the shadow comparison of a pipeline (default 300 s: it scans gold.model_scores)."""
+    return env_seconds(SHADOW_COMPARE_ENV, 300.0)
 
 
 def topic_delete_timeout() -> float:

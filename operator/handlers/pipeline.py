@@ -420,6 +420,10 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
         )
     elif flink.exists:
         fields["flinkDeployment"] = flinkdeployment_name(pipeline)
+    summary = live_status.get("shadow") or {}
+    ref = pipeline.spec.shadow_model_ref
+    if summary and (ref is None or summary.get("model") != ref.name):
+        fields["shadow"] = None  # the comparison was of a shadow model the pipeline no longer scores
     reconciled = (
         Finding("Reconciled", "False", "ApplyRejected", "; ".join(rejected))
         if rejected

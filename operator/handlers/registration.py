@@ -12,7 +12,13 @@ from typing import Any
 
 import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
-from fraud_operator.handlers.context import clients, pipeline_lock, reset_clients, topic_delete_timeout
+from fraud_operator.handlers.context import (
+    clients,
+    pipeline_lock,
+    reset_clients,
+    shadow_compare_seconds,
+    topic_delete_timeout,
+)
 from fraud_operator.handlers.models import reconcile_model, refresh_model
 from fraud_operator.handlers.pipeline import (
     FLINK_API_VERSION,
@@ -22,6 +28,7 @@ from fraud_operator.handlers.pipeline import (
     write_pipeline_status,
 )
 from fraud_operator.handlers.resolve import parse_pipeline
+from fraud_operator.handlers.shadow import compare_pipeline, has_shadow_model
 from fraud_operator.handlers.status import observe_flink
 from fraud_operator.metrics import forget_pipeline
 from fraud_operator.render import topic_specs
@@ -101,6 +108,11 @@ def pipeline_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     for ref in (spec.get("modelRef") or {}, spec.get("shadowModelRef") or {}):
         if ref.get("name"):
             refresh_model(applier, namespace, str(ref["name"]))
+
+
+def pipeline_shadow_compare(body: kopf.Body, **_: Any) -> None:
+    """Periodic comparison of the active and the shadow model from gold.model_scores."""
+    compare_pipeline(body)
 
 
 def _needs_topic_cleanup(spec: kopf.Spec, **_: Any) -> bool:
@@ -222,8 +234,16 @@ def flink_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
             logger.info("pipeline %s/%s after a failed model roll: %s", namespace, name, exc)
 
 
-def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
-    """Register every handler of the operator into ``registry``."""
+def register(
+    registry: kopf.OperatorRegistry, *, resync_seconds: float, compare_seconds: float | None = None
+) -> None:
+    """Register every handler of the operator into ``registry``.
+
+    ``compare_seconds`` is the shadow comparison's interval (default: STREAMFLOW_SHADOW_COMPARE_SECONDS
+    or 300 s); the first comparison of a pipeline runs one interval after the operator starts or the
+    pipeline appears, so a restart storm does not query every database at once.
+    """
+    compare = shadow_compare_seconds() if compare_seconds is None else compare_seconds
     on = kopf.on
     on.startup(registry=registry, id="configure")(configure)
     on.login(registry=registry, id="login")(login)
@@ -236,6 +256,16 @@ def register(registry: kopf.OperatorRegistry, *, resync_seconds: float) -> None:
     kopf.timer(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-resync", interval=resync_seconds)(
         pipeline_resync
     )
+    kopf.timer(
+        GROUP,
+        VERSION,
+        PIPELINES,
+        registry=registry,
+        id="pipeline-shadow-compare",
+        interval=compare,
+        initial_delay=compare,
+        when=has_shadow_model,
+    )(pipeline_shadow_compare)
     on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(pipeline_event)
     on.delete(
         GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-topic-cleanup", when=_needs_topic_cleanup

@@ -31,6 +31,7 @@ from tests.operator.database.cnpg_status import (
 
 SAMPLES = Path(__file__).resolve().parents[3] / "crds" / "samples"
 RESYNC_SECONDS = 2.0
+SHADOW_COMPARE_SECONDS = 1.0
 # What `import fraud_operator` registered (before any test replaced kopf's default registry).
 IMPORT_REGISTRY = kopf.get_default_registry()
 
@@ -154,6 +155,14 @@ def operator(operator_env: None, kube: KubeCluster, namespace: str) -> Iterator[
     """The operator (all handlers, resync every 2 s) watching the test's namespace."""
     registry = kopf.OperatorRegistry()
     register(registry, resync_seconds=RESYNC_SECONDS)
+    yield from _run(kube, namespace, registry)
+
+
+@pytest.fixture
+def shadow_operator(operator_env: None, kube: KubeCluster, namespace: str) -> Iterator[KopfRunner]:
+    """The operator with the shadow comparison every second (its default interval is minutes)."""
+    registry = kopf.OperatorRegistry()
+    register(registry, resync_seconds=RESYNC_SECONDS, compare_seconds=SHADOW_COMPARE_SECONDS)
     yield from _run(kube, namespace, registry)
 
 
