@@ -189,18 +189,23 @@ def advance_rolls(
 def roll_events(
     old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]
 ) -> list[tuple[str, str, str]]:
-    """(type, reason, message) of the Events for entries that appeared or changed result."""
+    """(type, reason, message) of the Events for entries that appeared or changed result.
+
+    A roll that appears already finished (the Flink operator answered before its start was written) still
+    gets its ModelRolling Event first, so every roll's Events read the same.
+    """
     before = {(e.get("toModel"), e.get("at")): e.get("result") for e in old}
     events = []
     for entry in new:
         result = entry.get("result")
-        if before.get((entry.get("toModel"), entry.get("at"))) == result:
+        key = (entry.get("toModel"), entry.get("at"))
+        if before.get(key) == result:
             continue
         source, target, why = entry.get("fromModel"), entry.get("toModel"), entry.get("reason", "")
         move = f"{source} -> {target}" if source else f"-> {target}"
-        if result == IN_PROGRESS and source:
+        if source and key not in before:
             events.append(("Normal", "ModelRolling", f"rolling {move} with a savepoint upgrade"))
-        elif result == SUCCEEDED:
+        if result == SUCCEEDED:
             events.append(("Normal", "ModelRolled", f"{move}: {why}"))
         elif result == FAILED:
             events.append(("Warning", "ModelRollFailed", f"{move}: {why}"))

@@ -97,14 +97,9 @@ def _patch_model(cluster: Cluster, name: str) -> None:
     )
 
 
-@pytest.fixture
-def verify_artifacts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STREAMFLOW_VERIFY_ARTIFACTS", "true")
-
-
 @pytest.mark.cluster
 def test_roll_succeeds_with_one_savepoint_upgrade(
-    verify_artifacts: None, operator: KopfRunner, cluster: Cluster, tmp_path: Path
+    operator: KopfRunner, cluster: Cluster, tmp_path: Path
 ) -> None:
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
     before = _ready_on(cluster, _pipeline("model-a"), _model("model-a", *a), _model("model-b", *b))
@@ -150,13 +145,12 @@ def test_roll_succeeds_with_one_savepoint_upgrade(
 
 @pytest.mark.cluster
 def test_invalid_models_are_rejected_and_the_job_untouched_shadow_in_config(
-    verify_artifacts: None, operator: KopfRunner, cluster: Cluster, tmp_path: Path
+    operator: KopfRunner, cluster: Cluster, tmp_path: Path
 ) -> None:
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
     bad = {
         "bad-digest": (_model("bad-digest", b[0], a[1]), "ArtifactDigestMismatch"),
         "bad-schema": (_model("bad-schema", *b, schema="0123456789abcdef"), "FeatureSchemaMismatch"),
-        "missing": (_model("missing", (tmp_path / "gone.npz").as_uri(), a[1]), "ArtifactUnreachable"),
     }
     low = _model("low-auc", *b, auc=0.5)
     _ready_on(cluster, _pipeline("model-a", shadow="model-b"), _model("model-a", *a), _model("model-b", *b))
@@ -202,9 +196,7 @@ def test_invalid_models_are_rejected_and_the_job_untouched_shadow_in_config(
 
 
 @pytest.mark.cluster
-def test_failed_roll_rolls_back_automatically(
-    verify_artifacts: None, operator: KopfRunner, cluster: Cluster, tmp_path: Path
-) -> None:
+def test_failed_roll_rolls_back_automatically(operator: KopfRunner, cluster: Cluster, tmp_path: Path) -> None:
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
     before = _ready_on(cluster, _pipeline("model-a"), _model("model-a", *a), _model("model-b", *b))
     hash_a = before["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
@@ -311,3 +303,57 @@ def test_failed_roll_without_auto_rollback_is_degraded_and_retried_on_a_new_gene
     )
     kinds = {c["type"]: (c["status"], c["reason"]) for c in derived["conditions"]}
     assert kinds["Ready"] == ("False", "ModelRolling") and kinds["Progressing"] == ("True", "ModelRolling")
+
+
+@pytest.mark.cluster
+def test_history_is_bounded_and_every_roll_step_is_a_named_event(
+    operator: KopfRunner, cluster: Cluster, tmp_path: Path
+) -> None:
+    a, b, c = (_artifact(tmp_path, name, seed) for name, seed in (("a", 1), ("b", 2), ("c", 3)))
+    pipeline = _pipeline("model-a")
+    pipeline["spec"]["modelPolicy"]["historyLimit"] = 2
+    docs = (_model("model-a", *a), _model("model-b", *b), _model("model-c", *c))
+    deployment = _ready_on(cluster, pipeline, *docs)
+
+    _patch_model(cluster, "model-b")
+    wait_for(lambda: _deployment(cluster)["metadata"]["generation"] > deployment["metadata"]["generation"])
+    write_flink_operator_status(cluster.kube.api_client, cluster.namespace, "payments")
+    wait_for(lambda: cluster.pipeline("payments")["status"].get("activeModel") == "model-b", what="on b")
+    generation = _deployment(cluster)["metadata"]["generation"]
+
+    _patch_model(cluster, "model-c")
+    wait_for(lambda: _deployment(cluster)["metadata"]["generation"] > generation, what="the upgrade to c")
+    write_flink_operator_status(
+        cluster.kube.api_client,
+        cluster.namespace,
+        "payments",
+        job_state="FAILED",
+        lifecycle_state="FAILED",
+        error=flink_error("checkpoint coordinator failure"),
+    )
+    cluster.wait_condition("payments", "ModelResolved", "False", "ModelRolledBack")
+    history = cluster.pipeline("payments")["status"]["modelHistory"]
+    assert [(e.get("fromModel"), e["toModel"], e["result"]) for e in history] == [
+        ("model-a", "model-b", "Succeeded"),
+        ("model-b", "model-c", "RolledBack"),
+    ], "historyLimit 2 keeps the two newest rolls"
+
+    expected = {
+        ("ModelRolling", "Normal", "model-a -> model-b"),
+        ("ModelRolled", "Normal", "model-a -> model-b"),
+        ("ModelRolling", "Normal", "model-b -> model-c"),
+        ("ModelRolledBack", "Warning", "model-b -> model-c"),
+    }
+
+    def seen() -> set[tuple[str, str, str]]:
+        found = set()
+        for reason, type_, move in expected:
+            if any(e["type"] == type_ and move in e["message"] for e in cluster.events(reason)):
+                found.add((reason, type_, move))
+        return found
+
+    try:
+        wait_for(lambda: seen() == expected, what="every roll event")
+    except AssertionError:
+        posted = [(e["reason"], e["message"]) for e in cluster.items("v1", "Event")]
+        raise AssertionError(f"missing events: {expected - seen()}; posted: {posted}") from None

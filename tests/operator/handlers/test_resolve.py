@@ -1,0 +1,43 @@
+"""The pipeline's model gates (spec.modelPolicy), each one named in ModelResolved when it fails."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.handlers.resolve import resolve_model
+
+# The sample model's training window ends 2018-07-31.
+NOW = datetime(2018, 9, 1, tzinfo=UTC)
+
+
+def _resolve(pipeline_doc: dict[str, Any], model_doc: dict[str, Any], **policy: Any) -> Any:
+    pipeline_doc["spec"]["modelPolicy"] = {**pipeline_doc["spec"]["modelPolicy"], **policy}
+    return resolve_model(
+        FraudPipeline.model_validate(pipeline_doc), model_doc | {"status": {"phase": "Ready"}}, NOW
+    )
+
+
+def test_every_gate_is_named(pipeline_doc: dict[str, Any], model_doc: dict[str, Any]) -> None:
+    model, finding = _resolve(pipeline_doc, model_doc, minAuc=0.9, minAveragePrecision=0.5, maxAgeDays=30)
+    assert model is None
+    assert (finding.status, finding.reason) == ("False", "ModelPolicyViolation")
+    assert "AUC 0.81 is below modelPolicy.minAuc 0.9" in finding.message
+    assert "average precision 0.17 is below modelPolicy.minAveragePrecision 0.5" in finding.message
+    assert "training data ended 31 days ago, modelPolicy.maxAgeDays is 30" in finding.message
+
+
+def test_a_model_within_every_gate_resolves(pipeline_doc: dict[str, Any], model_doc: dict[str, Any]) -> None:
+    model, finding = _resolve(pipeline_doc, model_doc, minAuc=0.8, minAveragePrecision=0.1, maxAgeDays=60)
+    assert model is not None and model.metadata.name == "iforest-v1"
+    assert (finding.status, finding.reason) == ("True", "ModelReady")
+
+
+def test_a_stale_generation_is_not_rolled_to(pipeline_doc: dict[str, Any], model_doc: dict[str, Any]) -> None:
+    model_doc["metadata"]["generation"] = 2
+    pipeline = FraudPipeline.model_validate(pipeline_doc)
+    body = model_doc | {"status": {"phase": "Ready", "observedGeneration": 1}}
+    model, finding = resolve_model(pipeline, body, NOW)
+    assert model is None and finding.reason == "ModelNotReady"
+    assert "generation 1, now at 2" in finding.message
