@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fraud_models.evaluate import BASELINES, EXPERIMENTS
+from fraud_models.evaluate import BASELINES, CEILING_LABEL, EXPERIMENTS
 from fraud_operator.cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
@@ -25,7 +25,14 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
     table = out.read_text()
     assert table.strip() == printed.strip()
     rows = [line for line in table.splitlines() if line.startswith("| ch")]
-    assert len(rows) == len(BASELINES) + len(EXPERIMENTS)
+    assert len(rows) == 2 + len(BASELINES) + len(EXPERIMENTS)
+    ceilings = [r for r in rows if CEILING_LABEL in r]
+    assert [r.split("|")[1].strip() for r in ceilings] == ["ch3", "ch7"]
+    for row in ceilings:  # a perfect ranking: AUC and AP 1, card precision its bound, above every model's
+        cells = [c.strip() for c in row.split("|")]
+        assert cells[3:5] == ["1.000", "1.000"]
+        split_rows = [r for r in rows if r.split("|")[1].strip() == cells[1] and "ours" in r]
+        assert all(float(r.split("|")[5]) <= float(cells[5]) for r in split_rows)
     assert "| ch3 | handbook: logistic regression (15 features) | 0.871 | 0.606 | 0.291 |" in table
     for _, _, _, label, _ in EXPERIMENTS:
         row = next(r for r in rows if label in r)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fraud_models.metrics import card_precision_at_k, evaluate_scores, known_compromised_mask
+from fraud_models.metrics import (
+    card_precision_at_k,
+    card_precision_ceiling,
+    evaluate_scores,
+    known_compromised_mask,
+)
 
 DAY = 86_400.0
 
@@ -19,6 +24,20 @@ def test_card_precision_ranks_cards_by_their_best_score_and_forgets_detected_car
     assert card_precision_at_k(t, customer, label, score, k=2) == 0.5
     # k=1: day 0 -> card 1 (fraud) = 1; day 1 -> card 2 (0.5, fraud) = 1.
     assert card_precision_at_k(t, customer, label, score, k=1) == 1.0
+
+
+def test_card_precision_ceiling_is_what_a_perfect_ranking_reaches() -> None:
+    t = np.array([0, 10, 20, 30, DAY, DAY + 10, DAY + 20, DAY + 30])
+    customer = np.array([1, 2, 3, 4, 1, 2, 3, 4])
+    label = np.array([1, 1, 0, 0, 1, 0, 1, 0], dtype=np.int8)
+    # k=3. Day 0: cards 1 and 2 have frauds -> 2/3, both detected. Day 1: card 1 is gone; only card 3
+    # remains compromised -> 1/3. Mean 1/2, whatever the model.
+    assert card_precision_ceiling(t, customer, label, k=3) == pytest.approx(0.5)
+    assert card_precision_ceiling(t, customer, label, k=1) == 1.0
+    noisy = np.array([0.1, 0.9, 0.8, 0.2, 0.3, 0.7, 0.6, 0.5])
+    assert card_precision_at_k(t, customer, label, noisy, k=3) <= card_precision_ceiling(
+        t, customer, label, k=3
+    )
 
 
 def test_known_compromised_cards_leave_the_test_days_after_the_delay() -> None:
