@@ -357,3 +357,26 @@ def test_history_is_bounded_and_every_roll_step_is_a_named_event(
     except AssertionError:
         posted = [(e["reason"], e["message"]) for e in cluster.items("v1", "Event")]
         raise AssertionError(f"missing events: {expected - seen()}; posted: {posted}") from None
+
+
+@pytest.mark.cluster
+def test_roll_not_running_within_the_timeout_rolls_back(
+    operator: KopfRunner, cluster: Cluster, tmp_path: Path
+) -> None:
+    a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
+    pipeline = _pipeline("model-a")
+    pipeline["spec"]["modelPolicy"]["rollTimeoutSeconds"] = 30  # the smallest the CRD allows
+    before = _ready_on(cluster, pipeline, _model("model-a", *a), _model("model-b", *b))
+    hash_a = before["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+
+    _patch_model(cluster, "model-b")  # the Flink operator never reports the upgraded job
+    rolled = cluster.wait_condition("payments", "ModelResolved", "False", "ModelRolledBack", timeout=120)
+    assert "rollTimeoutSeconds (30s)" in rolled["message"]
+    last = cluster.pipeline("payments")["status"]["modelHistory"][-1]
+    assert (last["fromModel"], last["toModel"], last["result"]) == ("model-a", "model-b", "RolledBack")
+    wait_for(
+        lambda: _deployment(cluster)["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] == hash_a,
+        what="the FlinkDeployment back on model-a",
+    )
+    assert _config(cluster)["model"]["name"] == "model-a"
+    assert cluster.pipeline("payments")["status"]["activeModel"] == "model-a"
