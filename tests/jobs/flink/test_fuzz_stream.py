@@ -43,7 +43,7 @@ Record = tuple[bytes | None, bytes | None, str | None]
 def _stream(seed: int) -> list[Record]:
     """(value, key, malformed kind or None) in a random interleaving; valid ones keep per-customer order."""
     rng = random.Random(seed)
-    valid = [r for r in generate(VALID, seed=seed, days=8).records]
+    valid = generate(VALID, seed=seed, days=8).records
     bad: list[Record] = []
     for kind in sorted(MALFORMATIONS):
         for _ in range(PER_KIND):
