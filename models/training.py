@@ -147,7 +147,7 @@ def _build(algorithm: str, params: dict[str, Any]) -> Any:
         defaults = {
             "learning_rate": 0.05,
             "max_iter": 300,
-            "max_leaf_nodes": 15,
+            "max_leaf_nodes": 7,
             "min_samples_leaf": 50,
             "l2_regularization": 1.0,
             "early_stopping": False,
