@@ -102,6 +102,17 @@ class _Overrides:
             )
         return parts
 
+    def whole(self) -> ControlMessage:
+        """All overrides as one message (what folding every part in turn gives, when each applies)."""
+        return _part(
+            "overrides",
+            rules=self.rules,
+            alpha=self.alpha,
+            alert_threshold=self.alert_threshold,
+            blocklist_add=BlocklistPatch(**{k: tuple(sorted(v)) for k, v in self.added.items()}),
+            blocklist_remove=BlocklistPatch(**{k: tuple(sorted(v)) for k, v in self.removed.items()}),
+        )
+
     def to_json(self) -> str:
         doc = {
             "format": COMPACT_FORMAT,
@@ -171,9 +182,13 @@ def _from_history(base: DetectorConfig, history: list[Any]) -> tuple[_Overrides,
 
 
 def _fold(base: DetectorConfig, overrides: _Overrides) -> tuple[DetectorConfig, list[str]]:
+    try:  # the parts are independent: all at once is the same config, one validation instead of several
+        return apply_control(base, overrides.whole()), []
+    except ControlError:
+        pass
     cfg = base
     problems: list[str] = []
-    for part in overrides.patches():
+    for part in overrides.patches():  # something no longer applies: find and name it, keep the rest
         try:
             cfg = apply_control(cfg, part)
         except ControlError as exc:

@@ -90,9 +90,13 @@ def test_ten_thousand_messages_compact_to_the_live_config() -> None:
     base = DetectorConfig(blocklist={"customers": {"C2", "C3", "KEEP"}})  # type: ignore[arg-type]
     messages = _churn(10_000)
     accepted: str | None = None
-    for msg in messages:
+    sizes: dict[int, int] = {}
+    for i, msg in enumerate(messages, start=1):
         accepted = accept_control(base, accepted, msg)
+        if i in (1_000, 10_000):
+            sizes[i] = len(accepted.encode())
     assert accepted is not None
+    assert sizes[10_000] <= sizes[1_000] * 1.05, sizes  # bounded: 9,000 more messages add nothing
     compact, problems = fold_controls(base, accepted)
     uncompacted, history_problems = fold_controls(base, _history(messages))
     assert problems == [] and history_problems == []
@@ -203,3 +207,14 @@ def test_unreadable_state_is_named_not_guessed() -> None:
         assert cfg == base and len(problems) == 1 and needle in problems[0]
         with pytest.raises(ControlError, match=needle):
             accept_control(base, bad, _msg("a", alert_threshold=0.3))
+
+
+def test_a_compacted_part_that_no_longer_applies_is_skipped_alone() -> None:
+    """E.g. a rule field a newer DetectorConfig no longer accepts: the rest of the overrides still apply."""
+    base = DetectorConfig()
+    accepted = json.loads(accept_control(base, None, _msg("a", alert_threshold=0.3, alpha=0.5)))
+    accepted["rules"] = {"FR-002": {"max_count": 99}, "FR-001": {"weight": 0.9}}
+    cfg, problems = fold_controls(base, json.dumps(accepted))
+    assert (cfg.alert_threshold, cfg.alpha, cfg.high_value.weight) == (0.3, 0.5, 0.9)
+    assert cfg.velocity == base.velocity
+    assert len(problems) == 1 and "FR-002" in problems[0] and "max_count" in problems[0]
