@@ -273,6 +273,13 @@ def main() -> None:
         default=shipped.buffer_timeout_ms,
         help="execution.buffer-timeout.interval (default: the job's default)",
     )
+    parser.add_argument(
+        "--flink-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a further job-level Flink option (FlinkSettings.extra), repeatable",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
     args = parser.parse_args()
     bootstrap = os.environ.get("STREAMFLOW_KAFKA_BOOTSTRAP")
@@ -287,6 +294,7 @@ def main() -> None:
         "bundle_size": args.bundle_size,
         "bundle_time_ms": args.bundle_time_ms,
         "buffer_timeout_ms": args.buffer_timeout_ms,
+        "extra": dict(option.split("=", 1) for option in args.flink_option),
     }
     try:
         gen = generate(args.events, seed=11, days=30)
@@ -324,6 +332,7 @@ def main() -> None:
         "parallelism": 1,
         "bundle": {"size": args.bundle_size, "time_ms": args.bundle_time_ms},
         "buffer_timeout_ms": args.buffer_timeout_ms,
+        "flink_options": flink["extra"],
         "checkpoint_interval_s": 1,
         "events": args.events,
         "passthrough_eps": round(passthrough, 1),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -162,6 +163,72 @@ class ControlManager(KeyedProcessFunction):  # type: ignore[misc]
         yield accepted
 
 
+class _LocalCounter:
+    """A Flink counter counted in Python and pushed to the JVM in batches (see :class:`_BatchedMetrics`)."""
+
+    __slots__ = ("_counter", "pending")
+
+    def __init__(self, counter: Any) -> None:
+        self._counter = counter
+        self.pending = 0
+
+    def inc(self, n: int = 1) -> None:
+        self.pending += n
+
+    def flush(self) -> None:
+        if self.pending:
+            self._counter.inc(self.pending)
+            self.pending = 0
+
+
+_FLUSH_EVERY: Final = 512
+_FLUSH_MS: Final = 500
+
+
+class _BatchedMetrics:
+    """Per-event counters of a keyed stage, pushed every 512 events and at most 500 ms after the first
+    unpushed one (a processing-time timer), so an idle job still reports every event.
+
+    In thread mode each ``counter.inc()`` is a call into the JVM that costs as much as a state access
+    (measured in the job: 40-150 µs under load, more than the rules); batching keeps the counts exact.
+    """
+
+    _local: list[_LocalCounter]
+    _since_flush: int
+    _timer_armed: bool
+
+    def _counter(self, group: Any, name: str) -> _LocalCounter:
+        counter = _LocalCounter(group.counter(name))
+        if not hasattr(self, "_local"):
+            self._local, self._since_flush, self._timer_armed = [], 0, False
+        self._local.append(counter)
+        return counter
+
+    def _counted(self, ctx: Any) -> None:
+        """Call at the start of every element: this element's counts are pushed by the armed timer at the
+        latest."""
+        self._since_flush += 1
+        if self._since_flush >= _FLUSH_EVERY:
+            self._flush_metrics()
+        if not self._timer_armed:
+            ctx.timer_service().register_processing_time_timer(int(time.time() * 1000) + _FLUSH_MS)
+            self._timer_armed = True
+
+    def _flush_metrics(self) -> None:
+        for counter in self._local:
+            counter.flush()
+        self._since_flush = 0
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        self._timer_armed = False
+        self._flush_metrics()
+        yield from ()
+
+    def close(self) -> None:
+        if hasattr(self, "_local"):
+            self._flush_metrics()
+
+
 class _LiveConfigMixin:
     """Live DetectorConfig of a keyed stage: the file config folded with the broadcast control list."""
 
@@ -203,7 +270,7 @@ def _failed(payload: bytes | str, exc: Exception, stage: Stage, source: str) -> 
     )
 
 
-class TerminalStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
+class TerminalStage(_BatchedMetrics, _LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
     """Stage 1, keyed by terminal_id: parses the Kafka record (bad ones go to the DLQ), adds the terminal
     features to transactions; labels update terminal risk. Both travel on, keyed by customer, to stage 2."""
 
@@ -216,13 +283,14 @@ class TerminalStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
         desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
         self.state = runtime_context.get_state(desc)
         group = runtime_context.get_metrics_group()
-        self.events_in = group.counter("events_in")
-        self.labels_in = group.counter("labels_in")
-        self.future_versions = group.counter("future_schema_version")
-        self.labels_applied = group.counter("labels_applied")
+        self.events_in = self._counter(group, "events_in")
+        self.labels_in = self._counter(group, "labels_in")
+        self.future_versions = self._counter(group, "future_schema_version")
+        self.labels_applied = self._counter(group, "labels_applied")
         self.dlq = _DlqCounters(group)
 
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        self._counted(ctx)
         kind, key, topic, partition, offset, raw = value
         source = Source(topic, partition, offset)
         raw = b"" if raw is None else bytes(raw)
@@ -275,7 +343,7 @@ def load_scorer(uri: str, sha256: str | None) -> Scorer:
     return check_scorer(load_model(uri, expected_sha256=sha256, expected_schema_id=FEATURE_SCHEMA_ID))
 
 
-class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
+class CustomerStage(_BatchedMetrics, _LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
     """Stage 2, keyed by customer_id: rules, ML score, alert decision; labels update customer state.
 
     Main output: score records (one per transaction); alerts on :data:`ALERT_TAG`.
@@ -314,7 +382,7 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
         group = runtime_context.get_metrics_group()
         self.group = group
         self.shadow_failed = group.counter("shadow_score_errors")
-        self.scored = group.counter("events_scored")
+        self.scored = self._counter(group, "events_scored")
         self.alerts = group.counter("alerts")
         self.alerts_by_rule: dict[str, Any] = {}
         self.score_dist = group.distribution("score_permille")
@@ -329,6 +397,7 @@ class CustomerStage(_LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: i
             counter.inc()
 
     def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
+        self._counted(ctx)
         kind, source, payload = value
         cfg = self._config(ctx)
         if kind == LABEL:

@@ -28,6 +28,9 @@ __all__ = [
     "score_json",
 ]
 
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
+"""One encoder for every score record (``json.dumps`` with options builds a new one per call)."""
+
 TX: Final = "T"
 LABEL: Final = "L"
 
@@ -78,7 +81,7 @@ def score_json(record: ScoreRecord, detected_at: float | None = None) -> str:
         data["shadow_alert"] = record.shadow_alert
         if record.shadow_error is not None:
             data["shadow_error"] = record.shadow_error
-    return json.dumps(data, separators=(",", ":"))
+    return _COMPACT.encode(data)
 
 
 def model_score_rows(record: ScoreRecord, scored_at: float) -> tuple[tuple[Any, ...], ...]:
