@@ -1,5 +1,6 @@
 """Issue 4 "Bad input" on the real job: >= 10,000 malformed records through the detector on the local Flink
-mini-cluster and the real Kafka broker, interleaved with valid transactions.
+mini-cluster and the real Kafka broker, interleaved with valid transactions, plus bad labels and control
+messages on their own topics.
 
 Every malformed record must be in the DLQ exactly once, pointing at the partition and offset it was produced
 at, with its reason; every valid transaction must be scored exactly once; the job must never restart. For the
@@ -17,7 +18,7 @@ import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
@@ -36,8 +37,62 @@ TOMBSTONES = 30
 VALID = 2_000
 TOMBSTONE = "kafka_tombstone"  # a record with a null value: only Kafka can send it, the generator cannot
 EXPECTED_ON_STREAM = {**EXPECTED, TOMBSTONE: {ErrorType.INVALID_JSON}}
+STAGES = {"parse", "validate"}
 Record = tuple[bytes | None, bytes | None, str | None]
 """(value, key, malformed kind or None for a valid transaction)."""
+Placed = dict[tuple[str, int, int], tuple[bytes | None, str | None]]
+"""(topic, partition, offset) -> (value, kind) as acknowledged by the broker."""
+_LABEL = {
+    "transaction_id": "tx-1",
+    "is_fraud": True,
+    "confirmed_at": "2026-03-03T10:00:00Z",
+    "terminal_id": "T1",
+    "customer_id": "C1",
+    "tx_event_time": "2026-03-02T10:00:00Z",
+}
+
+
+def _control(message_id: str, **fields: Any) -> bytes:
+    return json.dumps({"message_id": message_id, "issued_at": "2026-03-02T10:00:00Z", **fields}).encode()
+
+
+SIDE_INPUTS: Final = {
+    "labels": [
+        ("label_truncated", json.dumps(_LABEL).encode()[:30], {ErrorType.INVALID_JSON}, "parse"),
+        ("label_latin1", b'{"customer_id": "M\xfcller"}', {ErrorType.INVALID_ENCODING}, "parse"),
+        (
+            "label_is_fraud_as_string",
+            json.dumps({**_LABEL, "is_fraud": "yes"}).encode(),
+            {ErrorType.WRONG_TYPE},
+            "validate",
+        ),
+        (
+            "label_confirmed_before_transaction",
+            json.dumps({**_LABEL, "confirmed_at": "2026-03-01T10:00:00Z"}).encode(),
+            {ErrorType.INVALID_VALUE},
+            "validate",
+        ),
+    ],
+    "control": [
+        ("control_not_json", b"lower the threshold please", {ErrorType.INVALID_JSON}, "parse"),
+        ("control_missing_issued_at", b'{"message_id": "m"}', {ErrorType.MISSING_FIELD}, "validate"),
+        (
+            "control_unknown_rule",
+            _control("c-unknown", rules={"FR-999": {"weight": 0.1}}),
+            {ErrorType.INVALID_VALUE},
+            "process",
+        ),
+        (
+            "control_out_of_range",
+            _control("c-range", rules={"FR-002": {"max_count": 99}}),
+            {ErrorType.INVALID_VALUE},
+            "process",
+        ),
+    ],
+}
+"""Bad labels and control messages: parsed by their own functions, control ones also refused by the control
+manager when they cannot be applied (stage ``process``)."""
+SIDE_COPIES = 5
 
 
 def _stream(seed: int) -> list[Record]:
@@ -63,10 +118,8 @@ def _stream(seed: int) -> list[Record]:
     return out
 
 
-def _produce(
-    bootstrap: str, topic: str, stream: list[Record]
-) -> dict[tuple[int, int], tuple[bytes | None, str | None]]:
-    """Produce in order; returns (partition, offset) -> (value, kind) as acknowledged by the broker."""
+def _produce(bootstrap: str, topic: str, stream: list[Record]) -> Placed:
+    """Produce in order; returns where the broker put each record."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -75,7 +128,7 @@ def _produce(
             "message.max.bytes": 2**20,
         }
     )
-    placed: dict[tuple[int, int], tuple[bytes | None, str | None]] = {}
+    placed: Placed = {}
     failures: list[str] = []
 
     def delivered(value: bytes | None, kind: str | None) -> Any:
@@ -83,7 +136,7 @@ def _produce(
             if err is not None:
                 failures.append(str(err))
             else:
-                placed[(msg.partition(), msg.offset())] = (value, kind)
+                placed[(topic, msg.partition(), msg.offset())] = (value, kind)
 
         return on_delivery
 
@@ -146,6 +199,13 @@ def test_ten_thousand_malformed_records_reach_the_dlq_and_every_valid_one_is_sco
     assert len(malformed) >= 10_000 and len(valid_ids) == VALID
     assert {kind for _, kind in malformed.values()} == set(EXPECTED_ON_STREAM)
     assert any(v is not None and len(v) > DLQ_PAYLOAD_LIMIT for v, _ in malformed.values())
+    expected, stages = dict(EXPECTED_ON_STREAM), dict.fromkeys(EXPECTED_ON_STREAM, STAGES)
+    for role, cases in SIDE_INPUTS.items():
+        side: list[Record] = []
+        for kind, value, errors, stage in cases:
+            expected[kind], stages[kind] = errors, {stage}
+            side += [(value.replace(b'"c-', f'"c{i}-'.encode()), None, kind) for i in range(SIDE_COPIES)]
+        malformed.update(_produce(kafka_bootstrap, topics[role], side))
 
     port = free_port()
     settings = detector_settings(kafka_bootstrap, topics, flink_jars, tmp_path / "checkpoints")
@@ -170,22 +230,26 @@ def test_ten_thousand_malformed_records_reach_the_dlq_and_every_valid_one_is_sco
     dlq = TopicReader(kafka_bootstrap, topics["dlq"])
     dead = dlq.wait(lambda d: len(d) >= len(malformed) and d, 120, f"{len(malformed)} DLQ records")
     dlq.poll(2)  # the job is finished and committed: anything more now would be a duplicate
-    at = Counter((d["source_partition"], d["source_offset"]) for d in dlq.records)
+    at = Counter((d["source_topic"], d["source_partition"], d["source_offset"]) for d in dlq.records)
     assert [k for k, n in at.items() if n > 1] == [], "DLQ duplicates"
     missing, extra = set(malformed) - set(at), set(at) - set(malformed)
     assert not missing and not extra, f"{len(missing)} missing from the DLQ, {len(extra)} not malformed"
     by_kind: Counter[str] = Counter()
     for entry in dead:
         record = DeadLetterRecord.model_validate(entry)
-        value, kind = malformed[(record.source_partition, record.source_offset)]
+        assert record.source_topic is not None
+        value, kind = malformed[(record.source_topic, record.source_partition, record.source_offset)]
         assert kind is not None
         raw = value or b""
-        where = f"{kind} at {record.source_partition}@{record.source_offset}"
-        assert record.source_topic == topics["transactions"], where
-        assert record.error_type in EXPECTED_ON_STREAM[kind], (where, record.error_type, record.error_message)
+        where = f"{kind} at {record.source_topic}/{record.source_partition}@{record.source_offset}"
+        assert record.error_type in expected[kind], (where, record.error_type, record.error_message)
         assert record.error_message.strip(), where
-        assert record.stage.value in ("parse", "validate"), where
+        assert record.stage.value in stages[kind], where
         kept = record.original_bytes()
+        if record.stage.value == "process":  # the control manager names the parsed message, re-serialised
+            assert json.loads(kept)["message_id"] == json.loads(raw)["message_id"], where
+            by_kind[kind] += 1
+            continue
         assert len(kept) <= DLQ_PAYLOAD_LIMIT and raw.startswith(kept), where
         assert record.payload_size == len(raw), where
         assert record.payload_truncated == (len(raw) > DLQ_PAYLOAD_LIMIT), where
