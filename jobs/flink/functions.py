@@ -543,16 +543,7 @@ class AlertWriter(ProcessFunction):  # type: ignore[misc]
         self.table = table
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(self.dsn, autocommit=True, application_name="fraud-detector")
-        schema, name = self.table.split(".")
-        found = self.conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
-            (schema, name),
-        ).fetchone()
-        if found is None:
-            raise RuntimeError(f"alert table {self.table} does not exist: run `streamflow db migrate` first")
+        self.conn = _connect_checked(self.dsn, self.table)
         self.sql = (
             f"INSERT INTO {self.table} (alert_id, transaction_id, customer_id, terminal_id, amount, score,"
             " rule_score, ml_score, rule_hits, model_version, event_time, detection_time)"
@@ -580,11 +571,9 @@ class AlertWriter(ProcessFunction):  # type: ignore[misc]
         try:
             self.conn.execute(self.sql, params)
         except Exception:
-            import psycopg
-
             if not self.conn.closed:
                 raise
-            self.conn = psycopg.connect(self.dsn, autocommit=True, application_name="fraud-detector")
+            self.conn = _connect_checked(self.dsn, self.table)
             self.conn.execute(self.sql, params)  # one reconnect; a second failure fails the operator
         self.written.inc()
         yield from ()

@@ -104,6 +104,9 @@ class DatabaseSettings(_Lenient):
         default="gold.model_scores", pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$"
     )
     """Where both models' scores go when a shadow model is set (migrations 007/008)."""
+    model_scores_batch_rows: int = Field(default=500, ge=1)
+    model_scores_flush_ms: int = Field(default=200, ge=1)
+    """A model-score batch is written when this many rows wait, or this long after the first one."""
 
     def dsn(self, environ: Mapping[str, str]) -> str:
         """A libpq connection string; the password only ever comes from the environment."""

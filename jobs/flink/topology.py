@@ -244,7 +244,13 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
     if write_model_scores and dsn is not None and settings.database is not None:
         model_scores = scored.get_side_output(MODEL_SCORES_TAG)
         _key_by_field0(model_scores, KEYED_ELEMENT_TYPE).process(
-            ModelScoreWriter(dsn, settings.database.model_scores_table), output_type=string
+            ModelScoreWriter(
+                dsn,
+                settings.database.model_scores_table,
+                settings.database.model_scores_batch_rows,
+                settings.database.model_scores_flush_ms,
+            ),
+            output_type=string,
         ).name("model-scores-postgres").uid("model-scores-postgres")
     if topics.scores:
         scored.sink_to(_kafka_sink(topics.scores, "scores", props, settings)).name("scores-kafka").uid(

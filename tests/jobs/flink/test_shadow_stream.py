@@ -2,8 +2,10 @@
 
 Two tiny, different IsolationForests are compiled with fraud_models; the job runs the first as the active
 model and the second as the shadow. Every transaction then carries both scores in the scores topic and in
-``gold.model_scores``; the alerts are exactly those of the active model alone; a shadow model that fails
-its artifact check stops the job from starting, naming the shadow.
+``gold.model_scores``; the alerts are exactly those of the active model alone. The first run keeps every
+model-score row waiting in the writer's Flink state; it is cancelled and restored from its checkpoint,
+and the restored job writes them all (nothing lost with the cancelled job, nothing twice). A shadow model
+that fails its artifact check stops the job from starting, naming the shadow.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from fraud_operator.db.migrations import migrate
 from sklearn.ensemble import IsolationForest
 
 from tests.conftest import wait_for
-from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, free_port, produce
+from tests.jobs.flink.streams import (
+    ROLES,
+    TopicReader,
+    detector_settings,
+    free_port,
+    latest_checkpoint,
+    produce,
+    tx,
+)
 
 pytestmark = [pytest.mark.flink, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -58,13 +68,21 @@ def _expected(
     terminals: dict[str, bytes] = {}
     customers: dict[str, bytes] = {}
     out = {}
-    for tx in txs:
-        terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
-        customers[tx.customer_id], record, _ = customer_step(
-            customers.get(tx.customer_id), enriched, cfg, active, tx.event_time, shadow
+    for t in txs:
+        terminals[t.terminal_id], enriched = terminal_step(terminals.get(t.terminal_id), t, cfg)
+        customers[t.customer_id], record, _ = customer_step(
+            customers.get(t.customer_id), enriched, cfg, active, t.event_time, shadow
         )
-        out[tx.transaction_id] = record
+        out[t.transaction_id] = record
     return out
+
+
+def _model_score_rows(dsn: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(
+            "SELECT transaction_id, model_version, role, score, ml_score, alert, customer_id, event_time,"
+            " scored_at FROM gold.model_scores"
+        ).fetchall()
 
 
 def _job_exceptions(port: int, job_id: str) -> str:
@@ -89,7 +107,14 @@ def test_shadow_model_scores_every_transaction_without_changing_alerts(
         blocklist={"customers": list(blocked.customers), "terminals": list(blocked.terminals)},
         anomaly={"threshold": 0.6},
     ).model_copy(
-        update={"database": DatabaseSettings(dsn_env=DSN_ENV), "model": active, "shadow_model": shadow}
+        update={
+            # first run: model-score rows only wait in Flink state (no batch fills, no timer fires)
+            "database": DatabaseSettings(
+                dsn_env=DSN_ENV, model_scores_batch_rows=100_000, model_scores_flush_ms=3_600_000
+            ),
+            "model": active,
+            "shadow_model": shadow,
+        }
     )
     produce(kafka_bootstrap, topics["transactions"], [r.payload for r in gen.records])
     txs = [t for t in (parse_transaction(r.payload) for r in gen.records) if isinstance(t, Transaction)]
@@ -125,18 +150,30 @@ def test_shadow_model_scores_every_transaction_without_changing_alerts(
         )
         assert {x["transaction_id"] for x in alerts.poll(2)} == want_alerts
 
-        # PostgreSQL: one row per transaction and model, meaning what the score records say
-        def rows() -> list[tuple[Any, ...]] | None:
-            with psycopg.connect(postgres_dsn) as conn:
-                found = conn.execute(
-                    "SELECT transaction_id, model_version, role, score, ml_score, alert, customer_id,"
-                    " event_time, scored_at FROM gold.model_scores"
-                ).fetchall()
-            return found if len(found) >= 2 * len(txs) else None
+        # the rows wait in the writer's ListState; the checkpoints that committed the scores hold them
+        assert _model_score_rows(postgres_dsn) == []
+    finally:
+        job.cancel().result()
+    checkpoint = latest_checkpoint(tmp_path / "checkpoints", str(job.get_job_id()))
 
-        table = wait_for(rows, timeout=60, interval=1, what="both models' rows in gold.model_scores")
-        assert len(table) == 2 * len(txs)
+    # restored with the shipped batching, the writer writes what the checkpoint held (a probe transaction
+    # gives its key something to do) - nothing was lost with the cancelled job
+    restored = settings.model_copy(update={"database": DatabaseSettings(dsn_env=DSN_ENV)})
+    restored = restored.with_flink(restore_from=checkpoint.as_uri())
+    job = build(restored, environ={DSN_ENV: postgres_dsn}).execute_async(settings.job_name)
+    try:
+        produce(kafka_bootstrap, topics["transactions"], [tx("probe-0", "C-PROBE", "T-PROBE", 12.0)])
+
+        def all_rows() -> list[tuple[Any, ...]] | None:
+            found = _model_score_rows(postgres_dsn)
+            return found if len(found) >= 2 * (len(txs) + 1) else None
+
+        table = wait_for(all_rows, timeout=90, interval=1, what="both models' rows in gold.model_scores")
+        assert len(table) == 2 * (len(txs) + 1)
+        assert {r[0] for r in table} == {*both, "probe-0"}
         for tx_id, version, role, score, ml_score, alert, customer, event_time, scored_at in table:
+            if tx_id == "probe-0":
+                continue
             want, got = both[tx_id], by_tx[tx_id]
             assert (version, role) in (("iforest-a", "active"), ("iforest-b", "shadow"))
             active_row = role == "active"
