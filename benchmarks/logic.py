@@ -2,10 +2,12 @@
 
 The Flink job adds the Python/JVM boundary on top of this; this figure is the floor the job cannot beat.
 It replays a generated stream (realistic key cardinality, 30 days, every rule's pattern injected) through
-the two keyed stages with state kept as bytes per key, exactly as Flink's ValueState would hold it, in four
+the two keyed stages with state kept as bytes per key, exactly as Flink's ValueState would hold it, in five
 setups: rules only; rules + ML feature state; + a constant scorer (feature assembly); + a compiled
-IsolationForest (100 trees) scored per event. Medians of 3 runs. The machine is shared, so a calibration
-loop (``sum(range(1000))``) and the load average are recorded to compare runs.
+IsolationForest (100 trees) scored per event; + a second forest as shadow model. It also prices what
+crossing the operators costs in Python (old JSON + pydantic hops vs the pickled wire tuple). Medians of 3
+runs. The machine is shared, so a calibration loop (``sum(range(1000))``) and the load average are
+recorded to compare runs.
 
     python benchmarks/logic.py [--events 50000] [--out benchmarks/results/logic.json]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import platform
 import statistics
 import time
@@ -26,22 +29,22 @@ from typing import Any
 
 from fraud_jobs.config import DetectorConfig
 from fraud_jobs.generator import generate
-from fraud_jobs.logic import customer_step, terminal_step
+from fraud_jobs.logic import EnrichedTransaction, customer_step, terminal_step
 from fraud_jobs.schemas import Transaction, parse_transaction
 from fraud_jobs.scoring import ConstantScorer, Scorer
 
 
-def _compiled_iforest() -> Scorer:
+def _compiled_iforest(seed: int = 0, version: str = "bench-iforest") -> Scorer:
     import numpy as np
     from fraud_models.features import FEATURE_NAMES
     from fraud_models.scorer import compile_model
     from sklearn.ensemble import IsolationForest
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     X = rng.normal(size=(4_000, len(FEATURE_NAMES)))
-    forest = IsolationForest(n_estimators=100, random_state=0).fit(X)
+    forest = IsolationForest(n_estimators=100, random_state=seed).fit(X)
     model: Scorer = compile_model(
-        forest, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version="bench-iforest"
+        forest, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version=version
     )
     return model
 
@@ -59,6 +62,40 @@ def _run(
             customers.get(tx.customer_id), enriched, cfg, scorer, detection
         )
     return time.perf_counter() - started, customers | {"__terminals__": b"".join(terminals.values())}
+
+
+def _run_shadow(txs: list[Transaction], cfg: DetectorConfig, active: Scorer, shadow: Scorer) -> float:
+    """Both models on every event (shadow scoring, issue 7)."""
+    terminals: dict[str, bytes] = {}
+    customers: dict[str, bytes] = {}
+    detection = datetime(2026, 1, 1, tzinfo=UTC)
+    started = time.perf_counter()
+    for tx in txs:
+        terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
+        customers[tx.customer_id], _, _ = customer_step(
+            customers.get(tx.customer_id), enriched, cfg, active, detection, shadow
+        )
+    return time.perf_counter() - started
+
+
+def _wire_costs(txs: list[Transaction], cfg: DetectorConfig) -> dict[str, float]:
+    """Per event, what crossing the operators costs in Python: the old JSON hops (parse -> stage 1 and
+    stage 1 -> stage 2, each re-validated by pydantic) vs the pickled primitive tuple between the stages."""
+    terminals: dict[str, bytes] = {}
+    enriched = []
+    for tx in txs:
+        terminals[tx.terminal_id], e = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
+        enriched.append(e)
+    started = time.perf_counter()
+    for e in enriched:
+        Transaction.model_validate_json(e.tx.model_dump_json())
+        EnrichedTransaction.from_json(e.to_json())
+    json_us = (time.perf_counter() - started) / len(enriched) * 1e6
+    started = time.perf_counter()
+    for e in enriched:
+        EnrichedTransaction.from_wire(pickle.loads(pickle.dumps(e.to_wire())))
+    wire_us = (time.perf_counter() - started) / len(enriched) * 1e6
+    return {"json_pydantic_us_per_event": round(json_us, 2), "pickled_wire_us_per_event": round(wire_us, 2)}
 
 
 def _median(fn: Callable[[], float], repeats: int) -> float:
@@ -111,6 +148,23 @@ def main() -> None:
         }
         print(f"{name:34s} {per_event:8.2f} us/event  {1e6 / per_event:9.0f} events/s")
 
+    active, shadow = _compiled_iforest(), _compiled_iforest(seed=1, version="bench-iforest-shadow")
+    shadow_s = [_run_shadow(valid, DetectorConfig(), active, shadow) for _ in range(args.repeats)]
+    per_event = statistics.median(shadow_s) / len(valid) * 1e6
+    results["with_active_and_shadow_iforest"] = {
+        "us_per_event": round(per_event, 2),
+        "events_per_s": round(1e6 / per_event),
+        "runs_s": [round(t, 3) for t in shadow_s],
+    }
+    print(
+        f"{'with_active_and_shadow_iforest':34s} {per_event:8.2f} us/event  {1e6 / per_event:9.0f} events/s"
+    )
+    wire = _wire_costs(valid, DetectorConfig())
+    print(
+        f"between operators: JSON+pydantic {wire['json_pydantic_us_per_event']} us, pickled wire "
+        f"{wire['pickled_wire_us_per_event']} us per event"
+    )
+
     calibration = (calibration_before + _calibrate()) / 2
     for entry in results.values():
         # Load-independent-ish: cost in units of the calibration loop (~7-8 us on an idle core).
@@ -123,6 +177,7 @@ def main() -> None:
         "terminals": len({t.terminal_id for t in valid}),
         "parse_transaction_us_per_event": round(parse_us, 2),
         "setups": results,
+        "between_operators": wire,
         "machine": {
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
