@@ -378,7 +378,7 @@ class CustomerStage(_BatchedMetrics, _LiveConfigMixin, KeyedBroadcastProcessFunc
             try:
                 self.shadow = load_scorer(self.shadow_uri, self.shadow_sha256)
             except Exception as exc:  # the same refusal as for the active model, saying which one failed
-                raise type(exc)(f"shadow model {self.shadow_uri}: {exc}") from exc
+                raise _named(exc, f"shadow model {self.shadow_uri}: {exc}") from exc
         group = runtime_context.get_metrics_group()
         self.group = group
         self.shadow_failed = group.counter("shadow_score_errors")
@@ -509,6 +509,14 @@ class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
+
+
+def _named(exc: Exception, message: str) -> Exception:
+    """``exc``'s type with ``message`` (e.g. ModelLoadError stays ModelLoadError), else a RuntimeError."""
+    try:
+        return type(exc)(message)
+    except Exception:
+        return RuntimeError(message)
 
 
 def _utc(ts: float) -> datetime:
