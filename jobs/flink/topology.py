@@ -115,7 +115,7 @@ def _source_table(
 ) -> DataStream:
     """Rows (topic, partition, offset, value) of one topic (the control topic, benchmarks)."""
     _create_source(t_env, name, topic, props, settings, startup)
-    return t_env.to_data_stream(t_env.from_path(name))
+    return _pin_uids(t_env.to_data_stream(t_env.from_path(name)), name)
 
 
 def _keyed_source(
@@ -138,7 +138,26 @@ def _keyed_source(
         f"SELECT k, ROW('{_quote(kind)}', k, `topic`, `partition`, `offset`, `value`)"
         f" FROM (SELECT {key} AS k, `topic`, `partition`, `offset`, `value` FROM `{name}`)"
     )
-    return t_env.to_append_stream(table, SOURCE_TYPE)
+    return _pin_uids(t_env.to_append_stream(table, SOURCE_TYPE), name)
+
+
+def _pin_uids(stream: DataStream, name: str) -> DataStream:
+    """Give the planner's operators behind ``stream`` fixed uids (``<name>-<depth>-<kind>``).
+
+    The Kafka source's split offsets are operator state; without a uid the planner's operators get
+    hashes of their place in the graph, so a savepoint would not restore into a job whose graph changed
+    (a shadow model adds operators). Walks the transformation's inputs back to the source; the depth
+    from this end, not Flink's global transformation counter, makes the uid stable across submissions.
+    """
+    pending = [(stream._j_data_stream.getTransformation(), 0)]
+    while pending:
+        transformation, depth = pending.pop()
+        if transformation.getUid() is None:
+            kind = str(transformation.getClass().getSimpleName()).removesuffix("Transformation").lower()
+            transformation.setUid(f"{name}-{depth}-{kind}")
+        inputs = transformation.getInputs()
+        pending.extend((inputs.get(i), depth + 1) for i in range(inputs.size()))
+    return stream
 
 
 def _key_by_field0(stream: DataStream, value_type: Any) -> KeyedStream:
