@@ -69,6 +69,8 @@ def _defined_metrics() -> set[str]:
         for match in re.finditer(r'(?:add_group\("(\w+)", \w+\))?\.counter\("(\w+)"\)', text):
             key, name = match.groups()
             names.add(FLINK_OPERATOR_PREFIX + (f"{key}_{name}" if key else name))
+        for name in re.findall(r'\._counter\(\w+, "(\w+)"\)', text):  # counted locally, pushed in batches
+            names.add(FLINK_OPERATOR_PREFIX + name)
         for var in re.findall(r"\.counter\(([a-z_]+)\)", text):  # a name chosen by a conditional expression
             for assignment in re.findall(rf"^\s*{var} = (.*)$", text, flags=re.M):
                 names |= {FLINK_OPERATOR_PREFIX + n for n in re.findall(r'"(\w+)"', assignment)}
