@@ -87,7 +87,7 @@ def _consume(
 def _record(topic: str, value: bytes, timestamp_ms: int, summary: DetectorSummary) -> None:
     try:
         doc: Any = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested past the parser's depth limit
         return  # a malformed input record: it is counted from the DLQ
     if not isinstance(doc, dict):
         return
