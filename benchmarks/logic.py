@@ -50,8 +50,9 @@ def _compiled_iforest(seed: int = 0, version: str = "bench-iforest") -> Scorer:
 
 
 def _run(
-    txs: list[Transaction], cfg: DetectorConfig, scorer: Scorer | None
+    txs: list[Transaction], cfg: DetectorConfig, scorer: Scorer | None, shadow: Scorer | None = None
 ) -> tuple[float, dict[str, bytes]]:
+    """Both keyed steps over ``txs``; with ``shadow``, a second model scores every event (issue 7)."""
     terminals: dict[str, bytes] = {}
     customers: dict[str, bytes] = {}
     detection = datetime(2026, 1, 1, tzinfo=UTC)
@@ -59,23 +60,9 @@ def _run(
     for tx in txs:
         terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
         customers[tx.customer_id], _, _ = customer_step(
-            customers.get(tx.customer_id), enriched, cfg, scorer, detection
+            customers.get(tx.customer_id), enriched, cfg, scorer, detection, shadow
         )
     return time.perf_counter() - started, customers | {"__terminals__": b"".join(terminals.values())}
-
-
-def _run_shadow(txs: list[Transaction], cfg: DetectorConfig, active: Scorer, shadow: Scorer) -> float:
-    """Both models on every event (shadow scoring, issue 7)."""
-    terminals: dict[str, bytes] = {}
-    customers: dict[str, bytes] = {}
-    detection = datetime(2026, 1, 1, tzinfo=UTC)
-    started = time.perf_counter()
-    for tx in txs:
-        terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
-        customers[tx.customer_id], _, _ = customer_step(
-            customers.get(tx.customer_id), enriched, cfg, active, detection, shadow
-        )
-    return time.perf_counter() - started
 
 
 def _wire_costs(txs: list[Transaction], cfg: DetectorConfig) -> dict[str, float]:
@@ -149,7 +136,7 @@ def main() -> None:
         print(f"{name:34s} {per_event:8.2f} us/event  {1e6 / per_event:9.0f} events/s")
 
     active, shadow = _compiled_iforest(), _compiled_iforest(seed=1, version="bench-iforest-shadow")
-    shadow_s = [_run_shadow(valid, DetectorConfig(), active, shadow) for _ in range(args.repeats)]
+    shadow_s = [_run(valid, DetectorConfig(), active, shadow)[0] for _ in range(args.repeats)]
     per_event = statistics.median(shadow_s) / len(valid) * 1e6
     results["with_active_and_shadow_iforest"] = {
         "us_per_event": round(per_event, 2),

@@ -91,16 +91,20 @@ def _label(value: Any, where: str) -> bool | None:
     raise ValueError(f"{where}: label {value!r} is not a boolean or 0/1")
 
 
+def _transaction_id(obj: dict[str, Any], where: str) -> str:
+    tid = _pick(obj, _ID_COLUMNS)
+    if tid is None or str(tid) == "":
+        raise ValueError(f"{where}: no transaction_id")
+    return str(tid)
+
+
 def load_score_file(path: Path, score_column: str = "score") -> ScoreFile:
     """Events and labels of a score file; a clear error naming the file and row for anything unusable."""
     events: list[ScoredEvent] = []
     labels: dict[str, bool] = {}
     for n, obj in enumerate(_records(path), 1):
         where = f"{path} row {n}"
-        tid = _pick(obj, _ID_COLUMNS)
-        if tid is None or str(tid) == "":
-            raise ValueError(f"{where}: no transaction_id")
-        tid = str(tid)
+        tid = _transaction_id(obj, where)
         score = obj.get(score_column)
         if isinstance(score, bool) or not isinstance(score, (int, float)):
             raise ValueError(f"{where}: missing or non-numeric {score_column!r}")
@@ -130,15 +134,13 @@ def load_labels(path: Path) -> dict[str, bool]:
     labels: dict[str, bool] = {}
     for n, obj in enumerate(_records(path), 1):
         where = f"{path} row {n}"
-        tid = _pick(obj, _ID_COLUMNS)
-        if tid is None or str(tid) == "":
-            raise ValueError(f"{where}: no transaction_id")
+        tid = _transaction_id(obj, where)
         label = _label(_pick(obj, LABEL_COLUMNS), where)
         if label is None:
             raise ValueError(f"{where}: no label (one of {', '.join(LABEL_COLUMNS)})")
-        if labels.get(str(tid), label) != label:
+        if labels.get(tid, label) != label:
             raise ValueError(f"{where}: transaction {tid} is labeled both ways in this file")
-        labels[str(tid)] = label
+        labels[tid] = label
     return labels
 
 
