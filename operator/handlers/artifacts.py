@@ -2,26 +2,36 @@
 
 The operator loads the artifact exactly as the job will (``fraud_models.scorer.load_model``: sha256 matches,
 feature schema id matches the detector's, the arrays load, the algorithm is supported), so a model the job
-would refuse is Rejected while the running job is untouched. ``https://`` artifacts are downloaded into a
-cache keyed by their sha256 and URL (with a size limit and a timeout). A ``file://`` artifact usually lives
-in the job's image or volume, which the operator's pod cannot see: such a model is not rejected but
-reported as ``ArtifactVerified=Unknown`` (NotVisibleToOperator), because the job verifies it at load.
+would refuse is Rejected while the running job is untouched. Fetching is the job's own
+(``fraud_models.artifacts.fetch``: ``https://`` into a cache keyed by sha256 and URL); this module adds
+the operator's size limit, timeout and cache budget from its environment and maps each failure to a
+Verdict. A ``file://`` artifact usually lives in the job's image or volume, which the operator's pod cannot
+see: such a model is not rejected but reported as ``ArtifactVerified=Unknown`` (NotVisibleToOperator),
+because the job verifies it at load.
 ``STREAMFLOW_VERIFY_ARTIFACTS=false`` switches verification off.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from fraud_models.artifacts import (
+    ArtifactDigestMismatch,
+    ArtifactError,
+    ArtifactNotAFile,
+    ArtifactNotFound,
+    ArtifactTooLarge,
+    ArtifactUnreachable,
+    ArtifactUnreadable,
+    UnsupportedArtifactURI,
+    fetch,
+    redact,
+)
 from fraud_models.features import FEATURE_SCHEMA_ID
 from fraud_models.scorer import SUPPORTED_ALGORITHMS, ModelLoadError, load_model
 from fraud_operator.api.common import ConditionStatus
@@ -38,6 +48,7 @@ __all__ = [
     "Verdict",
     "artifact_verdict",
     "fetch_artifact",
+    "fetch_verdict",
     "verification_enabled",
 ]
 
@@ -51,7 +62,6 @@ DEFAULT_TIMEOUT_S = 30.0
 _CACHE_BUDGET_FILES = 4  # the cache keeps at most this many maximum-size artifacts' worth of bytes
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_BLOCK = 1 << 20
 # (uid, generation) -> verdict; a spec change re-verifies. Only final verdicts are kept: an unreachable
 # or invisible artifact is looked at again on the next resync.
 _verdicts: dict[tuple[str, int | None], Verdict] = {}
@@ -111,132 +121,60 @@ def cache_dir() -> Path:
     return Path(raw) if raw else Path(tempfile.gettempdir()) / "streamflow-artifacts"
 
 
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _too_large(uri: str, size: int, limit: int) -> Verdict:
-    return Verdict(
-        "False",
-        "ArtifactTooLarge",
-        f"spec.artifact {uri} has {size} bytes, more than the operator's limit of {limit} ({MAX_BYTES_ENV})",
-    )
-
-
-def _local_file(uri: str, limit: int) -> Path:
-    path = Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path))
-    not_visible = (
-        "the job verifies sha256 and feature schema when it loads the model (mount the artifact into the "
-        f"operator too, or use https://, to have it checked here; {VERIFY_ENV}=false turns checks off)"
-    )
-    try:
-        if not path.exists():
-            raise ArtifactFetchError(
-                Verdict(
-                    "Unknown",
-                    "NotVisibleToOperator",
-                    f"{path} is not in the operator's filesystem; {not_visible}",
-                )
-            )
-        if not path.is_file():
-            raise ArtifactFetchError(
-                Verdict("False", "ArtifactInvalid", f"spec.artifact {uri} is not a regular file")
-            )
-        size = path.stat().st_size
-        with path.open("rb"):
-            pass
-    except PermissionError:
-        raise ArtifactFetchError(
-            Verdict(
-                "Unknown", "NotVisibleToOperator", f"{path} is not readable by the operator; {not_visible}"
-            )
-        ) from None
-    if size > limit:
-        raise ArtifactFetchError(_too_large(uri, size, limit))
-    return path
-
-
-def _trim_cache(directory: Path, keep: Path, budget: int) -> None:
-    """Remove the least recently written entries beyond ``budget`` bytes (never ``keep``)."""
-    entries = sorted(
-        (p for p in directory.glob("*.bin") if p != keep), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    total = keep.stat().st_size
-    for entry in entries:
-        total += entry.stat().st_size
-        if total > budget:
-            entry.unlink(missing_ok=True)
-
-
-def _download(uri: str, sha256: str, limit: int, timeout: float) -> Path:
-    directory = cache_dir()
-    # The digest names the content; the URL part proves that *this* URL served it, as the job will fetch it.
-    cached = directory / f"{sha256}-{hashlib.sha256(uri.encode()).hexdigest()[:16]}.bin"
-    if cached.is_file() and _digest(cached) == sha256:
-        return cached
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=".download-")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(uri, timeout=timeout) as response:
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) > limit:
-                raise ArtifactFetchError(_too_large(uri, int(declared), limit))
-            size = 0
-            digest = hashlib.sha256()
-            for block in iter(lambda: response.read(_BLOCK), b""):
-                size += len(block)
-                if size > limit:
-                    raise ArtifactFetchError(_too_large(uri, size, limit))
-                digest.update(block)
-                out.write(block)
-        actual = digest.hexdigest()
-        if actual != sha256:
-            raise ArtifactFetchError(
-                Verdict(
-                    "False",
-                    "ArtifactDigestMismatch",
-                    f"spec.artifact: sha256 mismatch for {uri}: expected {sha256}, got {actual} "
-                    "(tampered or stale)",
-                )
-            )
-        tmp.replace(cached)
-    except urllib.error.HTTPError as exc:
-        raise ArtifactFetchError(
-            Verdict("False", "ArtifactUnreachable", f"spec.artifact: GET {uri}: HTTP {exc.code} {exc.reason}")
-        ) from None
-    except (urllib.error.URLError, OSError) as exc:
-        why = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise ArtifactFetchError(
-            Verdict("False", "ArtifactUnreachable", f"spec.artifact: cannot download {uri}: {why}")
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    _trim_cache(directory, cached, _CACHE_BUDGET_FILES * limit)
-    return cached
+def fetch_verdict(exc: ArtifactError) -> Verdict:
+    """The ArtifactVerified condition for an artifact the shared fetcher could not provide."""
+    uri = exc.uri
+    if isinstance(exc, ArtifactNotFound | ArtifactUnreadable):
+        where = (
+            "in the operator's filesystem"
+            if isinstance(exc, ArtifactNotFound)
+            else "readable by the operator"
+        )
+        return Verdict(
+            "Unknown",
+            "NotVisibleToOperator",
+            f"{exc.path} is not {where}; the job verifies sha256 and feature schema when it loads the model "
+            f"(mount the artifact into the operator too, or use https://, to have it checked here; "
+            f"{VERIFY_ENV}=false turns checks off)",
+        )
+    if isinstance(exc, ArtifactNotAFile):
+        return Verdict("False", "ArtifactInvalid", f"spec.artifact {uri} is not a regular file")
+    if isinstance(exc, ArtifactTooLarge):
+        has = f"{exc.size} bytes" if exc.size is not None else f"more than {exc.limit} bytes"
+        return Verdict(
+            "False",
+            "ArtifactTooLarge",
+            f"spec.artifact {uri} has {has}, more than the operator's limit of {exc.limit} ({MAX_BYTES_ENV})",
+        )
+    if isinstance(exc, ArtifactDigestMismatch):
+        return Verdict("False", "ArtifactDigestMismatch", f"spec.artifact: {exc}")
+    if isinstance(exc, ArtifactUnreachable) and exc.http_status is not None:
+        return Verdict("False", "ArtifactUnreachable", f"spec.artifact: GET {uri}: {exc.detail}")
+    if isinstance(exc, UnsupportedArtifactURI):
+        return Verdict(
+            "False", "ArtifactUnreachable", f"spec.artifact {uri}: only file:// and https:// are supported"
+        )
+    return Verdict("False", "ArtifactUnreachable", f"spec.artifact: {exc}")
 
 
 def fetch_artifact(uri: str, sha256: str) -> Path:
-    """A local, size-checked copy of the artifact; raises ArtifactFetchError carrying the verdict otherwise.
+    """A local, size- and digest-checked copy of the artifact; raises ArtifactFetchError with the verdict.
 
-    ``file://`` paths are used in place; ``https://`` goes through the digest- and URL-keyed cache, so a
-    verified artifact is downloaded once per cache, however often it is re-verified.
+    ``file://`` paths are used in place; ``https://`` goes through the shared digest- and URL-keyed cache,
+    so a verified artifact is downloaded once per cache, however often it is re-verified.
     """
     limit = max_bytes()
-    scheme = urllib.parse.urlparse(uri).scheme
-    if scheme == "file":
-        return _local_file(uri, limit)
-    if scheme == "https":
-        return _download(uri, sha256.lower(), limit, env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
-    raise ArtifactFetchError(
-        Verdict(
-            "False", "ArtifactUnreachable", f"spec.artifact {uri}: only file:// and https:// are supported"
+    try:
+        return fetch(
+            uri,
+            expected_sha256=sha256,
+            cache_dir=cache_dir(),
+            max_bytes=limit,
+            timeout=env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S),
+            cache_budget_bytes=_CACHE_BUDGET_FILES * limit,
         )
-    )
+    except ArtifactError as exc:
+        raise ArtifactFetchError(fetch_verdict(exc)) from None
 
 
 def _classify(message: str) -> str:
@@ -251,7 +189,7 @@ def _classify(message: str) -> str:
 
 def _verify(model: FraudModel) -> Verdict:
     spec = model.spec
-    uri = spec.artifact.uri
+    uri = redact(spec.artifact.uri)
     if spec.feature_schema_id != FEATURE_SCHEMA_ID:
         return Verdict(
             "False",
@@ -267,7 +205,7 @@ def _verify(model: FraudModel) -> Verdict:
             f"(supported: {', '.join(SUPPORTED_ALGORITHMS)})",
         )
     try:
-        path = fetch_artifact(uri, spec.artifact.sha256)
+        path = fetch_artifact(spec.artifact.uri, spec.artifact.sha256)
     except ArtifactFetchError as exc:
         return exc.verdict
     try:

@@ -13,14 +13,15 @@ from fraud_operator.api.model import FraudModel
 from fraud_operator.handlers.artifacts import (
     CACHE_ENV,
     MAX_BYTES_ENV,
+    TIMEOUT_ENV,
     VERIFY_ENV,
     Verdict,
     artifact_verdict,
     verification_enabled,
 )
 
-from tests.operator.handlers.https_server import ArtifactServer, serve_https
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
+from tests.support.https_server import ArtifactServer, serve_https
 
 _uids = itertools.count()
 
@@ -35,6 +36,7 @@ def _verdict(doc: dict[str, Any], *, uid: str | None = None) -> Verdict:
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(VERIFY_ENV, raising=False)
     monkeypatch.delenv(MAX_BYTES_ENV, raising=False)
+    monkeypatch.delenv(TIMEOUT_ENV, raising=False)
     monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
 
@@ -179,3 +181,30 @@ def test_untrusted_certificate_is_unreachable(artifact: tuple[Path, str], https:
     verdict = _verdict(model_doc("m", https.url("x/model.npz"), sha))
     assert (verdict.status, verdict.reason) == ("False", "ArtifactUnreachable")
     assert "CERTIFICATE_VERIFY_FAILED" in verdict.message
+
+
+def test_streamed_size_timeout_and_url_tokens(
+    artifact: tuple[Path, str], trusted: ArtifactServer, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    path, sha = artifact
+    trusted.files["unsized/model.npz"] = path.read_bytes()
+    trusted.unsized.add("unsized/model.npz")
+    monkeypatch.setenv(MAX_BYTES_ENV, "100")
+    streamed = _verdict(model_doc("m", trusted.url("unsized/model.npz"), sha))
+    assert (streamed.status, streamed.reason) == ("False", "ArtifactTooLarge")
+    assert "has more than 100 bytes" in streamed.message, "no Content-Length: refused on the bytes streamed"
+    assert not list(cache.glob("*.bin"))
+
+    monkeypatch.delenv(MAX_BYTES_ENV)
+    monkeypatch.setenv(TIMEOUT_ENV, "1")
+    trusted.stalled.add("stalled/model.npz")
+    stalled = _verdict(model_doc("m", trusted.url("stalled/model.npz"), sha))
+    assert (stalled.status, stalled.reason) == ("False", "ArtifactUnreachable")
+    assert "timed out" in stalled.message
+
+    trusted.files["signed/model.npz"] = path.read_bytes()
+    signed = _verdict(model_doc("m", trusted.url("signed/model.npz") + "?X-Amz-Signature=s3cr3t", sha))
+    assert (signed.status, signed.reason) == ("True", "Verified")
+    assert trusted.url("signed/model.npz") in signed.message and "s3cr3t" not in signed.message
+    missing = _verdict(model_doc("m", trusted.url("gone/model.npz") + "?token=s3cr3t", sha))
+    assert (missing.reason, "s3cr3t" in missing.message) == ("ArtifactUnreachable", False)
