@@ -223,6 +223,25 @@ def flink_env(flink_jars: str, tmp_path: Path) -> Any:
     return env
 
 
+@pytest.fixture(scope="session")
+def flink_cluster(session_run_dir: Path) -> Iterator[Any]:
+    """A real standalone Flink cluster (JobManager + one TaskManager JVM) started for this session only:
+    a TaskManager's embedded interpreter keeps the modules it loaded, so a long-lived one would run old code.
+    """
+    from fraud_operator.devstack.flink_cluster import start_flink_cluster, stop_flink_cluster
+    from fraud_operator.devstack.procs import stop_pid
+
+    started: list[Any] = []
+    try:
+        cluster = start_flink_cluster(session_run_dir, started, taskmanagers=1, tied_to_parent=True)
+    except BaseException:
+        for process in reversed(started):
+            stop_pid(process.pid)
+        raise
+    yield cluster
+    stop_flink_cluster(cluster)
+
+
 def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.5, what: str = "condition") -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

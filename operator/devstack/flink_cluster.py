@@ -1,0 +1,276 @@
+"""A real Flink standalone cluster (one JobManager, N TaskManagers) assembled from the PyFlink wheel.
+
+Production runs the detector in separate JobManager and TaskManager JVMs, with the Python functions in an
+interpreter embedded in the TaskManager (thread mode). PyFlink's local mini-cluster runs everything in the
+client's JVM and hides TaskManager-only failures (e.g. code that needs the client's Py4J gateway), so the
+tests also run the job here. The wheel already holds Flink's scripts and jars; the assembled FLINK_HOME links
+them (plus flink-python and the connector jars in lib/, as the production image ships them) and is cached
+per PyFlink version and jar set. Each cluster gets its own configuration, log and pid directories.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .flink import ensure_flink_jars
+from .paths import cache_dir
+from .procs import ComponentError, ManagedProcess, free_port, pid_alive, start_process, stop_pid, wait_until
+
+__all__ = ["FlinkCluster", "cluster_config", "ensure_flink_home", "start_flink_cluster", "stop_flink_cluster"]
+
+_LAYOUT = "2"
+"""Bumped when the assembled home's layout changes, so a cached older layout is not reused."""
+_LOG_CONFIGS = ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml", "logback.xml")
+
+
+def _pyflink_dir() -> Path:
+    import pyflink
+
+    return Path(pyflink.__file__).resolve().parent
+
+
+def _pyflink_version() -> str:
+    from pyflink.version import __version__
+
+    return str(__version__)
+
+
+def ensure_flink_home(jars: Sequence[Path] | None = None) -> Path:
+    """A FLINK_HOME with bin/, lib/ (+ flink-python and ``jars``), opt/, plugins/ and conf/; built once.
+
+    Jars are symlinked (flink-dist alone is ~190 MB); bin/ is copied because the scripts locate the home
+    from their own directory. The cache key is the PyFlink version and the names of the extra jars.
+    """
+    extra = sorted(Path(j).resolve() for j in (ensure_flink_jars() if jars is None else jars))
+    missing = [str(j) for j in extra if not j.is_file()]
+    if missing:
+        raise ComponentError("flink-cluster", f"connector jar(s) not found: {', '.join(missing)}")
+    version = _pyflink_version()
+    key = hashlib.sha256("\n".join([_LAYOUT, version, *map(str, extra)]).encode()).hexdigest()[:12]
+    home = cache_dir() / "flink-home" / f"{version}-{key}"
+    if (home / "lib" / f"flink-dist-{version}.jar").exists():
+        return home
+    wheel = _pyflink_dir()
+    python_jar = wheel / "opt" / f"flink-python-{version}.jar"
+    if not (wheel / "bin" / "config.sh").is_file() or not python_jar.is_file():
+        raise ComponentError(
+            "flink-cluster", f"the PyFlink wheel at {wheel} has no bin/config.sh or {python_jar}"
+        )
+    home.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}-", dir=home.parent))
+    try:
+        shutil.copytree(wheel / "bin", staging / "bin")
+        shutil.copytree(wheel / "conf", staging / "conf")
+        (staging / "plugins").mkdir()  # no metrics reporters or file systems: the tests need none
+        # real directories of links: Flink's client walks opt/ without following a linked directory
+        for name, jars_in in (
+            ("opt", sorted((wheel / "opt").glob("*.jar"))),
+            ("lib", [*sorted((wheel / "lib").glob("*.jar")), python_jar, *extra]),
+        ):
+            (staging / name).mkdir()
+            for jar in jars_in:
+                (staging / name / jar.name).symlink_to(jar)
+        staging.rename(home)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (home / "lib").is_dir():  # another process may have won the rename race
+            raise
+    return home
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = value
+
+
+def cluster_config(
+    home: Path, *, rpc_port: int, rest_port: int, extra: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The flat ``config.yaml`` of one cluster: the wheel's defaults (its JVM ``--add-opens`` options matter
+    on Java 17) with loopback addresses, our ports, one slot per TaskManager and this machine's Python."""
+    shipped = yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {}
+    config: dict[str, Any] = {}
+    _flatten("", shipped, config)
+    config.update(
+        {
+            "jobmanager.bind-host": "127.0.0.1",
+            "jobmanager.rpc.address": "127.0.0.1",
+            "jobmanager.rpc.port": rpc_port,
+            "jobmanager.memory.process.size": "1024m",
+            "taskmanager.bind-host": "127.0.0.1",
+            "taskmanager.host": "127.0.0.1",
+            "taskmanager.numberOfTaskSlots": 1,
+            # RocksDB's managed memory and the embedded interpreter live in this process
+            "taskmanager.memory.process.size": "2048m",
+            "rest.address": "127.0.0.1",
+            "rest.bind-address": "127.0.0.1",
+            "rest.port": rest_port,
+            "parallelism.default": 1,
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+            "metrics.fetcher.update-interval": 1000,
+            # a TaskManager that fails to register or loses its JobManager is a test failure, not a wait
+            "heartbeat.timeout": 20000,
+            "resourcemanager.standalone.start-up-time": 0,
+        }
+    )
+    config.update(extra or {})
+    return config
+
+
+@dataclass(frozen=True)
+class FlinkCluster:
+    """A running standalone cluster: its home, configuration, REST endpoint, logs and processes."""
+
+    home: Path
+    conf_dir: Path
+    log_dir: Path
+    rest_port: int
+    processes: tuple[ManagedProcess, ...]
+
+    @property
+    def address(self) -> str:
+        """What ``flink run -m`` takes."""
+        return f"127.0.0.1:{self.rest_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for Flink's scripts: this cluster's configuration and log directory."""
+        env = {k: v for k, v in os.environ.items() if k not in ("_FLINK_HOME_DETERMINED", "FLINK_OPT_DIR")}
+        env.update(
+            {
+                "FLINK_HOME": str(self.home),
+                "FLINK_CONF_DIR": str(self.conf_dir),
+                "FLINK_LOG_DIR": str(self.log_dir),
+                "FLINK_PID_DIR": str(self.log_dir.parent / "pids"),
+                "FLINK_LIB_DIR": str(self.home / "lib"),
+            }
+        )
+        return env
+
+    def rest(
+        self,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        method: str | None = None,
+        timeout: float = 30,
+    ) -> Any:
+        """GET (or POST ``body`` as JSON, or ``method``) a REST API path; the parsed JSON answer."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.rest_url + path, data=data, headers={"Content-Type": "application/json"}, method=method
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"null")
+
+    def flink(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``bin/flink`` (the real CLI client) against this cluster; output captured, no check."""
+        return subprocess.run(
+            [str(self.home / "bin" / "flink"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def taskmanager_logs(self) -> list[Path]:
+        """The TaskManagers' Flink log files (one per TaskManager)."""
+        return sorted(self.log_dir.glob("flink-*-taskexecutor-*.log"))
+
+
+def _registered(cluster: FlinkCluster, taskmanagers: int) -> bool:
+    overview = cluster.rest("/overview", timeout=5)
+    return bool(overview["taskmanagers"] == taskmanagers and overview["slots-total"] == taskmanagers)
+
+
+def start_flink_cluster(
+    run_dir: Path,
+    started: list[ManagedProcess],
+    *,
+    taskmanagers: int = 1,
+    jars: Sequence[Path] | None = None,
+    extra_config: Mapping[str, str] | None = None,
+    tied_to_parent: bool = False,
+    timeout: float = 120,
+) -> FlinkCluster:
+    """Start a JobManager and ``taskmanagers`` one-slot TaskManagers in the foreground (own sessions);
+    return once the REST API reports every TaskManager registered. Processes are appended to ``started``."""
+    if taskmanagers < 1:
+        raise ComponentError("flink-cluster", f"taskmanagers must be at least 1, got {taskmanagers}")
+    home = ensure_flink_home(jars)
+    base = run_dir / "flink-cluster"
+    conf_dir, log_dir = base / "conf", base / "log"
+    for d in (conf_dir, log_dir, base / "pids"):
+        d.mkdir(parents=True, exist_ok=True)
+    for name in _LOG_CONFIGS:
+        shutil.copy2(home / "conf" / name, conf_dir / name)
+    rest_port = free_port()
+    config = cluster_config(home, rpc_port=free_port(), rest_port=rest_port, extra=extra_config)
+    (conf_dir / "config.yaml").write_text(
+        "".join(f"{k}: {json.dumps(v)}\n" for k, v in config.items()), encoding="utf-8"
+    )
+    cluster = FlinkCluster(home, conf_dir, log_dir, rest_port, ())
+    env = cluster.env()
+    bin_dir = home / "bin"
+    processes: list[ManagedProcess] = []
+    jobmanager = start_process(
+        "flink-jobmanager",
+        [str(bin_dir / "jobmanager.sh"), "start-foreground"],
+        log_dir / "jobmanager.out",
+        env=env,
+        cwd=base,
+        tied_to_parent=tied_to_parent,
+    )
+    started.append(jobmanager)
+    processes.append(jobmanager)
+    for i in range(taskmanagers):
+        tm = start_process(
+            f"flink-taskmanager-{i}",
+            [str(bin_dir / "taskmanager.sh"), "start-foreground"],
+            log_dir / f"taskmanager-{i}.out",
+            env=env,
+            cwd=base,
+            tied_to_parent=tied_to_parent,
+        )
+        started.append(tm)
+        processes.append(tm)
+    cluster = FlinkCluster(home, conf_dir, log_dir, rest_port, tuple(processes))
+    wait_until(
+        "flink-jobmanager",
+        lambda: _registered(cluster, taskmanagers),
+        timeout=timeout,
+        process=jobmanager,
+        what=f"reporting {taskmanagers} TaskManager(s) registered",
+    )
+    dead = [p for p in processes if not pid_alive(p.pid)]
+    if dead:
+        raise ComponentError(dead[0].component, "exited while the cluster started", dead[0].log)
+    return cluster
+
+
+def stop_flink_cluster(cluster: FlinkCluster) -> None:
+    """Stop every process of the cluster (TaskManagers first), each with its whole process group."""
+    for process in reversed(cluster.processes):
+        stop_pid(process.pid, grace=10.0)

@@ -1,0 +1,198 @@
+"""The detector on a real Flink standalone cluster (JobManager + TaskManager JVMs), submitted by `bin/flink`.
+
+This is how a FlinkDeployment runs it (PythonDriver ``-pym fraud_jobs.detector --config FILE``, connectors in
+the cluster's lib/, Python functions in the TaskManager's embedded interpreter, RocksDB with state TTL), and
+it catches what the in-client mini-cluster hides, e.g. a function that needs the client's Py4J gateway fails
+in the TaskManager. The submitting client is detached and has exited before any event is produced, so what
+is scored was scored in the TaskManager.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fraud_jobs.flink.settings import JobSettings
+from fraud_jobs.generator import PATTERN_RULE, generate
+from fraud_jobs.replay import load_input, replay
+from fraud_jobs.schemas import DeadLetterRecord
+from fraud_operator.devstack.flink_cluster import FlinkCluster
+
+from tests.conftest import wait_for
+from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, job_metrics, produce, tx
+
+pytestmark = [pytest.mark.flink, pytest.mark.kafka]
+
+CUSTOMER, TERMINAL = "C-SA", "T-SA"
+BEFORE = 5
+"""Velocity allows 5 transactions in 10 min: the first after the restore fires FR-002 only if the 5
+before the savepoint still count."""
+
+
+def _submit(cluster: FlinkCluster, settings: JobSettings, config: Path, *extra: str) -> str:
+    """``flink run -d`` the detector as the FlinkDeployment does; the job id the client printed."""
+    config.write_text(settings.model_dump_json(), encoding="utf-8")
+    python = sys.executable
+    result = cluster.flink(
+        "run", "-d", "-m", cluster.address, *extra,
+        "-pyexec", python, "-pyclientexec", python,
+        "-pym", "fraud_jobs.detector", "--config", str(config),
+    )  # fmt: skip
+    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout)
+    assert result.returncode == 0 and found, f"flink run failed:\n{result.stdout}\n{result.stderr}"
+    return found.group(1)
+
+
+def _job(cluster: FlinkCluster, job_id: str) -> dict[str, Any]:
+    job: dict[str, Any] = cluster.rest(f"/jobs/{job_id}")
+    return job
+
+
+def _restarts(cluster: FlinkCluster, job_id: str) -> float:
+    (metric,) = cluster.rest(f"/jobs/{job_id}/metrics?get=numRestarts")
+    return float(metric["value"])
+
+
+def _healthy(cluster: FlinkCluster, job_id: str) -> None:
+    """Fail at once, with the task's exception, when the job failed or restarted (instead of timing out)."""
+    state = _job(cluster, job_id)["state"]
+    if state in ("FAILED", "FAILING", "RESTARTING") or _restarts(cluster, job_id) > 0:
+        entries = cluster.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+        trace = entries[0]["stacktrace"][:4000] if entries else "(no exception recorded)"
+        raise AssertionError(f"job {job_id} is {state} or restarted on the cluster:\n{trace}")
+
+
+def _watching(cluster: FlinkCluster, job_id: str, predicate: Callable[[list[dict[str, Any]]], Any]) -> Any:
+    """``predicate`` for TopicReader.wait that first checks the job is still healthy."""
+
+    def check(records: list[dict[str, Any]]) -> Any:
+        _healthy(cluster, job_id)
+        return predicate(records)
+
+    return check
+
+
+def _stop_with_savepoint(cluster: FlinkCluster, job_id: str, target: Path) -> str:
+    """The REST API's stop-with-savepoint; the savepoint's location once the job is FINISHED."""
+    trigger = cluster.rest(f"/jobs/{job_id}/stop", {"targetDirectory": target.as_uri(), "drain": False})
+
+    def done() -> dict[str, Any] | None:
+        answer: dict[str, Any] = cluster.rest(f"/jobs/{job_id}/savepoints/{trigger['request-id']}")
+        return answer if answer["status"]["id"] == "COMPLETED" else None
+
+    operation = wait_for(done, timeout=60, what="the savepoint")["operation"]
+    assert "location" in operation, f"stop-with-savepoint failed: {operation}"
+    wait_for(lambda: _job(cluster, job_id)["state"] == "FINISHED", 30, what="the stopped job")
+    location: str = operation["location"]
+    return location
+
+
+def test_detector_on_standalone_cluster(
+    flink_cluster: FlinkCluster, kafka_bootstrap: str, kafka_topic_factory: Any, tmp_path: Path
+) -> None:
+    cluster = flink_cluster
+    gen = generate(500, seed=11, malformed_ratio=0.04, days=8)
+    valid = [r for r in gen.records if r.malformed is None]
+    malformed = [r for r in gen.records if r.malformed is not None]
+    assert malformed and any(r.pattern for r in valid)
+    topics = {role: kafka_topic_factory(role) for role in ROLES}
+    blocked = gen.control.blocklist_add
+    blocklist = {"customers": list(blocked.customers), "terminals": list(blocked.terminals)}
+    settings = detector_settings(kafka_bootstrap, topics, "", tmp_path / "checkpoints", blocklist=blocklist)
+    settings = settings.with_flink(jars=None)  # the connectors come from the cluster's lib/, as in production
+    assert settings.flink.state_backend == "rocksdb" and settings.detector.state_ttl_s > 0
+    job_id = _submit(cluster, settings, tmp_path / "detector.json")
+    wait_for(lambda: _job(cluster, job_id)["state"] == "RUNNING", 60, what="the job RUNNING")
+    _healthy(cluster, job_id)
+
+    scores = TopicReader(kafka_bootstrap, topics["scores"])
+    alerts = TopicReader(kafka_bootstrap, topics["alerts"])
+    dlq = TopicReader(kafka_bootstrap, topics["dlq"])
+    produce(
+        kafka_bootstrap,
+        topics["transactions"],
+        [r.payload for r in gen.records],
+        [r.key for r in gen.records],
+    )
+
+    # --- every valid record scored, as the pure replay decides; patterns alert with their rule; DLQ complete
+    scores.wait(
+        _watching(cluster, job_id, lambda s: len(s) >= len(valid)), 120, f"{len(valid)} score records"
+    )
+    by_tx = {s["transaction_id"]: s for s in scores.records}
+    assert len(scores.records) == len(valid)
+    assert set(by_tx) == {json.loads(r.payload)["transaction_id"] for r in valid}
+    stripped = tmp_path / "input.jsonl"
+    stripped.write_text(
+        "".join(json.dumps({**json.loads(r.payload), "is_fraud": None}) + "\n" for r in valid),
+        encoding="utf-8",
+    )
+    replayed, _, _ = replay(load_input(stripped), settings.detector)
+    for record in replayed:
+        assert by_tx[record.transaction_id]["rule_codes"] == list(record.rule_codes), record.transaction_id
+        assert by_tx[record.transaction_id]["score"] == pytest.approx(record.score)
+    alerted = {a["transaction_id"]: a for a in alerts.poll(2)}
+    for rec in valid:
+        if rec.pattern is None:
+            continue
+        tx_id = json.loads(rec.payload)["transaction_id"]
+        assert tx_id in alerted, f"{rec.pattern} transaction {tx_id} raised no alert"
+        codes = [h["code"] for h in alerted[tx_id]["rule_hits"]]
+        assert PATTERN_RULE[rec.pattern] in codes, f"{tx_id} ({rec.pattern}): {codes}"
+    dead = dlq.wait(lambda d: len(d) >= len(malformed) and d, 60, f"{len(malformed)} DLQ records")
+    assert len(dead) == len(malformed)
+    for entry in dead:
+        record = DeadLetterRecord.model_validate(entry)
+        assert record.source_topic == topics["transactions"] and record.error_message
+
+    # --- RUNNING without a restart; the counters come from the subtasks the TaskManager runs
+    assert _job(cluster, job_id)["state"] == "RUNNING"
+    assert _restarts(cluster, job_id) == 0
+    taskmanagers = {tm["id"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]}
+    for vertex in _job(cluster, job_id)["vertices"]:
+        subtasks = cluster.rest(f"/jobs/{job_id}/vertices/{vertex['id']}")["subtasks"]
+        assert {s["taskmanager-id"] for s in subtasks} <= taskmanagers, vertex["name"]
+        assert all(s["status"] == "RUNNING" for s in subtasks), vertex["name"]
+
+    def settled() -> dict[str, float] | None:
+        metrics = job_metrics(cluster.rest_port, job_id)
+        return metrics if metrics.get("customer-stage.events_scored") == len(valid) else None
+
+    metrics = wait_for(settled, timeout=60, interval=2, what="the TaskManager's metrics")
+    assert metrics["terminal-stage.events_in"] == len(gen.records)
+    tm_log = "".join(p.read_text(errors="replace") for p in cluster.taskmanager_logs())
+    assert "terminal-stage" in tm_log and "customer-stage" in tm_log
+
+    # --- stop with a savepoint (REST API), resubmit from it: the customer's velocity window survives
+    start = datetime.now(UTC)
+    history = [tx(f"sa-{i}", CUSTOMER, TERMINAL, 20.0, start + timedelta(seconds=i)) for i in range(BEFORE)]
+    produce(kafka_bootstrap, topics["transactions"], history)
+    scores.wait(
+        lambda s: f"sa-{BEFORE - 1}" in {x["transaction_id"] for x in s}, 60, "the customer's history"
+    )
+    assert not any(
+        "FR-002" in s["rule_codes"] for s in scores.records if s["transaction_id"].startswith("sa-")
+    )
+    savepoint = _stop_with_savepoint(cluster, job_id, tmp_path / "savepoints")
+    job_id = _submit(cluster, settings, tmp_path / "restored.json", "-s", savepoint)
+    produce(
+        kafka_bootstrap,
+        topics["transactions"],
+        [tx("sa-next", CUSTOMER, TERMINAL, 20.0, start + timedelta(seconds=30))],
+    )
+    restored = _watching(
+        cluster, job_id, lambda s: next((x for x in s if x["transaction_id"] == "sa-next"), None)
+    )
+    after = scores.wait(restored, 90, "a score after the restore")
+    assert "FR-002" in after["rule_codes"], after  # needs the 5 transactions kept in the savepoint
+    assert len([s for s in scores.records if s["transaction_id"] in by_tx]) == len(valid)  # none replayed
+    assert _job(cluster, job_id)["state"] == "RUNNING" and _restarts(cluster, job_id) == 0
+    cluster.rest(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+    for reader in (scores, alerts, dlq):
+        reader.close()
