@@ -7,7 +7,7 @@ resync interval while ``kopf run -m fraud_operator`` gets the default registry a
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import kopf
@@ -234,6 +234,16 @@ def flink_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
             logger.info("pipeline %s/%s after a failed model roll: %s", namespace, name, exc)
 
 
+def _on_spec(registry: kopf.OperatorRegistry, plural: str, prefix: str, handler: Callable[..., Any]) -> None:
+    """``handler`` for every spec an object of ``plural`` gets: created, changed, found at a restart."""
+    for decorator in (
+        kopf.on.create(GROUP, VERSION, plural, registry=registry, id=f"{prefix}-create"),
+        kopf.on.update(GROUP, VERSION, plural, registry=registry, id=f"{prefix}-update", field="spec"),
+        kopf.on.resume(GROUP, VERSION, plural, registry=registry, id=f"{prefix}-resume"),
+    ):
+        decorator(handler)
+
+
 def register(
     registry: kopf.OperatorRegistry, *, resync_seconds: float, compare_seconds: float | None = None
 ) -> None:
@@ -247,12 +257,7 @@ def register(
     on = kopf.on
     on.startup(registry=registry, id="configure")(configure)
     on.login(registry=registry, id="login")(login)
-    for decorator in (
-        on.create(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-create"),
-        on.update(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-update", field="spec"),
-        on.resume(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-resume"),
-    ):
-        decorator(pipeline_changed)
+    _on_spec(registry, PIPELINES, "pipeline", pipeline_changed)
     kopf.timer(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-resync", interval=resync_seconds)(
         pipeline_resync
     )
@@ -271,12 +276,7 @@ def register(
         GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-topic-cleanup", when=_needs_topic_cleanup
     )(pipeline_deleted)
 
-    for decorator in (
-        on.create(GROUP, VERSION, MODELS, registry=registry, id="model-create"),
-        on.update(GROUP, VERSION, MODELS, registry=registry, id="model-update", field="spec"),
-        on.resume(GROUP, VERSION, MODELS, registry=registry, id="model-resume"),
-    ):
-        decorator(model_changed)
+    _on_spec(registry, MODELS, "model", model_changed)
     kopf.timer(GROUP, VERSION, MODELS, registry=registry, id="model-resync", interval=resync_seconds)(
         model_changed
     )

@@ -160,22 +160,6 @@ def pipeline_status(
     conditions: list[dict[str, Any]] = [dict(c) for c in current.get("conditions") or []]
     result: dict[str, Any] = {}
     generation = current.get("observedGeneration")
-    if facts is not None:
-        generation = facts.generation
-        result.update(facts.fields)
-        result["observedGeneration"] = facts.generation
-        for finding in facts.findings:
-            conditions = set_condition(
-                conditions,
-                finding.type,
-                finding.status,
-                finding.reason,
-                finding.message[:_MAX_MESSAGE],
-                observed_generation=generation,
-                now=now,
-            )
-    result["jobState"] = flink.job_state
-    result["lifecycleState"] = flink.lifecycle_state
 
     def put(finding: Finding) -> None:
         nonlocal conditions
@@ -188,6 +172,15 @@ def pipeline_status(
             observed_generation=generation,
             now=now,
         )
+
+    if facts is not None:
+        generation = facts.generation
+        result.update(facts.fields)
+        result["observedGeneration"] = facts.generation
+        for finding in facts.findings:
+            put(finding)
+    result["jobState"] = flink.job_state
+    result["lifecycleState"] = flink.lifecycle_state
 
     job = _job_running(flink, suspended)
     put(job)
