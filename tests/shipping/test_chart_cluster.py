@@ -19,17 +19,17 @@ from typing import Any
 
 import kopf
 import kubernetes.config.kube_config as kube_config
-import psycopg
 import pytest
 import yaml
 from fraud_operator.database import HOST_OVERRIDE_ENV
 from fraud_operator.devstack.standins.cnpg import (
     AppDatabase,
-    cnpg_app_database,
-    write_cnpg_app_secret,
-    write_cnpg_cluster_ready,
+    cnpg_ready_app_database,
 )
-from fraud_operator.devstack.standins.flink_operator import flink_error, write_flink_operator_status
+from fraud_operator.devstack.standins.flink_operator import (
+    write_flink_job_failed,
+    write_flink_operator_status,
+)
 from fraud_operator.devstack.tools import ensure_helm
 from fraud_operator.handlers import register
 from kopf.testing import KopfRunner
@@ -140,13 +140,22 @@ def installed(helm: Path, kube: KubeCluster, namespace: str, tmp_path: Path) -> 
 @pytest.fixture
 def cnpg_database(kube: KubeCluster, namespace: str, pg_server_dsn: str) -> Iterator[AppDatabase]:
     """The sample's CNPG Cluster, played by the package's CNPG stand-in over a real PostgreSQL database."""
-    database = sample("fraudpipeline-payments")["spec"]["database"]
-    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:  # a crashed earlier run may have left it
-        conn.execute(f'DROP DATABASE IF EXISTS "{database["database"]}" WITH (FORCE)'.encode())
-    with cnpg_app_database(pg_server_dsn, dbname=database["database"]) as app:
-        write_cnpg_cluster_ready(kube.api_client, namespace, database["cnpgCluster"])
-        write_cnpg_app_secret(kube.api_client, namespace, database["cnpgCluster"], app)
+    db = sample("fraudpipeline-payments")["spec"]["database"]
+    with cnpg_ready_app_database(
+        kube.api_client, namespace, db["cnpgCluster"], pg_server_dsn, db["database"]
+    ) as app:
         yield app
+
+
+def _kubectl_as(kube: KubeCluster, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """kubectl with the account's own token kubeconfig (not the admin's), never raising on refusal."""
+    return subprocess.run(
+        [kube.kubectl_path, f"--kubeconfig={kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def _can(kube: KubeCluster, who: str, verb: str, resource: str, namespace: str) -> bool:
@@ -195,37 +204,9 @@ def test_verbs_the_operator_does_not_need_are_forbidden(
         assert not _can(kube, who, verb, resource, ns), f"{verb} {resource} in {ns!r} should be forbidden"
     # and a real request with the account's own token is refused by the API server
     kube.kubectl("create", "secret", "generic", "kafka-credentials", "-n", namespace, "--from-literal=k=v")
-    result = subprocess.run(
-        [
-            kube.kubectl_path,
-            f"--kubeconfig={kubeconfig}",
-            "delete",
-            "secret",
-            "kafka-credentials",
-            "-n",
-            namespace,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _kubectl_as(kube, kubeconfig, "delete", "secret", "kafka-credentials", "-n", namespace)
     assert result.returncode != 0 and "forbidden" in result.stderr.lower(), result.stderr
-    read = subprocess.run(
-        [
-            kube.kubectl_path,
-            f"--kubeconfig={kubeconfig}",
-            "get",
-            "secret",
-            "kafka-credentials",
-            "-n",
-            namespace,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    read = _kubectl_as(kube, kubeconfig, "get", "secret", "kafka-credentials", "-n", namespace)
     assert read.returncode == 0, read.stderr
 
 
@@ -343,14 +324,7 @@ def test_operator_runs_a_pipeline_lifecycle_under_the_chart_rbac(
             what="the FlinkDeployment scaled to 3",
         )
 
-        write_flink_operator_status(
-            kube.api_client,
-            namespace,
-            "payments",
-            job_state="FAILED",
-            lifecycle_state="FAILED",
-            error=flink_error("TaskManager lost"),
-        )
+        write_flink_job_failed(kube.api_client, namespace, "payments", "TaskManager lost")
         degraded = admin.wait_condition("payments", "Degraded", "True")
         degraded_obj = _capture("fraudpipeline-degraded", admin.pipeline())
         assert health(degraded_obj) == ("Degraded", degraded["message"])

@@ -18,25 +18,19 @@ def promtool() -> Path:
     return ensure_promtool(quiet=True)
 
 
-def test_promtool_check_rules(promtool: Path) -> None:
+def _promtool(promtool: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [str(promtool), "check", "rules", str(RULES)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [str(promtool), *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_promtool_check_rules(promtool: Path) -> None:
+    result = _promtool(promtool, "check", "rules", str(RULES), timeout=120)
     assert "SUCCESS: 9 rules found" in result.stdout, result.stdout
 
 
 def test_promtool_unit_tests(promtool: Path) -> None:
-    result = subprocess.run(
-        [str(promtool), "test", "rules", str(RULE_TESTS)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = _promtool(promtool, "test", "rules", str(RULE_TESTS), timeout=300)
     assert "SUCCESS" in result.stdout

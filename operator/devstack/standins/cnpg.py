@@ -28,6 +28,7 @@ __all__ = [
     "CNPG_HEALTHY_PHASE",
     "AppDatabase",
     "cnpg_app_database",
+    "cnpg_ready_app_database",
     "write_cnpg_app_secret",
     "write_cnpg_cluster",
     "write_cnpg_cluster_not_ready",
@@ -72,6 +73,20 @@ def cnpg_app_database(server_dsn: str, *, dbname: str | None = None) -> Iterator
         with psycopg.connect(server_dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
             conn.execute(f"DROP ROLE IF EXISTS {user}".encode())
+
+
+@contextmanager
+def cnpg_ready_app_database(
+    api_client: Any, namespace: str, cluster: str, server_dsn: str, dbname: str
+) -> Iterator[AppDatabase]:
+    """A healthy CNPG ``cluster`` as the operator finds it: Ready, with the ``<cluster>-app`` Secret of a
+    fresh app database ``dbname`` (one a crashed earlier run left behind is dropped first)."""
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'.encode())
+    with cnpg_app_database(server_dsn, dbname=dbname) as app:
+        write_cnpg_cluster_ready(api_client, namespace, cluster)
+        write_cnpg_app_secret(api_client, namespace, cluster, app)
+        yield app
 
 
 def _now() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kubernetes.dynamic import DynamicClient
 
-__all__ = ["flink_error", "write_flink_operator_status"]
+__all__ = ["flink_error", "write_flink_job_failed", "write_flink_operator_status"]
 
 
 def _millis() -> str:
@@ -73,3 +73,10 @@ def write_flink_operator_status(
         field_manager="flink-kubernetes-operator",
     )
     return status
+
+
+def write_flink_job_failed(api_client: Any, namespace: str, name: str, message: str) -> dict[str, Any]:
+    """The Flink operator reporting FlinkDeployment ``name``'s job FAILED with a JobException ``message``."""
+    return write_flink_operator_status(
+        api_client, namespace, name, job_state="FAILED", lifecycle_state="FAILED", error=flink_error(message)
+    )

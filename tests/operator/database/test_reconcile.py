@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.database import (
     CONDITION_TYPE,
     HOST_OVERRIDE_ENV,
@@ -18,10 +19,7 @@ from fraud_operator.database import (
     reconcile_database,
 )
 from fraud_operator.db.migrations import MIGRATIONS_DIR_ENV, load_migrations
-from kubernetes import client
-
-from tests.conftest import KubeCluster
-from tests.operator.database.cnpg_status import (
+from fraud_operator.devstack.standins.cnpg import (
     CNPG_HEALTHY_PHASE,
     AppDatabase,
     write_cnpg_app_secret,
@@ -29,6 +27,9 @@ from tests.operator.database.cnpg_status import (
     write_cnpg_cluster_not_ready,
     write_cnpg_cluster_ready,
 )
+from kubernetes import client
+
+from tests.conftest import KubeCluster
 from tests.operator.database.conftest import CLUSTER, pipeline_in
 
 N = len(load_migrations())
@@ -41,6 +42,16 @@ def _tables(app: AppDatabase) -> set[str]:
             "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def _cnpg_serves(
+    kube: KubeCluster, namespace: str, app_db: AppDatabase, pipeline_doc: dict[str, Any], **secret: Any
+) -> FraudPipeline:
+    """CNPG's cluster Ready with the app Secret of ``app_db`` (``secret``: write_cnpg_app_secret's options),
+    and the sample pipeline using it."""
+    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
+    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db, **secret)
+    return pipeline_in(pipeline_doc, namespace, app_db.dbname)
 
 
 def _visible_text(outcome: DatabaseOutcome) -> str:
@@ -84,9 +95,7 @@ def test_ready_cluster_migrates_the_real_database_as_the_app_user(
     rw_host_override: str,
     pipeline_doc: dict[str, Any],
 ) -> None:
-    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
-    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db)
-    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
+    pipeline = _cnpg_serves(kube, namespace, app_db, pipeline_doc)
 
     outcome = reconcile_database(kube.api_client, namespace, pipeline)
 
@@ -213,9 +222,7 @@ def test_wrong_password_is_database_unavailable_and_retried(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     wrong = "Wr0ng-Passw0rd-" + app_db.user
-    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
-    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db, password=wrong)
-    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
+    pipeline = _cnpg_serves(kube, namespace, app_db, pipeline_doc, password=wrong)
 
     with caplog.at_level("DEBUG"):
         first = reconcile_database(kube.api_client, namespace, pipeline, attempt=0)
@@ -243,16 +250,14 @@ def test_a_secret_with_only_the_uri_is_enough(
     rw_host_override: str,
     pipeline_doc: dict[str, Any],
 ) -> None:
-    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
-    write_cnpg_app_secret(
-        kube.api_client,
+    pipeline = _cnpg_serves(
+        kube,
         namespace,
-        CLUSTER,
         app_db,
+        pipeline_doc,
         drop_keys=("username", "user", "password", "port"),
         secret_type="Opaque",
     )
-    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
 
     assert reconcile_database(kube.api_client, namespace, pipeline).schema_version == N
 
@@ -267,9 +272,7 @@ def test_a_malformed_host_override_is_reported_not_guessed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(HOST_OVERRIDE_ENV, "localhost")
-    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
-    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db)
-    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
+    pipeline = _cnpg_serves(kube, namespace, app_db, pipeline_doc)
 
     outcome = reconcile_database(kube.api_client, namespace, pipeline)
 
@@ -294,9 +297,7 @@ def test_failing_migration_is_named_with_the_db_error_and_leaves_no_trace(
         "CREATE TABLE public.half_done (id integer);\nINSERT INTO public.half_done VALUES (1 / 0);\n"
     )
     monkeypatch.setenv(MIGRATIONS_DIR_ENV, str(tmp_path))
-    write_cnpg_cluster_ready(kube.api_client, namespace, CLUSTER)
-    write_cnpg_app_secret(kube.api_client, namespace, CLUSTER, app_db)
-    pipeline = pipeline_in(pipeline_doc, namespace, app_db.dbname)
+    pipeline = _cnpg_serves(kube, namespace, app_db, pipeline_doc)
 
     outcome = reconcile_database(kube.api_client, namespace, pipeline)
 

@@ -13,21 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import kopf
-import psycopg
 import pytest
 import yaml
 from fraud_operator.database import HOST_OVERRIDE_ENV
+from fraud_operator.devstack.standins.cnpg import (
+    AppDatabase,
+    cnpg_ready_app_database,
+)
 from fraud_operator.handlers import register
 from kopf.testing import KopfRunner
 from kubernetes.dynamic import DynamicClient
 
 from tests.conftest import KubeCluster, wait_for
-from tests.operator.database.cnpg_status import (
-    AppDatabase,
-    cnpg_app_database,
-    write_cnpg_app_secret,
-    write_cnpg_cluster_ready,
-)
 
 SAMPLES = Path(__file__).resolve().parents[3] / "crds" / "samples"
 RESYNC_SECONDS = 2.0
@@ -110,12 +107,10 @@ def cluster(kube: KubeCluster, namespace: str) -> Cluster:
 @pytest.fixture
 def cnpg_database(kube: KubeCluster, namespace: str, pg_server_dsn: str) -> Iterator[AppDatabase]:
     """The samples' CNPG cluster, played by the CNPG test helper over a real database on the local server."""
-    sample_db = sample("fraudpipeline-payments")["spec"]["database"]
-    with psycopg.connect(pg_server_dsn, autocommit=True) as conn:  # a crashed earlier run may have left it
-        conn.execute(f'DROP DATABASE IF EXISTS "{sample_db["database"]}" WITH (FORCE)'.encode())
-    with cnpg_app_database(pg_server_dsn, dbname=sample_db["database"]) as app:
-        write_cnpg_cluster_ready(kube.api_client, namespace, sample_db["cnpgCluster"])
-        write_cnpg_app_secret(kube.api_client, namespace, sample_db["cnpgCluster"], app)
+    db = sample("fraudpipeline-payments")["spec"]["database"]
+    with cnpg_ready_app_database(
+        kube.api_client, namespace, db["cnpgCluster"], pg_server_dsn, db["database"]
+    ) as app:
         yield app
 
 

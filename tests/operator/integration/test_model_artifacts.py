@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fraud_operator.devstack.standins.flink_operator import write_flink_operator_status
 from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
 from tests.operator.integration.conftest import Cluster, sample
-from tests.operator.integration.flink_operator_status import write_flink_operator_status
 from tests.support.https_server import ArtifactServer, serve_https
 
 MODELS = "streamflow.io/v1alpha1"

@@ -12,19 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
-from fraud_models.scorer import compile_model
-from fraud_models.training import make_estimator
+from fraud_operator.devstack.standins.flink_operator import (
+    write_flink_job_failed,
+    write_flink_operator_status,
+)
 from fraud_operator.handlers.rolls import advance_rolls, plan_roll
 from fraud_operator.handlers.status import FlinkObservation, ReconcileFacts, pipeline_status
 from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
 from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for
+from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
 from tests.operator.integration.conftest import Cluster, sample
-from tests.operator.integration.flink_operator_status import flink_error, write_flink_operator_status
 
 FLINK = "flink.apache.org/v1beta1"
 MODELS = "streamflow.io/v1alpha1"
@@ -32,24 +32,9 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 def _artifact(directory: Path, version: str, seed: int) -> tuple[str, str]:
-    """A tiny real IsolationForest compiled like `streamflow model train` does; (file URI, sha256)."""
-    X = np.random.default_rng(seed).normal(size=(300, len(FEATURE_NAMES)))
-    estimator = make_estimator("isolation_forest", {"n_estimators": 5}).fit(X)
-    model = compile_model(
-        estimator, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version=version
-    )
+    """A tiny real compiled IsolationForest; (file URI, sha256)."""
     path = directory / f"{version}.npz"
-    return path.as_uri(), model.save(path)
-
-
-def _model(name: str, uri: str, sha256: str, *, auc: float = 0.81, schema: str = FEATURE_SCHEMA_ID) -> Any:
-    doc = sample("fraudmodel-iforest-v1")
-    doc["metadata"]["name"] = name
-    doc["spec"]["version"] = name
-    doc["spec"]["artifact"] = {"uri": uri, "sha256": sha256}
-    doc["spec"]["featureSchemaId"] = schema
-    doc["spec"]["metrics"]["auc"] = auc
-    return doc
+    return path.as_uri(), compiled_artifact(path, version, seed)
 
 
 def _pipeline(model: str, shadow: str | None = None, auto_rollback: bool = True) -> dict[str, Any]:
@@ -102,7 +87,7 @@ def test_roll_succeeds_with_one_savepoint_upgrade(
     operator: KopfRunner, cluster: Cluster, tmp_path: Path
 ) -> None:
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
-    before = _ready_on(cluster, _pipeline("model-a"), _model("model-a", *a), _model("model-b", *b))
+    before = _ready_on(cluster, _pipeline("model-a"), model_doc("model-a", *a), model_doc("model-b", *b))
     status = cluster.pipeline("payments")["status"]
     assert status["activeModel"] == "model-a"
     assert [(e.get("fromModel"), e["toModel"], e["result"]) for e in status["modelHistory"]] == [
@@ -149,11 +134,17 @@ def test_invalid_models_are_rejected_and_the_job_untouched_shadow_in_config(
 ) -> None:
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
     bad = {
-        "bad-digest": (_model("bad-digest", b[0], a[1]), "ArtifactDigestMismatch"),
-        "bad-schema": (_model("bad-schema", *b, schema="0123456789abcdef"), "FeatureSchemaMismatch"),
+        "bad-digest": (model_doc("bad-digest", b[0], a[1]), "ArtifactDigestMismatch"),
+        "bad-schema": (
+            model_doc("bad-schema", *b, featureSchemaId="0123456789abcdef"),
+            "FeatureSchemaMismatch",
+        ),
     }
-    low = _model("low-auc", *b, auc=0.5)
-    _ready_on(cluster, _pipeline("model-a", shadow="model-b"), _model("model-a", *a), _model("model-b", *b))
+    low = model_doc("low-auc", *b)
+    low["spec"]["metrics"]["auc"] = 0.5
+    _ready_on(
+        cluster, _pipeline("model-a", shadow="model-b"), model_doc("model-a", *a), model_doc("model-b", *b)
+    )
     config = _config(cluster)
     assert (config["model"]["name"], config["model"]["sha256"]) == ("model-a", a[1])
     assert (config["shadow_model"]["name"], config["shadow_model"]["sha256"]) == ("model-b", b[1])
@@ -198,20 +189,17 @@ def test_invalid_models_are_rejected_and_the_job_untouched_shadow_in_config(
 @pytest.mark.cluster
 def test_failed_roll_rolls_back_automatically(operator: KopfRunner, cluster: Cluster, tmp_path: Path) -> None:
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
-    before = _ready_on(cluster, _pipeline("model-a"), _model("model-a", *a), _model("model-b", *b))
+    before = _ready_on(cluster, _pipeline("model-a"), model_doc("model-a", *a), model_doc("model-b", *b))
     hash_a = before["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
     generation = before["metadata"]["generation"]
 
     _patch_model(cluster, "model-b")
     wait_for(lambda: _deployment(cluster)["metadata"]["generation"] > generation, what="the upgrade")
-    error = flink_error("Job failed during initialization: savepoint restore failed")
-    write_flink_operator_status(
+    write_flink_job_failed(
         cluster.kube.api_client,
         cluster.namespace,
         "payments",
-        job_state="FAILED",
-        lifecycle_state="FAILED",
-        error=error,
+        "Job failed during initialization: savepoint restore failed",
     )
     rolled = cluster.wait_condition("payments", "ModelResolved", "False", "ModelRolledBack")
     assert "model-b" in rolled["message"] and "model-a" in rolled["message"]
@@ -253,36 +241,26 @@ def _rolling_status() -> dict[str, Any]:
 
 
 def test_roll_not_running_within_the_timeout_fails() -> None:
-    status = _rolling_status()
+    history = _rolling_status()["modelHistory"]
+
+    def advance(flink: FlinkObservation, timeout_seconds: int) -> tuple[str, str | None, str]:
+        """The last roll's result, the active model and the roll's reason after one step."""
+        rolled, active = advance_rolls(
+            history, "model-a", flink=flink, config_hash="b" * 16, timeout_seconds=timeout_seconds, now=NOW
+        )
+        return str(rolled[-1]["result"]), active, str(rolled[-1].get("reason", ""))
+
     running_old = FlinkObservation(
         exists=True, job_state="RUNNING", lifecycle_state="STABLE", reconciled_config_hash="a" * 16
     )
-    history, active = advance_rolls(
-        status["modelHistory"],
-        "model-a",
-        flink=running_old,
-        config_hash="b" * 16,
-        timeout_seconds=7200,
-        now=NOW,
-    )
-    assert (history[-1]["result"], active) == ("InProgress", "model-a"), "still within the timeout"
-    history, active = advance_rolls(
-        status["modelHistory"],
-        "model-a",
-        flink=running_old,
-        config_hash="b" * 16,
-        timeout_seconds=600,
-        now=NOW,
-    )
-    assert (history[-1]["result"], active) == ("Failed", "model-a")
-    assert "rollTimeoutSeconds (600s)" in history[-1]["reason"]
+    assert advance(running_old, 7200)[:2] == ("InProgress", "model-a"), "still within the timeout"
+    result, active, reason = advance(running_old, 600)
+    assert (result, active) == ("Failed", "model-a")
+    assert "rollTimeoutSeconds (600s)" in reason
     on_new = FlinkObservation(
         exists=True, job_state="RUNNING", lifecycle_state="STABLE", reconciled_config_hash="b" * 16
     )
-    history, active = advance_rolls(
-        status["modelHistory"], "model-a", flink=on_new, config_hash="b" * 16, timeout_seconds=7200, now=NOW
-    )
-    assert (history[-1]["result"], active) == ("Succeeded", "model-b")
+    assert advance(on_new, 7200)[:2] == ("Succeeded", "model-b")
 
 
 def test_failed_roll_without_auto_rollback_is_degraded_and_retried_on_a_new_generation() -> None:
@@ -312,7 +290,7 @@ def test_history_is_bounded_and_every_roll_step_is_a_named_event(
     a, b, c = (_artifact(tmp_path, name, seed) for name, seed in (("a", 1), ("b", 2), ("c", 3)))
     pipeline = _pipeline("model-a")
     pipeline["spec"]["modelPolicy"]["historyLimit"] = 2
-    docs = (_model("model-a", *a), _model("model-b", *b), _model("model-c", *c))
+    docs = (model_doc("model-a", *a), model_doc("model-b", *b), model_doc("model-c", *c))
     deployment = _ready_on(cluster, pipeline, *docs)
 
     _patch_model(cluster, "model-b")
@@ -323,13 +301,8 @@ def test_history_is_bounded_and_every_roll_step_is_a_named_event(
 
     _patch_model(cluster, "model-c")
     wait_for(lambda: _deployment(cluster)["metadata"]["generation"] > generation, what="the upgrade to c")
-    write_flink_operator_status(
-        cluster.kube.api_client,
-        cluster.namespace,
-        "payments",
-        job_state="FAILED",
-        lifecycle_state="FAILED",
-        error=flink_error("checkpoint coordinator failure"),
+    write_flink_job_failed(
+        cluster.kube.api_client, cluster.namespace, "payments", "checkpoint coordinator failure"
     )
     cluster.wait_condition("payments", "ModelResolved", "False", "ModelRolledBack")
     history = cluster.pipeline("payments")["status"]["modelHistory"]
@@ -366,7 +339,7 @@ def test_roll_not_running_within_the_timeout_rolls_back(
     a, b = _artifact(tmp_path, "a", 1), _artifact(tmp_path, "b", 2)
     pipeline = _pipeline("model-a")
     pipeline["spec"]["modelPolicy"]["rollTimeoutSeconds"] = 30  # the smallest the CRD allows
-    before = _ready_on(cluster, pipeline, _model("model-a", *a), _model("model-b", *b))
+    before = _ready_on(cluster, pipeline, model_doc("model-a", *a), model_doc("model-b", *b))
     hash_a = before["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
 
     _patch_model(cluster, "model-b")  # the Flink operator never reports the upgraded job

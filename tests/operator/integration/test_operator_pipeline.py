@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import FIELD_MANAGER
+from fraud_operator.devstack.standins.flink_operator import (
+    write_flink_job_failed,
+    write_flink_operator_status,
+)
 from fraud_operator.metrics import RECONCILES, writes_total
 from fraud_operator.render import render_flinkdeployment
 from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
@@ -20,7 +24,6 @@ from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for
 from tests.operator.integration.conftest import SAMPLES, Cluster, sample
-from tests.operator.integration.flink_operator_status import flink_error, write_flink_operator_status
 
 pytestmark = pytest.mark.cluster
 
@@ -205,14 +208,11 @@ def test_scale_rules_failure_and_deletion(operator: KopfRunner, cluster: Cluster
     assert cluster.pipeline("payments")["status"]["observedGeneration"] == 3
 
     # The Flink operator reports the job FAILED: Degraded with its error, and back to Ready on recovery.
-    error = flink_error("Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy")
-    write_flink_operator_status(
+    write_flink_job_failed(
         cluster.kube.api_client,
         cluster.namespace,
         "payments",
-        job_state="FAILED",
-        lifecycle_state="FAILED",
-        error=error,
+        "Recovery is suppressed by FixedDelayRestartBackoffTimeStrategy",
     )
     degraded = cluster.wait_condition("payments", "Degraded", "True", "JobFailed")
     assert "JobException: Recovery is suppressed" in degraded["message"]

@@ -14,13 +14,13 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.devstack.standins.flink_operator import write_flink_operator_status
 from fraud_operator.render import render_flinkdeployment
 from kopf.testing import KopfRunner
 from kubernetes import client
 
 from tests.conftest import wait_for
 from tests.operator.integration.conftest import Cluster, sample
-from tests.operator.integration.flink_operator_status import write_flink_operator_status
 
 pytestmark = pytest.mark.cluster
 

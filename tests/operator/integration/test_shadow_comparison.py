@@ -15,13 +15,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from fraud_operator.devstack.standins.cnpg import AppDatabase
+from fraud_operator.devstack.standins.flink_operator import write_flink_operator_status
 from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for
-from tests.operator.database.cnpg_status import AppDatabase
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
 from tests.operator.integration.conftest import SHADOW_COMPARE_SECONDS, Cluster, sample
-from tests.operator.integration.flink_operator_status import write_flink_operator_status
 
 MODELS = "streamflow.io/v1alpha1"
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -80,7 +80,11 @@ def test_shadow_comparison_reaches_the_model_and_pipeline_status(
     cluster.wait_condition("payments", "Ready", "True")
     cluster.wait_condition("payments", "SchemaMigrated", "True")
 
-    waiting = wait_for(lambda: (s := _shadow(cluster)).get("reason") == "WaitingForScores" and s, what="wait")
+    # A comparison that ran before the first roll finished has no active model yet: wait for one after it.
+    waiting = wait_for(
+        lambda: (s := _shadow(cluster)).get("reason") == "WaitingForScores" and "activeModel" in s and s,
+        what="WaitingForScores with the active model",
+    )
     assert (waiting["model"], waiting["activeModel"]) == ("model-b", "model-a")
     assert "no events scored by both" in waiting["message"]
     assert "pairedEvents" not in waiting
