@@ -31,6 +31,7 @@ __all__ = [
     "ArtifactTooLarge",
     "ArtifactUnreachable",
     "ArtifactUnreadable",
+    "LocalArtifactError",
     "UnsupportedArtifactURI",
     "cache_name",
     "default_cache_dir",
@@ -50,28 +51,33 @@ class ArtifactError(Exception):
         self.uri = uri
 
 
-class ArtifactNotFound(ArtifactError):
+class LocalArtifactError(ArtifactError):
+    """A local artifact that cannot be used; ``path`` is where it was looked for."""
+
+    def __init__(self, uri: str, path: Path, problem: str) -> None:
+        super().__init__(uri, f"model artifact {uri} {problem}")
+        self.path = path
+
+
+class ArtifactNotFound(LocalArtifactError):
     """A local artifact path that does not exist."""
 
     def __init__(self, uri: str, path: Path) -> None:
-        super().__init__(uri, f"model artifact {uri} not found")
-        self.path = path
+        super().__init__(uri, path, "not found")
 
 
-class ArtifactUnreadable(ArtifactError):
+class ArtifactUnreadable(LocalArtifactError):
     """A local artifact this process may not read."""
 
     def __init__(self, uri: str, path: Path, why: str) -> None:
-        super().__init__(uri, f"model artifact {uri} is not readable: {why}")
-        self.path = path
+        super().__init__(uri, path, f"is not readable: {why}")
 
 
-class ArtifactNotAFile(ArtifactError):
+class ArtifactNotAFile(LocalArtifactError):
     """A local artifact path that is a directory or another non-regular file."""
 
     def __init__(self, uri: str, path: Path) -> None:
-        super().__init__(uri, f"model artifact {uri} is not a regular file")
-        self.path = path
+        super().__init__(uri, path, "is not a regular file")
 
 
 class ArtifactTooLarge(ArtifactError):
