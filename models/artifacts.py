@@ -279,5 +279,6 @@ def fetch(
     if not _cached(shown, cached, expected, max_bytes):
         _download(uri, shown, cached, expected, max_bytes=max_bytes, timeout=timeout, ssl_context=ssl_context)
         if cache_budget_bytes is not None:
-            _trim_cache(directory, cached, cache_budget_bytes)
+            with contextlib.suppress(FileNotFoundError):  # a concurrent fetch trimmed it first
+                _trim_cache(directory, cached, cache_budget_bytes)
     return cached
