@@ -100,15 +100,20 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 
 def cluster_config(
-    home: Path, *, rpc_port: int, rest_port: int, extra: Mapping[str, str] | None = None
+    home: Path, *, rpc_port: int, rest_port: int, tmp_dir: Path, extra: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The flat ``config.yaml`` of one cluster: the wheel's defaults (its JVM ``--add-opens`` options matter
-    on Java 17) with loopback addresses, our ports, one slot per TaskManager and this machine's Python."""
+    on Java 17) with loopback addresses, our ports, one slot per TaskManager and this machine's Python.
+    Scratch files (RocksDB, blobs, extracted jars) go to ``tmp_dir``, removed with the run directory."""
     shipped = yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {}
     config: dict[str, Any] = {}
     _flatten("", shipped, config)
+    java_opts = str(config.get("env.java.opts.all", ""))
     config.update(
         {
+            "env.java.opts.all": f"{java_opts} -Djava.io.tmpdir={tmp_dir}".strip(),
+            "io.tmp.dirs": str(tmp_dir),
+            "web.tmpdir": str(tmp_dir / "web"),
             "jobmanager.bind-host": "127.0.0.1",
             "jobmanager.rpc.address": "127.0.0.1",
             "jobmanager.rpc.port": rpc_port,
@@ -221,13 +226,15 @@ def start_flink_cluster(
         raise ComponentError("flink-cluster", f"taskmanagers must be at least 1, got {taskmanagers}")
     home = ensure_flink_home(jars)
     base = run_dir / "flink-cluster"
-    conf_dir, log_dir = base / "conf", base / "log"
-    for d in (conf_dir, log_dir, base / "pids"):
+    conf_dir, log_dir, tmp_dir = base / "conf", base / "log", base / "tmp"
+    for d in (conf_dir, log_dir, tmp_dir, base / "pids"):
         d.mkdir(parents=True, exist_ok=True)
     for name in _LOG_CONFIGS:
         shutil.copy2(home / "conf" / name, conf_dir / name)
     rest_port = free_port()
-    config = cluster_config(home, rpc_port=free_port(), rest_port=rest_port, extra=extra_config)
+    config = cluster_config(
+        home, rpc_port=free_port(), rest_port=rest_port, tmp_dir=tmp_dir, extra=extra_config
+    )
     (conf_dir / "config.yaml").write_text(
         "".join(f"{k}: {json.dumps(v)}\n" for k, v in config.items()), encoding="utf-8"
     )

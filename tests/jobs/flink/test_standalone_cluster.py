@@ -168,6 +168,8 @@ def test_detector_on_standalone_cluster(
     assert metrics["terminal-stage.events_in"] == len(gen.records)
     tm_log = "".join(p.read_text(errors="replace") for p in cluster.taskmanager_logs())
     assert "terminal-stage" in tm_log and "customer-stage" in tm_log
+    assert "EmbeddedPythonEnvironmentManager" in tm_log  # thread mode: the interpreter inside the TM
+    assert "EmbeddedRocksDBStateBackend" in tm_log
 
     # --- stop with a savepoint (REST API), resubmit from it: the customer's velocity window survives
     start = datetime.now(UTC)
@@ -194,5 +196,33 @@ def test_detector_on_standalone_cluster(
     assert len([s for s in scores.records if s["transaction_id"] in by_tx]) == len(valid)  # none replayed
     assert _job(cluster, job_id)["state"] == "RUNNING" and _restarts(cluster, job_id) == 0
     cluster.rest(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+    wait_for(lambda: _job(cluster, job_id)["state"] == "CANCELED", 60, what="the job canceled")
     for reader in (scores, alerts, dlq):
         reader.close()
+
+
+def test_default_ttl_state_fails_in_a_taskmanager(flink_cluster: FlinkCluster) -> None:
+    """The bug class the mini-cluster hides: state with PyFlink's default TTL cleanup asks for the Py4J
+    gateway when a thread-mode TaskManager creates it, and the task fails in ``open()`` (FLINK-40628)."""
+    cluster = flink_cluster
+    python = sys.executable
+    result = cluster.flink(
+        "run", "-d", "-m", cluster.address, "-pyexec", python, "-pyclientexec", python,
+        "-py", str(Path(__file__).with_name("ttl_default_job.py")), "default-ttl-probe",
+    )  # fmt: skip
+    found = re.search(r"JobID ([0-9a-f]{32})", result.stdout)
+    assert result.returncode == 0 and found, f"flink run failed:\n{result.stdout}\n{result.stderr}"
+    job_id = found.group(1)
+
+    def ended() -> str | None:
+        state: str = _job(cluster, job_id)["state"]
+        return state if state in ("FAILED", "FINISHED", "CANCELED") else None
+
+    state = wait_for(ended, 90, what="the probe job to end")
+    entries = cluster.rest(f"/jobs/{job_id}/exceptions")["exceptionHistory"]["entries"]
+    trace = entries[0]["stacktrace"] if entries else ""
+    assert state == "FAILED", (
+        f"default TTL state worked in the TaskManager ({state}): the probe proves nothing"
+    )
+    assert "ttl_default_job" in trace, trace[-3000:]  # our function's open(), in the TaskManager
+    assert "get_gateway" in trace and "to_java_state_ttl_config" in trace, trace[-3000:]
