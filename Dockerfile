@@ -100,13 +100,14 @@ RUN set -e; for entry in \
 FROM flink:${FLINK_VERSION}-scala_2.12-java17 AS job
 COPY --from=job-build /opt/python /opt/python
 COPY --from=jars /jars/ /opt/flink/lib/
-# /opt/streamflow/config: the detector ConfigMap; /opt/streamflow/models: the model cache (or a read-only claim).
-RUN mkdir -p /opt/streamflow/config /opt/streamflow/models \
- && chown -R 9999:9999 /opt/streamflow/models
+# /opt/streamflow/config: the detector ConfigMap; /opt/streamflow/models: a read-only claim with artifacts;
+# /opt/streamflow/model-cache: the https:// artifact cache (the pod template mounts an emptyDir there).
+RUN mkdir -p /opt/streamflow/config /opt/streamflow/models /opt/streamflow/model-cache \
+ && chown -R 9999:9999 /opt/streamflow/model-cache
 # PyFlink's PythonDriver and the Python workers run `python` from PATH.
 ENV PATH=/opt/python/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    STREAMFLOW_MODEL_CACHE=/opt/streamflow/models
+    STREAMFLOW_MODEL_CACHE=/opt/streamflow/model-cache
 # The official image's user "flink"; the FlinkDeployment's pod template runs as this uid.
 USER 9999:9999

@@ -34,6 +34,7 @@ from fraud_operator.render.naming import (
 
 __all__ = [
     "DETECTOR_MODULE",
+    "MODEL_CACHE_MOUNT",
     "MODEL_MOUNT",
     "PYTHON_DRIVER",
     "STATE_MOUNT",
@@ -46,8 +47,11 @@ PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 DETECTOR_MODULE = "fraud_jobs.detector"
 STATE_MOUNT = "/flink-data"
 MODEL_MOUNT = "/opt/streamflow/models"
+MODEL_CACHE_MOUNT = "/opt/streamflow/model-cache"
+"""Where the job caches https:// artifacts (the image's STREAMFLOW_MODEL_CACHE): an emptyDir, because the
+root filesystem is read-only and the model claim is mounted read-only; it outlives container restarts."""
 _PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
-_WRITABLE_DIRS = {"tmp": "/tmp", "flink-log": "/opt/flink/log"}
+_WRITABLE_DIRS = {"tmp": "/tmp", "flink-log": "/opt/flink/log", "model-cache": MODEL_CACHE_MOUNT}
 
 
 def _storage_base(pipeline: FraudPipeline) -> str:

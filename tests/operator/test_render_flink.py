@@ -7,7 +7,7 @@ from typing import Any
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.api.structural import crd_schema, validate
-from fraud_operator.render.flink import PYTHON_DRIVER, render_flinkdeployment
+from fraud_operator.render.flink import MODEL_CACHE_MOUNT, PYTHON_DRIVER, render_flinkdeployment
 
 _RESTRICTED_VOLUMES = {
     "configMap",
@@ -173,7 +173,7 @@ def test_read_only_root_with_writable_dirs(pipeline: FraudPipeline, model: Fraud
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    for path in ("/tmp", "/opt/flink/log", "/flink-data"):
+    for path in ("/tmp", "/opt/flink/log", "/flink-data", MODEL_CACHE_MOUNT):
         assert "emptyDir" in volumes[mounts[path]], path
     config = volumes[mounts["/opt/streamflow/config"]]
     assert config["configMap"]["name"] == "payments-detector-config"

@@ -21,7 +21,7 @@ import pytest
 from fraud_operator.api.flink import FlinkSpec
 from fraud_operator.cli import build_parser
 from fraud_operator.devstack.flink import FLINK_CONNECTOR_ARTIFACTS, ensure_flink_jars
-from fraud_operator.render.flink import MODEL_MOUNT
+from fraud_operator.render.flink import MODEL_CACHE_MOUNT, MODEL_MOUNT
 from fraud_operator.render.naming import CONFIG_MOUNT, FLINK_UID
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,10 +181,11 @@ def test_connector_jars_are_exactly_the_resolved_set(resolved_jars: dict[str, Pa
 
 def test_job_image_paths_match_the_rendered_pod_template() -> None:
     job = STAGES["job"].text
-    for path in (MODEL_MOUNT, CONFIG_MOUNT):
+    for path in (MODEL_MOUNT, MODEL_CACHE_MOUNT, CONFIG_MOUNT):
         assert re.search(rf"mkdir -p .*{re.escape(path)}\b", job), f"{path} is not created in the job image"
     assert re.search(rf"^USER {FLINK_UID}:{FLINK_UID}$", job, flags=re.M)
-    assert f"STREAMFLOW_MODEL_CACHE={MODEL_MOUNT}" in job
+    # the https:// cache is the writable emptyDir, never the read-only root or the read-only model claim
+    assert f"STREAMFLOW_MODEL_CACHE={MODEL_CACHE_MOUNT}" in job
     assert "STREAMFLOW_MODEL_CACHE" in (REPO / "models" / "artifacts.py").read_text()
     # the FlinkDeployment runs `-pym fraud_jobs.detector`, which the image's package must provide
     assert importlib.util.find_spec("fraud_jobs.detector") is not None
