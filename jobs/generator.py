@@ -304,6 +304,16 @@ def _missing(rec: dict[str, Any], rng: random.Random) -> bytes:
     return _dump(rec)
 
 
+def _duplicate_key(rec: dict[str, Any], rng: random.Random) -> bytes:
+    """An identity or amount key given twice with different values (some spelled with a JSON escape)."""
+    name = rng.choice(("terminal_id", "customer_id", "transaction_id", "amount"))
+    other = rec[name] * 2 if name == "amount" else f"{rec[name]}-other"
+    key = json.dumps(name) if rng.random() < 0.5 else f'"\\u{ord(name[0]):04x}{name[1:]}"'
+    first, second = (other, rec[name]) if rng.random() < 0.5 else (rec[name], other)
+    body = _dump({**rec, name: first})
+    return body[:-1] + b"," + key.encode() + b":" + _dump(second) + b"}"
+
+
 def _garbage(_rec: dict[str, Any], rng: random.Random) -> bytes:
     """Random bytes behind a lone UTF-8 continuation byte (never valid UTF-8), without line breaks."""
     body = bytes(b for b in rng.randbytes(rng.randrange(8, 200)) if b not in (0x0A, 0x0D))
@@ -339,6 +349,7 @@ MALFORMATIONS: Final[dict[str, Callable[[dict[str, Any], random.Random], bytes]]
     "amount_bool": _set("amount", lambda *_: True),
     "id_wrong_type": _set("customer_id", lambda _, g: g.randrange(10**6)),
     "missing_key": _missing,
+    "duplicate_key": _duplicate_key,
     "bad_timestamp": _set("event_time", lambda _, g: g.choice(_BAD_TIMES)),
     "bad_geo": _set("lat", lambda _, g: g.choice((91.5, -200.0, "north", math.nan))),
     "oversize": _set("padding", lambda _, g: "x" * g.randrange(17_000, 40_000)),

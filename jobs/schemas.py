@@ -16,6 +16,8 @@ Compatibility rules:
 from __future__ import annotations
 
 import base64
+import json
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -439,7 +441,50 @@ def decode_json_object(
         return dead_letter(
             raw, ErrorType.NOT_AN_OBJECT, f"expected a JSON object, got {type(obj).__name__}", stage, source
         )
+    duplicate = _duplicate_key(text, len(obj))
+    if duplicate is not None:
+        return dead_letter(
+            raw, ErrorType.INVALID_JSON, f"invalid JSON: duplicate key {duplicate!r}", stage, source
+        )
     return obj
+
+
+_KEY_END: Final = re.compile(r'"\s*:')
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
+
+
+def _duplicate_key(text: str, top_level_keys: int) -> str | None:
+    """The first key that occurs twice in one object, if any.
+
+    A duplicated key is ambiguous: parsers disagree on which value wins (ours and Flink's JSON_VALUE keep
+    the last, others the first), so a record could be keyed, stored and analysed as different
+    transactions. Every key ends in ``"`` and ``:``, so when those are no more than the top-level keys,
+    there is neither nesting nor a duplicate (the common, flat case costs a regex count); otherwise the
+    text is parsed again keeping every pair.
+    """
+    if len(_KEY_END.findall(text)) <= top_level_keys:
+        return None
+    try:
+        json.loads(text, object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as exc:
+        return str(exc)
+    except (ValueError, RecursionError):  # from_json accepted it; a stricter corner is not our concern here
+        return None
+    return None
 
 
 _AMOUNT_ERRORS: Final = {

@@ -134,6 +134,29 @@ def test_each_bad_record_names_its_reason(raw: bytes, reason: ErrorType) -> None
     assert result.original_bytes() == raw[:DLQ_PAYLOAD_LIMIT]
 
 
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        (tx_bytes()[:-1] + b', "terminal_id": "T2"}', "terminal_id"),
+        (tx_bytes()[:-1] + b', "\\u0063ustomer_id" : "C2"}', "customer_id"),  # escaped, space before ':'
+        (b'{"amount": 1, ' + tx_bytes()[1:], "amount"),
+        (tx_bytes(geo={"a": 1})[:-2] + b', "a": 2}}', "a"),  # nested objects are checked too
+    ],
+)
+def test_a_duplicated_key_is_refused_naming_it(raw: bytes, key: str) -> None:
+    # parsers disagree on which duplicate wins (ours and Flink's JSON_VALUE keep the last one), so the
+    # record would be keyed, stored and read as different transactions: it is refused instead
+    result = parse_transaction(raw, Source("payments.transactions", 0, 7))
+    assert isinstance(result, DeadLetterRecord)
+    assert result.error_type is ErrorType.INVALID_JSON
+    assert result.error_message == f"invalid JSON: duplicate key {key!r}"
+
+
+def test_keys_that_only_look_repeated_are_accepted() -> None:
+    text = tx_bytes(note='"terminal_id": "T9"', meta={"terminal_id": "T9", "x": {"amount": 1}})
+    assert isinstance(parse_transaction(text, Source("payments.transactions", 0, 8)), Transaction)
+
+
 def test_dead_letter_cuts_at_10kb_and_keeps_the_size() -> None:
     raw = b'{"x": "' + b"a" * 30_000 + b'"}'
     dl = dead_letter(raw, ErrorType.OVERSIZE_PAYLOAD, "too big", Stage.PARSE)

@@ -32,7 +32,7 @@ from tests.jobs.test_fuzz import EXPECTED
 
 pytestmark = [pytest.mark.flink, pytest.mark.kafka]
 
-PER_KIND = 510  # x 20 generator kinds = 10,200, plus the tombstones
+PER_KIND = 480  # x 21 generator kinds = 10,080, plus the tombstones
 TOMBSTONES = 30
 VALID = 2_000
 TOMBSTONE = "kafka_tombstone"  # a record with a null value: only Kafka can send it, the generator cannot
