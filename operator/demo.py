@@ -142,7 +142,7 @@ def _writes(metrics_port: int) -> dict[str, float]:
 def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     from kubernetes import config
 
-    from .devstack.standins.cnpg import cnpg_app_database, write_cnpg_app_secret, write_cnpg_cluster_ready
+    from .devstack.standins.cnpg import cnpg_ready_app_database
     from .devstack.standins.flink_operator import write_flink_operator_status
 
     assert demo.info.kubeconfig and demo.info.pg_dsn and demo.info.kafka_bootstrap
@@ -156,9 +156,9 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     print(f"trained {model['metadata']['name']}: AUC {model['spec']['metrics']['auc']:.3f}")
 
     _step("CloudNativePG stand-in (no CNPG operator runs here): Cluster reported healthy, app Secret")
-    app = stack_exit.enter_context(cnpg_app_database(demo.info.pg_dsn, dbname="app"))
-    write_cnpg_cluster_ready(api, NAMESPACE, CNPG_CLUSTER)
-    write_cnpg_app_secret(api, NAMESPACE, CNPG_CLUSTER, app)
+    app = stack_exit.enter_context(
+        cnpg_ready_app_database(api, NAMESPACE, CNPG_CLUSTER, demo.info.pg_dsn, dbname="app")
+    )
 
     _step("the operator: streamflow operator --namespace streamflow-demo")
     metrics = stack_exit.enter_context(
