@@ -8,12 +8,20 @@ Semantics (event times are epoch seconds, UTC):
 - Customer windows are exact rolling windows ``(t - w, t]`` over the customer's own transactions and
   include the current one (the handbook's definition); the state holds the last 30 days of
   ``(time, amount)``: a few dozen entries for a card (16 bytes each; it grows with the card's activity).
+  Amount outliers are judged against the median of those 30 days, not the mean, so a few fraudulent
+  large amounts do not hide the next one by raising the card's baseline.
 - Terminal windows are delayed, as in the handbook: counts and fraud risk over ``w`` days ending
   ``label_delay`` ago, at hour resolution (the ``24 w`` whole hours that end ``ceil(label_delay / 1 h)``
   hours before the current hour). Every transaction in them is older than the label delay, so its label
   has been delivered if it was delivered on time; only labels actually delivered (:func:`terminal_label`)
   are counted, so a label never acts before it is known. The state is one count per active hour
   (about ``24 * (31 + delay days)`` buckets at most), bounded whatever the terminal's volume.
+  Two features say how current the known frauds are, because a compromise ends: the age of the first
+  known fraud in the 30-day window and the number of transactions after the last one.
+
+Version 2 of the schema added ``customer_max_amount_ratio_7d``, ``terminal_fraud_age_h`` and
+``terminal_nb_tx_since_fraud`` (chosen on validation weeks before the test week, docs/evaluation.md); they
+read the same state as version 1, so the state format did not change.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ __all__ = [
     "FEATURE_SCHEMA_ID",
     "FEATURE_SCHEMA_VERSION",
     "LABEL_DERIVED_FEATURES",
+    "NO_FRAUD_AGE_H",
+    "SCHEMA_V1_FEATURES",
     "TERMINAL_FEATURES",
     "CustomerFeatureState",
     "TerminalFeatureState",
@@ -54,6 +64,9 @@ _WINDOWS_DAYS = (1, 7, 30)
 _CUSTOMER_HORIZON_S = 30 * DAY_S
 _NO_PREVIOUS_S = 30 * DAY_S  # "seconds since previous transaction" when there is none in the window
 _MIN_TRAVEL_HOURS = 1.0 / 60.0  # two positions a few seconds apart are not a 10,000 km/h trip
+_MIN_MEDIAN = 1e-9  # a card whose median amount is 0 still gets a finite (huge) ratio
+#: ``terminal_fraud_age_h`` when no delivered fraud is in the 30-day window: just beyond any real age.
+NO_FRAUD_AGE_H = 24.0 * _WINDOWS_DAYS[-1] + 1.0
 
 CUSTOMER_FEATURES: tuple[str, ...] = (
     "customer_nb_tx_1d",
@@ -67,6 +80,7 @@ CUSTOMER_FEATURES: tuple[str, ...] = (
     "customer_nb_tx_1h",
     "customer_seconds_since_prev",
     "customer_travel_speed_kmh",
+    "customer_max_amount_ratio_7d",
 )
 TERMINAL_FEATURES: tuple[str, ...] = (
     "terminal_nb_tx_1d",
@@ -75,6 +89,8 @@ TERMINAL_FEATURES: tuple[str, ...] = (
     "terminal_risk_7d",
     "terminal_nb_tx_30d",
     "terminal_risk_30d",
+    "terminal_fraud_age_h",
+    "terminal_nb_tx_since_fraud",
 )
 FEATURE_NAMES: tuple[str, ...] = (
     "amount",
@@ -84,7 +100,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *CUSTOMER_FEATURES,
     *TERMINAL_FEATURES,
 )
-FEATURE_SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 2
 FEATURE_SCHEMA_ID: str = hashlib.sha256(
     json.dumps({"names": FEATURE_NAMES, "version": FEATURE_SCHEMA_VERSION}, sort_keys=True).encode()
 ).hexdigest()[:16]
@@ -100,10 +116,22 @@ BOOK_FEATURES: tuple[str, ...] = (
     "customer_avg_amount_7d",
     "customer_nb_tx_30d",
     "customer_avg_amount_30d",
-    *TERMINAL_FEATURES,
+    *TERMINAL_FEATURES[:6],  # counts and risk over 1/7/30 days
+)
+#: The 21 features of schema version 1 (before the three added in version 2), to compare against.
+SCHEMA_V1_FEATURES: tuple[str, ...] = tuple(
+    n
+    for n in FEATURE_NAMES
+    if n not in ("customer_max_amount_ratio_7d", "terminal_fraud_age_h", "terminal_nb_tx_since_fraud")
 )
 #: Features computed from fraud labels; an unsupervised model that must not depend on labels drops them.
-LABEL_DERIVED_FEATURES: tuple[str, ...] = ("terminal_risk_1d", "terminal_risk_7d", "terminal_risk_30d")
+LABEL_DERIVED_FEATURES: tuple[str, ...] = (
+    "terminal_risk_1d",
+    "terminal_risk_7d",
+    "terminal_risk_30d",
+    "terminal_fraud_age_h",
+    "terminal_nb_tx_since_fraud",
+)
 
 _STATE_VERSION = 1
 _CUSTOMER_HEADER = struct.Struct("<BIddd")
@@ -219,6 +247,15 @@ def customer_features(
         hours = max((event_time - state.last_geo_time) / HOUR_S, _MIN_TRAVEL_HOURS)
         speed = _haversine_km(state.last_lat, state.last_lon, lat, lon) / hours
     out.append(speed)
+    # The largest amount of the previous 7 days against the 30-day median: a compromised card's earlier
+    # inflated amounts, whose labels are not known yet.
+    if n and lo7 < hi:
+        ordered = sorted(amounts[lo30:hi])
+        mid = n // 2
+        median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
+        out.append(max(amounts[lo7:hi]) / max(median, _MIN_MEDIAN))
+    else:
+        out.append(0.0)
     return tuple(out)
 
 
@@ -280,7 +317,9 @@ def terminal_features(
     """Counts and fraud risk of the terminal over the delayed 1/7/30-day windows (labels delivered so far).
 
     The window for ``w`` days is the ``24 w`` whole hours ending ``ceil(label_delay)`` hours before the
-    current hour: every transaction in it is at least ``label_delay`` old.
+    current hour: every transaction in it is at least ``label_delay`` old. Then, over the 30-day window:
+    the hours from the first delivered fraud's hour to the window's end (:data:`NO_FRAUD_AGE_H` without
+    one), and the transactions in the hours after the last fraud's hour (all of them without one).
     """
     newest = int(event_time // HOUR_S) - _delay_hours(label_delay_s)  # window is hours [.., newest)
     hours, counts = state.hours, state.counts
@@ -303,6 +342,11 @@ def terminal_features(
         lo, flo = new_lo, new_flo
         out.append(float(n))
         out.append(min(1.0, f / n) if n else 0.0)
+    if fhi > flo:  # delivered frauds in the 30-day window: how old the first, what came after the last
+        out.append(float(newest - fhours[flo]))
+        out.append(float(sum(counts[bisect_right(hours, fhours[fhi - 1], lo, hi) : hi])))
+    else:
+        out.extend((NO_FRAUD_AGE_H, float(n)))
     return tuple(out)
 
 

@@ -39,7 +39,7 @@ __all__ = [
 
 ALGORITHMS = ("isolation_forest", "logistic_regression", "hist_gradient_boosting")
 SUPERVISED = ("logistic_regression", "hist_gradient_boosting")
-FEATURE_SETS = ("full", "book", "label_free")
+FEATURE_SETS = ("full", "book", "label_free", "schema_v1")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S}
@@ -109,12 +109,14 @@ def history_start(window_start: float, label_delay_s: float) -> float:
 
 def feature_columns(feature_set: str) -> list[int]:
     """Indices into FEATURE_NAMES of a named feature set."""
-    from fraud_models.features import BOOK_FEATURES
+    from fraud_models.features import BOOK_FEATURES, SCHEMA_V1_FEATURES
 
     if feature_set == "full":
         names = FEATURE_NAMES
     elif feature_set == "book":
         names = BOOK_FEATURES
+    elif feature_set == "schema_v1":
+        names = SCHEMA_V1_FEATURES
     elif feature_set == "label_free":
         names = tuple(n for n in FEATURE_NAMES if n not in LABEL_DERIVED_FEATURES)
     else:

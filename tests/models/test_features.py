@@ -111,7 +111,24 @@ def test_terminal_risk_counts_only_delivered_labels_over_the_delayed_window() ->
     feat.terminal_label(state, t0 + 7200, False)  # a legitimate label changes nothing
     assert feat.terminal_features(state, later, DELAY)[:2] == (10.0, 0.1)
     # Within the delay the transactions are not in any window yet, whatever was delivered early.
-    assert feat.terminal_features(state, t0 + 12 * 3600, DELAY) == (0.0,) * 6
+    assert feat.terminal_features(state, t0 + 12 * 3600, DELAY) == (0.0,) * 6 + (feat.NO_FRAUD_AGE_H, 0.0)
+
+
+def test_terminal_fraud_recency_tells_a_current_compromise_from_an_ended_one() -> None:
+    state = feat.TerminalFeatureState()
+    t0 = START + 10 * 3600
+    for k in range(10):  # ten transactions, one per hour; the second and third were frauds
+        feat.terminal_observe(state, t0 + k * 3600)
+    feat.terminal_label(state, t0 + 3600, True)
+    feat.terminal_label(state, t0 + 7200, True)
+    later = t0 + DELAY + 12 * 3600
+    named = dict(zip(feat.TERMINAL_FEATURES, feat.terminal_features(state, later, DELAY), strict=True))
+    newest = math.floor(later / 3600) - 168
+    assert named["terminal_fraud_age_h"] == newest - math.floor((t0 + 3600) / 3600)  # the first fraud
+    assert named["terminal_nb_tx_since_fraud"] == 7.0  # the seven after the last fraud's hour
+    # A fraud in the last transaction: nothing legitimate came after it.
+    feat.terminal_label(state, t0 + 9 * 3600, True)
+    assert feat.terminal_features(state, later, DELAY)[-1] == 0.0
 
 
 def test_terminal_windows_match_a_brute_force_definition() -> None:
@@ -132,6 +149,12 @@ def test_terminal_windows_match_a_brute_force_definition() -> None:
             inside = (hours >= newest - 24 * days) & (hours < newest)
             n, f = int(inside.sum()), int((inside & fraud[:i]).sum())
             expected += [float(n), f / n if n else 0.0]
+        fraud_hours = hours[inside & fraud[:i]]  # inside: the 30-day window
+        if len(fraud_hours):
+            after = inside & (hours > fraud_hours.max())
+            expected += [float(newest - fraud_hours.min()), float(after.sum())]
+        else:
+            expected += [feat.NO_FRAUD_AGE_H, float(inside.sum())]
         assert got == tuple(expected), i
         feat.terminal_observe(state, float(t))
 
@@ -151,18 +174,36 @@ def test_customer_features_include_the_current_transaction() -> None:
     assert values["customer_nb_tx_1h"] == 2.0
     assert values["customer_seconds_since_prev"] == 1800.0
     assert values["customer_travel_speed_kmh"] == 0.0
+    assert values["customer_max_amount_ratio_7d"] == 1.5  # 30 (7 days) against the median 20 (30 days)
+
+
+def test_max_amount_ratio_matches_a_brute_force_definition() -> None:
+    rng = np.random.default_rng(11)
+    times = np.sort(START + rng.uniform(0, 50 * 86_400, size=300))
+    amounts = np.round(rng.lognormal(3.5, 1.0, size=300), 2)
+    state = feat.CustomerFeatureState()
+    index = feat.CUSTOMER_FEATURES.index("customer_max_amount_ratio_7d")
+    for i, t in enumerate(times):
+        got = feat.customer_features(state, float(t), float(amounts[i]))[index]
+        month = amounts[:i][times[:i] > t - 30 * 86_400]
+        week = amounts[:i][times[:i] > t - 7 * 86_400]
+        expected = float(week.max() / np.median(month)) if len(week) else 0.0
+        assert got == pytest.approx(expected, rel=1e-12), i
+        feat.customer_observe(state, float(t), float(amounts[i]))
 
 
 def test_travel_speed_from_consecutive_positions() -> None:
     state = feat.CustomerFeatureState()
     feat.customer_observe(state, START, 10.0, 0.0, 0.0)
-    speed = feat.customer_features(state, START + 3600, 10.0, 0.0, 1.0)[-1]
+    speed = feat.customer_features(state, START + 3600, 10.0, 0.0, 1.0)[
+        feat.CUSTOMER_FEATURES.index("customer_travel_speed_kmh")
+    ]
     assert speed == pytest.approx(111.19, abs=0.01)  # one degree of longitude at the equator in one hour
 
 
 def test_assemble_flags_weekend_and_night() -> None:
     saturday_3am = 1_522_465_200.0  # 2018-03-31T03:00:00Z
-    vector = feat.assemble(12.5, saturday_3am, (0.0,) * 11, (0.0,) * 6)
+    vector = feat.assemble(12.5, saturday_3am, (0.0,) * 12, (0.0,) * 8)
     named = dict(zip(feat.FEATURE_NAMES, vector, strict=True))
     assert (named["amount"], named["tx_during_weekend"], named["tx_during_night"], named["tx_hour"]) == (
         12.5,
@@ -170,8 +211,8 @@ def test_assemble_flags_weekend_and_night() -> None:
         1.0,
         3.0,
     )
-    with pytest.raises(ValueError, match="expected 11 customer and 6 terminal features"):
-        feat.assemble(1.0, saturday_3am, (0.0,), (0.0,) * 6)
+    with pytest.raises(ValueError, match="expected 12 customer and 8 terminal features"):
+        feat.assemble(1.0, saturday_3am, (0.0,), (0.0,) * 8)
 
 
 def test_state_bytes_round_trip_and_refuse_foreign_values() -> None:
@@ -185,6 +226,24 @@ def test_state_bytes_round_trip_and_refuse_foreign_values() -> None:
         feat.TerminalFeatureState.from_bytes(b"\x09" + tstate.to_bytes()[1:])
     with pytest.raises(ValueError, match="too short"):
         feat.TerminalFeatureState.from_bytes(b"")
+
+
+def test_state_saved_under_schema_version_1_still_loads() -> None:
+    """Savepoints of the version-1 job restore: version 2 added features, not state (bytes from v1 code)."""
+    customer = bytes.fromhex(
+        "0102000000000000000000f87f000000000000f87f000000000000f87f"
+        "0000004008b0d641000000a05cb0d64100000000000024400000000000004940"
+    )
+    terminal = bytes.fromhex("010200000001000000107406002674060002000000010000001074060001000000")
+    cstate = feat.CustomerFeatureState.from_bytes(customer)
+    assert (cstate.times, cstate.amounts) == ([1_522_540_800.0, 1_522_627_200.0], [10.0, 50.0])
+    assert cstate.to_bytes() == customer
+    tstate = feat.TerminalFeatureState.from_bytes(terminal)
+    assert tstate == feat.TerminalFeatureState([422_928, 422_950], [2, 1], [422_928], [1])
+    named = dict(
+        zip(feat.CUSTOMER_FEATURES, feat.customer_features(cstate, 1_522_630_800.0, 25.0), strict=True)
+    )
+    assert named["customer_max_amount_ratio_7d"] == 50.0 / 30.0  # median of 10 and 50
 
 
 def test_terminal_state_stays_bounded() -> None:
@@ -203,6 +262,8 @@ def test_schema_id_is_the_hash_of_names_order_and_version() -> None:
     )
     assert hashlib.sha256(payload.encode()).hexdigest()[:16] == feat.FEATURE_SCHEMA_ID
     assert set(feat.BOOK_FEATURES) <= set(feat.FEATURE_NAMES) and len(feat.BOOK_FEATURES) == 15
+    assert set(feat.SCHEMA_V1_FEATURES) <= set(feat.FEATURE_NAMES) and len(feat.SCHEMA_V1_FEATURES) == 21
+    assert feat.FEATURE_SCHEMA_ID != "7965cd5b051e582a"  # version 1's id: a v1 model is refused
 
 
 def test_replaying_from_history_start_gives_the_same_features_as_from_the_beginning() -> None:
