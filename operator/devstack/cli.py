@@ -101,8 +101,49 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _flink_cluster(args: argparse.Namespace) -> int:
+    """A standalone Flink cluster in the foreground until Ctrl-C (submit to it with its bin/flink)."""
+    import shutil
+    import tempfile
+
+    from .flink_cluster import start_flink_cluster, stop_flink_cluster
+    from .paths import runs_root
+    from .procs import pid_alive, stop_pid
+
+    run_dir = Path(args.run_dir) if args.run_dir else Path(tempfile.mkdtemp(prefix="flink-", dir=runs_root()))
+    started: list[Any] = []
+    try:
+        cluster = start_flink_cluster(run_dir, started, taskmanagers=args.taskmanagers, tied_to_parent=True)
+    except (ComponentError, KeyboardInterrupt) as exc:
+        for process in reversed(started):
+            stop_pid(process.pid)
+        print(f"streamflow dev flink-cluster failed: {exc or 'interrupted'}", file=sys.stderr)
+        return 1
+    py = sys.executable
+    print(f"Flink {cluster.rest_url} ({args.taskmanagers} TaskManager(s)), logs in {cluster.log_dir}")
+    print(
+        f"submit:  FLINK_CONF_DIR={cluster.conf_dir} {cluster.home}/bin/flink run -d -m {cluster.address}"
+        f" -pyexec {py} -pyclientexec {py} -pym fraud_jobs.detector --config detector.json"
+    )
+    print("Ctrl-C stops the cluster", flush=True)
+    try:
+        while all(pid_alive(p.pid) for p in cluster.processes):
+            time.sleep(1)
+        print("a Flink process exited; stopping the cluster", file=sys.stderr)
+        status = 1
+    except KeyboardInterrupt:
+        status = 0
+    stop_flink_cluster(cluster)
+    if not args.keep and not args.run_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print("stopped")
+    else:
+        print(f"stopped; logs kept in {cluster.log_dir}")
+    return status
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``streamflow dev up|down|env|status|build``."""
+    """Add ``streamflow dev up|down|env|status|build|flink-cluster``."""
     dev = subparsers.add_parser("dev", help="the local stack of real components")
     sub = dev.add_subparsers(dest="dev_command", metavar="ACTION", required=True)
     for name, func, text in (
@@ -124,3 +165,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         if name == "down":
             p.add_argument("--keep", action="store_true", help="keep the run directory (logs, data)")
         p.set_defaults(func=func)
+    text = "a standalone Flink cluster (JobManager + TaskManagers) in the foreground, until Ctrl-C"
+    fc = sub.add_parser("flink-cluster", help=text, description=text)
+    fc.add_argument("--taskmanagers", type=int, default=1, help="one-slot TaskManagers to start (default 1)")
+    fc.add_argument("--run-dir", help="directory for its configuration and logs (kept; default: a new one)")
+    fc.add_argument("--keep", action="store_true", help="keep the new run directory (logs) after it stops")
+    fc.set_defaults(func=_flink_cluster)

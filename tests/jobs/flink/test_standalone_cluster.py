@@ -18,11 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fraud_jobs.flink.settings import JobSettings
 from fraud_jobs.generator import PATTERN_RULE, generate
 from fraud_jobs.replay import load_input, replay
 from fraud_jobs.schemas import DeadLetterRecord
-from fraud_operator.devstack.flink_cluster import FlinkCluster
+from fraud_operator.devstack.flink_cluster import (
+    FlinkCluster,
+    cluster_config,
+    ensure_flink_home,
+    start_flink_cluster,
+)
+from fraud_operator.devstack.procs import ComponentError
 
 from tests.conftest import wait_for
 from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, job_metrics, produce, tx
@@ -241,3 +248,52 @@ def test_default_ttl_state_fails_in_a_taskmanager(flink_cluster: FlinkCluster) -
     )
     assert "ttl_default_job" in trace, trace[-3000:]  # our function's open(), in the TaskManager
     assert "get_gateway" in trace and "to_java_state_ttl_config" in trace, trace[-3000:]
+
+
+# ---------------------------------------------------------------- assembling the cluster (no JVM started)
+
+
+def test_flink_home_links_the_wheel_flink_python_and_the_connectors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMFLOW_CACHE", str(tmp_path / "cache"))
+    connector = tmp_path / "some-connector-1.0.jar"
+    connector.write_bytes(b"PK")
+    home = ensure_flink_home([connector])
+    assert (home / "lib" / connector.name).resolve() == connector.resolve()
+    libs = {p.name for p in (home / "lib").iterdir()}
+    assert {"flink-dist-2.2.1.jar", "flink-python-2.2.1.jar", connector.name} <= libs
+    assert (home / "opt" / "flink-python-2.2.1.jar").is_file()
+    assert (home / "bin" / "config.sh").is_file() and not (home / "bin").is_symlink()
+    assert ensure_flink_home([connector]) == home  # cached
+    assert ensure_flink_home([]) != home  # keyed by the jar set
+
+
+def test_a_missing_connector_jar_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMFLOW_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ComponentError, match=r"gone-1\.0\.jar"):
+        ensure_flink_home([tmp_path / "gone-1.0.jar"])
+
+
+def test_cluster_config_keeps_the_java17_options_and_sets_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMFLOW_CACHE", str(tmp_path / "cache"))
+    home = ensure_flink_home([])
+    config = cluster_config(
+        home, rpc_port=1111, rest_port=2222, tmp_dir=tmp_path / "tmp", extra={"parallelism.default": "2"}
+    )
+    assert config["rest.port"] == 2222 and config["jobmanager.rpc.port"] == 1111
+    assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in config["env.java.opts.all"]
+    assert config["env.java.opts.all"].endswith(f"-Djava.io.tmpdir={tmp_path / 'tmp'}")
+    assert config["python.executable"] == sys.executable == config["python.client.executable"]
+    assert config["taskmanager.numberOfTaskSlots"] == 1 and config["parallelism.default"] == "2"
+    assert all(not isinstance(v, dict) for v in config.values())  # flat keys only
+    assert yaml.safe_load("".join(f"{k}: {json.dumps(v)}\n" for k, v in config.items())) == config
+
+
+def test_no_taskmanager_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    started: list[Any] = []
+    with pytest.raises(ComponentError, match="at least 1"):
+        start_flink_cluster(tmp_path, started, taskmanagers=0)
+    assert started == []
