@@ -52,18 +52,21 @@ def ensure_flink_home(jars: Sequence[Path] | None = None) -> Path:
     """A FLINK_HOME with bin/, lib/ (+ flink-python and ``jars``), opt/, plugins/ and conf/; built once.
 
     Jars are symlinked (flink-dist alone is ~190 MB); bin/ is copied because the scripts locate the home
-    from their own directory. The cache key is the PyFlink version and the names of the extra jars.
+    from their own directory. The cache key is the PyFlink version, the wheel's path and the extra jars.
     """
     extra = sorted(Path(j).resolve() for j in (ensure_flink_jars() if jars is None else jars))
     missing = [str(j) for j in extra if not j.is_file()]
     if missing:
         raise ComponentError("flink-cluster", f"connector jar(s) not found: {', '.join(missing)}")
-    version = _pyflink_version()
-    key = hashlib.sha256("\n".join([_LAYOUT, version, *map(str, extra)]).encode()).hexdigest()[:12]
+    version, wheel = _pyflink_version(), _pyflink_dir()
+    # the links point into this wheel: another installation of the same version gets its own home
+    parts = [_LAYOUT, version, str(wheel), *map(str, extra)]
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
     home = cache_dir() / "flink-home" / f"{version}-{key}"
-    if (home / "lib" / f"flink-dist-{version}.jar").exists():
+    if (home / "lib" / f"flink-dist-{version}.jar").exists():  # follows the link: False if it dangles
         return home
-    wheel = _pyflink_dir()
+    if home.exists():
+        shutil.rmtree(home)  # links into a wheel that is gone (reinstalled in place): assemble again
     python_jar = wheel / "opt" / f"flink-python-{version}.jar"
     if not (wheel / "bin" / "config.sh").is_file() or not python_jar.is_file():
         raise ComponentError(
