@@ -223,23 +223,31 @@ def flink_env(flink_jars: str, tmp_path: Path) -> Any:
     return env
 
 
-@pytest.fixture(scope="session")
-def flink_cluster(session_run_dir: Path) -> Iterator[Any]:
-    """A real standalone Flink cluster (JobManager + one TaskManager JVM) started for this session only:
-    a TaskManager's embedded interpreter keeps the modules it loaded, so a long-lived one would run old code.
+@pytest.fixture(scope="module")
+def flink_cluster(request: pytest.FixtureRequest, session_run_dir: Path) -> Iterator[Any]:
+    """A real standalone Flink cluster (JobManager + one TaskManager JVM), fresh for the test module and
+    stopped after it (its JVMs would idle through the rest of the suite): never a long-lived one, since a
+    TaskManager's embedded interpreter keeps the modules it loaded and would run old code. When a test of
+    the module failed, its logs are kept in ``<runs root>/flink-cluster-logs-*`` (the run directory goes).
     """
     from fraud_operator.devstack.flink_cluster import start_flink_cluster, stop_flink_cluster
     from fraud_operator.devstack.procs import stop_pid
 
     started: list[Any] = []
+    run_dir = Path(tempfile.mkdtemp(prefix="flink-cluster-", dir=session_run_dir))
     try:
-        cluster = start_flink_cluster(session_run_dir, started, taskmanagers=1, tied_to_parent=True)
+        cluster = start_flink_cluster(run_dir, started, taskmanagers=1, tied_to_parent=True)
     except BaseException:
         for process in reversed(started):
             stop_pid(process.pid)
         raise
+    failed_before = request.session.testsfailed
     yield cluster
     stop_flink_cluster(cluster)
+    if request.session.testsfailed > failed_before:
+        shutil.copytree(
+            cluster.log_dir, Path(tempfile.mkdtemp(prefix="flink-cluster-logs-", dir=runs_root())) / "log"
+        )
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, interval: float = 0.5, what: str = "condition") -> Any:
