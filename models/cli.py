@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     train.add_argument("--train-window", required=True, help="START..END, e.g. 2018-07-25..2018-07-31")
     train.add_argument("--test-window", help="START..END; default: the last quarter of the training window")
     train.add_argument("--out", required=True, type=Path, help="output directory")
-    train.add_argument("--feature-set", default="full", choices=("full", "book", "label_free"))
+    train.add_argument("--feature-set", default="full", choices=("full", "book", "label_free", "schema_v1"))
     train.add_argument("--version", help="model version (default: algorithm and timestamp)")
     train.add_argument("--artifact-uri", help="URI of model.npz in the manifest (default: its file:// path)")
     train.add_argument(

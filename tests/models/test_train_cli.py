@@ -179,3 +179,19 @@ def test_bad_input_gets_a_clear_error(
         capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--label-delay", "soon"
     )
     assert "invalid duration 'soon'" in err
+
+
+def test_the_cli_offers_every_feature_set() -> None:
+    import argparse
+
+    from fraud_models.cli import register
+    from fraud_models.training import FEATURE_SETS
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    base = ["model", "train", "--data", "d", "--algorithm", "hist_gradient_boosting", "--out", "o"]
+    base += ["--train-window", "2018-07-25..2018-07-31"]
+    for name in FEATURE_SETS:
+        assert parser.parse_args([*base, "--feature-set", name]).feature_set == name
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base, "--feature-set", "nonsense"])
