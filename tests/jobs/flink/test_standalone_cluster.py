@@ -34,8 +34,6 @@ from fraud_operator.devstack.procs import ComponentError
 from tests.conftest import wait_for
 from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, job_metrics, produce, tx
 
-pytestmark = [pytest.mark.flink, pytest.mark.kafka]
-
 CUSTOMER, TERMINAL = "C-SA", "T-SA"
 BEFORE = 5
 """Velocity allows 5 transactions in 10 min: the first after the restore fires FR-002 only if the 5
@@ -115,6 +113,8 @@ def _stop_with_savepoint(cluster: FlinkCluster, job_id: str, target: Path) -> st
     return location
 
 
+@pytest.mark.flink
+@pytest.mark.kafka
 def test_detector_on_standalone_cluster(
     flink_cluster: FlinkCluster, kafka_bootstrap: str, kafka_topic_factory: Any, tmp_path: Path
 ) -> None:
@@ -228,6 +228,7 @@ def test_detector_on_standalone_cluster(
         reader.close()
 
 
+@pytest.mark.flink
 def test_default_ttl_state_fails_in_a_taskmanager(flink_cluster: FlinkCluster) -> None:
     """The bug class the mini-cluster hides: state with PyFlink's default TTL cleanup asks for the Py4J
     gateway when a thread-mode TaskManager creates it, and the task fails in ``open()`` (FLINK-40628)."""
