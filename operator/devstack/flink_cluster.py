@@ -5,7 +5,7 @@ interpreter embedded in the TaskManager (thread mode). PyFlink's local mini-clus
 client's JVM and hides TaskManager-only failures (e.g. code that needs the client's Py4J gateway), so the
 tests also run the job here. The wheel already holds Flink's scripts and jars; the assembled FLINK_HOME links
 them (plus flink-python and the connector jars in lib/, as the production image ships them) and is cached
-per PyFlink version and jar set. Each cluster gets its own configuration, log and pid directories.
+per PyFlink installation and jar set. Each cluster gets its own configuration, log and pid directories.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,9 +29,16 @@ import yaml
 
 from .flink import ensure_flink_jars
 from .paths import cache_dir
-from .procs import ComponentError, ManagedProcess, free_port, pid_alive, start_process, stop_pid, wait_until
+from .procs import ComponentError, ManagedProcess, free_port, pid_alive, start_process, stop_pid
 
-__all__ = ["FlinkCluster", "cluster_config", "ensure_flink_home", "start_flink_cluster", "stop_flink_cluster"]
+__all__ = [
+    "FlinkCluster",
+    "FlinkRestError",
+    "cluster_config",
+    "ensure_flink_home",
+    "start_flink_cluster",
+    "stop_flink_cluster",
+]
 
 _LAYOUT = "2"
 """Bumped when the assembled home's layout changes, so a cached older layout is not reused."""
@@ -142,6 +151,10 @@ def cluster_config(
     return config
 
 
+class FlinkRestError(RuntimeError):
+    """The REST API refused a request; the message holds the method, path, status and Flink's answer."""
+
+
 @dataclass(frozen=True)
 class FlinkCluster:
     """A running standalone cluster: its home, configuration, REST endpoint, logs and processes."""
@@ -188,8 +201,12 @@ class FlinkCluster:
         request = urllib.request.Request(
             self.rest_url + path, data=data, headers={"Content-Type": "application/json"}, method=method
         )
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"null")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:  # Flink explains a refusal in the body: keep it
+            detail = exc.read().decode(errors="replace")[:2000]
+            raise FlinkRestError(f"{request.get_method()} {path}: HTTP {exc.code}: {detail}") from exc
 
     def flink(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``bin/flink`` (the real CLI client) against this cluster; output captured, no check."""
@@ -206,11 +223,6 @@ class FlinkCluster:
     def taskmanager_logs(self) -> list[Path]:
         """The TaskManagers' Flink log files (one per TaskManager)."""
         return sorted(self.log_dir.glob("flink-*-taskexecutor-*.log"))
-
-
-def _registered(cluster: FlinkCluster, taskmanagers: int) -> bool:
-    overview = cluster.rest("/overview", timeout=5)
-    return bool(overview["taskmanagers"] == taskmanagers and overview["slots-total"] == taskmanagers)
 
 
 def start_flink_cluster(
@@ -267,17 +279,30 @@ def start_flink_cluster(
         started.append(tm)
         processes.append(tm)
     cluster = FlinkCluster(home, conf_dir, log_dir, rest_port, tuple(processes))
-    wait_until(
-        "flink-jobmanager",
-        lambda: _registered(cluster, taskmanagers),
-        timeout=timeout,
-        process=jobmanager,
-        what=f"reporting {taskmanagers} TaskManager(s) registered",
-    )
-    dead = [p for p in processes if not pid_alive(p.pid)]
-    if dead:
-        raise ComponentError(dead[0].component, "exited while the cluster started", dead[0].log)
+    _wait_registered(cluster, taskmanagers, timeout)
     return cluster
+
+
+def _wait_registered(cluster: FlinkCluster, taskmanagers: int, timeout: float) -> None:
+    """Until the REST API reports every TaskManager; any process that exits meanwhile fails at once."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while True:
+        for process in cluster.processes:
+            if not pid_alive(process.pid):
+                raise ComponentError(process.component, "exited while the cluster started", process.log)
+        try:
+            overview = cluster.rest("/overview", timeout=5)
+            if overview["taskmanagers"] == taskmanagers and overview["slots-total"] == taskmanagers:
+                return
+            last_error = f"; {overview['taskmanagers']} TaskManager(s) registered"
+        except (OSError, ValueError, FlinkRestError) as exc:  # not listening or not serving yet
+            last_error = f"; last probe error: {exc}"
+        if time.monotonic() > deadline:
+            jobmanager = cluster.processes[0]
+            problem = f"not reporting {taskmanagers} TaskManager(s) after {timeout:.0f}s{last_error}"
+            raise ComponentError(jobmanager.component, problem, jobmanager.log)
+        time.sleep(0.25)
 
 
 def stop_flink_cluster(cluster: FlinkCluster) -> None:

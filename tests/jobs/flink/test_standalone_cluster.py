@@ -29,7 +29,7 @@ from fraud_operator.devstack.flink_cluster import (
     ensure_flink_home,
     start_flink_cluster,
 )
-from fraud_operator.devstack.procs import ComponentError
+from fraud_operator.devstack.procs import ComponentError, pid_alive, stop_pid
 
 from tests.conftest import wait_for
 from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, job_metrics, produce, tx
@@ -303,3 +303,20 @@ def test_no_taskmanager_is_refused_before_anything_starts(tmp_path: Path) -> Non
     with pytest.raises(ComponentError, match="at least 1"):
         start_flink_cluster(tmp_path, started, taskmanagers=0)
     assert started == []
+
+
+def test_a_taskmanager_that_cannot_start_is_named_with_its_log(tmp_path: Path) -> None:
+    started: list[Any] = []
+    try:
+        with pytest.raises(ComponentError) as failure:
+            start_flink_cluster(
+                tmp_path, started, jars=[], extra_config={"taskmanager.memory.process.size": "1m"}
+            )
+    finally:
+        for process in reversed(started):
+            stop_pid(process.pid)
+    message = str(failure.value)
+    assert failure.value.component == "flink-taskmanager-0", message
+    assert "exited while the cluster started" in message and "taskmanager-0.out" in message
+    assert "memory" in message.lower()  # the log's tail says why
+    assert not any(pid_alive(p.pid) for p in started)
