@@ -369,7 +369,7 @@ def _round(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="0 skips the latency run")
     shipped = FlinkSettings()  # the job's defaults, which the operator's rendered config leaves in force
     parser.add_argument("--mode", choices=("thread", "process"), default=shipped.execution_mode)
