@@ -299,6 +299,7 @@ def test_cluster_config_keeps_the_java17_options_and_sets_ours(
     assert config["rest.port"] == 2222 and config["jobmanager.rpc.port"] == 1111
     assert "--add-opens=java.base/java.lang=ALL-UNNAMED" in config["env.java.opts.all"]
     assert config["env.java.opts.all"].endswith(f"-Djava.io.tmpdir={tmp_path / 'tmp'}")
+    assert "TieredStopAtLevel" not in config["env.java.opts.all"]  # only the CLI client's JVM is tuned
     assert config["python.executable"] == sys.executable == config["python.client.executable"]
     assert config["taskmanager.numberOfTaskSlots"] == 1 and config["parallelism.default"] == "2"
     assert all(not isinstance(v, dict) for v in config.values())  # flat keys only
