@@ -13,10 +13,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from fraud_jobs.config import DetectorConfig
 from fraud_jobs.flink.settings import JobSettings
+from fraud_jobs.generator import GeneratedRecord
+from fraud_jobs.replay import load_input, replay
 
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
+
+
+def assert_scored_as_replayed(
+    by_tx: dict[str, dict[str, Any]], valid: list[GeneratedRecord], config: DetectorConfig, work: Path
+) -> list[Any]:
+    """The stream decided every valid record exactly as the replay of the same records (labels stripped,
+    since the stream saw none); returns the replayed score records."""
+    stripped = work / "input.jsonl"
+    stripped.write_text(
+        "".join(json.dumps({**json.loads(r.payload), "is_fraud": None}) + "\n" for r in valid),
+        encoding="utf-8",
+    )
+    replayed, _, _ = replay(load_input(stripped), config)
+    for record in replayed:
+        streamed = by_tx[record.transaction_id]
+        assert streamed["rule_codes"] == list(record.rule_codes), record.transaction_id
+        assert streamed["score"] == pytest.approx(record.score)
+    return list(replayed)
 
 
 def detector_settings(

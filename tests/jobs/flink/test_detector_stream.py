@@ -20,7 +20,6 @@ from fraud_jobs.flink.lifecycle import stop_with_savepoint
 from fraud_jobs.flink.settings import DatabaseSettings, JobSettings
 from fraud_jobs.flink.topology import build
 from fraud_jobs.generator import PATTERN_RULE, generate
-from fraud_jobs.replay import load_input, replay
 from fraud_jobs.schemas import ControlMessage, DeadLetterRecord
 from fraud_operator.db.migrations import migrate
 
@@ -28,6 +27,7 @@ from tests.conftest import wait_for
 from tests.jobs.flink.streams import (
     ROLES,
     TopicReader,
+    assert_scored_as_replayed,
     detector_settings,
     free_port,
     job_metrics,
@@ -107,16 +107,7 @@ def test_detector_job_end_to_end(
     assert 0.0 <= by_tx[v1["transaction_id"]]["score"] <= 1.0
 
     # the stream decides exactly like the replay of the same records (no labels: is_fraud stripped)
-    stripped = tmp_path / "input.jsonl"
-    stripped.write_text(
-        "".join(json.dumps({**json.loads(r.payload), "is_fraud": None}) + "\n" for r in valid),
-        encoding="utf-8",
-    )
-    replayed, _, _ = replay(load_input(stripped), settings.detector)
-    for record in replayed:
-        streamed = by_tx[record.transaction_id]
-        assert streamed["rule_codes"] == list(record.rule_codes), record.transaction_id
-        assert streamed["score"] == pytest.approx(record.score)
+    assert_scored_as_replayed(by_tx, valid, settings.detector, tmp_path)
 
     dead = dlq.wait(lambda d: len(d) >= len(malformed) and d, 60, f"{len(malformed)} DLQ records")
     assert len(dead) == len(malformed)

@@ -22,7 +22,6 @@ import yaml
 from fraud_jobs.flink.settings import JobSettings
 from fraud_jobs.generator import PATTERN_RULE, generate
 from fraud_jobs.logic import customer_step, terminal_step
-from fraud_jobs.replay import load_input, replay
 from fraud_jobs.schemas import DeadLetterRecord, Transaction
 from fraud_operator.devstack.flink_cluster import (
     FlinkCluster,
@@ -33,7 +32,15 @@ from fraud_operator.devstack.flink_cluster import (
 from fraud_operator.devstack.procs import ComponentError, pid_alive, stop_pid
 
 from tests.conftest import wait_for
-from tests.jobs.flink.streams import ROLES, TopicReader, detector_settings, job_metrics, produce, tx
+from tests.jobs.flink.streams import (
+    ROLES,
+    TopicReader,
+    assert_scored_as_replayed,
+    detector_settings,
+    job_metrics,
+    produce,
+    tx,
+)
 
 CUSTOMER, TERMINAL = "C-SA", "T-SA"
 BEFORE = 5
@@ -159,15 +166,7 @@ def test_detector_on_standalone_cluster(
     by_tx = {s["transaction_id"]: s for s in scores.records}
     assert len(scores.records) == len(valid)
     assert set(by_tx) == {json.loads(r.payload)["transaction_id"] for r in valid}
-    stripped = tmp_path / "input.jsonl"
-    stripped.write_text(
-        "".join(json.dumps({**json.loads(r.payload), "is_fraud": None}) + "\n" for r in valid),
-        encoding="utf-8",
-    )
-    replayed, _, _ = replay(load_input(stripped), settings.detector)
-    for record in replayed:
-        assert by_tx[record.transaction_id]["rule_codes"] == list(record.rule_codes), record.transaction_id
-        assert by_tx[record.transaction_id]["score"] == pytest.approx(record.score)
+    replayed = assert_scored_as_replayed(by_tx, valid, settings.detector, tmp_path)
     should_alert = {r.transaction_id for r in replayed if r.alert}
     assert should_alert
     # alerts commit in their own Kafka transaction, possibly a moment after the scores' one
