@@ -166,17 +166,23 @@ def _settings(
     )
 
 
-def _passthrough(settings: JobSettings, out_topic: str) -> None:
-    """The PyFlink ceiling: the detector's own source and sink, a Python map in between."""
-    from fraud_jobs.flink.topology import _kafka_sink, _source_table, flink_configuration
-    from pyflink.common import Types
+def _job_env(settings: JobSettings) -> tuple[Any, Any, dict[str, str]]:
+    """The environment, table environment and Kafka properties every benchmark job starts from."""
+    from fraud_jobs.flink.topology import flink_configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
     env.set_parallelism(1)
-    t_env = StreamTableEnvironment.create(env)
-    props = settings.kafka.client_properties({})
+    return env, StreamTableEnvironment.create(env), settings.kafka.client_properties({})
+
+
+def _passthrough(settings: JobSettings, out_topic: str) -> None:
+    """The PyFlink ceiling: the detector's own source and sink, a Python map in between."""
+    from fraud_jobs.flink.topology import _kafka_sink, _source_table
+    from pyflink.common import Types
+
+    env, t_env, props = _job_env(settings)
     rows = _source_table(t_env, "src", settings.topics.transactions, props, settings, "earliest-offset")
     mapped = rows.map(lambda row: bytes(row["value"]).decode("utf-8", "replace"), output_type=Types.STRING())
     mapped.sink_to(_kafka_sink(out_topic, "passthrough", props, settings))
@@ -188,21 +194,12 @@ def _skeleton(settings: JobSettings, out_topic: str) -> None:
     a stage keyed by terminal and a stage keyed by customer, each reading and writing one small ValueState
     per event, the same sink. It is the ceiling for any detector built this way: what it loses against the
     pass-through is the price of two keyed Python stages, before a single rule runs."""
-    import json as json_
-
     from fraud_jobs.flink.functions import KEYED_ELEMENT_TYPE, SOURCE_TYPE
     from fraud_jobs.flink.records import TX
-    from fraud_jobs.flink.topology import (
-        _kafka_sink,
-        _key_by_field0,
-        _keyed_source,
-        flink_configuration,
-    )
+    from fraud_jobs.flink.topology import _kafka_sink, _key_by_field0, _keyed_source
     from pyflink.common import Row, Types
-    from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.datastream.functions import KeyedProcessFunction
     from pyflink.datastream.state import ValueStateDescriptor
-    from pyflink.table import StreamTableEnvironment
 
     class Stage(KeyedProcessFunction):  # type: ignore[misc]
         def __init__(self, name: str) -> None:
@@ -221,17 +218,14 @@ def _skeleton(settings: JobSettings, out_topic: str) -> None:
         def process_element(self, value: Any, ctx: Any) -> Any:
             text = bytes(value[5]).decode("utf-8", "replace")
             self.count()
-            yield Row(str(json_.loads(text).get("customer_id", "")), text)
+            yield Row(str(json.loads(text).get("customer_id", "")), text)
 
     class ByCustomer(Stage):
         def process_element(self, value: Any, ctx: Any) -> Any:
             self.count()
             yield value
 
-    env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
-    env.set_parallelism(1)
-    t_env = StreamTableEnvironment.create(env)
-    props = settings.kafka.client_properties({})
+    env, t_env, props = _job_env(settings)
     source = _keyed_source(t_env, "src", TX, settings.topics.transactions, props, settings, "earliest-offset")
     stage1 = _key_by_field0(source, SOURCE_TYPE).process(ByTerminal("t"), output_type=KEYED_ELEMENT_TYPE)
     stage2 = _key_by_field0(stage1, KEYED_ELEMENT_TYPE).process(ByCustomer("c"), output_type=Types.STRING())

@@ -483,7 +483,7 @@ def _duplicate_key(text: str, top_level_keys: int) -> str | None:
     except _DuplicateKey as exc:
         return str(exc)
     except (ValueError, RecursionError):  # from_json accepted it; a stricter corner is not our concern here
-        return None
+        pass
     return None
 
 

@@ -8,8 +8,8 @@ Semantics (event times are epoch seconds, UTC):
 - Customer windows are exact rolling windows ``(t - w, t]`` over the customer's own transactions and
   include the current one (the handbook's definition); the state holds the last 30 days of
   ``(time, amount)``: a few dozen entries for a card (16 bytes each; it grows with the card's activity).
-  Amount outliers are judged against the median of those 30 days, not the mean, so a few fraudulent
-  large amounts do not hide the next one by raising the card's baseline.
+  The largest recent amount is judged against the median of those 30 days, not the mean, so a few
+  fraudulent large amounts do not hide the next one by raising the card's baseline.
 - Terminal windows are delayed, as in the handbook: counts and fraud risk over ``w`` days ending
   ``label_delay`` ago, at hour resolution (the ``24 w`` whole hours that end ``ceil(label_delay / 1 h)``
   hours before the current hour). Every transaction in them is older than the label delay, so its label
@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import statistics
 import struct
 from array import array
 from bisect import bisect_left, bisect_right, insort
@@ -250,10 +251,7 @@ def customer_features(
     # The largest amount of the previous 7 days against the 30-day median: a compromised card's earlier
     # inflated amounts, whose labels are not known yet.
     if n and lo7 < hi:
-        ordered = sorted(amounts[lo30:hi])
-        mid = n // 2
-        median = ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
-        out.append(max(amounts[lo7:hi]) / max(median, _MIN_MEDIAN))
+        out.append(max(amounts[lo7:hi]) / max(statistics.median(amounts[lo30:hi]), _MIN_MEDIAN))
     else:
         out.append(0.0)
     return tuple(out)
