@@ -1,4 +1,4 @@
-"""``streamflow model train|evaluate|compare``: the data scientist's side of the ML lifecycle."""
+"""``streamflow model train|evaluate|select|compare``: the data scientist's side of the ML lifecycle."""
 
 from __future__ import annotations
 
@@ -55,6 +55,31 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     evaluate.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
     evaluate.add_argument("--no-progress", action="store_true")
     evaluate.set_defaults(func=_evaluate)
+
+    select = commands.add_parser(
+        "select",
+        help="choose a model on earlier weeks (prequential folds), never on the test week",
+        description="Shifts the split back one test-window length per fold and judges every candidate on "
+        "each; the first candidate (the default model) stays unless a challenger wins clearly.",
+    )
+    select.add_argument("--data", type=Path, default=None, help="handbook parquet (default: the shared copy)")
+    select.add_argument("--label-delay", default="7d")
+    select.add_argument("--train-window", default="2018-07-25..2018-07-31", help="the protocol's fit window")
+    select.add_argument(
+        "--test-window", default="2018-08-08..2018-08-14", help="the protocol's test window (never read)"
+    )
+    select.add_argument(
+        "--folds", type=int, default=10, help="folds, each one test window earlier (default 10)"
+    )
+    select.add_argument(
+        "--candidates", type=Path, help="JSON list of candidates (default: the built-in grid)"
+    )
+    select.add_argument("--min-gain", type=float, default=0.002, help="mean CP@100 gain a challenger needs")
+    select.add_argument("--min-win-share", type=float, default=0.6, help="share of folds it must win")
+    select.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
+    select.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
+    select.add_argument("--no-progress", action="store_true")
+    select.set_defaults(func=_select)
 
     compare = commands.add_parser(
         "compare",
@@ -141,6 +166,47 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(table)
     if args.write:
         args.write.write_text(table + "\n")
+    return 0
+
+
+def _select(args: argparse.Namespace) -> int:
+    from fraud_models.data import DataError
+    from fraud_models.evaluate import DEFAULT_DATA
+    from fraud_models.selection import DEFAULT_CANDIDATES, load_candidates, run_selection
+    from fraud_models.training import parse_duration, parse_window
+
+    try:
+        candidates = DEFAULT_CANDIDATES
+        if args.candidates:
+            try:
+                spec = json.loads(args.candidates.read_text())
+            except OSError as exc:
+                raise ValueError(f"{args.candidates}: {exc.strerror or exc}") from None
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{args.candidates}: invalid JSON: {exc}") from None
+            if not isinstance(spec, list):
+                raise ValueError(f"{args.candidates}: expected a JSON list of candidates")
+            candidates = load_candidates(spec)
+        selection = run_selection(
+            args.data or DEFAULT_DATA,
+            parse_duration(args.label_delay),
+            parse_window(args.train_window),
+            parse_window(args.test_window),
+            folds=args.folds,
+            candidates=candidates,
+            min_gain=args.min_gain,
+            min_win_share=args.min_win_share,
+            progress=not args.no_progress,
+        )
+    except (DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    table = selection.markdown()
+    print(table)
+    if args.write:
+        args.write.write_text(table + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(selection.to_json(), indent=2) + "\n")
     return 0
 
 
