@@ -31,6 +31,7 @@ _HANDBOOK = {
     "amount": "TX_AMOUNT",
     "label": "TX_FRAUD",
 }
+_SCENARIO = "TX_FRAUD_SCENARIO"
 _PROJECT_REQUIRED = ("transaction_id", "customer_id", "terminal_id", "amount", "event_time")
 _PROJECT_LABELS = ("is_fraud", "label")
 
@@ -52,6 +53,9 @@ class Transactions:
     lat: npt.NDArray[np.float64] | None = None
     lon: npt.NDArray[np.float64] | None = None
     source: str = ""
+    #: The handbook simulator's fraud scenario (0 genuine, 1 large amount, 2 compromised terminal,
+    #: 3 compromised card) when the file has TX_FRAUD_SCENARIO; used only to explain metrics.
+    scenario: npt.NDArray[np.int8] | None = None
 
     def __len__(self) -> int:
         return len(self.event_time)
@@ -68,6 +72,7 @@ class Transactions:
             None if self.lat is None else self.lat[mask],
             None if self.lon is None else self.lon[mask],
             self.source,
+            None if self.scenario is None else self.scenario[mask],
         )
 
 
@@ -190,6 +195,12 @@ def load_transactions(path: str | Path, *, require_labels: bool = False) -> Tran
         raise DataError(
             f"{path}: column {mapping['amount']!r} has {int((amount < 0).sum())} negative value(s)"
         )
+    scenario = None
+    if mapping.get("label") == "TX_FRAUD" and _SCENARIO in names:
+        raw_scenario = _numeric(table, _SCENARIO, path)
+        if not np.isin(raw_scenario, (0.0, 1.0, 2.0, 3.0)).all():
+            raise DataError(f"{path}: column {_SCENARIO!r} must be 0, 1, 2 or 3")
+        scenario = raw_scenario.astype(np.int8)
     lat = _numeric(table, "lat", path) if "lat" in mapping else None
     lon = _numeric(table, "lon", path) if "lon" in mapping else None
 
@@ -204,4 +215,5 @@ def load_transactions(path: str | Path, *, require_labels: bool = False) -> Tran
         None if lat is None else lat[order],
         None if lon is None else lon[order],
         str(path),
+        None if scenario is None else scenario[order],
     )

@@ -40,12 +40,15 @@ def generate(
     mean_amount = rng.uniform(10, 80, size=customers)
     amount = np.abs(rng.normal(mean_amount[cust], mean_amount[cust] / 2)).round(2)
     fraud = amount > 220
+    scenario = fraud.astype(np.int8)  # the handbook's TX_FRAUD_SCENARIO: 1 amount, 2 terminal, 3 card
     compromised_terminals = rng.choice(
         terminals, size=max(1, int(terminals * compromised_share)), replace=False
     )
     for term_id in compromised_terminals:
         start = rng.integers(0, days)
-        fraud |= (term == term_id) & (day_idx >= start) & (day_idx < start + 14)
+        hit = (term == term_id) & (day_idx >= start) & (day_idx < start + 14)
+        fraud |= hit
+        scenario[hit] = 2
     compromised_customers = rng.choice(
         customers, size=max(1, int(customers * compromised_share)), replace=False
     )
@@ -54,6 +57,7 @@ def generate(
         hit = (cust == cust_id) & (day_idx >= start) & (day_idx < start + 7) & (rng.random(n) < 0.33)
         amount[hit] *= 5
         fraud |= hit
+        scenario[hit] = 3
     order = rng.permutation(n)
     cols: dict[str, Any] = {
         "transaction_id": np.arange(n)[order],
@@ -62,6 +66,7 @@ def generate(
         "terminal_id": term[order],
         "amount": amount[order],
         "label": fraud[order].astype(np.int8),
+        "scenario": scenario[order],
     }
     if geo:
         cols["lat"] = rng.uniform(40, 50, size=n)[order]
@@ -79,6 +84,7 @@ def write_handbook_parquet(path: Path, cols: dict[str, Any]) -> Path:
             "TERMINAL_ID": cols["terminal_id"],
             "TX_AMOUNT": cols["amount"],
             "TX_FRAUD": cols["label"],
+            "TX_FRAUD_SCENARIO": cols["scenario"],
         }
     )
     pq.write_table(table, path)

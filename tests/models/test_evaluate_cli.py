@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
-from fraud_models.evaluate import BASELINES, CEILING_LABEL, EXPERIMENTS
+from fraud_models.data import Transactions
+from fraud_models.evaluate import (
+    BASELINES,
+    CEILING_LABEL,
+    EXPERIMENTS,
+    VISIBLE_CEILING_LABEL,
+    delay_visible_frauds,
+)
 from fraud_operator.cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
@@ -25,7 +33,7 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
     table = out.read_text()
     assert table.strip() == printed.strip()
     rows = [line for line in table.splitlines() if line.startswith("| ch")]
-    assert len(rows) == 2 + len(BASELINES) + len(EXPERIMENTS)
+    assert len(rows) == 4 + len(BASELINES) + len(EXPERIMENTS)
     ceilings = [r for r in rows if CEILING_LABEL in r]
     assert [r.split("|")[1].strip() for r in ceilings] == ["ch3", "ch7"]
     for row in ceilings:  # a perfect ranking: AUC and AP 1, card precision its bound, above every model's
@@ -33,6 +41,10 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
         assert cells[3:5] == ["1.000", "1.000"]
         split_rows = [r for r in rows if r.split("|")[1].strip() == cells[1] and "ours" in r]
         assert all(float(r.split("|")[5]) <= float(cells[5]) for r in split_rows)
+    visible = [r for r in rows if VISIBLE_CEILING_LABEL in r]  # the file has the simulator's scenarios
+    assert [r.split("|")[1].strip() for r in visible] == ["ch3", "ch7"]
+    for bound, row in zip(ceilings, visible, strict=True):
+        assert 0.0 < float(row.split("|")[5]) <= float(bound.split("|")[5])
     assert "| ch3 | handbook: logistic regression (15 features) | 0.871 | 0.606 | 0.291 |" in table
     for _, _, _, label, _ in EXPERIMENTS:
         row = next(r for r in rows if label in r)
@@ -43,3 +55,30 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
 def test_evaluate_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["model", "evaluate", "--data", str(tmp_path / "absent.parquet"), "--no-progress"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_compromised_terminal_is_delay_visible_once_its_first_fraud_label_arrived() -> None:
+    day = 86_400.0
+    rows = [  # (day, terminal, label, scenario)
+        (0, 7, 1, 2),  # terminal 7's compromise starts
+        (3, 7, 1, 2),  # 3 days in: its first label is not delivered yet
+        (8, 7, 1, 2),  # 8 days in: the first fraud's label arrived on day 7
+        (9, 7, 0, 0),  # the compromise ended
+        (10, 7, 1, 2),  # a new compromise at the same terminal: invisible again
+        (9, 8, 1, 2),  # terminal 8's compromise starts on day 9: unrelated to terminal 7's labels
+        (1, 9, 1, 1),  # a large amount: always visible
+        (2, 9, 1, 3),  # a compromised card's inflated amount: always visible
+        (4, 9, 0, 0),  # genuine: never
+    ]
+    t = np.array([r[0] * day for r in rows])
+    tx = Transactions(
+        np.arange(len(rows)),
+        np.arange(len(rows)),
+        np.array([r[1] for r in rows]),
+        np.ones(len(rows)),
+        t,
+        np.array([r[2] for r in rows], dtype=np.int8),
+    )
+    scenario = np.array([r[3] for r in rows], dtype=np.int8)
+    visible = delay_visible_frauds(tx, scenario, 7 * day)
+    assert visible.tolist() == [False, False, True, False, False, False, True, True, False]

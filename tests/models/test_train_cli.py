@@ -153,6 +153,13 @@ def test_bad_input_gets_a_clear_error(
     err = _error(capsys, no_fraud, tmp_path, "--train-window", "2018-04-10..2018-04-30")
     assert "no frauds: cannot train logistic_regression" in err
 
+    bad_scenario = tmp_path / "scenario.parquet"
+    sevens = pa.array(np.full(table.num_rows, 7, dtype=np.int8))
+    index = table.schema.get_field_index("TX_FRAUD_SCENARIO")
+    pq.write_table(table.set_column(index, "TX_FRAUD_SCENARIO", sevens), bad_scenario)
+    err = _error(capsys, bad_scenario, tmp_path, "--train-window", "2018-04-10..2018-04-30")
+    assert "'TX_FRAUD_SCENARIO' must be 0, 1, 2 or 3" in err
+
     err = _error(capsys, handbook_file, tmp_path, "--train-window", "2019-01-01..2019-01-07")
     assert "no transactions" in err
 
