@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 from fraud_models.data import DataError, load_transactions
+from fraud_models.evaluate import delay_visible_frauds
 from fraud_models.features import DAY_S, FEATURE_NAMES
+from fraud_models.metrics import card_precision_at_k
 from fraud_models.offline import build_features
 from fraud_models.training import (
     ALGORITHMS,
@@ -210,6 +212,8 @@ class Selection:
     reason: str
     min_gain: float
     min_win_share: float
+    #: Per fold, the card precision of every delay-visible fraud ranked first (handbook files only).
+    delay_ceilings: tuple[float, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         incumbent = self.results[0]
@@ -224,6 +228,9 @@ class Selection:
             },
             "chosen": self.chosen,
             "reason": self.reason,
+            "delayCeilingCardPrecisionAt100": None
+            if self.delay_ceilings is None
+            else list(self.delay_ceilings),
             "candidates": [
                 {
                     "name": r.candidate.name,
@@ -260,6 +267,11 @@ class Selection:
             head + " | mean CP@100 | mean AP | mean AUC | gain | won / lost |",
             "|---|" + "---|" * (n + 5),
         ]
+        if self.delay_ceilings is not None:
+            cells = " | ".join(f"{c:.3f}" for c in self.delay_ceilings)
+            lines.append(
+                f"| {_CEILING_ROW} | {cells} | {float(np.mean(self.delay_ceilings)):.4f} | — | — | — | — |"
+            )
         for r in self.results:
             gain, won, lost = r.against(incumbent)
             cells = " | ".join(f"{f.card_precision:.3f}" for f in r.folds)
@@ -278,6 +290,9 @@ class Selection:
         )
         lines.append(f"Chosen: **{self.chosen}** — {self.reason}")
         return "\n".join(lines)
+
+
+_CEILING_ROW = "ceiling for a delay-respecting model (every delay-visible fraud first)"
 
 
 def choose(results: Sequence[CandidateResult], *, min_gain: float, min_win_share: float) -> tuple[str, str]:
@@ -328,6 +343,13 @@ def run_selection(
     tx = tx.select((tx.event_time >= needed) & (tx.event_time < test.start))
     features = build_features(tx, label_delay_s, progress=progress, desc="replay features")
     splits = [split_rows(tx, fit, ev, label_delay_s) for fit, ev in windows]
+    ceilings = None
+    if tx.scenario is not None and tx.label is not None:
+        visible = delay_visible_frauds(tx, tx.scenario, label_delay_s).astype(np.float64)
+        ceilings = tuple(
+            card_precision_at_k(tx.event_time[ev], tx.customer_id[ev], tx.label[ev], visible[ev], 100)
+            for ev in (split.evaluate for split in splits)
+        )
     results = []
     for candidate in candidates:
         figures = []
@@ -347,7 +369,7 @@ def run_selection(
         if progress:
             print(f"{candidate.name}: mean CP@100 {results[-1].mean_cp:.4f}", file=sys.stderr, flush=True)
     chosen, reason = choose(results, min_gain=min_gain, min_win_share=min_win_share)
-    return Selection(tuple(results), tuple(windows), chosen, reason, min_gain, min_win_share)
+    return Selection(tuple(results), tuple(windows), chosen, reason, min_gain, min_win_share, ceilings)
 
 
 def _day(t: float) -> str:
