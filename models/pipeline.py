@@ -120,6 +120,7 @@ def fraudmodel_manifest(card: dict[str, Any], artifact_uri: str) -> dict[str, An
                 "averagePrecision": round(metrics["average_precision"], 6),
                 "precisionAtAlertRate": round(metrics[_ALERT_RATE_IN_MANIFEST], 6),
                 "alertRate": 0.01,
+                "cardPrecisionAt100": round(metrics["card_precision_at_100"], 6),
             },
             # The CRD's window end is the last event time included; ours is an exclusive bound.
             "trainingWindow": {

@@ -188,6 +188,18 @@ def fraudmodel_crd() -> dict[str, Any]:
         {"name": "Algorithm", "type": "string", "jsonPath": ".spec.algorithm", "description": "Algorithm."},
         {"name": "AUC", "type": "number", "jsonPath": ".spec.metrics.auc", "description": "Offline AUC-ROC."},
         {
+            "name": "AP",
+            "type": "number",
+            "jsonPath": ".spec.metrics.averagePrecision",
+            "description": "Offline average precision.",
+        },
+        {
+            "name": "CP@100",
+            "type": "number",
+            "jsonPath": ".spec.metrics.cardPrecisionAt100",
+            "description": "Offline card precision@100 per day.",
+        },
+        {
             "name": "Phase",
             "type": "string",
             "jsonPath": ".status.phase",

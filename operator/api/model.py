@@ -57,6 +57,12 @@ class ModelMetrics(ApiModel):
     alert_rate: float | None = Field(
         default=None, gt=0.0, le=1.0, description="Alert rate that precisionAtAlertRate was measured at."
     )
+    card_precision_at100: Score | None = Field(
+        default=None,
+        description="Card precision@100 per day (the Fraud Detection Handbook's: the share of each day's "
+        "100 highest-scored cards that had a fraud, cards detected on an earlier day removed, mean over the "
+        "days): what a team reviewing 100 cards a day would find.",
+    )
 
 
 class TrainingWindow(ApiModel):

@@ -139,6 +139,12 @@ class ModelPolicy(ApiModel):
     min_average_precision: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Minimum average precision of the model."
     )
+    min_card_precision_at100: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Minimum card precision@100 per day of the model; a model without that metric fails it.",
+    )
     max_age_days: int | None = Field(
         default=None, ge=1, le=3650, description="Maximum age of the model's training window end, in days."
     )

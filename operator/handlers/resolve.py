@@ -70,6 +70,15 @@ def _policy_violations(model: FraudModel, policy: ModelPolicy, now: datetime) ->
             f"average precision {metrics.average_precision} is below modelPolicy.minAveragePrecision "
             f"{policy.min_average_precision}"
         )
+    floor = policy.min_card_precision_at100
+    if floor is not None:
+        cp = metrics.card_precision_at100
+        if cp is None:
+            problems.append(
+                f"metrics.cardPrecisionAt100 is missing, modelPolicy.minCardPrecisionAt100 is {floor}"
+            )
+        elif cp < floor:
+            problems.append(f"card precision@100 {cp} is below modelPolicy.minCardPrecisionAt100 {floor}")
     if policy.max_age_days is not None:
         end = model.spec.training_window.end
         end = end if end.tzinfo is not None else end.replace(tzinfo=UTC)

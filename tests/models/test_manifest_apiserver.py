@@ -72,6 +72,18 @@ def test_trained_manifests_apply_and_read_back_unchanged(
         stored = json.loads(kube.kubectl("get", "fraudmodel", name, "-n", namespace, "-o", "json").stdout)
         _contains(stored["spec"], doc["spec"])
         assert stored["metadata"]["labels"] == doc["metadata"]["labels"]
+    # `kubectl get fm` shows the offline metrics a data scientist compares models by.
+    table = kube.kubectl("get", "fraudmodels", "-n", namespace).stdout.splitlines()
+    header = table[0].split()
+    assert header[:5] == ["NAME", "VERSION", "ALGORITHM", "AUC", "AP"] and header[5] == "CP@100", table[0]
+    for doc in manifests:
+        row = next(line.split() for line in table[1:] if line.split()[0] == doc["metadata"]["name"])
+        metrics = doc["spec"]["metrics"]
+        assert [float(v) for v in row[3:6]] == [
+            metrics["auc"],
+            metrics["averagePrecision"],
+            metrics["cardPrecisionAt100"],
+        ]
 
 
 @pytest.mark.parametrize(
@@ -93,12 +105,15 @@ def test_the_schema_is_enforced_on_the_same_manifest(
     assert message in result.stderr, result.stderr
 
 
-def test_metrics_out_of_range_are_refused(kube: Any, namespace: str, manifests: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("metric", ["auc", "cardPrecisionAt100"])
+def test_metrics_out_of_range_are_refused(
+    kube: Any, namespace: str, manifests: list[dict[str, Any]], metric: str
+) -> None:
     doc = copy.deepcopy(manifests[-1])
-    doc["spec"]["metrics"]["auc"] = 1.5
+    doc["spec"]["metrics"][metric] = 1.5
     result = _apply(kube, namespace, [doc], dry_run=True)
     assert result.returncode != 0
-    assert "spec.metrics.auc" in result.stderr, result.stderr
+    assert f"spec.metrics.{metric}" in result.stderr, result.stderr
 
 
 def test_manifests_name_their_algorithm_and_a_valid_object_name(manifests: list[dict[str, Any]]) -> None:

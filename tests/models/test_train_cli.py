@@ -81,9 +81,16 @@ def test_train_writes_every_artifact_and_a_manifest_that_loads(
     assert spec["featureSchemaId"] == FEATURE_SCHEMA_ID
     assert spec["artifact"]["sha256"] == sha256_file(out / "model.npz")
     assert spec["trainingWindow"] == {"start": "2018-04-15T00:00:00Z", "end": "2018-04-28T23:59:59Z"}
-    assert set(spec["metrics"]) == {"auc", "averagePrecision", "precisionAtAlertRate", "alertRate"}
+    assert set(spec["metrics"]) == {
+        "auc",
+        "averagePrecision",
+        "precisionAtAlertRate",
+        "alertRate",
+        "cardPrecisionAt100",
+    }
     assert 0.5 < spec["metrics"]["auc"] <= 1.0  # the generated fraud is learnable
     card = json.loads((out / "model_card.json").read_text())
+    assert spec["metrics"]["cardPrecisionAt100"] == round(card["metrics"]["card_precision_at_100"], 6)
     assert card["artifacts"]["model.joblib"] == sha256_file(out / "model.joblib")
     assert card["compiled_max_abs_diff"] <= 1e-9
     for key in ("card_precision_at_100", "precision_at_0.5pct", "recall_at_1pct", "average_precision"):

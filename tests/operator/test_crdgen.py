@@ -126,6 +126,8 @@ def test_fraudmodel_crd_surface() -> None:
         "Version",
         "Algorithm",
         "AUC",
+        "AP",
+        "CP@100",
         "Phase",
         "Used by",
         "Age",

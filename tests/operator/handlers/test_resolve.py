@@ -28,6 +28,22 @@ def test_every_gate_is_named(pipeline_doc: dict[str, Any], model_doc: dict[str, 
     assert "training data ended 31 days ago, modelPolicy.maxAgeDays is 30" in finding.message
 
 
+def test_card_precision_gate_needs_the_metric(
+    pipeline_doc: dict[str, Any], model_doc: dict[str, Any]
+) -> None:
+    model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.25)
+    assert model is None and finding.reason == "ModelPolicyViolation"
+    assert (
+        "metrics.cardPrecisionAt100 is missing, modelPolicy.minCardPrecisionAt100 is 0.25" in finding.message
+    )
+    model_doc["spec"]["metrics"]["cardPrecisionAt100"] = 0.2
+    model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.25)
+    assert model is None
+    assert "card precision@100 0.2 is below modelPolicy.minCardPrecisionAt100 0.25" in finding.message
+    model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.2)
+    assert model is not None and finding.reason == "ModelReady"
+
+
 def test_a_model_within_every_gate_resolves(pipeline_doc: dict[str, Any], model_doc: dict[str, Any]) -> None:
     model, finding = _resolve(pipeline_doc, model_doc, minAuc=0.8, minAveragePrecision=0.1, maxAgeDays=60)
     assert model is not None and model.metadata.name == "iforest-v1"
