@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
-from fraud_models.data import DataError, Transactions, load_transactions
+from fraud_models.data import DataError, load_transactions
 from fraud_models.features import FEATURE_SCHEMA_ID
-from fraud_models.metrics import card_precision_at_k, card_precision_ceiling
+from fraud_models.metrics import card_precision_at_k, card_precision_ceiling, delay_visible_frauds
 from fraud_models.offline import build_features
 from fraud_models.training import fit_model, history_start, parse_window, split_rows
 
@@ -27,7 +26,6 @@ __all__ = [
     "EXPERIMENTS",
     "VISIBLE_CEILING_LABEL",
     "Row",
-    "delay_visible_frauds",
     "markdown_table",
     "run_evaluation",
 ]
@@ -156,33 +154,6 @@ def run_evaluation(data: Path, label_delay_s: float, *, progress: bool = True) -
         )
     order = {"ch3": 0, "ch7": 1}
     return sorted(rows, key=lambda r: order[r.split])
-
-
-def delay_visible_frauds(
-    tx: Transactions, scenario: npt.NDArray[np.int8], label_delay_s: float
-) -> npt.NDArray[np.bool_]:
-    """Frauds a model that respects the label delay could see, by the simulator's own scenario.
-
-    Large amounts (scenario 1) and a compromised card's inflated amounts (3) show in the transaction
-    and the card's history. A compromised terminal (2) shows only through delivered fraud labels: until
-    the label of the first fraud of its current compromise (a run of consecutive frauds at the terminal)
-    has arrived, its frauds look like any other transaction here, so no delay-respecting feature can
-    single them out.
-    """
-    if tx.label is None:
-        raise DataError(f"{tx.source}: no labels")
-    n = len(tx)
-    _, terminal = np.unique(tx.terminal_id, return_inverse=True)
-    order = np.lexsort((tx.event_time, terminal))
-    at_terminal = scenario[order] == 2
-    new_terminal = np.r_[True, terminal[order][1:] != terminal[order][:-1]]
-    run_starts = at_terminal & (new_terminal | ~np.r_[False, at_terminal[:-1]])
-    start_row = np.maximum.accumulate(np.where(run_starts, np.arange(n), 0))
-    times = tx.event_time[order]
-    seen = ~at_terminal | (times[start_row] <= times - label_delay_s)
-    visible = np.empty(n, dtype=np.bool_)
-    visible[order] = (tx.label[order] == 1) & seen
-    return visible
 
 
 def markdown_table(rows: list[Row]) -> str:

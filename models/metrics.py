@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from fraud_models.data import DataError, Transactions
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = [
     "ALERT_RATES",
     "card_precision_at_k",
     "card_precision_ceiling",
+    "delay_visible_frauds",
     "evaluate_scores",
     "known_compromised_mask",
 ]
@@ -72,6 +74,33 @@ def card_precision_ceiling(
     (the handbook's test weeks have about 25-55 a day), so figures are best read against this bound.
     """
     return card_precision_at_k(event_time, customer_id, label, label.astype(np.float64), k)
+
+
+def delay_visible_frauds(
+    tx: Transactions, scenario: npt.NDArray[np.int8], label_delay_s: float
+) -> npt.NDArray[np.bool_]:
+    """Frauds a model that respects the label delay could see, by the simulator's own scenario.
+
+    Large amounts (scenario 1) and a compromised card's inflated amounts (3) show in the transaction
+    and the card's history. A compromised terminal (2) shows only through delivered fraud labels: until
+    the label of the first fraud of its current compromise (a run of consecutive frauds at the terminal)
+    has arrived, its frauds look like any other transaction here, so no delay-respecting feature can
+    single them out.
+    """
+    if tx.label is None:
+        raise DataError(f"{tx.source}: no labels")
+    n = len(tx)
+    _, terminal = np.unique(tx.terminal_id, return_inverse=True)
+    order = np.lexsort((tx.event_time, terminal))
+    at_terminal = scenario[order] == 2
+    new_terminal = np.r_[True, terminal[order][1:] != terminal[order][:-1]]
+    run_starts = at_terminal & (new_terminal | ~np.r_[False, at_terminal[:-1]])
+    start_row = np.maximum.accumulate(np.where(run_starts, np.arange(n), 0))
+    times = tx.event_time[order]
+    seen = ~at_terminal | (times[start_row] <= times - label_delay_s)
+    visible = np.empty(n, dtype=np.bool_)
+    visible[order] = (tx.label[order] == 1) & seen
+    return visible
 
 
 def known_compromised_mask(

@@ -18,12 +18,14 @@ import joblib
 import numpy as np
 import numpy.typing as npt
 import yaml
-from fraud_models.data import DataError, load_transactions
+from fraud_models.data import DataError, Transactions, load_transactions
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID, FEATURE_SCHEMA_VERSION
+from fraud_models.metrics import card_precision_at_k, card_precision_ceiling, delay_visible_frauds
 from fraud_models.offline import build_features
 from fraud_models.scorer import sha256_file
 from fraud_models.training import (
     SUPERVISED,
+    Split,
     TrainedModel,
     Window,
     feature_columns,
@@ -135,6 +137,17 @@ def fraudmodel_manifest(card: dict[str, Any], artifact_uri: str) -> dict[str, An
     }
 
 
+def _ceilings_markdown(card: dict[str, Any]) -> str:
+    c = card["card_precision_at_100_ceilings"]
+    text = f"Card precision@100 on this window can reach {c['perfect_ranking']:.3f} with a perfect ranking"
+    if "delay_respecting_model" in c:
+        text += (
+            f" and {c['delay_respecting_model']:.3f} for a model that respects the label delay (every fraud"
+            " with a delay-legal signal ranked first; from the file's TX_FRAUD_SCENARIO)"
+        )
+    return text + ".\n"
+
+
 def _markdown(card: dict[str, Any]) -> str:
     m = card["metrics"]
     rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in m.items())
@@ -160,6 +173,7 @@ def _markdown(card: dict[str, Any]) -> str:
 |---|---|
 {rows}
 
+{_ceilings_markdown(card)}
 ## Parameters
 
 | parameter | value |
@@ -178,6 +192,20 @@ def _markdown(card: dict[str, Any]) -> str:
 
 Curves: `roc.png`, `pr.png`. Created {card["created_at"]}.
 """
+
+
+def _card_precision_ceilings(tx: Transactions, split: Split, label_delay_s: float) -> dict[str, float]:
+    """What card precision@100 can reach on the evaluation rows, to read the model's figure against."""
+    ev = split.evaluate
+    if tx.label is None:
+        raise DataError(f"{tx.source}: no labels")
+    out = {"perfect_ranking": card_precision_ceiling(tx.event_time[ev], tx.customer_id[ev], tx.label[ev])}
+    if tx.scenario is not None:  # handbook files: frauds a delay-respecting model can see, ranked first
+        visible = delay_visible_frauds(tx, tx.scenario, label_delay_s)[ev].astype(np.float64)
+        out["delay_respecting_model"] = card_precision_at_k(
+            tx.event_time[ev], tx.customer_id[ev], tx.label[ev], visible
+        )
+    return out
 
 
 def train_to_directory(req: TrainRequest) -> dict[str, Any]:
@@ -204,6 +232,7 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
     model: TrainedModel = fit_model(
         req.algorithm, features, tx, split, feature_set=req.feature_set, params=req.params, version=version
     )
+    ceilings = _card_precision_ceilings(tx, split, req.label_delay_s)
     stages.update()
     stages.set_postfix_str("write")
     out = req.out_dir
@@ -248,6 +277,7 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
         },
         "parameters": model.params,
         "metrics": model.metrics,
+        "card_precision_at_100_ceilings": ceilings,
         "compiled_max_abs_diff": model.compiled_max_abs_diff,
         "artifacts": {"model.npz": npz_sha, "model.joblib": sha256_file(out / "model.joblib")},
     }

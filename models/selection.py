@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 from fraud_models.data import DataError, load_transactions
-from fraud_models.evaluate import delay_visible_frauds
 from fraud_models.features import DAY_S, FEATURE_NAMES
-from fraud_models.metrics import card_precision_at_k
+from fraud_models.metrics import card_precision_at_k, delay_visible_frauds
 from fraud_models.offline import build_features
 from fraud_models.training import (
     ALGORITHMS,

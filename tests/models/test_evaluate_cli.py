@@ -12,8 +12,8 @@ from fraud_models.evaluate import (
     CEILING_LABEL,
     EXPERIMENTS,
     VISIBLE_CEILING_LABEL,
-    delay_visible_frauds,
 )
+from fraud_models.metrics import delay_visible_frauds
 from fraud_operator.cli import main
 
 from tests.models.synth import generate, write_handbook_parquet

@@ -91,6 +91,12 @@ def test_train_writes_every_artifact_and_a_manifest_that_loads(
     assert 0.5 < spec["metrics"]["auc"] <= 1.0  # the generated fraud is learnable
     card = json.loads((out / "model_card.json").read_text())
     assert spec["metrics"]["cardPrecisionAt100"] == round(card["metrics"]["card_precision_at_100"], 6)
+    ceilings = card["card_precision_at_100_ceilings"]  # the file has the simulator's scenarios
+    assert 0.0 < ceilings["delay_respecting_model"] <= ceilings["perfect_ranking"] <= 1.0
+    assert (
+        f"{ceilings['delay_respecting_model']:.3f} for a model that respects the label delay"
+        in (out / "model_card.md").read_text()
+    )
     assert card["artifacts"]["model.joblib"] == sha256_file(out / "model.joblib")
     assert card["compiled_max_abs_diff"] <= 1e-9
     for key in ("card_precision_at_100", "precision_at_0.5pct", "recall_at_1pct", "average_precision"):
@@ -128,7 +134,10 @@ def test_train_accepts_project_jsonl(tmp_path: Path) -> None:
             handle.write(json.dumps(record) + "\n")
     out = tmp_path / "model"
     assert _train(path, out, "--train-window", "2018-04-10..2018-04-30") == 0
-    assert json.loads((out / "model_card.json").read_text())["data"]["rows_fit"] > 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["data"]["rows_fit"] > 0
+    # No simulator scenarios in the project's records: only the perfect-ranking ceiling is known.
+    assert list(card["card_precision_at_100_ceilings"]) == ["perfect_ranking"]
 
 
 def _error(capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path, *args: str, **kw: Any) -> str:
