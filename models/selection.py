@@ -72,6 +72,8 @@ class Candidate:
                 f"candidate {self.name!r}: unknown feature set {self.feature_set!r} "
                 f"(one of {', '.join(FEATURE_SETS)})"
             )
+        if self.monotone_increasing and self.algorithm != "hist_gradient_boosting":
+            raise ValueError(f"candidate {self.name!r}: monotone constraints need hist_gradient_boosting")
         names = {FEATURE_NAMES[c] for c in feature_columns(self.feature_set)}
         unknown = [n for n in self.monotone_increasing if n not in names]
         if unknown:
@@ -121,13 +123,12 @@ def load_candidates(spec: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
         params = item.get("params", {})
         if not isinstance(params, Mapping):
             raise ValueError(f"candidate {item['name']!r}: 'params' must be an object")
-        if (
-            item.get("algorithm", "hist_gradient_boosting") == "hist_gradient_boosting"
-            and "class_weight" in params
-        ):
-            weights = params["class_weight"]
-            if isinstance(weights, Mapping):  # JSON object keys are strings; the classes are 0 and 1
+        weights = params.get("class_weight")
+        if isinstance(weights, Mapping):  # JSON object keys are strings; the classes are 0 and 1
+            try:
                 params = {**params, "class_weight": {int(k): v for k, v in weights.items()}}
+            except ValueError:
+                raise ValueError(f"candidate {item['name']!r}: class_weight keys must be 0 and 1") from None
         out.append(
             Candidate(
                 item["name"],
@@ -241,9 +242,9 @@ class Selection:
                     "meanCardPrecisionAt100": r.mean_cp,
                     "meanAveragePrecision": r.mean_ap,
                     "meanAuc": r.mean_auc,
-                    "gainOverIncumbent": r.against(incumbent)[0],
-                    "foldsWon": r.against(incumbent)[1],
-                    "foldsLost": r.against(incumbent)[2],
+                    **dict(
+                        zip(("gainOverIncumbent", "foldsWon", "foldsLost"), r.against(incumbent), strict=True)
+                    ),
                     "folds": [
                         {
                             "fold": f.fold,

@@ -91,6 +91,11 @@ def test_candidates_from_json_are_checked() -> None:
             "not in feature set",
         ),
         ([{"name": "x", "lr": 1}], "unknown key"),
+        ([{"name": "x", "params": {"class_weight": {"yes": 2}}}], "class_weight keys must be 0 and 1"),
+        (
+            [{"name": "x", "algorithm": "logistic_regression", "monotoneIncreasing": ["amount"]}],
+            "monotone constraints need hist_gradient_boosting",
+        ),
         ([{"name": "x"}, {"name": "x"}], "names repeat: x"),
         ([{"params": {}}], "string 'name'"),
     ):
