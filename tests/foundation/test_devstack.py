@@ -111,6 +111,9 @@ def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A runner started in the background (`cmd &` without job control) ignores SIGINT and its
+        # children inherit that, so Python would install no Ctrl-C handler: give the child the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     # Interrupt while the broker is starting: Kafka is started (log exists), PostgreSQL not yet.
     wait_for(

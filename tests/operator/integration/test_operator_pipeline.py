@@ -130,7 +130,11 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
     assert table[1].split()[:5] == ["payments", "True", "iforest-v1", "RUNNING", "2"]
     models = cluster.kubectl("get", "fm").stdout.splitlines()
     print("\n".join(["$ kubectl get fm", *models]))
-    assert [line.split()[4] for line in models[1:]] == ["Ready", "Ready"]
+    assert models[0].split()[3:7] == ["AUC", "AP", "CP@100", "PHASE"]  # an unset metric prints blank
+    assert (
+        cluster.kubectl("get", "fm", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
+        == ["Ready"] * 2
+    )
     # usedBy follows the pipeline's reconcile on the model's own (next) event: give it a resync.
     wait_for(
         lambda: '["payments"]' in cluster.kubectl("get", "fm", "iforest-v1").stdout,
