@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 from fraud_jobs.config import DetectorConfig
@@ -47,6 +49,7 @@ from fraud_jobs.schemas import (
     validate_transaction,
 )
 from fraud_jobs.scoring import Scorer, check_scorer
+from fraud_models.data import Transactions
 
 __all__ = [
     "HANDBOOK_COLUMNS",
@@ -330,6 +333,45 @@ def replay(
     summary.scored = len(records)
     summary.elapsed_s = time.perf_counter() - started
     return records, labels, summary
+
+
+def detector_scores(
+    tx: Transactions, scorer: Scorer, cfg: DetectorConfig
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
+    """Each row's combined and model score from :func:`replay` (the detector's own logic), and the
+    settings in words; for `streamflow model evaluate`, so its table judges what the detector decides."""
+    data = ReplayInput()
+    validate = Transaction.model_validate
+    for tid, cid, term, amount, t in zip(
+        tx.transaction_id.tolist(),
+        tx.customer_id.tolist(),
+        tx.terminal_id.tolist(),
+        tx.amount.tolist(),
+        tx.event_time.tolist(),
+        strict=True,
+    ):
+        row = {
+            "transaction_id": str(tid),
+            "customer_id": str(cid),
+            "terminal_id": str(term),
+            "amount": amount,
+        }
+        data.transactions.append(validate(row | {"event_time": datetime.fromtimestamp(t, UTC)}))
+    data.labels = [None] * len(tx) if tx.label is None else [bool(v) for v in tx.label.tolist()]
+    records, _, summary = replay(data, cfg, check_scorer(scorer))
+    if summary.scored != len(tx):
+        raise ValueError(
+            f"the detector scored {summary.scored} of {len(tx)} transactions: {summary.dead_letters}"
+        )
+    row_of = {str(tid): i for i, tid in enumerate(tx.transaction_id.tolist())}
+    combined = np.full(len(tx), np.nan)
+    model = np.full(len(tx), np.nan)
+    for record in records:
+        i = row_of[record.transaction_id]
+        combined[i] = record.score
+        model[i] = np.nan if record.ml_score is None else record.ml_score
+    settings = f"rules + model, alpha {cfg.alpha:g}, alert threshold {cfg.alert_threshold:g}"
+    return combined, model, settings
 
 
 def load_scorer(model: str, sha256: str | None = None) -> Scorer:

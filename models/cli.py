@@ -158,7 +158,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     data = args.data or DEFAULT_DATA
     try:
-        rows = run_evaluation(data, parse_duration(args.label_delay), progress=not args.no_progress)
+        rows = run_evaluation(
+            data, parse_duration(args.label_delay), progress=not args.no_progress, detector=_detector_run
+        )
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -208,6 +210,14 @@ def _select(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(selection.to_json(), indent=2) + "\n")
     return 0
+
+
+def _detector_run(tx: Any, model: Any, label_delay_s: float) -> Any:
+    """The ch3 model through the detector's own logic, at the detector's default settings."""
+    from fraud_jobs.config import DetectorConfig
+    from fraud_jobs.replay import detector_scores
+
+    return detector_scores(tx, model, DetectorConfig(label_delay_s=label_delay_s))
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -8,23 +8,33 @@ replay the detector uses; scores from the compiled scorer the detector loads.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fraud_models.data import DataError, load_transactions
+import numpy.typing as npt
+from fraud_models.data import DataError, Transactions, load_transactions
 from fraud_models.features import FEATURE_SCHEMA_ID
-from fraud_models.metrics import card_precision_at_k, card_precision_ceiling, delay_visible_frauds
+from fraud_models.metrics import (
+    card_precision_at_k,
+    card_precision_ceiling,
+    delay_visible_frauds,
+    evaluate_scores,
+)
 from fraud_models.offline import build_features
-from fraud_models.training import fit_model, history_start, parse_window, split_rows
+from fraud_models.scorer import CompiledModel
+from fraud_models.training import Split, fit_model, history_start, parse_window, split_rows
 
 __all__ = [
     "BASELINES",
     "CEILING_LABEL",
     "DEFAULT_DATA",
+    "DETECTOR_MODEL",
     "EXPERIMENTS",
     "VISIBLE_CEILING_LABEL",
+    "DetectorRun",
     "Row",
     "markdown_table",
     "run_evaluation",
@@ -51,6 +61,13 @@ BASELINES: tuple[tuple[str, str, float, float, float], ...] = (
 CEILING_LABEL = "ceiling: a perfect ranking (the labels as scores)"
 #: The row giving the bound for a model that respects the label delay (handbook files with scenarios).
 VISIBLE_CEILING_LABEL = "ceiling for a delay-respecting model: every fraud with a delay-legal signal first"
+#: The experiment whose model is also run through the detector's own logic (with ``detector``).
+DETECTOR_MODEL = "ours: hist gradient boosting, all 24 features"
+#: ``(transactions, compiled model, label delay) -> (combined score, model score, settings)`` per row, as
+#: the detector computes them (fraud_jobs.replay.detector_scores; injected so this package stays below it).
+DetectorRun = Callable[
+    [Transactions, CompiledModel, float], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]
+]
 #: (split, algorithm, feature set, label, extra estimator parameters)
 EXPERIMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("ch3", "logistic_regression", "book", "ours: logistic regression, book's 15 features", {}),
@@ -63,7 +80,7 @@ EXPERIMENTS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         "ours: hist gradient boosting, the 21 features of schema version 1",
         {},
     ),
-    ("ch3", "hist_gradient_boosting", "full", "ours: hist gradient boosting, all 24 features", {}),
+    ("ch3", "hist_gradient_boosting", "full", DETECTOR_MODEL, {}),
     # Variants judged on the validation splits (docs/evaluation.md), shown for comparison.
     (
         "ch3",
@@ -102,8 +119,14 @@ class Row:
     recall_1pct: float | None = None
 
 
-def run_evaluation(data: Path, label_delay_s: float, *, progress: bool = True) -> list[Row]:
-    """Replay the whole dataset once, then fit and judge every experiment on its split."""
+def run_evaluation(
+    data: Path, label_delay_s: float, *, progress: bool = True, detector: DetectorRun | None = None
+) -> list[Row]:
+    """Replay the whole dataset once, then fit and judge every experiment on its split.
+
+    With ``detector``, the ch3 model also goes through the detector's own logic (rules + model, as
+    `streamflow replay` runs it) and its combined and model scores are judged like the others.
+    """
     tx = load_transactions(data, require_labels=True)
     first = min(parse_window(CH7[0]).start, parse_window(CH3[0]).start)
     last = max(parse_window(CH7[1]).end, parse_window(CH3[1]).end)
@@ -126,34 +149,55 @@ def run_evaluation(data: Path, label_delay_s: float, *, progress: bool = True) -
             bound = card_precision_at_k(
                 tx.event_time[ev], tx.customer_id[ev], labels[ev], visible.astype(np.float64)
             )
-            rows.append(
-                Row(
-                    name,
-                    VISIBLE_CEILING_LABEL,
-                    None,
-                    None,
-                    bound,
-                )
-            )
+            rows.append(Row(name, VISIBLE_CEILING_LABEL, None, None, bound))
     rows += [Row(split, model, auc, ap, cp) for split, model, auc, ap, cp in BASELINES]
     for split_name, algorithm, feature_set, label, params in EXPERIMENTS:
         model = fit_model(
             algorithm, features, tx, splits[split_name], feature_set=feature_set, params=params, version=label
         )
-        m = model.metrics
-        rows.append(
-            Row(
-                split_name,
-                label,
-                m["auc_roc"],
-                m["average_precision"],
-                m["card_precision_at_100"],
-                m["precision_at_1pct"],
-                m["recall_at_1pct"],
-            )
-        )
+        rows.append(_row(split_name, label, model.metrics))
+        if detector is not None and label == DETECTOR_MODEL:
+            rows += _detector_rows(detector, tx, splits[split_name], model.compiled, label_delay_s)
     order = {"ch3": 0, "ch7": 1}
     return sorted(rows, key=lambda r: order[r.split])
+
+
+def _row(split: str, label: str, m: dict[str, float]) -> Row:
+    return Row(
+        split,
+        label,
+        m["auc_roc"],
+        m["average_precision"],
+        m["card_precision_at_100"],
+        m["precision_at_1pct"],
+        m["recall_at_1pct"],
+    )
+
+
+def _detector_rows(
+    detector: DetectorRun, tx: Transactions, split: Split, model: CompiledModel, label_delay_s: float
+) -> list[Row]:
+    """The detector replayed over the split's history (from the fit window's feature history on)."""
+    keep = tx.event_time >= history_start(split.fit_window.start, label_delay_s)
+    keep &= tx.event_time < split.eval_window.end
+    sub = tx.select(keep)
+    combined, model_scores, settings = detector(sub, model, label_delay_s)
+    ev = split.evaluate[keep]
+    if sub.label is None:
+        raise DataError(f"{tx.source}: no labels")
+    args = (sub.event_time[ev], sub.customer_id[ev], sub.label[ev])
+    return [
+        _row(
+            "ch3",
+            f"ours: the detector as it runs ({settings}), combined score",
+            evaluate_scores(*args, combined[ev]),
+        ),
+        _row(
+            "ch3",
+            "ours: the detector as it runs, its model score (FR-006)",
+            evaluate_scores(*args, model_scores[ev]),
+        ),
+    ]
 
 
 def markdown_table(rows: list[Row]) -> str:

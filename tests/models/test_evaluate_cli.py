@@ -10,6 +10,7 @@ from fraud_models.data import Transactions
 from fraud_models.evaluate import (
     BASELINES,
     CEILING_LABEL,
+    DETECTOR_MODEL,
     EXPERIMENTS,
     VISIBLE_CEILING_LABEL,
 )
@@ -33,7 +34,7 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
     table = out.read_text()
     assert table.strip() == printed.strip()
     rows = [line for line in table.splitlines() if line.startswith("| ch")]
-    assert len(rows) == 4 + len(BASELINES) + len(EXPERIMENTS)
+    assert len(rows) == 6 + len(BASELINES) + len(EXPERIMENTS)  # 2 ceilings a split, 2 detector rows
     ceilings = [r for r in rows if CEILING_LABEL in r]
     assert [r.split("|")[1].strip() for r in ceilings] == ["ch3", "ch7"]
     for row in ceilings:  # a perfect ranking: AUC and AP 1, card precision its bound, above every model's
@@ -46,6 +47,13 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
     for bound, row in zip(ceilings, visible, strict=True):
         assert 0.0 < float(row.split("|")[5]) <= float(bound.split("|")[5])
     assert "| ch3 | handbook: logistic regression (15 features) | 0.871 | 0.606 | 0.291 |" in table
+    # The same model run through the detector's own logic (streamflow replay): its model score gives the
+    # offline figures exactly (no training/serving skew), and the combined score is judged beside it.
+    offline = next(r for r in rows if f"| {DETECTOR_MODEL} |" in r).split("|")[3:]
+    detector_model = next(r for r in rows if "the detector as it runs, its model score" in r).split("|")[3:]
+    assert detector_model == offline
+    combined = next(r for r in rows if "the detector as it runs (rules + model, alpha 0.2" in r)
+    assert all(0.0 <= float(c) <= 1.0 for c in combined.split("|")[3:8])
     for _, _, _, label, _ in EXPERIMENTS:
         row = next(r for r in rows if label in r)
         auc = float(row.split("|")[3])
