@@ -123,6 +123,11 @@ def load_candidates(spec: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
         params = item.get("params", {})
         if not isinstance(params, Mapping):
             raise ValueError(f"candidate {item['name']!r}: 'params' must be an object")
+        monotone = item.get("monotoneIncreasing", [])
+        if not isinstance(monotone, list) or not all(isinstance(n, str) for n in monotone):
+            raise ValueError(
+                f"candidate {item['name']!r}: 'monotoneIncreasing' must be a list of feature names"
+            )
         weights = params.get("class_weight")
         if isinstance(weights, Mapping):  # JSON object keys are strings; the classes are 0 and 1
             try:
@@ -136,7 +141,7 @@ def load_candidates(spec: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
                 str(item.get("algorithm", "hist_gradient_boosting")),
                 dict(params),
                 str(item.get("featureSet", "full")),
-                tuple(item.get("monotoneIncreasing", ())),
+                tuple(monotone),
             )
         )
     names = [c.name for c in out]

@@ -91,6 +91,7 @@ def test_candidates_from_json_are_checked() -> None:
             "not in feature set",
         ),
         ([{"name": "x", "lr": 1}], "unknown key"),
+        ([{"name": "x", "monotoneIncreasing": "amount"}], "must be a list of feature names"),
         ([{"name": "x", "params": {"class_weight": {"yes": 2}}}], "class_weight keys must be 0 and 1"),
         (
             [{"name": "x", "algorithm": "logistic_regression", "monotoneIncreasing": ["amount"]}],
