@@ -15,7 +15,6 @@ transaction), ``alerts.jsonl``, ``dlq.jsonl`` and ``summary.json``.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
@@ -50,6 +49,7 @@ from fraud_jobs.schemas import (
 )
 from fraud_jobs.scoring import Scorer, check_scorer
 from fraud_models.data import Transactions
+from fraud_models.durations import parse_duration
 
 __all__ = [
     "HANDBOOK_COLUMNS",
@@ -65,16 +65,6 @@ __all__ = [
 
 HANDBOOK_COLUMNS: Final = ("TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT")
 _LABEL_FIELD: Final = "is_fraud"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_S: Final = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """'7d', '12h', '30m', '45s' or plain seconds -> seconds; ValueError naming the input otherwise."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"invalid duration {text!r}: expected a number with an optional unit s, m, h or d")
-    return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 @dataclass(slots=True)

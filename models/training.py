@@ -8,7 +8,6 @@ computed from the compiled scores — so the figures in the model card describe 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from fraud_models.data import DataError, Transactions
+from fraud_models.durations import parse_duration
 from fraud_models.features import DAY_S, FEATURE_NAMES, LABEL_DERIVED_FEATURES
 from fraud_models.metrics import evaluate_scores, known_compromised_mask
 from fraud_models.scorer import CompiledModel, compile_model
@@ -40,17 +40,6 @@ __all__ = [
 ALGORITHMS = ("isolation_forest", "logistic_regression", "hist_gradient_boosting")
 SUPERVISED = ("logistic_regression", "hist_gradient_boosting")
 FEATURE_SETS = ("full", "book", "label_free", "schema_v1")
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY_S}
-
-
-def parse_duration(text: str) -> float:
-    """``7d``, ``12h``, ``30m``, ``45s`` or plain seconds -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"invalid duration {text!r} (expected e.g. 7d, 12h, 30m, 45s)")
-    return float(match.group(1)) * float(_UNITS[str(match.group(2))])
 
 
 @dataclass(frozen=True)
