@@ -8,7 +8,13 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from fraud_models.data import Transactions
+    from fraud_models.scorer import CompiledModel
 
 __all__ = ["DSN_ENVS", "register"]
 
@@ -212,7 +218,9 @@ def _select(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector_run(tx: Any, model: Any, label_delay_s: float) -> Any:
+def _detector_run(
+    tx: Transactions, model: CompiledModel, label_delay_s: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
     """The ch3 model through the detector's own logic, at the detector's default settings."""
     from fraud_jobs.config import DetectorConfig
     from fraud_jobs.replay import detector_scores

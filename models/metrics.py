@@ -9,6 +9,7 @@ if we review the top 0.5% / 1% of transactions, what share are frauds and what s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ __all__ = [
     "ALERT_RATES",
     "card_precision_at_k",
     "card_precision_ceiling",
+    "card_precision_delay_ceilings",
     "delay_visible_frauds",
     "evaluate_scores",
     "known_compromised_mask",
@@ -76,9 +78,7 @@ def card_precision_ceiling(
     return card_precision_at_k(event_time, customer_id, label, label.astype(np.float64), k)
 
 
-def delay_visible_frauds(
-    tx: Transactions, scenario: npt.NDArray[np.int8], label_delay_s: float
-) -> npt.NDArray[np.bool_]:
+def delay_visible_frauds(tx: Transactions, label_delay_s: float) -> npt.NDArray[np.bool_]:
     """Frauds a model that respects the label delay could see, by the simulator's own scenario.
 
     Large amounts (scenario 1) and a compromised card's inflated amounts (3) show in the transaction
@@ -87,8 +87,9 @@ def delay_visible_frauds(
     has arrived, its frauds look like any other transaction here, so no delay-respecting feature can
     single them out.
     """
-    if tx.label is None:
-        raise DataError(f"{tx.source}: no labels")
+    if tx.label is None or tx.scenario is None:
+        raise DataError(f"{tx.source}: needs the labels and the simulator's TX_FRAUD_SCENARIO")
+    scenario = tx.scenario
     n = len(tx)
     _, terminal = np.unique(tx.terminal_id, return_inverse=True)
     order = np.lexsort((tx.event_time, terminal))
@@ -101,6 +102,21 @@ def delay_visible_frauds(
     visible = np.empty(n, dtype=np.bool_)
     visible[order] = (tx.label[order] == 1) & seen
     return visible
+
+
+def card_precision_delay_ceilings(
+    tx: Transactions, row_sets: Sequence[npt.NDArray[np.bool_]], label_delay_s: float, k: int = 100
+) -> list[float] | None:
+    """Per set of rows, the card precision@k of every delay-visible fraud ranked first; None without the
+    simulator's scenarios (a project's own records have none). The visible frauds are found once."""
+    if tx.scenario is None or tx.label is None:
+        return None
+    visible = delay_visible_frauds(tx, label_delay_s).astype(np.float64)
+    label = tx.label
+    return [
+        card_precision_at_k(tx.event_time[rows], tx.customer_id[rows], label[rows], visible[rows], k)
+        for rows in row_sets
+    ]
 
 
 def known_compromised_mask(

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import yaml
 from fraud_models.data import DataError, Transactions, load_transactions
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID, FEATURE_SCHEMA_VERSION
-from fraud_models.metrics import card_precision_at_k, card_precision_ceiling, delay_visible_frauds
+from fraud_models.metrics import card_precision_ceiling, card_precision_delay_ceilings
 from fraud_models.offline import build_features
 from fraud_models.scorer import sha256_file
 from fraud_models.training import (
@@ -200,11 +200,9 @@ def _card_precision_ceilings(tx: Transactions, split: Split, label_delay_s: floa
     if tx.label is None:
         raise DataError(f"{tx.source}: no labels")
     out = {"perfect_ranking": card_precision_ceiling(tx.event_time[ev], tx.customer_id[ev], tx.label[ev])}
-    if tx.scenario is not None:  # handbook files: frauds a delay-respecting model can see, ranked first
-        visible = delay_visible_frauds(tx, tx.scenario, label_delay_s)[ev].astype(np.float64)
-        out["delay_respecting_model"] = card_precision_at_k(
-            tx.event_time[ev], tx.customer_id[ev], tx.label[ev], visible
-        )
+    delay_bound = card_precision_delay_ceilings(tx, [ev], label_delay_s)  # handbook files only
+    if delay_bound is not None:
+        out["delay_respecting_model"] = delay_bound[0]
     return out
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from fraud_models.data import DataError, load_transactions
 from fraud_models.features import DAY_S, FEATURE_NAMES
-from fraud_models.metrics import card_precision_at_k, delay_visible_frauds
+from fraud_models.metrics import card_precision_delay_ceilings
 from fraud_models.offline import build_features
 from fraud_models.training import (
     ALGORITHMS,
@@ -348,13 +348,7 @@ def run_selection(
     tx = tx.select((tx.event_time >= needed) & (tx.event_time < test.start))
     features = build_features(tx, label_delay_s, progress=progress, desc="replay features")
     splits = [split_rows(tx, fit, ev, label_delay_s) for fit, ev in windows]
-    ceilings = None
-    if tx.scenario is not None and tx.label is not None:
-        visible = delay_visible_frauds(tx, tx.scenario, label_delay_s).astype(np.float64)
-        ceilings = tuple(
-            card_precision_at_k(tx.event_time[ev], tx.customer_id[ev], tx.label[ev], visible[ev], 100)
-            for ev in (split.evaluate for split in splits)
-        )
+    ceilings = card_precision_delay_ceilings(tx, [split.evaluate for split in splits], label_delay_s)
     results = []
     for candidate in candidates:
         figures = []
@@ -374,7 +368,15 @@ def run_selection(
         if progress:
             print(f"{candidate.name}: mean CP@100 {results[-1].mean_cp:.4f}", file=sys.stderr, flush=True)
     chosen, reason = choose(results, min_gain=min_gain, min_win_share=min_win_share)
-    return Selection(tuple(results), tuple(windows), chosen, reason, min_gain, min_win_share, ceilings)
+    return Selection(
+        tuple(results),
+        tuple(windows),
+        chosen,
+        reason,
+        min_gain,
+        min_win_share,
+        None if ceilings is None else tuple(ceilings),
+    )
 
 
 def _day(t: float) -> str:

@@ -86,7 +86,7 @@ def test_a_compromised_terminal_is_delay_visible_once_its_first_fraud_label_arri
         np.ones(len(rows)),
         t,
         np.array([r[2] for r in rows], dtype=np.int8),
+        scenario=np.array([r[3] for r in rows], dtype=np.int8),
     )
-    scenario = np.array([r[3] for r in rows], dtype=np.int8)
-    visible = delay_visible_frauds(tx, scenario, 7 * day)
+    visible = delay_visible_frauds(tx, 7 * day)
     assert visible.tolist() == [False, False, True, False, False, False, True, True, False]
