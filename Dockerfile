@@ -19,7 +19,9 @@ COPY .ci/constraints.txt ./constraints.txt
 COPY operator ./operator
 COPY jobs ./jobs
 COPY models ./models
-RUN /opt/venv/bin/pip install -c constraints.txt .
+COPY cli ./cli
+# Only the operator's extra: no PyFlink, Beam, scikit-learn or matplotlib (tests/shipping checks the list).
+RUN /opt/venv/bin/pip install -c constraints.txt '.[operator]'
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS operator
 # A fixed numeric user, so that runAsNonRoot can be verified by the kubelet without /etc/passwd.
@@ -62,7 +64,8 @@ COPY .ci/constraints.txt ./constraints.txt
 COPY operator ./operator
 COPY jobs ./jobs
 COPY models ./models
-RUN /opt/python/bin/python -m pip install --no-cache-dir --disable-pip-version-check -c constraints.txt . \
+COPY cli ./cli
+RUN /opt/python/bin/python -m pip install --no-cache-dir --disable-pip-version-check -c constraints.txt '.[job]' \
  && find /opt/python -name __pycache__ -prune -exec rm -rf {} +
 
 # ---------------------------------------------------------------- job: connector jars, resolved by Maven

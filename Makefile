@@ -3,6 +3,6 @@
 setup:
 	bash .ci/setup
 demo: setup
-	python3 -m fraud_operator.cli demo
+	python3 -m streamflow_cli demo
 test: setup
 	python3 -m pytest

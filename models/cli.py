@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -16,15 +16,36 @@ if TYPE_CHECKING:
     from fraud_models.data import Transactions
     from fraud_models.scorer import CompiledModel
 
-__all__ = ["DSN_ENVS", "register"]
+__all__ = ["DSN_ENVS", "DetectorRun", "ModelHooks", "register"]
 
 #: Where `model compare` finds the database when --dsn is not given, first set wins.
 DSN_ENVS = ("STREAMFLOW_DB_DSN", "STREAMFLOW_PG_DSN")
 
 
-def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+class DetectorRun(Protocol):
+    """Scores transactions through the detector's own logic: (combined, model score, split name)."""
+
+    def __call__(
+        self, tx: Transactions, model: CompiledModel, label_delay_s: float
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]: ...
+
+
+@dataclass(frozen=True)
+class ModelHooks:
+    """What the model commands need from the layers above this package, given by the `streamflow` wiring.
+
+    ``detector_run`` adds the detector rows to `model evaluate` (fraud_jobs); ``compare_database`` is
+    `model compare`'s database mode (the operator's connection handling). Without a hook the command says so.
+    """
+
+    detector_run: DetectorRun | None = None
+    compare_database: Callable[[argparse.Namespace], Any] | None = None
+
+
+def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | None = None) -> None:
     """Add this area's subcommands to the `streamflow` parser."""
     model = subparsers.add_parser("model", help="train and evaluate fraud models")
+    model.set_defaults(model_hooks=hooks or ModelHooks())
     commands = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
 
     train = commands.add_parser("train", help="train a model and write its artifacts and FraudModel manifest")
@@ -165,7 +186,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = args.data or DEFAULT_DATA
     try:
         rows = run_evaluation(
-            data, parse_duration(args.label_delay), progress=not args.no_progress, detector=_detector_run
+            data,
+            parse_duration(args.label_delay),
+            progress=not args.no_progress,
+            detector=args.model_hooks.detector_run,
         )
     except (DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -218,16 +242,6 @@ def _select(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector_run(
-    tx: Transactions, model: CompiledModel, label_delay_s: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
-    """The ch3 model through the detector's own logic, at the detector's default settings."""
-    from fraud_jobs.config import DetectorConfig
-    from fraud_jobs.replay import detector_scores
-
-    return detector_scores(tx, model, DetectorConfig(label_delay_s=label_delay_s))
-
-
 def _compare(args: argparse.Namespace) -> int:
     from fraud_models.compare import Comparison
 
@@ -235,7 +249,9 @@ def _compare(args: argparse.Namespace) -> int:
         if args.active_scores or args.shadow_scores:
             result: Comparison = _compare_files(args)
         else:
-            result = _compare_database(args)
+            if args.model_hooks.compare_database is None:
+                raise ValueError("database mode is not available here: give --active-scores/--shadow-scores")
+            result = args.model_hooks.compare_database(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -266,36 +282,3 @@ def _compare_files(args: argparse.Namespace) -> Any:
         active_version=args.active or args.active_scores.name,
         shadow_version=args.shadow or args.shadow_scores.name,
     )
-
-
-def _compare_database(args: argparse.Namespace) -> Any:
-    import psycopg
-    from fraud_models.compare import compare_database
-    from fraud_operator.db.dsn import DatabaseUnavailable, connect, db_error
-
-    if not (args.active and args.shadow):
-        raise ValueError(
-            "give --active and --shadow model versions (or --active-scores/--shadow-scores files)"
-        )
-    if args.labels:
-        raise ValueError("--labels is for file mode; database mode reads bronze.fraud_labels")
-    dsn = args.dsn or next((os.environ[e] for e in DSN_ENVS if os.environ.get(e)), "")
-    if not dsn:
-        raise ValueError(f"no database given: pass --dsn or set {' or '.join(DSN_ENVS)}")
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"--since {args.since!r} is not an ISO-8601 time") from None
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-    try:
-        with connect(dsn, application_name="streamflow-model-compare") as conn:
-            return compare_database(
-                conn, args.active, args.shadow, threshold=args.threshold, since=since, score_column=args.score
-            )
-    except DatabaseUnavailable as exc:
-        raise ValueError(str(exc)) from None
-    except psycopg.Error as exc:
-        raise ValueError(db_error(exc, dsn)) from None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 from fraud_models.metrics import card_precision_at_k
-from sklearn.metrics import average_precision_score, roc_auc_score
+from fraud_models.ranking import average_precision, roc_auc
 
 if TYPE_CHECKING:
     import psycopg
@@ -230,8 +230,8 @@ def _label_figures(
     frauds = int(label.sum())
     if frauds == 0 or frauds == len(label):
         return None, None, None
-    auc = float(roc_auc_score(label, score))
-    ap = float(average_precision_score(label, score))
+    auc = float(roc_auc(label, score))
+    ap = float(average_precision(label, score))
     has_card = np.array([c is not None for c in customers], dtype=bool)
     cp: float | None = None
     if has_card.any():

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from fraud_models.data import DataError, Transactions
-from sklearn.metrics import average_precision_score, roc_auc_score
+from fraud_models.ranking import average_precision, roc_auc
+
+if TYPE_CHECKING:
+    from fraud_models.data import Transactions
 
 __all__ = [
     "ALERT_RATES",
@@ -88,6 +90,8 @@ def delay_visible_frauds(tx: Transactions, label_delay_s: float) -> npt.NDArray[
     single them out.
     """
     if tx.label is None or tx.scenario is None:
+        from fraud_models.data import DataError
+
         raise DataError(f"{tx.source}: needs the labels and the simulator's TX_FRAUD_SCENARIO")
     scenario = tx.scenario
     n = len(tx)
@@ -161,8 +165,8 @@ def evaluate_scores(
     if positives == 0 or positives == len(label):
         raise ValueError(f"evaluation set has {positives} fraud(s) in {len(label)} rows: AUC is undefined")
     out: dict[str, float] = {
-        "auc_roc": float(roc_auc_score(label, score)),
-        "average_precision": float(average_precision_score(label, score)),
+        "auc_roc": float(roc_auc(label, score)),
+        "average_precision": float(average_precision(label, score)),
         "card_precision_at_100": card_precision_at_k(event_time, customer_id, label, score, 100),
         "rows": float(len(label)),
         "frauds": float(positives),

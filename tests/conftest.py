@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fraud_operator.devstack import stack
-from fraud_operator.devstack.crds import install_crds
-from fraud_operator.devstack.kube_build import ensure_kube_binaries
-from fraud_operator.devstack.paths import runs_root
+from streamflow_dev import stack
+from streamflow_dev.crds import install_crds
+from streamflow_dev.kube_build import ensure_kube_binaries
+from streamflow_dev.paths import runs_root
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,7 +200,7 @@ def flink_jars(session_run_dir: Path) -> str:
     reused = _reused_stack()
     if reused is not None and reused.flink_jars:
         return reused.flink_jars
-    from fraud_operator.devstack.flink import flink_jar_urls
+    from streamflow_dev.flink import flink_jar_urls
 
     return flink_jar_urls()
 
@@ -230,8 +230,8 @@ def flink_cluster(request: pytest.FixtureRequest, session_run_dir: Path) -> Iter
     TaskManager's embedded interpreter keeps the modules it loaded and would run old code. When a test of
     the module failed, its logs are kept in ``<runs root>/flink-cluster-logs-*`` (the run directory goes).
     """
-    from fraud_operator.devstack.flink_cluster import start_flink_cluster, stop_flink_cluster
-    from fraud_operator.devstack.procs import stop_pid
+    from streamflow_dev.flink_cluster import start_flink_cluster, stop_flink_cluster
+    from streamflow_dev.procs import stop_pid
 
     started: list[Any] = []
     run_dir = Path(tempfile.mkdtemp(prefix="flink-cluster-", dir=session_run_dir))

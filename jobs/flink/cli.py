@@ -64,9 +64,12 @@ def local_settings(args: argparse.Namespace) -> Any:
     settings = settings.model_copy(update=update)
     jars = settings.flink.jars or os.environ.get("STREAMFLOW_FLINK_JARS")
     if not jars:
-        from fraud_operator.devstack.flink import flink_jar_urls
+        from fraud_jobs.flink.settings import SettingsError
 
-        jars = flink_jar_urls()
+        raise SettingsError(
+            "no connector jars: set flink.jars in the config or STREAMFLOW_FLINK_JARS "
+            '(`eval "$(streamflow dev env)"` sets it for the local stack)'
+        )
     checkpoint_dir = args.checkpoint_dir or settings.flink.checkpoint_dir
     if checkpoint_dir is None:
         checkpoint_dir = (Path("/tmp/streamflow-runs/job-checkpoints") / settings.job_name).resolve().as_uri()

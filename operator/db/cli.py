@@ -115,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "--migrations-dir",
             type=Path,
             default=None,
-            help="default: $STREAMFLOW_MIGRATIONS_DIR or sql/migrations",
+            help="default: $STREAMFLOW_MIGRATIONS_DIR or the migrations the package carries",
         )
 
     transform = add("transform", "run one idempotent batch transform", _cmd_transform)

@@ -1,7 +1,8 @@
 """Schema migrations: ordered SQL files applied once each, in their own transaction, under an advisory lock.
 
 CNPG creates the database but not the tables, so the operator (and ``streamflow db migrate``) applies
-``sql/migrations/NNN_name.sql`` as the application user. History lives in ``public.schema_migrations``
+``fraud_operator/sql/migrations/NNN_name.sql`` (package data, so every install carries them) as the
+application user. History lives in ``public.schema_migrations``
 (see :data:`HISTORY_DDL`). The runner refuses to touch a database whose history disagrees with the files
 (an applied file changed, or a version missing from the middle), because applying around such a gap
 leaves a schema nobody has tested.
@@ -18,6 +19,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from importlib.abc import Traversable
+from importlib.resources import files
 from pathlib import Path
 
 import psycopg
@@ -132,27 +135,27 @@ class MigrationState:
     duration_ms: int | None
 
 
-def default_migrations_dir() -> Path:
-    """``$STREAMFLOW_MIGRATIONS_DIR`` if set, else ``sql/migrations`` at the repository root."""
+def default_migrations_dir() -> Traversable:
+    """``$STREAMFLOW_MIGRATIONS_DIR`` if set, else the migrations this package carries as package data."""
     override = os.environ.get(MIGRATIONS_DIR_ENV)
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "sql" / "migrations"
+    return files("fraud_operator").joinpath("sql", "migrations")
 
 
-def load_migrations(directory: Path | None = None) -> list[Migration]:
+def load_migrations(directory: Traversable | None = None) -> list[Migration]:
     """Read ``NNN_name.sql`` files in version order; versions must run 1..N without gaps or duplicates."""
     root = directory if directory is not None else default_migrations_dir()
     if not root.is_dir():
         raise MigrationIntegrityError(
             [
                 f"migrations directory {root} does not exist "
-                f"(set {MIGRATIONS_DIR_ENV} to the sql/migrations directory)"
+                f"(unset {MIGRATIONS_DIR_ENV} to use the packaged migrations, or point it at a directory)"
             ]
         )
     migrations: dict[int, Migration] = {}
     problems: list[str] = []
-    for path in sorted(root.glob("*.sql")):
+    for path in sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
         match = _FILE_NAME.match(path.name)
         if match is None:
             problems.append(f"{path.name}: file name is not NNN_lower_snake_name.sql")
@@ -226,7 +229,7 @@ def _apply(conn: psycopg.Connection[TupleRow], migration: Migration, dsn: str) -
 
 
 def migrate(
-    dsn: str, migrations_dir: Path | None = None, *, lock_timeout_s: float = 300.0
+    dsn: str, migrations_dir: Traversable | None = None, *, lock_timeout_s: float = 300.0
 ) -> MigrationResult:
     """Apply every pending migration in order; safe to call from many runners at once.
 
@@ -268,7 +271,7 @@ def migrate(
     return MigrationResult(applied=tuple(applied), schema_version=version)
 
 
-def status(dsn: str, migrations_dir: Path | None = None) -> list[MigrationState]:
+def status(dsn: str, migrations_dir: Traversable | None = None) -> list[MigrationState]:
     """Every known migration with its state, read-only (creates nothing, takes no lock)."""
     files = load_migrations(migrations_dir)
     with connect(dsn, application_name="streamflow-migrate-status") as conn:

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from fraud_operator.devstack import stack
-from fraud_operator.devstack.procs import ComponentError, pid_alive, start_process, wait_until
+from streamflow_dev import stack
+from streamflow_dev.procs import ComponentError, pid_alive, start_process, wait_until
 
 from tests.conftest import wait_for
 
@@ -61,7 +61,7 @@ def test_a_component_that_never_gets_ready_times_out_clearly(tmp_path: Path) -> 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fraud_operator.cli", *args],
+        [sys.executable, "-m", "streamflow_cli", *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -100,7 +100,7 @@ def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "fraud_operator.cli",
+            "streamflow_cli",
             "dev",
             "up",
             "--components",

@@ -6,7 +6,7 @@ import json
 import uuid
 
 import pytest
-from fraud_operator.devstack.kube_build import K8S_VERSION
+from streamflow_dev.kube_build import K8S_VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 

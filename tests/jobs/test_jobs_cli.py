@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from fraud_operator.cli import main
+from streamflow_cli import main
 
 
 def test_generate_then_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fraud_models.compare import ScoredEvent, compare
-from fraud_operator.cli import main
+from streamflow_cli import main
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 ACTIVE = [0.1, 0.8, 0.3, 0.7]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from fraud_models.compare import ScoredEvent, compare, compare_database
-from fraud_operator.cli import main
+from streamflow_cli import main
 from fraud_operator.db.migrations import migrate
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -15,7 +15,7 @@ from fraud_models.evaluate import (
     VISIBLE_CEILING_LABEL,
 )
 from fraud_models.metrics import delay_visible_frauds
-from fraud_operator.cli import main
+from streamflow_cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fraud_operator.cli import main
+from streamflow_cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
 

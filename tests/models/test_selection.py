@@ -20,7 +20,7 @@ from fraud_models.selection import (
     load_candidates,
 )
 from fraud_models.training import feature_columns, parse_window
-from fraud_operator.cli import main
+from streamflow_cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
 

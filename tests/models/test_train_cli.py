@@ -13,7 +13,7 @@ import pytest
 import yaml
 from fraud_models.features import FEATURE_SCHEMA_ID
 from fraud_models.scorer import load_model, sha256_file
-from fraud_operator.cli import main
+from streamflow_cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
 

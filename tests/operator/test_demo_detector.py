@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fraud_jobs.generator import generate
-from fraud_operator.demo_detector import DetectorSummary, _record
+from streamflow_dev.demo_detector import DetectorSummary, _record
 
 
 def test_every_generated_record_is_read_back_without_error() -> None:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fraud_operator.demo import DEMO_MODELS, train_demo_model
+from streamflow_dev.demo import DEMO_MODELS, train_demo_model
 
 SAMPLE = Path(__file__).resolve().parents[2] / "crds" / "samples" / "fraudpipeline-payments.yaml"
 
 
 def _streamflow(*args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "fraud_operator.cli", *args], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "streamflow_cli", *args], capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

@@ -17,7 +17,7 @@ import kopf
 import yaml
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
-from fraud_operator.devstack.kube_build import K8S_VERSION
+from streamflow_dev.kube_build import K8S_VERSION
 from fraud_operator.handlers.pipeline import PRUNABLE
 from fraud_operator.handlers.registration import register
 from fraud_operator.render import render_all

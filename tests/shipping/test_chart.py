@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fraud_operator.devstack.tools import ensure_helm
+from streamflow_dev.tools import ensure_helm
 from fraud_operator.operator_cmd import register as register_operator_cmd
 
 from tests.shipping.chart import (

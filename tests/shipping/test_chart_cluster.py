@@ -22,15 +22,15 @@ import kubernetes.config.kube_config as kube_config
 import pytest
 import yaml
 from fraud_operator.database import HOST_OVERRIDE_ENV
-from fraud_operator.devstack.standins.cnpg import (
+from streamflow_dev.standins.cnpg import (
     AppDatabase,
     cnpg_ready_app_database,
 )
-from fraud_operator.devstack.standins.flink_operator import (
+from streamflow_dev.standins.flink_operator import (
     write_flink_job_failed,
     write_flink_operator_status,
 )
-from fraud_operator.devstack.tools import ensure_helm
+from streamflow_dev.tools import ensure_helm
 from fraud_operator.handlers import register
 from kopf.testing import KopfRunner
 from kubernetes import client

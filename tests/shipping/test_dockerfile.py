@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from fraud_operator.api.flink import FlinkSpec
-from fraud_operator.cli import build_parser
-from fraud_operator.devstack.flink import FLINK_CONNECTOR_ARTIFACTS, ensure_flink_jars
+from streamflow_cli import build_parser
+from streamflow_dev.flink import FLINK_CONNECTOR_ARTIFACTS, ensure_flink_jars
 from fraud_operator.render.flink import MODEL_CACHE_MOUNT, MODEL_MOUNT
 from fraud_operator.render.naming import CONFIG_MOUNT, FLINK_UID
 
@@ -196,7 +196,7 @@ def test_operator_entrypoint_is_the_streamflow_operator_command() -> None:
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", text, flags=re.M)[1])  # type: ignore[index]
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, flags=re.M)[1])  # type: ignore[index]
     assert entrypoint[0] in PYPROJECT["project"]["scripts"]
-    assert PYPROJECT["project"]["scripts"][entrypoint[0]] == "fraud_operator.cli:main"
+    assert PYPROJECT["project"]["scripts"][entrypoint[0]] == "streamflow_cli:main"
     args = build_parser().parse_args([*entrypoint[1:], *cmd])
     assert args.func.__module__ == "fraud_operator.operator_cmd"
     exposed = {int(p) for p in re.findall(r"^EXPOSE (.*)$", text, flags=re.M)[0].split()}

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fraud_operator.devstack.tools import ensure_promtool
+from streamflow_dev.tools import ensure_promtool
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "charts" / "streamflow-operator" / "files" / "streamflow.rules.yaml"

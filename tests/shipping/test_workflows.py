@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from fraud_operator.devstack.tools import ensure_actionlint
+from streamflow_dev.tools import ensure_actionlint
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fraud_operator.devstack.certs import make_certs
+from streamflow_dev.certs import make_certs
 
 __all__ = ["ArtifactServer", "serve_https"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fraud_jobs.detector import main as detector_main
 from fraud_jobs.flink.cli import local_settings
-from fraud_operator.cli import build_parser
+from streamflow_cli import build_parser
 
 CONFIG = {
     "kafka": {"bootstrap_servers": "kafka.svc:9092", "consumer_group": "g", "transactional_id_prefix": "t"},

@@ -23,13 +23,13 @@ from fraud_jobs.flink.settings import JobSettings
 from fraud_jobs.generator import PATTERN_RULE, generate
 from fraud_jobs.logic import customer_step, terminal_step
 from fraud_jobs.schemas import DeadLetterRecord, Transaction
-from fraud_operator.devstack.flink_cluster import (
+from streamflow_dev.flink_cluster import (
     FlinkCluster,
     cluster_config,
     ensure_flink_home,
     start_flink_cluster,
 )
-from fraud_operator.devstack.procs import ComponentError, pid_alive, stop_pid
+from streamflow_dev.procs import ComponentError, pid_alive, stop_pid
 
 from tests.conftest import wait_for
 from tests.jobs.flink.streams import (

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.database import HOST_OVERRIDE_ENV
-from fraud_operator.devstack.standins.cnpg import AppDatabase, cnpg_app_database
+from streamflow_dev.standins.cnpg import AppDatabase, cnpg_app_database
 
 CLUSTER = "pg-main"
 

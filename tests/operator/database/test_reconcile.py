@@ -19,7 +19,7 @@ from fraud_operator.database import (
     reconcile_database,
 )
 from fraud_operator.db.migrations import MIGRATIONS_DIR_ENV, load_migrations
-from fraud_operator.devstack.standins.cnpg import (
+from streamflow_dev.standins.cnpg import (
     CNPG_HEALTHY_PHASE,
     AppDatabase,
     write_cnpg_app_secret,

@@ -16,7 +16,7 @@ import kopf
 import pytest
 import yaml
 from fraud_operator.database import HOST_OVERRIDE_ENV
-from fraud_operator.devstack.standins.cnpg import (
+from streamflow_dev.standins.cnpg import (
     AppDatabase,
     cnpg_ready_app_database,
 )

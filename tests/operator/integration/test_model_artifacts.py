@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fraud_operator.devstack.standins.flink_operator import write_flink_operator_status
+from streamflow_dev.standins.flink_operator import write_flink_operator_status
 from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for

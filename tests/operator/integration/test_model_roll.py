@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fraud_operator.devstack.standins.flink_operator import (
+from streamflow_dev.standins.flink_operator import (
     write_flink_job_failed,
     write_flink_operator_status,
 )

@@ -14,7 +14,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 from fraud_operator.api.pipeline import FraudPipeline
-from fraud_operator.devstack.standins.flink_operator import write_flink_operator_status
+from streamflow_dev.standins.flink_operator import write_flink_operator_status
 from fraud_operator.render import render_flinkdeployment
 from kopf.testing import KopfRunner
 from kubernetes import client

@@ -15,8 +15,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from fraud_operator.devstack.standins.cnpg import AppDatabase
-from fraud_operator.devstack.standins.flink_operator import write_flink_operator_status
+from streamflow_dev.standins.cnpg import AppDatabase
+from streamflow_dev.standins.flink_operator import write_flink_operator_status
 from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for

@@ -2,7 +2,7 @@
 
 It starts the stack, trains a small real model, runs the operator, applies a FraudPipeline and its
 FraudModel, and shows the children the operator created and the pipeline turning Ready. No Flink or
-CloudNativePG operator runs here: their stand-ins (``fraud_operator.devstack.standins``) write what those
+CloudNativePG operator runs here: their stand-ins (``streamflow_dev.standins``) write what those
 operators would write, and the demo says so when it uses them. Then the detector job itself runs on the
 local Flink mini-cluster against the real Kafka broker, fed by the generator, and a summary is printed.
 """
@@ -24,10 +24,10 @@ from typing import Any
 
 import yaml
 
-from .devstack import stack
-from .devstack.crds import install_crds
-from .devstack.paths import repo_root
-from .devstack.procs import ComponentError, free_port, wait_until
+from . import stack
+from .crds import install_crds
+from .paths import repo_root
+from .procs import ComponentError, free_port, wait_until
 
 __all__ = ["DEMO_MODELS", "register", "run_demo", "train_demo_model"]
 
@@ -64,7 +64,7 @@ class _Demo:
 
     def streamflow(self, *args: str, env: dict[str, str] | None = None) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "fraud_operator.cli", *args],
+            [sys.executable, "-m", "streamflow_cli", *args],
             capture_output=True,
             text=True,
             timeout=900,
@@ -117,7 +117,7 @@ def _operator(demo: _Demo, env: dict[str, str]) -> Iterator[int]:
     metrics, liveness = free_port(), free_port()
     log = (demo.work / "operator.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fraud_operator.cli", "operator", "--namespace", NAMESPACE,
+        [sys.executable, "-m", "streamflow_cli", "operator", "--namespace", NAMESPACE,
          "--metrics-port", str(metrics), "--liveness-port", str(liveness)],
         stdout=log, stderr=subprocess.STDOUT, env={**demo.env, **env},
     )  # fmt: skip
@@ -149,8 +149,8 @@ def _writes(metrics_port: int) -> dict[str, float]:
 def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
     from kubernetes import config
 
-    from .devstack.standins.cnpg import cnpg_ready_app_database
-    from .devstack.standins.flink_operator import write_flink_operator_status
+    from .standins.cnpg import cnpg_ready_app_database
+    from .standins.flink_operator import write_flink_operator_status
 
     assert demo.info.kubeconfig and demo.info.pg_dsn and demo.info.kafka_bootstrap
     api = config.new_client_from_config(config_file=demo.info.kubeconfig)
@@ -218,7 +218,7 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
 
 def _roll_model(demo: _Demo, api: Any) -> None:
     """Point the pipeline at a newly trained model and follow the savepoint roll to the new active model."""
-    from .devstack.standins.flink_operator import write_flink_operator_status
+    from .standins.flink_operator import write_flink_operator_status
 
     _step("rolling to a new model: train iforest-demo-v2, apply it, patch spec.modelRef")
     model = train_demo_model(demo.work, "iforest-demo-v2", demo.streamflow)

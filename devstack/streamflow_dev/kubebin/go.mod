@@ -1,6 +1,6 @@
 // Wrapper module that builds the real Kubernetes control plane binaries (and etcd) from the
 // Go module proxy. k8s.io/kubernetes points its staging modules at ./staging, so every one is
-// replaced with its published v0.34.x twin. Bump K8S in fraud_operator/devstack/kube_build.py too.
+// replaced with its published v0.34.x twin. Bump K8S in devstack/streamflow_dev/kube_build.py too.
 module streamflow.io/kubebin
 
 go 1.24.0

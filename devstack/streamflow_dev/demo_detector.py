@@ -18,7 +18,7 @@ from typing import Any
 
 from fraud_jobs.schemas import Source, Transaction, parse_transaction
 
-from .devstack import stack
+from . import stack
 
 __all__ = ["DetectorSummary", "run_detector_demo"]
 
@@ -152,14 +152,14 @@ def run_detector_demo(
     topics = settings["topics"]
     bootstrap = info.kafka_bootstrap
     log = (work / "job.log").open("w")
-    argv = [sys.executable, "-m", "fraud_operator.cli", "job", "run", "--config", str(config)]
+    argv = [sys.executable, "-m", "streamflow_cli", "job", "run", "--config", str(config)]
     argv += ["--bootstrap", bootstrap, "--no-database", "--checkpoint-dir", (work / "checkpoints").as_uri()]
     print(f"$ streamflow job run --config {config.name} --bootstrap {bootstrap}   (log: {log.name})")
     job = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
     summary = DetectorSummary()
     try:
         _wait_until_running(bootstrap, topics, job, log.name)
-        gen = [sys.executable, "-m", "fraud_operator.cli", "generate", "--count", str(TRANSACTIONS)]
+        gen = [sys.executable, "-m", "streamflow_cli", "generate", "--count", str(TRANSACTIONS)]
         gen += ["--topic", topics["transactions"], "--bootstrap", bootstrap, "--seed", "3"]
         gen += ["--malformed-ratio", str(MALFORMED_RATIO), "--days", "10"]
         print(f"$ streamflow generate --count {TRANSACTIONS} --topic {topics['transactions']} "

@@ -1,0 +1,68 @@
+"""`streamflow model …`: the models area's commands with the hooks that need the layers above it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from fraud_models.cli import DSN_ENVS, ModelHooks
+from fraud_models.cli import register as register_models
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    from fraud_models.data import Transactions
+    from fraud_models.scorer import CompiledModel
+
+__all__ = ["compare_database", "detector_run", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """The models area's subcommands, with the detector and database hooks plugged in."""
+    register_models(subparsers, ModelHooks(detector_run=detector_run, compare_database=compare_database))
+
+
+def detector_run(
+    tx: Transactions, model: CompiledModel, label_delay_s: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
+    """The model through the detector's own logic (fraud_jobs), at the detector's default settings."""
+    from fraud_jobs.config import DetectorConfig
+    from fraud_jobs.replay import detector_scores
+
+    return detector_scores(tx, model, DetectorConfig(label_delay_s=label_delay_s))
+
+
+def compare_database(args: argparse.Namespace) -> Any:
+    """`model compare`'s database mode: gold.model_scores through the operator's connection handling."""
+    import psycopg
+    from fraud_models.compare import compare_database
+    from fraud_operator.db.dsn import DatabaseUnavailable, connect, db_error
+
+    if not (args.active and args.shadow):
+        raise ValueError(
+            "give --active and --shadow model versions (or --active-scores/--shadow-scores files)"
+        )
+    if args.labels:
+        raise ValueError("--labels is for file mode; database mode reads bronze.fraud_labels")
+    dsn = args.dsn or next((os.environ[e] for e in DSN_ENVS if os.environ.get(e)), "")
+    if not dsn:
+        raise ValueError(f"no database given: pass --dsn or set {' or '.join(DSN_ENVS)}")
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--since {args.since!r} is not an ISO-8601 time") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    try:
+        with connect(dsn, application_name="streamflow-model-compare") as conn:
+            return compare_database(
+                conn, args.active, args.shadow, threshold=args.threshold, since=since, score_column=args.score
+            )
+    except DatabaseUnavailable as exc:
+        raise ValueError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise ValueError(db_error(exc, dsn)) from None
