@@ -22,6 +22,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from fraud_models.env_settings import MODEL_CACHE
+
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "ArtifactDigestMismatch",
@@ -115,9 +117,9 @@ class UnsupportedArtifactURI(ArtifactError):
 
 
 def default_cache_dir() -> Path:
-    """``$STREAMFLOW_MODEL_CACHE`` or ``~/.cache/streamflow/models``."""
-    env = os.environ.get("STREAMFLOW_MODEL_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "streamflow" / "models"
+    """``$STREAMFLOW_MODEL_CACHE`` (:mod:`fraud_models.env_settings`), else ``~/.cache/streamflow/models``."""
+    configured = MODEL_CACHE.read()
+    return configured if configured is not None else Path.home() / ".cache" / "streamflow" / "models"
 
 
 def redact(uri: str) -> str:

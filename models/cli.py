@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fraud_models.env_settings import DB_DSN, PG_DSN
+
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["DSN_ENVS", "DetectorRun", "ModelHooks", "register"]
 
 #: Where `model compare` finds the database when --dsn is not given, first set wins.
-DSN_ENVS = ("STREAMFLOW_DB_DSN", "STREAMFLOW_PG_DSN")
+DSN_ENVS = (DB_DSN.name, PG_DSN.name)
 
 
 class DetectorRun(Protocol):

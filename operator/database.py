@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ from fraud_operator.db import (
     migrate,
 )
 from fraud_operator.db.dsn import redact
+from fraud_operator.settings import DB_HOST_OVERRIDE, SettingError
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from psycopg import conninfo
@@ -61,7 +61,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONDITION_TYPE = "SchemaMigrated"
-HOST_OVERRIDE_ENV = "STREAMFLOW_DB_HOST_OVERRIDE"
+HOST_OVERRIDE_ENV = DB_HOST_OVERRIDE.name
 CNPG_GROUP = "postgresql.cnpg.io"
 CNPG_VERSION = "v1"
 CNPG_API_VERSION = f"{CNPG_GROUP}/{CNPG_VERSION}"
@@ -294,20 +294,11 @@ def _credentials(data: Mapping[str, str], what: str, attempt: int) -> _Credentia
 
 
 def _address(default_host: str, default_port: int, attempt: int) -> tuple[str, int]:
-    override = os.environ.get(HOST_OVERRIDE_ENV, "").strip()
-    if not override:
-        return default_host, default_port
-    host, _, port = override.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise _Stop(
-            _failure(
-                "HostOverrideInvalid",
-                f"{HOST_OVERRIDE_ENV}={override!r} of the operator is not host:port",
-                attempt,
-            )
-        )
-    return host, int(port)
+    try:
+        override = DB_HOST_OVERRIDE.read()
+    except SettingError as exc:
+        raise _Stop(_failure("HostOverrideInvalid", f"{exc} (a setting of the operator)", attempt)) from None
+    return override if override is not None else (default_host, default_port)
 
 
 def _scrub(message: str, dsn: str, password: str) -> str:

@@ -18,7 +18,16 @@ def run_operator(
     metrics_port: int | None,
     liveness_port: int | None,
 ) -> int:
-    """Run kopf until interrupted; returns the exit code."""
+    """Run kopf until interrupted; returns the exit code (1, with the message, for invalid settings)."""
+    import sys
+
+    from fraud_operator.settings import SettingsError, load
+
+    try:
+        load()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     import fraud_operator  # noqa: F401  (registers the handlers)
     import kopf
     from prometheus_client import start_http_server

@@ -8,10 +8,11 @@ and optionally the topics created first.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from fraud_jobs.env_settings import FLINK_JARS, KAFKA_BOOTSTRAP
 
 __all__ = ["register"]
 
@@ -24,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--config", type=Path, required=True, help="detector config JSON (detector.json)")
     run.add_argument(
         "--bootstrap",
-        default=os.environ.get("STREAMFLOW_KAFKA_BOOTSTRAP"),
+        default=KAFKA_BOOTSTRAP.read(),
         help="Kafka bootstrap servers (default: $STREAMFLOW_KAFKA_BOOTSTRAP, else the config's)",
     )
     run.add_argument(
@@ -62,12 +63,12 @@ def local_settings(args: argparse.Namespace) -> Any:
         table = settings.database.table if settings.database else "gold.fact_fraud_alerts"
         update["database"] = DatabaseSettings(dsn_env=args.database_dsn_env, table=table)
     settings = settings.model_copy(update=update)
-    jars = settings.flink.jars or os.environ.get("STREAMFLOW_FLINK_JARS")
+    jars = settings.flink.jars or FLINK_JARS.read()
     if not jars:
         from fraud_jobs.flink.settings import SettingsError
 
         raise SettingsError(
-            "no connector jars: set flink.jars in the config or STREAMFLOW_FLINK_JARS "
+            f"no connector jars: set flink.jars in the config or {FLINK_JARS.name} "
             '(`eval "$(streamflow dev env)"` sets it for the local stack)'
         )
     checkpoint_dir = args.checkpoint_dir or settings.flink.checkpoint_dir

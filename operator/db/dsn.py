@@ -7,11 +7,11 @@ pipeline's status, so every database error we surface goes through :func:`redact
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+from fraud_models.env_settings import PG_DSN
 from psycopg import conninfo
 from psycopg.rows import TupleRow
 
@@ -25,7 +25,7 @@ __all__ = [
     "redact",
 ]
 
-DSN_ENV = "STREAMFLOW_PG_DSN"
+DSN_ENV = PG_DSN.name
 
 _KEYWORD_PASSWORD = re.compile(r"""password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)""", re.IGNORECASE)
 _URI_USERINFO = re.compile(r"(postgres(?:ql)?://[^:/@\s]*):([^@\s]*)@", re.IGNORECASE)
@@ -91,7 +91,7 @@ def describe(dsn: str) -> str:
 
 def dsn_from_env(dsn: str | None) -> str:
     """The given DSN, else ``$STREAMFLOW_PG_DSN``; a clear error when neither is set."""
-    value = dsn or os.environ.get(DSN_ENV, "")
+    value = dsn or PG_DSN.read() or ""
     if not value:
         raise DatabaseUnavailable(f"no database given: pass --dsn or set {DSN_ENV}")
     return value

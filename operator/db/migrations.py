@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import re
 import time
 from collections.abc import Sequence
@@ -21,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib.abc import Traversable
 from importlib.resources import files
-from pathlib import Path
 
 import psycopg
 from fraud_operator.db.dsn import DatabaseUnavailable, connect, db_error, describe, redact
+from fraud_operator.settings import MIGRATIONS_DIR
 from psycopg.rows import TupleRow
 
 __all__ = [
@@ -46,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR_ENV = "STREAMFLOW_MIGRATIONS_DIR"
+MIGRATIONS_DIR_ENV = MIGRATIONS_DIR.name
 # Fixed key of pg_advisory_lock shared by every runner of every version ("SFMIGRAT" in ASCII).
 ADVISORY_LOCK_KEY = 0x53464D4947524154
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -137,9 +136,9 @@ class MigrationState:
 
 def default_migrations_dir() -> Traversable:
     """``$STREAMFLOW_MIGRATIONS_DIR`` if set, else the migrations this package carries as package data."""
-    override = os.environ.get(MIGRATIONS_DIR_ENV)
-    if override:
-        return Path(override)
+    override = MIGRATIONS_DIR.read()
+    if override is not None:
+        return override
     return files("fraud_operator").joinpath("sql", "migrations")
 
 

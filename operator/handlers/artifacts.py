@@ -13,7 +13,6 @@ because the job verifies it at load.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 import zipfile
@@ -36,32 +35,25 @@ from fraud_models.features import FEATURE_SCHEMA_ID
 from fraud_models.scorer import SUPPORTED_ALGORITHMS, ModelLoadError, load_model
 from fraud_operator.api.common import ConditionStatus
 from fraud_operator.api.model import FraudModel
-from fraud_operator.handlers.context import env_seconds
+from fraud_operator.settings import (
+    ARTIFACT_CACHE,
+    ARTIFACT_MAX_BYTES,
+    ARTIFACT_TIMEOUT_SECONDS,
+    VERIFY_ARTIFACTS,
+)
 
 __all__ = [
-    "CACHE_ENV",
     "CONDITION_TYPE",
-    "MAX_BYTES_ENV",
-    "TIMEOUT_ENV",
-    "VERIFY_ENV",
     "ArtifactFetchError",
     "Verdict",
     "artifact_verdict",
+    "cache_dir",
     "fetch_artifact",
     "fetch_verdict",
-    "verification_enabled",
 ]
 
 CONDITION_TYPE = "ArtifactVerified"
-VERIFY_ENV = "STREAMFLOW_VERIFY_ARTIFACTS"
-CACHE_ENV = "STREAMFLOW_ARTIFACT_CACHE"
-MAX_BYTES_ENV = "STREAMFLOW_ARTIFACT_MAX_BYTES"
-TIMEOUT_ENV = "STREAMFLOW_ARTIFACT_TIMEOUT_SECONDS"
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-DEFAULT_TIMEOUT_S = 30.0
 _CACHE_BUDGET_FILES = 4  # the cache keeps at most this many maximum-size artifacts' worth of bytes
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 # (uid, generation) -> verdict; a spec change re-verifies. Only final verdicts are kept: an unreachable
 # or invisible artifact is looked at again on the next resync.
 _verdicts: dict[tuple[str, int | None], Verdict] = {}
@@ -95,30 +87,10 @@ class ArtifactFetchError(Exception):
         self.verdict = verdict
 
 
-def verification_enabled() -> bool:
-    """``STREAMFLOW_VERIFY_ARTIFACTS`` (default true); a bad value is an error naming the variable."""
-    raw = os.environ.get(VERIFY_ENV, "").strip().lower()
-    if raw == "" or raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"{VERIFY_ENV}={raw!r}: expected true or false")
-
-
-def max_bytes() -> int:
-    """Largest artifact the operator fetches (``STREAMFLOW_ARTIFACT_MAX_BYTES``, default 32 MiB)."""
-    raw = os.environ.get(MAX_BYTES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ValueError(f"{MAX_BYTES_ENV}={raw!r}: expected a positive number of bytes")
-    return int(raw)
-
-
 def cache_dir() -> Path:
-    """``STREAMFLOW_ARTIFACT_CACHE``, else a directory under the temp dir (an emptyDir in the chart)."""
-    raw = os.environ.get(CACHE_ENV, "").strip()
-    return Path(raw) if raw else Path(tempfile.gettempdir()) / "streamflow-artifacts"
+    """The operator's artifact cache: the setting, else a directory under the temp dir (an emptyDir)."""
+    configured = ARTIFACT_CACHE.read()
+    return configured if configured is not None else Path(tempfile.gettempdir()) / "streamflow-artifacts"
 
 
 def fetch_verdict(exc: ArtifactError) -> Verdict:
@@ -135,7 +107,7 @@ def fetch_verdict(exc: ArtifactError) -> Verdict:
             "NotVisibleToOperator",
             f"{exc.path} is not {where}; the job verifies sha256 and feature schema when it loads the model "
             f"(mount the artifact into the operator too, or use https://, to have it checked here; "
-            f"{VERIFY_ENV}=false turns checks off)",
+            f"{VERIFY_ARTIFACTS.name}=false turns checks off)",
         )
     if isinstance(exc, ArtifactNotAFile):
         return Verdict("False", "ArtifactInvalid", f"spec.artifact {uri} is not a regular file")
@@ -144,7 +116,8 @@ def fetch_verdict(exc: ArtifactError) -> Verdict:
         return Verdict(
             "False",
             "ArtifactTooLarge",
-            f"spec.artifact {uri} has {has}, more than the operator's limit of {exc.limit} ({MAX_BYTES_ENV})",
+            f"spec.artifact {uri} has {has}, more than the operator's limit of {exc.limit} "
+            f"({ARTIFACT_MAX_BYTES.name})",
         )
     if isinstance(exc, ArtifactDigestMismatch):
         return Verdict("False", "ArtifactDigestMismatch", f"spec.artifact: {exc}")
@@ -163,14 +136,14 @@ def fetch_artifact(uri: str, sha256: str) -> Path:
     ``file://`` paths are used in place; ``https://`` goes through the shared digest- and URL-keyed cache,
     so a verified artifact is downloaded once per cache, however often it is re-verified.
     """
-    limit = max_bytes()
+    limit = ARTIFACT_MAX_BYTES.value()
     try:
         return fetch(
             uri,
             expected_sha256=sha256,
             cache_dir=cache_dir(),
             max_bytes=limit,
-            timeout=env_seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT_S),
+            timeout=ARTIFACT_TIMEOUT_SECONDS.value(),
             cache_budget_bytes=_CACHE_BUDGET_FILES * limit,
         )
     except ArtifactError as exc:
@@ -232,9 +205,11 @@ def _verify(model: FraudModel) -> Verdict:
 
 def artifact_verdict(model: FraudModel) -> Verdict:
     """The ArtifactVerified condition for ``model`` (cached per uid and generation when final)."""
-    if not verification_enabled():
+    if not VERIFY_ARTIFACTS.value():
         return Verdict(
-            "Unknown", "VerificationDisabled", f"{VERIFY_ENV}=false: the job verifies the artifact at load"
+            "Unknown",
+            "VerificationDisabled",
+            f"{VERIFY_ARTIFACTS.name}=false: the job verifies the artifact at load",
         )
     uid = model.metadata.uid
     key = (uid or "", model.metadata.generation)

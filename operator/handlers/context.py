@@ -1,4 +1,4 @@
-"""Clients and tunables shared by the handlers, created once per operator run.
+"""Clients shared by the handlers, created once per operator run (settings: :mod:`fraud_operator.settings`).
 
 Kept out of the handler modules so that importing them (which registers the handlers) needs no cluster.
 """
@@ -19,53 +19,9 @@ from kubernetes.config.config_exception import ConfigException
 __all__ = [
     "Clients",
     "clients",
-    "env_seconds",
-    "kafka_timeout",
     "pipeline_lock",
     "reset_clients",
-    "resync_seconds",
-    "shadow_compare_seconds",
-    "topic_delete_timeout",
 ]
-
-RESYNC_ENV = "STREAMFLOW_RESYNC_SECONDS"
-TOPIC_DELETE_TIMEOUT_ENV = "STREAMFLOW_TOPIC_DELETE_TIMEOUT_SECONDS"
-KAFKA_TIMEOUT_ENV = "STREAMFLOW_KAFKA_TIMEOUT_SECONDS"
-SHADOW_COMPARE_ENV = "STREAMFLOW_SHADOW_COMPARE_SECONDS"
-
-
-def env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the environment; a bad value is an error naming the variable."""
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a number of seconds") from None
-    if value <= 0:
-        raise ValueError(f"{name}={raw!r}: must be positive")
-    return value
-
-
-def resync_seconds() -> float:
-    """Interval of the level-based resync timers (default 30 s)."""
-    return env_seconds(RESYNC_ENV, 30.0)
-
-
-def shadow_compare_seconds() -> float:
-    """Interval of the shadow comparison of a pipeline (default 300 s: it scans gold.model_scores)."""
-    return env_seconds(SHADOW_COMPARE_ENV, 300.0)
-
-
-def topic_delete_timeout() -> float:
-    """How long the deletion finalizer tries to reach Kafka before giving up (default 60 s)."""
-    return env_seconds(TOPIC_DELETE_TIMEOUT_ENV, 60.0)
-
-
-def kafka_timeout() -> float:
-    """Timeout of one Kafka admin request (default 15 s)."""
-    return env_seconds(KAFKA_TIMEOUT_ENV, 15.0)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
-from fraud_operator.database import reconcile_database
-from fraud_operator.handlers.context import clients, kafka_timeout, pipeline_lock
+from fraud_operator.database import DatabaseOutcome, reconcile_database
+from fraud_operator.handlers.context import clients, pipeline_lock
 from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
 from fraud_operator.handlers.rolls import (
     RollPlan,
@@ -41,6 +41,7 @@ from fraud_operator.handlers.status import (
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
 from fraud_operator.render import ScheduleError, config_hash, detector_config, render_all, topic_specs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
+from fraud_operator.settings import KAFKA_TIMEOUT_SECONDS
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
 from pydantic import ValidationError
 
@@ -67,6 +68,8 @@ PRUNABLE = (
 _MODEL_KINDS = ("ConfigMap", "FlinkDeployment")
 
 logger = logging.getLogger(__name__)
+# Retry delay while Kafka is unreachable; the database step brings its own per-reason backoff.
+KAFKA_RETRY_SECONDS = 10.0
 
 
 @dataclass
@@ -76,6 +79,7 @@ class ReconcileResult:
     result: str
     written: list[str] = field(default_factory=list)
     retry: str | None = None
+    retry_after_s: float = KAFKA_RETRY_SECONDS
 
 
 def _now() -> datetime:
@@ -222,7 +226,7 @@ def _topics_finding(
         )
     try:
         conf = admin_config(pipeline, core)
-        outcome = reconcile_topics(conf, topic_specs(pipeline), timeout=kafka_timeout())
+        outcome = reconcile_topics(conf, topic_specs(pipeline), timeout=KAFKA_TIMEOUT_SECONDS.value())
     except CredentialsError as exc:
         return (
             Finding("TopicsReady", "False", "CredentialsNotFound", f"spec.kafka.credentialsSecretRef: {exc}"),
@@ -305,21 +309,22 @@ def _rendered_model(
         return None
 
 
-def _database_finding(api_client: Any, pipeline: FraudPipeline) -> tuple[Finding, dict[str, Any], str | None]:
+def _database_finding(
+    api_client: Any, pipeline: FraudPipeline, attempt: int
+) -> tuple[Finding, dict[str, Any], DatabaseOutcome]:
     """Run the database step (wait for CNPG, migrate as the app user) and express it as SchemaMigrated.
 
     Level-based like the rest: with nothing pending, migrate() takes its lock, finds the history complete
-    and writes nothing.
+    and writes nothing. ``attempt`` (kopf's ``retry``) lengthens the outcome's ``retry_after_s``.
     """
-    outcome = reconcile_database(api_client, pipeline.metadata.namespace, pipeline)
+    outcome = reconcile_database(api_client, pipeline.metadata.namespace, pipeline, attempt=attempt)
     # A cluster CNPG reports as stuck is a problem to fix (Degraded), not something to wait for.
     reason = (
         "ClusterUnhealthy" if outcome.degraded and outcome.reason == "ClusterNotReady" else outcome.reason
     )
     finding = Finding(outcome.type, outcome.status, reason, outcome.message)
     fields = {"schemaVersion": outcome.schema_version} if outcome.migrated else {}
-    retry = None if outcome.migrated or outcome.retry_after_s is None else outcome.message
-    return finding, fields, retry
+    return finding, fields, outcome
 
 
 def _invalid_schedules(
@@ -355,7 +360,7 @@ def _invalid(body: Mapping[str, Any], error: ValidationError) -> ReconcileResult
     raise kopf.PermanentError(f"invalid spec: {message}")
 
 
-def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
+def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     meta = body.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         return ReconcileResult("deleting")  # children go with the garbage collector
@@ -382,7 +387,7 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
         model_finding = plan.finding
     topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
 
-    db_finding, db_fields, db_retry = _database_finding(ctx.api_client, pipeline)
+    db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
 
     try:
         children = render_all(pipeline, model, shadow)
@@ -445,18 +450,26 @@ def _reconcile_locked(body: Mapping[str, Any]) -> ReconcileResult:
     outcome = "applied" if changes else "unchanged"
     if degraded is not None and degraded.get("status") == "True":
         outcome = "degraded"
-    return ReconcileResult(outcome, changes, retry or db_retry)
+    delays = [KAFKA_RETRY_SECONDS] if retry is not None else []
+    if not db_outcome.migrated and db_outcome.retry_after_s is not None:
+        retry = retry or db_outcome.message
+        delays.append(db_outcome.retry_after_s)
+    return ReconcileResult(outcome, changes, retry, min(delays, default=KAFKA_RETRY_SECONDS))
 
 
-def reconcile(body: Mapping[str, Any]) -> ReconcileResult:
-    """Reconcile one pipeline; raises kopf.TemporaryError (retry later) or kopf.PermanentError (bad spec)."""
+def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
+    """Reconcile one pipeline; raises kopf.TemporaryError (retry later) or kopf.PermanentError (bad spec).
+
+    ``attempt`` is kopf's ``retry`` of the calling handler (0 on the first try): the database step's
+    backoff grows with it, and the TemporaryError asks kopf to wait that long.
+    """
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     started = time.monotonic()
     result = "error"
     try:
         with pipeline_lock(namespace, name):
-            outcome = _reconcile_locked(body)
+            outcome = _reconcile_locked(body, attempt)
         result = outcome.result
     except kopf.PermanentError:
         result = "invalid"
@@ -465,5 +478,5 @@ def reconcile(body: Mapping[str, Any]) -> ReconcileResult:
         RECONCILES.labels(kind=KIND, result=result).inc()
         RECONCILE_SECONDS.labels(kind=KIND).observe(time.monotonic() - started)
     if outcome.retry is not None:
-        raise kopf.TemporaryError(outcome.retry, delay=10)
+        raise kopf.TemporaryError(outcome.retry, delay=outcome.retry_after_s)
     return outcome

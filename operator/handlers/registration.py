@@ -12,13 +12,7 @@ from typing import Any
 
 import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
-from fraud_operator.handlers.context import (
-    clients,
-    pipeline_lock,
-    reset_clients,
-    shadow_compare_seconds,
-    topic_delete_timeout,
-)
+from fraud_operator.handlers.context import clients, pipeline_lock, reset_clients
 from fraud_operator.handlers.models import reconcile_model, refresh_model
 from fraud_operator.handlers.pipeline import (
     FLINK_API_VERSION,
@@ -33,6 +27,7 @@ from fraud_operator.handlers.status import observe_flink
 from fraud_operator.metrics import forget_pipeline
 from fraud_operator.render import topic_specs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL
+from fraud_operator.settings import SHADOW_COMPARE_SECONDS, TOPIC_DELETE_TIMEOUT_SECONDS
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, delete_topics
 
 __all__ = ["FINALIZER", "register"]
@@ -83,15 +78,15 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
     )
 
 
-def pipeline_changed(body: kopf.Body, **_: Any) -> None:
-    """Create, spec update and resume of a FraudPipeline."""
-    reconcile(body)
+def pipeline_changed(body: kopf.Body, retry: int = 0, **_: Any) -> None:
+    """Create, spec update and resume of a FraudPipeline; ``retry`` (kopf's count) drives the backoff."""
+    reconcile(body, attempt=retry)
 
 
-def pipeline_resync(body: kopf.Body, **_: Any) -> None:
+def pipeline_resync(body: kopf.Body, retry: int = 0, **_: Any) -> None:
     """Level-based resync; an invalid spec is already in the status, so it is not an error here."""
     try:
-        reconcile(body)
+        reconcile(body, attempt=retry)
     except kopf.PermanentError:
         return
 
@@ -126,7 +121,7 @@ def pipeline_deleted(body: kopf.Body, runtime: Any, **_: Any) -> None:
     While Kafka is unreachable the deletion is retried; past the timeout the finalizer is released with a
     Warning Event naming the topics that were left behind.
     """
-    timeout = topic_delete_timeout()
+    timeout = TOPIC_DELETE_TIMEOUT_SECONDS.value()
     try:
         pipeline = parse_pipeline(body)
     except Exception as exc:
@@ -253,7 +248,7 @@ def register(
     or 300 s); the first comparison of a pipeline runs one interval after the operator starts or the
     pipeline appears, so a restart storm does not query every database at once.
     """
-    compare = shadow_compare_seconds() if compare_seconds is None else compare_seconds
+    compare = SHADOW_COMPARE_SECONDS.value() if compare_seconds is None else compare_seconds
     on = kopf.on
     on.startup(registry=registry, id="configure")(configure)
     on.login(registry=registry, id="login")(login)

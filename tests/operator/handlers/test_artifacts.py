@@ -10,19 +10,21 @@ from typing import Any
 
 import pytest
 from fraud_operator.api.model import FraudModel
-from fraud_operator.handlers.artifacts import (
-    CACHE_ENV,
-    MAX_BYTES_ENV,
-    TIMEOUT_ENV,
-    VERIFY_ENV,
-    Verdict,
-    artifact_verdict,
-    verification_enabled,
+from fraud_operator.handlers.artifacts import Verdict, artifact_verdict
+from fraud_operator.settings import (
+    ARTIFACT_CACHE,
+    ARTIFACT_MAX_BYTES,
+    ARTIFACT_TIMEOUT_SECONDS,
+    VERIFY_ARTIFACTS,
 )
 
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
 from tests.support.https_server import ArtifactServer, serve_https
 
+VERIFY_ENV = VERIFY_ARTIFACTS.name
+MAX_BYTES_ENV = ARTIFACT_MAX_BYTES.name
+TIMEOUT_ENV = ARTIFACT_TIMEOUT_SECONDS.name
+CACHE_ENV = ARTIFACT_CACHE.name
 _uids = itertools.count()
 
 
@@ -62,12 +64,12 @@ def artifact(tmp_path: Path) -> tuple[Path, str]:
 def test_verification_is_on_by_default_and_a_bad_setting_names_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert verification_enabled()
+    assert VERIFY_ARTIFACTS.value()
     monkeypatch.setenv(VERIFY_ENV, "FALSE")
-    assert not verification_enabled()
+    assert not VERIFY_ARTIFACTS.value()
     monkeypatch.setenv(VERIFY_ENV, "sometimes")
     with pytest.raises(ValueError, match=VERIFY_ENV):
-        verification_enabled()
+        VERIFY_ARTIFACTS.value()
 
 
 def test_switched_off_nothing_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
