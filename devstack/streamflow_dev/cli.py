@@ -101,6 +101,33 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch(args: argparse.Namespace) -> int:
+    """Resolve pinned third-party files into the cache; print ``NAME PATH`` (or the table with --list)."""
+    from .upstream import TABLE, Resolver
+
+    unknown = [name for name in args.names if name not in TABLE]
+    if unknown:
+        print(f"unknown name(s) {unknown}; choose from {', '.join(TABLE)}", file=sys.stderr)
+        return 2
+    if args.list:
+        resolver = Resolver()
+        for name in args.names or TABLE:
+            entry = TABLE[name]
+            source = resolver.url(entry.parts[0]) + (
+                f" (+{len(entry.parts) - 1} more)" if entry.assembly else ""
+            )
+            print(f"{name}\t{entry.path}\tsha256 {entry.sha256}\t{source}")
+        return 0
+    try:
+        paths = Resolver().resolve_all(args.names or None)
+    except ComponentError as exc:
+        print(f"streamflow dev fetch failed: {exc}", file=sys.stderr)
+        return 1
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
 def _flink_cluster(args: argparse.Namespace) -> int:
     """A standalone Flink cluster in the foreground until Ctrl-C (submit to it with its bin/flink)."""
     import shutil
@@ -143,7 +170,7 @@ def _flink_cluster(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``streamflow dev up|down|env|status|build|flink-cluster``."""
+    """Add ``streamflow dev up|down|env|status|build|fetch|flink-cluster``."""
     dev = subparsers.add_parser("dev", help="the local stack of real components")
     sub = dev.add_subparsers(dest="dev_command", metavar="ACTION", required=True)
     for name, func, text in (
@@ -165,6 +192,14 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         if name == "down":
             p.add_argument("--keep", action="store_true", help="keep the run directory (logs, data)")
         p.set_defaults(func=func)
+    text = (
+        "resolve the pinned third-party files (upstream CRDs, the handbook dataset) into the cache: from the"
+        " cache, the offline mirror ($STREAMFLOW_SHARED_DIR or ../shared) or upstream, each checked by sha256"
+    )
+    fetch = sub.add_parser("fetch", help=text, description=text)
+    fetch.add_argument("names", nargs="*", metavar="NAME", help="entries to resolve (default: all)")
+    fetch.add_argument("--list", action="store_true", help="only list the pinned entries, fetch nothing")
+    fetch.set_defaults(func=_fetch)
     text = "a standalone Flink cluster (JobManager + TaskManagers) in the foreground, until Ctrl-C"
     fc = sub.add_parser("flink-cluster", help=text, description=text)
     fc.add_argument("--taskmanagers", type=int, default=1, help="one-slot TaskManagers to start (default 1)")

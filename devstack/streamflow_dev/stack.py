@@ -10,13 +10,15 @@ import json
 import os
 import shlex
 import shutil
+import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .crds import crd_files, install_crds
 from .flink import ensure_flink_jars, flink_jar_urls
 from .kafka import ensure_kafka_jars, start_kafka
 from .kube import start_kube
@@ -74,7 +76,11 @@ def up(
     tied_to_parent: bool = False,
     remember: bool = True,
 ) -> StackInfo:
-    """Start the components; on any failure (or Ctrl-C) stop what was started and re-raise."""
+    """Start the components; on any failure (or Ctrl-C) stop what was started and re-raise.
+
+    The API server gets our CRDs and the upstream ones, Established, before ``up`` returns: a user can
+    apply the samples right away. They are resolved first, so a missing file fails before anything starts.
+    """
     wanted = [c for c in COMPONENTS if c in set(components)]
     unknown = set(components) - set(COMPONENTS)
     if unknown:
@@ -86,12 +92,14 @@ def up(
     info = StackInfo(run_dir=str(run_dir), started_at=time.time(), components=wanted)
     started: list[ManagedProcess] = []
     try:
+        crds = crd_files() if "kube" in wanted else []
         if "flink" in wanted:
             info.flink_jars = flink_jar_urls(ensure_flink_jars())
         if "kube" in wanted:
             kube = start_kube(run_dir, started, tied_to_parent=tied_to_parent)
             info.kubeconfig, info.kube_server = str(kube.kubeconfig), kube.server
             info.kube_bin_dir = str(kube.bin_dir)
+            install_crds(_kubectl(kube.bin_dir, kube.kubeconfig), field_manager="streamflow-dev", files=crds)
         if "kafka" in wanted:
             info.kafka_bootstrap = start_kafka(run_dir, started, tied_to_parent=tied_to_parent).bootstrap
         if "postgres" in wanted:
@@ -108,6 +116,19 @@ def up(
     if remember:
         current_run_pointer().write_text(str(run_dir) + "\n")
     return info
+
+
+def _kubectl(bin_dir: Path, kubeconfig: Path) -> Callable[..., str]:
+    """The stack's own kubectl against its API server; stdout, or ComponentError with kubectl's message."""
+
+    def run(*args: str) -> str:
+        argv = [str(bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+        if result.returncode != 0:
+            raise ComponentError("crds", f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    return run
 
 
 def load(run_dir: Path | None = None) -> StackInfo:
@@ -157,7 +178,7 @@ def down(info: StackInfo, *, keep_run_dir: bool = False) -> list[str]:
 
 
 def env_lines(info: StackInfo) -> str:
-    """Shell ``export`` lines, for ``eval "$(streamflow dev env)"``."""
+    """Shell ``export`` lines, for ``eval "$(streamflow dev env)"``; the stack's kubectl first on PATH."""
     values = {
         "STREAMFLOW_STACK_DIR": info.run_dir,
         "KUBECONFIG": info.kubeconfig,
@@ -166,4 +187,7 @@ def env_lines(info: StackInfo) -> str:
         "STREAMFLOW_PG_DSN": info.pg_dsn,
         "STREAMFLOW_FLINK_JARS": info.flink_jars,
     }
-    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items() if v)
+    lines = [f"export {k}={shlex.quote(v)}\n" for k, v in values.items() if v]
+    if info.kube_bin_dir:
+        lines.append(f'export PATH={shlex.quote(info.kube_bin_dir)}:"$PATH"\n')
+    return "".join(lines)
