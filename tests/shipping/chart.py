@@ -17,10 +17,10 @@ import kopf
 import yaml
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
-from streamflow_dev.kube_build import K8S_VERSION
 from fraud_operator.handlers.pipeline import PRUNABLE
 from fraud_operator.handlers.registration import register
 from fraud_operator.render import render_all
+from streamflow_dev.kube_build import K8S_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "streamflow-operator"
@@ -32,8 +32,14 @@ KUBE_VERSION = K8S_VERSION
 Rules = dict[tuple[str, str], set[str]]
 
 
-def render(helm: Path, *sets: str, release: str = "streamflow", namespace: str = "streamflow-system") -> str:
-    """``helm template`` of the chart; raises with helm's message on failure."""
+def render(
+    helm: Path,
+    *sets: str,
+    release: str = "streamflow",
+    namespace: str = "streamflow-system",
+    values_file: Path | None = None,
+) -> str:
+    """``helm template`` of the chart (with ``--set`` items and a values file); raises with helm's message."""
     argv = [
         str(helm),
         "template",
@@ -44,6 +50,8 @@ def render(helm: Path, *sets: str, release: str = "streamflow", namespace: str =
         "--kube-version",
         KUBE_VERSION,
     ]
+    if values_file is not None:
+        argv += ["--values", str(values_file)]
     for item in sets:
         argv += ["--set", item]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)

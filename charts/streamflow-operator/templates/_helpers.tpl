@@ -37,3 +37,38 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The operator container's env: the `env` map (sorted by name), then `extraEnv`; a name in both fails. */}}
+{{- define "streamflow.env" -}}
+{{- $env := .Values.env | default dict -}}
+{{- range .Values.extraEnv -}}
+{{- if hasKey $env .name -}}
+{{- fail (printf "%s is set in both env and extraEnv: set it in one place" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- if or $env .Values.extraEnv -}}
+env:
+{{- range $name, $value := $env }}
+  - name: {{ $name }}
+    {{- /* a values file's numbers arrive as float64: 67108864 must not become "6.7108864e+07" */}}
+    {{- if and (kindIs "float64" $value) (eq $value (floor $value)) }}
+    value: {{ $value | int64 | toString | quote }}
+    {{- else }}
+    value: {{ $value | toString | quote }}
+    {{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . | indent 2 }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of the `helm test` Pod: not the selector labels, so no Service or monitor selects it. */}}
+{{- define "streamflow.testLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+app.kubernetes.io/part-of: streamflow
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
