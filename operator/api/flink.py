@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from fraud_operator.api.common import ApiModel, K8sName, cel
+from fraud_operator.api.common import ApiModel, K8sName, LocalObjectReference, cel
+from fraud_operator.api.storage import OBJECT_STORE_SCHEMES, STORAGE_URI_PATTERN
 from pydantic import Field, StringConstraints, model_validator
 
 __all__ = [
+    "CREDENTIAL_KEY_PREFIXES",
+    "CREDENTIAL_KEY_SUFFIXES",
     "FLINK_VERSIONS",
     "MANAGED_FLINK_KEYS",
     "FlinkSpec",
     "FlinkVersion",
     "JobManagerSpec",
     "Resources",
+    "StorageCredentials",
     "TaskManagerSpec",
 ]
 
-# The Flink Kubernetes Operator 1.15 CRD accepts exactly these values for spec.flinkVersion.
-FlinkVersion = Literal[
-    "v1_13", "v1_14", "v1_15", "v1_16", "v1_17", "v1_18", "v1_19", "v1_20", "v2_0", "v2_1", "v2_2"
-]
+# What both the Flink Kubernetes Operator 1.15 (v1_13..v2_2, but it ignores v1_13/v1_14) and our job image
+# (Flink 2.2.1, tests/shipping/test_dockerfile.py) support: the image's own minor only.
+FlinkVersion = Literal["v2_2"]
 FLINK_VERSIONS: tuple[str, ...] = get_args(FlinkVersion)
 
 # Flink settings the operator derives from the spec; extraConfiguration may not override them.
@@ -38,10 +41,31 @@ MANAGED_FLINK_KEYS: tuple[str, ...] = (
     "pipeline.max-parallelism",
 )
 
+# Credentials come only from Secrets or workload identity, never through the Flink configuration (stored in a
+# ConfigMap by the Flink operator and readable in the FlinkDeployment).
+CREDENTIAL_KEY_SUFFIXES: tuple[str, ...] = (
+    "access-key",
+    "secret-key",
+    "access.key",
+    "secret.key",
+    "private.key",
+    "client.secret",
+    "sas.token",
+)
+CREDENTIAL_KEY_PREFIXES: tuple[str, ...] = ("fs.azure.account.key.",)
+
 FlinkMemory = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(k|kb|m|mb|g|gb)$", max_length=32)]
-StorageUri = Annotated[
-    str, StringConstraints(pattern=r"^(file|s3|s3a|s3p|gs|abfss|wasbs|hdfs|oss)://\S+$", max_length=512)
-]
+StorageUri = Annotated[str, StringConstraints(pattern=STORAGE_URI_PATTERN, max_length=512)]
+AnnotationKey = Annotated[str, StringConstraints(max_length=253)]
+
+# CEL: state survives a pod replacement on an object store or on the named claim.
+_OBJECT_STORE_CEL = " || ".join(f"self.storageUri.startsWith('{s}://')" for s in OBJECT_STORE_SCHEMES)
+_DURABLE_CEL = f"({_OBJECT_STORE_CEL} || has(self.stateVolumeClaim))"
+_DURABLE_HINT = (
+    "durable storage (stateVolumeClaim for file://, or an object store: "
+    + ", ".join(f"{s}://" for s in OBJECT_STORE_SCHEMES)
+    + ")"
+)
 
 
 class Resources(ApiModel):
@@ -71,6 +95,29 @@ class TaskManagerSpec(ApiModel):
     )
 
 
+class StorageCredentials(ApiModel):
+    """How the Flink pods authenticate to the object store; never written into the Flink configuration."""
+
+    secret_ref: LocalObjectReference | None = Field(
+        default=None,
+        description=(
+            "Secret with the object store's credentials: keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(s3), AZURE_STORAGE_KEY (wasb, wasbs) become environment variables; credentials.json (gs) is "
+            "mounted read-only as GOOGLE_APPLICATION_CREDENTIALS. Not for abfs: use workload identity."
+        ),
+    )
+    service_account_annotations: dict[AnnotationKey, Annotated[str, StringConstraints(max_length=1024)]] = (
+        Field(
+            default_factory=dict,
+            max_length=16,
+            description=(
+                "Annotations of the rendered ServiceAccount for workload identity, e.g. eks.amazonaws.com/"
+                "role-arn, iam.gke.io/gcp-service-account, azure.workload.identity/client-id."
+            ),
+        )
+    )
+
+
 class FlinkSpec(ApiModel):
     """The Flink deployment that runs the detector (rendered as a FlinkDeployment of the Flink operator)."""
 
@@ -80,6 +127,44 @@ class FlinkSpec(ApiModel):
                 "self.upgradeMode != 'last-state' || self.highAvailability",
                 "upgradeMode last-state needs highAvailability: true",
                 ".upgradeMode",
+            ),
+            (
+                f"self.upgradeMode == 'stateless' || self.allowStateLoss || {_DURABLE_CEL}",
+                f"upgradeMode savepoint and last-state need {_DURABLE_HINT}; "
+                "allowStateLoss: true accepts losing state (development only)",
+                ".upgradeMode",
+            ),
+            (
+                f"!self.highAvailability || {_DURABLE_CEL}",
+                f"highAvailability needs {_DURABLE_HINT} for high-availability.storageDir; "
+                "set highAvailability: false with allowStateLoss",
+                ".highAvailability",
+            ),
+            (
+                "!has(self.stateVolumeClaim) || self.storageUri.startsWith('file:')",
+                "stateVolumeClaim holds file:// state only; an object store needs no claim",
+                ".stateVolumeClaim",
+            ),
+            (
+                "!has(self.storageCredentials) || !has(self.storageCredentials.secretRef) "
+                "|| !self.storageUri.startsWith('file:')",
+                "storageCredentials.secretRef is for object stores; file:// state needs none",
+                ".storageCredentials.secretRef",
+            ),
+            (
+                "!has(self.storageCredentials) || !has(self.storageCredentials.secretRef) "
+                "|| !self.storageUri.startsWith('abfs')",
+                "storageCredentials.secretRef is not supported for abfs:// (Flink reads its account key only "
+                "from the Flink configuration): use workload identity (serviceAccountAnnotations)",
+                ".storageCredentials.secretRef",
+            ),
+            (
+                "!has(self.serviceAccount) || !has(self.storageCredentials) "
+                "|| !has(self.storageCredentials.serviceAccountAnnotations) "
+                "|| size(self.storageCredentials.serviceAccountAnnotations) == 0",
+                "storageCredentials.serviceAccountAnnotations go on the ServiceAccount the operator "
+                "renders; annotate your own serviceAccount yourself",
+                ".storageCredentials.serviceAccountAnnotations",
             ),
             (
                 "!self.storageUri.startsWith('file:') || self.storageUri.startsWith('file:///flink-data')",
@@ -96,6 +181,17 @@ class FlinkSpec(ApiModel):
                 "extraConfiguration must not set keys the operator manages: " + ", ".join(MANAGED_FLINK_KEYS),
                 ".extraConfiguration",
             ),
+            (
+                "self.extraConfiguration.all(k, "
+                + " && ".join(
+                    [f"!k.endsWith('{x}')" for x in CREDENTIAL_KEY_SUFFIXES]
+                    + [f"!k.startsWith('{x}')" for x in CREDENTIAL_KEY_PREFIXES]
+                )
+                + ")",
+                "extraConfiguration must not carry credentials: use storageCredentials (a Secret) or "
+                "workload identity",
+                ".extraConfiguration",
+            ),
         )
     }
 
@@ -108,9 +204,12 @@ class FlinkSpec(ApiModel):
     flink_version: FlinkVersion = Field(
         default="v2_2", description="Flink version of the image, as the Flink operator names it."
     )
-    service_account: K8sName = Field(
-        default="flink",
-        description="Service account of the Flink pods (needs rights on pods and configmaps).",
+    service_account: K8sName | None = Field(
+        default=None,
+        description=(
+            "Existing service account of the Flink pods (it needs the JobManager's rights on pods and "
+            "configmaps). Unset: the operator renders <name>-flink with a least-privilege Role."
+        ),
     )
     python_jar_uri: Annotated[
         str, StringConstraints(pattern=r"^(local|file|https?)://\S+\.jar$", max_length=512)
@@ -131,18 +230,38 @@ class FlinkSpec(ApiModel):
     )
     storage_uri: StorageUri = Field(
         default="file:///flink-data",
-        description="Base URI for checkpoints, savepoints and HA metadata (one subdirectory per pipeline).",
+        description=(
+            "Base URI for checkpoints, savepoints and HA metadata (one subdirectory per pipeline): file:// "
+            "under /flink-data on stateVolumeClaim, or an object store whose plugin the job image carries."
+        ),
     )
     state_volume_claim: K8sName | None = Field(
         default=None,
-        description="PersistentVolumeClaim mounted at /flink-data so file:// state survives pod restarts.",
+        description=(
+            "Existing PersistentVolumeClaim (ReadWriteMany: every Flink pod mounts it) at /flink-data, so "
+            "file:// state survives pod replacement. Not owned by the pipeline: savepoints outlive it."
+        ),
+    )
+    storage_credentials: StorageCredentials | None = Field(
+        default=None, description="Credentials of the object store, only from Secrets or workload identity."
+    )
+    allow_state_loss: bool = Field(
+        default=False,
+        description=(
+            "Development only: accept savepoint/last-state upgrades on non-durable storage (an emptyDir "
+            "per pod), where a replaced JobManager pod loses every checkpoint and savepoint."
+        ),
     )
     model_volume_claim: K8sName | None = Field(
         default=None,
         description="PersistentVolumeClaim with model artifacts, read-only at /opt/streamflow/models.",
     )
     high_availability: bool = Field(
-        default=False, description="Kubernetes HA for the JobManager; required for last-state upgrades."
+        default=True,
+        description=(
+            "Kubernetes HA for the JobManager (ConfigMaps plus high-availability.storageDir on the durable "
+            "storage); required for last-state upgrades."
+        ),
     )
     extra_configuration: dict[str, Annotated[str, StringConstraints(max_length=4096)]] = Field(
         default_factory=dict,
@@ -162,7 +281,53 @@ class FlinkSpec(ApiModel):
             raise ValueError(
                 "jobManager.replicas: more than one JobManager replica needs highAvailability: true"
             )
+        self._check_storage()
         managed = sorted(set(self.extra_configuration) & set(MANAGED_FLINK_KEYS))
         if managed:
             raise ValueError(f"extraConfiguration: keys managed by the operator: {', '.join(managed)}")
+        secrets = sorted(
+            k
+            for k in self.extra_configuration
+            if k.endswith(CREDENTIAL_KEY_SUFFIXES) or k.startswith(CREDENTIAL_KEY_PREFIXES)
+        )
+        if secrets:
+            raise ValueError(
+                f"extraConfiguration: must not carry credentials ({', '.join(secrets)}): use "
+                "storageCredentials (a Secret) or workload identity"
+            )
         return self
+
+    @property
+    def durable(self) -> bool:
+        """Whether state survives a pod replacement: an object store, or file:// on a named claim."""
+        return not self.storage_uri.startswith("file:") or self.state_volume_claim is not None
+
+    def _check_storage(self) -> None:
+        if self.upgrade_mode != "stateless" and not self.allow_state_loss and not self.durable:
+            raise ValueError(
+                f"upgradeMode: {self.upgrade_mode} needs {_DURABLE_HINT}; "
+                "allowStateLoss: true accepts losing state (development only)"
+            )
+        if self.high_availability and not self.durable:
+            raise ValueError(
+                f"highAvailability needs {_DURABLE_HINT} for high-availability.storageDir; "
+                "set highAvailability: false with allowStateLoss"
+            )
+        if self.state_volume_claim is not None and not self.storage_uri.startswith("file:"):
+            raise ValueError("stateVolumeClaim: holds file:// state only; an object store needs no claim")
+        credentials = self.storage_credentials
+        if credentials is not None and credentials.secret_ref is not None:
+            if self.storage_uri.startswith("file:"):
+                raise ValueError(
+                    "storageCredentials.secretRef: is for object stores; file:// state needs none"
+                )
+            if self.storage_uri.startswith("abfs"):
+                raise ValueError(
+                    "storageCredentials.secretRef: not supported for abfs:// (Flink reads its account key "
+                    "only from the Flink configuration): use workload identity (serviceAccountAnnotations)"
+                )
+        if credentials is not None and credentials.service_account_annotations and self.service_account:
+            raise ValueError(
+                "storageCredentials.serviceAccountAnnotations: go on the ServiceAccount the operator "
+                "renders; annotate your own serviceAccount yourself"
+            )

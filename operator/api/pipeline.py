@@ -77,6 +77,7 @@ __all__ = [
     "MlAnomalyRule",
     "ModelPolicy",
     "ModelRoll",
+    "MonitoringSpec",
     "NetworkPolicySpec",
     "Resources",
     "RuleBase",
@@ -185,6 +186,28 @@ class NetworkPolicySpec(ApiModel):
     )
 
 
+class MonitoringSpec(ApiModel):
+    """Scraping of the detector's metrics (Flink's Prometheus reporter) by the Prometheus Operator."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Render a PodMonitor (monitoring.coreos.com/v1) for the Flink pods' metrics port. Skipped, and "
+            "said in the Monitored condition, where the Prometheus Operator's CRD is not installed."
+        ),
+    )
+    interval: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m|h)$", max_length=16)] = Field(
+        default="30s", description="Scrape interval, e.g. 30s or 1m."
+    )
+    labels: dict[
+        Annotated[str, StringConstraints(max_length=253)], Annotated[str, StringConstraints(max_length=63)]
+    ] = Field(
+        default_factory=dict,
+        max_length=8,
+        description="Extra labels of the PodMonitor, to match your Prometheus' podMonitorSelector.",
+    )
+
+
 class DisruptionBudgetSpec(ApiModel):
     """PodDisruptionBudgets for the JobManager and the TaskManagers."""
 
@@ -231,6 +254,9 @@ class FraudPipelineSpec(ApiModel):
     )
     disruption_budget: DisruptionBudgetSpec = Field(
         default_factory=DisruptionBudgetSpec, description="PodDisruptionBudgets for the Flink pods."
+    )
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec, description="Prometheus scraping of the detector's metrics."
     )
     suspend: bool = Field(
         default=False, description="Suspend the job (with a savepoint) without deleting anything."

@@ -40,6 +40,7 @@ from fraud_operator.handlers.status import (
 )
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
 from fraud_operator.render import ScheduleError, config_hash, detector_config, render_all, topic_specs
+from fraud_operator.render.monitoring import PODMONITOR_API_VERSION
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
 from fraud_operator.settings import KAFKA_TIMEOUT_SECONDS
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
@@ -64,6 +65,7 @@ PRUNABLE = (
     ("policy/v1", "PodDisruptionBudget"),
     (STRIMZI_API_VERSION, "KafkaTopic"),
     ("batch/v1", "CronJob"),
+    (PODMONITOR_API_VERSION, "PodMonitor"),
 )
 _MODEL_KINDS = ("ConfigMap", "FlinkDeployment")
 
@@ -258,6 +260,30 @@ def _prune(applier: Applier, pipeline: FraudPipeline, desired: list[dict[str, An
     return removed
 
 
+def _monitoring(
+    applier: Applier, pipeline: FraudPipeline, children: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], Finding]:
+    """The children without the PodMonitor where its kind is not served, and the Monitored finding.
+
+    A cluster without the Prometheus Operator is a supported setup, not an error: the pipeline runs, and
+    the condition (which Ready does not depend on) says that nothing scrapes its metrics.
+    """
+    monitors = [c for c in children if c["kind"] == "PodMonitor"]
+    if not pipeline.spec.monitoring.enabled:
+        return children, Finding("Monitored", "False", "Disabled", "spec.monitoring.enabled is false")
+    if not applier.serves(PODMONITOR_API_VERSION, "PodMonitor"):
+        kept = [c for c in children if c["kind"] != "PodMonitor"]
+        message = (
+            f"{PODMONITOR_API_VERSION} PodMonitor is not served here (the Prometheus Operator is not "
+            "installed): nothing scrapes the detector's metrics"
+        )
+        return kept, Finding("Monitored", "False", "PodMonitorNotServed", message)
+    names = ", ".join(c["metadata"]["name"] for c in monitors)
+    return children, Finding(
+        "Monitored", "True", "PodMonitorApplied", f"PodMonitor {names} selects the metrics port"
+    )
+
+
 def _models(
     applier: Applier, pipeline: FraudPipeline
 ) -> tuple[FraudModel | None, FraudModel | None, Finding]:
@@ -393,6 +419,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         children = render_all(pipeline, model, shadow)
     except ScheduleError as exc:
         return _invalid_schedules(body, pipeline, exc)
+    children, monitored = _monitoring(applier, pipeline, children)
     desired = [child for child in children if model is not None or child["kind"] not in _MODEL_KINDS]
     written: list[str] = []
     rejected: list[str] = []
@@ -436,7 +463,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     )
     facts = ReconcileFacts(
         generation=meta.get("generation"),
-        findings=[reconciled, model_finding, topics_finding, db_finding],
+        findings=[reconciled, model_finding, topics_finding, db_finding, monitored],
         fields=fields,
     )
     old, new = write_pipeline_status(

@@ -2,7 +2,9 @@
 
 The pod template is built to pass Pod Security ``restricted``: non-root, no privilege escalation, all
 capabilities dropped, RuntimeDefault seccomp and a read-only root filesystem with emptyDir volumes for the
-directories Flink and Python write to. Credentials arrive only as ``secretKeyRef`` environment variables.
+directories Flink and Python write to. Credentials arrive only as ``secretKeyRef`` environment variables or
+a read-only Secret volume (GCS's key file), never in the Flink configuration. State lives on the claim
+named by spec.flink.stateVolumeClaim or on an object store (docs/state.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
+from fraud_operator.api.storage import STATE_MOUNT, plugin_for
 from fraud_operator.render.config import (
     ENV_DB_PASSWORD,
     ENV_DB_USER,
@@ -26,11 +29,13 @@ from fraud_operator.render.naming import (
     FLINK_CONTAINER,
     FLINK_UID,
     METRICS_PORT,
+    METRICS_PORT_NAME,
     common_labels,
     configmap_name,
     flinkdeployment_name,
     pod_selector,
 )
+from fraud_operator.render.rbac import flink_service_account
 
 __all__ = [
     "DETECTOR_MODULE",
@@ -38,6 +43,7 @@ __all__ = [
     "MODEL_MOUNT",
     "PYTHON_DRIVER",
     "STATE_MOUNT",
+    "STORAGE_SECRET_MOUNT",
     "flink_configuration",
     "render_flinkdeployment",
     "render_pod_template",
@@ -45,12 +51,14 @@ __all__ = [
 
 PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 DETECTOR_MODULE = "fraud_jobs.detector"
-STATE_MOUNT = "/flink-data"
+STORAGE_SECRET_MOUNT = "/var/run/secrets/streamflow/storage"
 MODEL_MOUNT = "/opt/streamflow/models"
 MODEL_CACHE_MOUNT = "/opt/streamflow/model-cache"
 """Where the job caches https:// artifacts (the image's STREAMFLOW_MODEL_CACHE): an emptyDir, because the
 root filesystem is read-only and the model claim is mounted read-only; it outlives container restarts."""
 _PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+_AZURE_KEY_PROVIDER = "org.apache.flink.fs.azurefs.EnvironmentVariableKeyProvider"
+_AZURE_WORKLOAD_IDENTITY = "azure.workload.identity/client-id"
 _WRITABLE_DIRS = {"tmp": "/tmp", "flink-log": "/opt/flink/log", "model-cache": MODEL_CACHE_MOUNT}
 
 
@@ -85,7 +93,23 @@ def flink_configuration(pipeline: FraudPipeline) -> dict[str, str]:
     if flink.high_availability:
         conf["high-availability.type"] = "kubernetes"
         conf["high-availability.storageDir"] = f"{base}/ha"
+    conf.update(_credential_configuration(pipeline))
     return dict(sorted(conf.items()))
+
+
+def _uses_storage_secret(pipeline: FraudPipeline) -> bool:
+    credentials = pipeline.spec.flink.storage_credentials
+    return credentials is not None and credentials.secret_ref is not None
+
+
+def _credential_configuration(pipeline: FraudPipeline) -> dict[str, str]:
+    """Non-secret settings that point Flink at the Secret's credentials (wasb/wasbs: the key provider)."""
+    uri = pipeline.spec.flink.storage_uri
+    if not _uses_storage_secret(pipeline) or not uri.startswith("wasb"):
+        return {}
+    # wasbs://<container>@<account>.blob.core.windows.net/<path>: the key provider is set per account host.
+    host = uri.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+    return {f"fs.azure.account.keyprovider.{host}": _AZURE_KEY_PROVIDER}
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -103,6 +127,25 @@ def _env(pipeline: FraudPipeline) -> list[dict[str, Any]]:
     db_secret_name = db_secret.name if db_secret is not None else f"{spec.database.cnpg_cluster}-app"
     env.append(_secret_env(ENV_DB_USER, db_secret_name, "username"))
     env.append(_secret_env(ENV_DB_PASSWORD, db_secret_name, "password"))
+    env.extend(_storage_env(pipeline))
+    return env
+
+
+def _storage_env(pipeline: FraudPipeline) -> list[dict[str, Any]]:
+    """The object store's credentials from storageCredentials.secretRef (keys named like the variables)."""
+    credentials = pipeline.spec.flink.storage_credentials
+    plugin = plugin_for(pipeline.spec.flink.storage_uri)
+    if credentials is None or credentials.secret_ref is None or plugin is None:
+        return []
+    secret = credentials.secret_ref.name
+    env = [_secret_env(name, secret, name) for name in plugin.secret_env]
+    if plugin.secret_file is not None:
+        env.append(
+            {
+                "name": "GOOGLE_APPLICATION_CREDENTIALS",
+                "value": f"{STORAGE_SECRET_MOUNT}/{plugin.secret_file}",
+            }
+        )
     return env
 
 
@@ -123,9 +166,24 @@ def _volumes(pipeline: FraudPipeline) -> tuple[list[dict[str, Any]], list[dict[s
         )
         mounts.append({"name": "flink-data", "mountPath": STATE_MOUNT})
     elif flink.storage_uri.startswith("file:"):
-        # Without a claim, file:// checkpoints only survive container restarts, not pod rescheduling.
+        # Only with allowStateLoss or stateless upgrades (the API refuses the rest): file:// state on an
+        # emptyDir survives container restarts, not a replaced pod.
         volumes.append({"name": "flink-data", "emptyDir": {}})
         mounts.append({"name": "flink-data", "mountPath": STATE_MOUNT})
+    plugin = plugin_for(flink.storage_uri)
+    credentials = flink.storage_credentials
+    if plugin is not None and plugin.secret_file is not None and _uses_storage_secret(pipeline):
+        assert credentials is not None and credentials.secret_ref is not None
+        volumes.append(
+            {
+                "name": "storage-credentials",
+                "secret": {
+                    "secretName": credentials.secret_ref.name,
+                    "items": [{"key": plugin.secret_file, "path": plugin.secret_file}],
+                },
+            }
+        )
+        mounts.append({"name": "storage-credentials", "mountPath": STORAGE_SECRET_MOUNT, "readOnly": True})
     if flink.model_volume_claim is not None:
         volumes.append(
             {
@@ -141,6 +199,9 @@ def render_pod_template(pipeline: FraudPipeline, digest: str) -> dict[str, Any]:
     """Pod template shared by JobManager and TaskManagers (the Flink operator merges it into its pods)."""
     volumes, mounts = _volumes(pipeline)
     labels = {**common_labels(pipeline, "detector"), **pod_selector(pipeline)}
+    credentials = pipeline.spec.flink.storage_credentials
+    if credentials is not None and _AZURE_WORKLOAD_IDENTITY in credentials.service_account_annotations:
+        labels["azure.workload.identity/use"] = "true"  # the Azure webhook injects tokens only then
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -166,7 +227,7 @@ def render_pod_template(pipeline: FraudPipeline, digest: str) -> dict[str, Any]:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "env": _env(pipeline),
-                    "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
+                    "ports": [{"name": METRICS_PORT_NAME, "containerPort": METRICS_PORT, "protocol": "TCP"}],
                     "volumeMounts": mounts,
                 }
             ],
@@ -196,7 +257,7 @@ def render_flinkdeployment(
             "imagePullPolicy": flink.image_pull_policy,
             "flinkVersion": flink.flink_version,
             "mode": "native",
-            "serviceAccount": flink.service_account,
+            "serviceAccount": flink_service_account(pipeline),
             "flinkConfiguration": flink_configuration(pipeline),
             "podTemplate": render_pod_template(pipeline, digest),
             "jobManager": {

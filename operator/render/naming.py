@@ -13,11 +13,14 @@ __all__ = [
     "FLINK_UID",
     "MANAGED_BY",
     "METRICS_PORT",
+    "METRICS_PORT_NAME",
     "PIPELINE_LABEL",
     "common_labels",
     "configmap_name",
     "flinkdeployment_name",
+    "jobmanager_rbac_name",
     "pod_selector",
+    "podmonitor_name",
     "scale_selector",
     "topic_name",
     "topic_names",
@@ -32,6 +35,7 @@ CONFIG_FILE = "detector.json"
 FLINK_CONTAINER = "flink-main-container"
 FLINK_UID = 9999  # user "flink" of the official Flink images
 METRICS_PORT = 9249
+METRICS_PORT_NAME = "metrics"  # the container port's name, which the PodMonitor selects
 FLINK_REST_PORT = 8081
 
 
@@ -61,6 +65,16 @@ def scale_selector(pipeline: FraudPipeline) -> str:
 def flinkdeployment_name(pipeline: FraudPipeline) -> str:
     """The FlinkDeployment shares the pipeline's name; Flink derives its Services from it."""
     return pipeline.metadata.name
+
+
+def jobmanager_rbac_name(pipeline: FraudPipeline) -> str:
+    """Name of the rendered ServiceAccount, Role and RoleBinding of the Flink pods."""
+    return f"{pipeline.metadata.name}-flink"
+
+
+def podmonitor_name(pipeline: FraudPipeline) -> str:
+    """Name of the PodMonitor scraping the detector's metrics."""
+    return f"{pipeline.metadata.name}-detector"
 
 
 def configmap_name(pipeline: FraudPipeline) -> str:

@@ -58,3 +58,8 @@ def flink_crd() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def kafkatopic_crd() -> dict[str, Any]:
     return _load(SHARED_CRDS / "kafkatopics.kafka.strimzi.io.yaml")
+
+
+@pytest.fixture(scope="session")
+def podmonitor_crd() -> dict[str, Any]:
+    return _load(SHARED_CRDS / "monitoring.coreos.com_podmonitors.yaml")

@@ -39,10 +39,12 @@ def test_minimal_spec_gets_defaults() -> None:
             "kafka": {"bootstrapServers": "kafka:9092"},
             "database": {"cnpgCluster": "pg"},
             "modelRef": {"name": "m1"},
-            "flink": {"image": "img:1"},
+            "flink": {"image": "img:1", "stateVolumeClaim": "flink-state"},
         },
     }
     spec = FraudPipeline.model_validate(doc).spec
+    assert spec.flink.high_availability and not spec.flink.allow_state_loss and spec.flink.durable
+    assert spec.flink.service_account is None and spec.monitoring.enabled
     assert (spec.flink.flink_version, spec.flink.upgrade_mode, spec.flink.state_backend) == (
         "v2_2",
         "savepoint",
@@ -118,7 +120,72 @@ BAD_SPECS: list[tuple[str, Mutation, str]] = [
         _set("spec.detector.maxParallelism", 1),
         "parallelism: 2 exceeds maxParallelism",
     ),
-    ("last-state without HA", _set("spec.flink.upgradeMode", "last-state"), "upgradeMode: last-state"),
+    (
+        "last-state without HA",
+        _both(_set("spec.flink.upgradeMode", "last-state"), _set("spec.flink.highAvailability", False)),
+        "upgradeMode: last-state",
+    ),
+    (
+        "savepoint on an emptyDir",
+        _delete("spec.flink.stateVolumeClaim"),
+        "upgradeMode: savepoint needs durable storage",
+    ),
+    (
+        "last-state on an emptyDir, even with allowStateLoss, without HA",
+        _both(
+            _delete("spec.flink.stateVolumeClaim"),
+            _set("spec.flink.allowStateLoss", True),
+            _set("spec.flink.upgradeMode", "last-state"),
+        ),
+        "highAvailability needs durable storage",
+    ),
+    (
+        "HA on an emptyDir",
+        _both(_delete("spec.flink.stateVolumeClaim"), _set("spec.flink.allowStateLoss", True)),
+        "highAvailability needs durable storage",
+    ),
+    (
+        "claim with an object store",
+        _set("spec.flink.storageUri", "s3://bucket/flink"),
+        "stateVolumeClaim: holds file:// state only",
+    ),
+    (
+        "scheme without a plugin in the image",
+        _both(_delete("spec.flink.stateVolumeClaim"), _set("spec.flink.storageUri", "hdfs://nn/flink")),
+        "spec.flink.storageUri",
+    ),
+    (
+        "credentials in the Flink configuration",
+        _set("spec.flink.extraConfiguration", {"s3.secret-key": "hunter2"}),
+        "must not carry credentials (s3.secret-key)",
+    ),
+    (
+        "secret for file storage",
+        _set("spec.flink.storageCredentials", {"secretRef": {"name": "s"}}),
+        "storageCredentials.secretRef: is for object stores",
+    ),
+    (
+        "secret for abfs",
+        _both(
+            _delete("spec.flink.stateVolumeClaim"),
+            _set("spec.flink.storageUri", "abfss://c@acct.dfs.core.windows.net/flink"),
+            _set("spec.flink.storageCredentials", {"secretRef": {"name": "s"}}),
+        ),
+        "not supported for abfs://",
+    ),
+    (
+        "annotations for an account the operator does not render",
+        _both(
+            _set("spec.flink.serviceAccount", "flink"),
+            _set("spec.flink.storageCredentials", {"serviceAccountAnnotations": {"a/b": "c"}}),
+        ),
+        "storageCredentials.serviceAccountAnnotations",
+    ),
+    (
+        "flink version the image does not run",
+        _set("spec.flink.flinkVersion", "v1_14"),
+        "spec.flink.flinkVersion",
+    ),
     (
         "managed flink key overridden",
         _set("spec.flink.extraConfiguration", {"state.backend.type": "hashmap"}),
@@ -139,7 +206,7 @@ BAD_SPECS: list[tuple[str, Mutation, str]] = [
     ("name too long", _set("metadata.name", "p" * 46), "metadata.name"),
     (
         "more than one JobManager without HA",
-        _both(_set("spec.flink.jobManager.replicas", 2)),
+        _both(_set("spec.flink.jobManager.replicas", 2), _set("spec.flink.highAvailability", False)),
         "jobManager.replicas",
     ),
 ]
@@ -160,6 +227,42 @@ def test_high_availability_allows_last_state_and_replicas(pipeline_doc: dict[str
     assert FraudPipeline.model_validate(pipeline_doc).spec.flink.job_manager.replicas == 2
 
 
-def test_flink_versions_match_the_flink_operator_crd(flink_crd: dict[str, Any]) -> None:
+def test_flink_versions_are_what_the_flink_operator_and_the_image_both_run(flink_crd: dict[str, Any]) -> None:
     upstream = crd_schema(flink_crd)["properties"]["spec"]["properties"]["flinkVersion"]["enum"]
-    assert list(FLINK_VERSIONS) == upstream
+    assert set(FLINK_VERSIONS) <= set(upstream)
+    # the job image is Flink 2.2 (tests/shipping/test_dockerfile.py pins the default to its version)
+    assert FLINK_VERSIONS == ("v2_2",)
+
+
+GOOD_STORAGE: list[tuple[str, dict[str, Any]]] = [
+    ("claim", {"stateVolumeClaim": "flink-state"}),
+    ("s3 with a Secret", {"storageUri": "s3://b/flink", "storageCredentials": {"secretRef": {"name": "s3"}}}),
+    (
+        "gs with workload identity",
+        {
+            "storageUri": "gs://b/f",
+            "storageCredentials": {"serviceAccountAnnotations": {"iam.gke.io/gcp-service-account": "x@y"}},
+        },
+    ),
+    ("abfss", {"storageUri": "abfss://c@a.dfs.core.windows.net/f"}),
+    (
+        "wasbs with a Secret",
+        {
+            "storageUri": "wasbs://c@a.blob.core.windows.net/f",
+            "storageCredentials": {"secretRef": {"name": "az"}},
+        },
+    ),
+    ("explicitly ephemeral", {"allowStateLoss": True, "highAvailability": False}),
+    ("stateless on an emptyDir", {"upgradeMode": "stateless", "highAvailability": False}),
+]
+
+
+@pytest.mark.parametrize(("case", "flink"), GOOD_STORAGE, ids=[c for c, _ in GOOD_STORAGE])
+def test_storage_variants_are_accepted(
+    pipeline_doc: dict[str, Any], case: str, flink: dict[str, Any]
+) -> None:
+    spec = pipeline_doc["spec"]["flink"]
+    spec.pop("stateVolumeClaim")
+    spec.update(flink)
+    parsed = FraudPipeline.model_validate(pipeline_doc).spec.flink
+    assert parsed.durable == (not case.startswith(("explicitly", "stateless")))

@@ -45,6 +45,10 @@ def test_renders_every_child(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "NetworkPolicy": 8,
         "PodDisruptionBudget": 2,
         "CronJob": 1,  # one per spec.database.schedules entry
+        "ServiceAccount": 1,  # the Flink pods' account, Role and RoleBinding (render/rbac.py)
+        "Role": 1,
+        "RoleBinding": 1,
+        "PodMonitor": 1,  # spec.monitoring.enabled defaults to true
     }
     for doc in docs:
         assert doc["metadata"]["namespace"] == "default"
@@ -114,7 +118,7 @@ def test_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], content: 
 
 def test_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(["render", str(tmp_path / "missing.yaml")], capsys)
-    assert code == 2
+    assert code == 1
     assert "cannot read" in err
 
 

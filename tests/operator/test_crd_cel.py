@@ -119,8 +119,6 @@ PIPELINE_CASES = [
     ("spec.kafka.securityProtocol", "SASL_PLAINTEXT", "SASL security protocols need credentialsSecretRef"),
     ("spec.shadowModelRef.name", "iforest-v1", "shadowModelRef must name a different model than modelRef"),
     ("spec.detector.maxParallelism", 1, "parallelism must not exceed maxParallelism"),
-    ("spec.flink.upgradeMode", "last-state", "upgradeMode last-state needs highAvailability: true"),
-    ("spec.flink.jobManager.replicas", 2, "more than one JobManager replica needs highAvailability: true"),
     (
         "spec.flink.extraConfiguration",
         {"state.backend.type": "hashmap"},
@@ -142,6 +140,65 @@ def test_cel_and_pydantic_refuse_the_same_pipelines(
     assert len(errors) == 1 and errors[0].startswith(message), errors
     with pytest.raises(ValidationError):
         FraudPipeline.model_validate(bad)
+
+
+# Edits of spec.flink (None removes a field), each breaking exactly one rule.
+FLINK_CASES: list[tuple[dict[str, Any], str]] = [
+    (
+        {"upgradeMode": "last-state", "highAvailability": False},
+        "upgradeMode last-state needs highAvailability",
+    ),
+    ({"jobManager": {"replicas": 2}, "highAvailability": False}, "more than one JobManager replica needs"),
+    (
+        {"stateVolumeClaim": None, "highAvailability": False},
+        "upgradeMode savepoint and last-state need durable",
+    ),
+    ({"stateVolumeClaim": None, "allowStateLoss": True}, "highAvailability needs durable storage"),
+    ({"storageUri": "s3://bucket/flink"}, "stateVolumeClaim holds file:// state only"),
+    (
+        {"storageCredentials": {"secretRef": {"name": "s"}}},
+        "storageCredentials.secretRef is for object stores",
+    ),
+    (
+        {
+            "stateVolumeClaim": None,
+            "storageUri": "abfss://c@acct.dfs.core.windows.net/flink",
+            "storageCredentials": {"secretRef": {"name": "s"}},
+        },
+        "storageCredentials.secretRef is not supported for abfs://",
+    ),
+    ({"extraConfiguration": {"s3.secret-key": "x"}}, "extraConfiguration must not carry credentials"),
+    (
+        {"serviceAccount": "flink", "storageCredentials": {"serviceAccountAnnotations": {"a/b": "c"}}},
+        "storageCredentials.serviceAccountAnnotations go on the ServiceAccount",
+    ),
+]
+
+
+@pytest.mark.parametrize(("changes", "message"), FLINK_CASES, ids=[m for _, m in FLINK_CASES])
+def test_cel_and_pydantic_refuse_the_same_flink_specs(
+    pipeline_doc: dict[str, Any], changes: dict[str, Any], message: str
+) -> None:
+    bad = copy.deepcopy(pipeline_doc)
+    flink = bad["spec"]["flink"]
+    for key, value in changes.items():
+        if value is None:
+            flink.pop(key)
+        else:
+            flink[key] = value
+    errors = cel_errors(bad, PIPELINE)
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+    with pytest.raises(ValidationError):
+        FraudPipeline.model_validate(bad)
+
+
+def test_explicit_state_loss_passes_cel_and_pydantic(pipeline_doc: dict[str, Any]) -> None:
+    ephemeral = copy.deepcopy(pipeline_doc)
+    flink = ephemeral["spec"]["flink"]
+    flink.pop("stateVolumeClaim")
+    flink.update({"allowStateLoss": True, "highAvailability": False})
+    assert cel_errors(ephemeral, PIPELINE) == []
+    assert FraudPipeline.model_validate(ephemeral).spec.flink.durable is False
 
 
 def test_partitions_only_grow(pipeline_doc: dict[str, Any]) -> None:

@@ -162,7 +162,7 @@ def test_crd_defaults_agree_with_model_defaults() -> None:
         "kafka": {"bootstrapServers": "kafka:9092"},
         "database": {"cnpgCluster": "pg"},
         "modelRef": {"name": "m1"},
-        "flink": {"image": "img:1"},
+        "flink": {"image": "img:1", "stateVolumeClaim": "flink-state"},
     }
     defaulted = apply_defaults(minimal, schema)
     assert validate(defaulted, schema) == []
@@ -196,5 +196,5 @@ def test_reference_documents_every_field() -> None:
         "status.usedBy",
     ):
         assert f"| `{field}`" in reference
-    assert '| `spec.flink.flinkVersion` | string | "v2_2" | one of `v1_13`' in reference
+    assert '| `spec.flink.flinkVersion` | string | "v2_2" | one of `v2_2`' in reference
     assert "shadowModelRef must name a different model than modelRef" in reference

@@ -72,6 +72,18 @@ def _variants(doc: dict[str, Any]) -> list[FraudPipeline]:
             "flink": {**flink, "stateVolumeClaim": "flink-state", "modelVolumeClaim": "models"},
         },
     }
+    bare = {k: v for k, v in flink.items() if k != "stateVolumeClaim"}
+    gcs = {
+        **doc,
+        "spec": {
+            **doc["spec"],
+            "flink": {**bare, "storageUri": "gs://b/f", "storageCredentials": {"secretRef": {"name": "gcs"}}},
+        },
+    }
+    ephemeral = {
+        **doc,
+        "spec": {**doc["spec"], "flink": {**bare, "allowStateLoss": True, "highAvailability": False}},
+    }
     sasl = {
         **doc,
         "spec": {
@@ -83,7 +95,7 @@ def _variants(doc: dict[str, Any]) -> list[FraudPipeline]:
             },
         },
     }
-    return [base, *(FraudPipeline.model_validate(d) for d in (ha, pvc, sasl))]
+    return [base, *(FraudPipeline.model_validate(d) for d in (ha, pvc, gcs, ephemeral, sasl))]
 
 
 def test_valid_under_the_flink_operator_crd(
@@ -137,17 +149,33 @@ def test_flink_configuration(pipeline_doc: dict[str, Any], model: FraudModel) ->
     assert conf["execution.checkpointing.savepoint-dir"] == "file:///flink-data/default/payments/savepoints"
     assert conf["pipeline.max-parallelism"] == "128"
     assert conf["python.execution-mode"] == "thread"
-    assert "high-availability.type" not in conf
+    # HA is on by default, its storageDir on the same durable storage as the checkpoints
+    assert conf["high-availability.type"] == "kubernetes"
+    assert conf["high-availability.storageDir"] == "file:///flink-data/default/payments/ha"
     assert all(isinstance(v, str) for v in conf.values())
 
 
 def test_high_availability_configuration(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
-    pipeline_doc["spec"]["flink"].update({"highAvailability": True, "storageUri": "s3://ckpt/flink"})
+    flink = pipeline_doc["spec"]["flink"]
+    flink.pop("stateVolumeClaim")
+    flink.update({"highAvailability": True, "storageUri": "s3://ckpt/flink"})
     conf = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)["spec"][
         "flinkConfiguration"
     ]
     assert conf["high-availability.type"] == "kubernetes"
     assert conf["high-availability.storageDir"] == "s3://ckpt/flink/default/payments/ha"
+
+
+def test_no_high_availability_with_explicit_state_loss(
+    pipeline_doc: dict[str, Any], model: FraudModel
+) -> None:
+    flink = pipeline_doc["spec"]["flink"]
+    flink.pop("stateVolumeClaim")
+    flink.update({"allowStateLoss": True, "highAvailability": False})
+    rendered = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)["spec"]
+    assert "high-availability.type" not in rendered["flinkConfiguration"]
+    volumes = {v["name"]: v for v in rendered["podTemplate"]["spec"]["volumes"]}
+    assert volumes["flink-data"] == {"name": "flink-data", "emptyDir": {}}
 
 
 def test_pod_template_passes_restricted(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
@@ -173,8 +201,10 @@ def test_read_only_root_with_writable_dirs(pipeline: FraudPipeline, model: Fraud
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    for path in ("/tmp", "/opt/flink/log", "/flink-data", MODEL_CACHE_MOUNT):
+    for path in ("/tmp", "/opt/flink/log", MODEL_CACHE_MOUNT):
         assert "emptyDir" in volumes[mounts[path]], path
+    # the sample's state is on its claim, not on an emptyDir
+    assert volumes[mounts["/flink-data"]]["persistentVolumeClaim"] == {"claimName": "flink-state"}
     config = volumes[mounts["/opt/streamflow/config"]]
     assert config["configMap"]["name"] == "payments-detector-config"
 
