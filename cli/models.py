@@ -11,17 +11,22 @@ from fraud_models.cli import DSN_ENVS, ModelHooks
 from fraud_models.cli import register as register_models
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
     import numpy.typing as npt
     from fraud_models.data import Transactions
     from fraud_models.scorer import CompiledModel
 
-__all__ = ["compare_database", "detector_run", "register"]
+__all__ = ["compare_database", "detector_run", "handbook_data", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """The models area's subcommands, with the detector and database hooks plugged in."""
-    register_models(subparsers, ModelHooks(detector_run=detector_run, compare_database=compare_database))
+    hooks = ModelHooks(
+        detector_run=detector_run, compare_database=compare_database, default_data=handbook_data
+    )
+    register_models(subparsers, hooks)
 
 
 def detector_run(
@@ -66,3 +71,24 @@ def compare_database(args: argparse.Namespace) -> Any:
         raise ValueError(str(exc)) from None
     except psycopg.Error as exc:
         raise ValueError(db_error(exc, dsn)) from None
+
+
+def handbook_data() -> Path:
+    """The pinned handbook dataset, resolved by the dev tools (cache, offline mirror or upstream, by sha256).
+
+    Looked up by name: the dev tools (devstack/) are optional, and an install without them needs --data.
+    """
+    import importlib
+    from pathlib import Path
+
+    try:
+        upstream = importlib.import_module("streamflow_dev.upstream")
+    except ModuleNotFoundError:
+        raise ValueError(
+            "give --data PATH: the default handbook dataset is resolved by the dev tools (devstack/,"
+            " installed by `make setup`), which this install lacks"
+        ) from None
+    try:
+        return Path(upstream.resolve("handbook"))
+    except upstream.UpstreamError as exc:
+        raise ValueError(str(exc)) from None

@@ -37,11 +37,26 @@ class ModelHooks:
     """What the model commands need from the layers above this package, given by the `streamflow` wiring.
 
     ``detector_run`` adds the detector rows to `model evaluate` (fraud_jobs); ``compare_database`` is
-    `model compare`'s database mode (the operator's connection handling). Without a hook the command says so.
+    `model compare`'s database mode (the operator's connection handling); ``default_data`` is the dataset of
+    `model evaluate`/`select` without --data (the handbook file). Without a hook the command says so.
     """
 
     detector_run: DetectorRun | None = None
     compare_database: Callable[[argparse.Namespace], Any] | None = None
+    default_data: Callable[[], Path] | None = None
+
+
+#: `--data` of `model evaluate` and `model select`.
+_HANDBOOK_HELP = "handbook parquet (default: the pinned handbook dataset, as `streamflow dev fetch handbook`)"
+
+
+def _data(args: argparse.Namespace) -> Path:
+    """``--data``, else the handbook dataset from the ``default_data`` hook (the dev tools resolve it)."""
+    if args.data:
+        return Path(args.data)
+    if args.model_hooks.default_data is None:
+        raise ValueError("give --data PATH (there is no default dataset here)")
+    return Path(args.model_hooks.default_data())
 
 
 def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | None = None) -> None:
@@ -77,9 +92,7 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser("evaluate", help="the handbook protocol, side by side with its baselines")
-    evaluate.add_argument(
-        "--data", type=Path, default=None, help="handbook parquet (default: the shared copy)"
-    )
+    evaluate.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
     evaluate.add_argument("--label-delay", default="7d")
     evaluate.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
     evaluate.add_argument("--no-progress", action="store_true")
@@ -91,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         description="Shifts the split back one test-window length per fold and judges every candidate on "
         "each; the first candidate (the default model) stays unless a challenger wins clearly.",
     )
-    select.add_argument("--data", type=Path, default=None, help="handbook parquet (default: the shared copy)")
+    select.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
     select.add_argument("--label-delay", default="7d")
     select.add_argument("--train-window", default="2018-07-25..2018-07-31", help="the protocol's fit window")
     select.add_argument(
@@ -182,13 +195,12 @@ def _params(pairs: list[str]) -> dict[str, Any]:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from fraud_models.data import DataError
-    from fraud_models.evaluate import DEFAULT_DATA, markdown_table, run_evaluation
+    from fraud_models.evaluate import markdown_table, run_evaluation
     from fraud_models.training import parse_duration
 
-    data = args.data or DEFAULT_DATA
     try:
         rows = run_evaluation(
-            data,
+            _data(args),
             parse_duration(args.label_delay),
             progress=not args.no_progress,
             detector=args.model_hooks.detector_run,
@@ -205,7 +217,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _select(args: argparse.Namespace) -> int:
     from fraud_models.data import DataError
-    from fraud_models.evaluate import DEFAULT_DATA
     from fraud_models.selection import DEFAULT_CANDIDATES, load_candidates, run_selection
     from fraud_models.training import parse_duration, parse_window
 
@@ -222,7 +233,7 @@ def _select(args: argparse.Namespace) -> int:
                 raise ValueError(f"{args.candidates}: expected a JSON list of candidates")
             candidates = load_candidates(spec)
         selection = run_selection(
-            args.data or DEFAULT_DATA,
+            _data(args),
             parse_duration(args.label_delay),
             parse_window(args.train_window),
             parse_window(args.test_window),

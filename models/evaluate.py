@@ -25,7 +25,6 @@ from fraud_models.training import Split, fit_model, history_start, parse_window,
 __all__ = [
     "BASELINES",
     "CEILING_LABEL",
-    "DEFAULT_DATA",
     "DETECTOR_MODEL",
     "EXPERIMENTS",
     "VISIBLE_CEILING_LABEL",
@@ -35,7 +34,6 @@ __all__ = [
     "run_evaluation",
 ]
 
-DEFAULT_DATA = Path("/work/shared/datasets/handbook/transactions_2018-04_to_2018-08.parquet")
 CH3 = ("2018-07-25..2018-07-31", "2018-08-08..2018-08-14")
 CH7 = ("2018-07-11..2018-07-17", "2018-07-25..2018-07-31")
 

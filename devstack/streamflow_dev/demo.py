@@ -25,7 +25,6 @@ from typing import Any
 import yaml
 
 from . import stack
-from .crds import install_crds
 from .paths import repo_root
 from .procs import ComponentError, free_port, wait_until
 
@@ -154,8 +153,8 @@ def _operator_part(demo: _Demo, stack_exit: ExitStack) -> dict[str, Any]:
 
     assert demo.info.kubeconfig and demo.info.pg_dsn and demo.info.kafka_bootstrap
     api = config.new_client_from_config(config_file=demo.info.kubeconfig)
-    _step("CRDs: ours (generated from the API models) and the Flink, Strimzi and CNPG ones")
-    install_crds(demo.kubectl, field_manager="streamflow-demo")
+    _step("CRDs: ours and the upstream ones (Flink, Strimzi, CNPG, Prometheus Operator), installed by dev up")
+    print(f"{len(demo.kubectl('get', 'crd', '-o', 'name').split())} CRDs Established")
     demo.kubectl("create", "namespace", NAMESPACE)
 
     _step("a small real model: generated transactions -> streamflow model train (IsolationForest)")
