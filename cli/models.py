@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fraud_models.cli import DSN_ENVS, ModelHooks
+from fraud_models.cli import DSN_ENVS, ModelHooks, UsageError
 from fraud_models.cli import register as register_models
 
 if TYPE_CHECKING:
@@ -46,20 +46,20 @@ def compare_database(args: argparse.Namespace) -> Any:
     from fraud_operator.db.dsn import DatabaseUnavailable, connect, db_error
 
     if not (args.active and args.shadow):
-        raise ValueError(
+        raise UsageError(
             "give --active and --shadow model versions (or --active-scores/--shadow-scores files)"
         )
     if args.labels:
-        raise ValueError("--labels is for file mode; database mode reads bronze.fraud_labels")
+        raise UsageError("--labels is for file mode; database mode reads bronze.fraud_labels")
     dsn = args.dsn or next((os.environ[e] for e in DSN_ENVS if os.environ.get(e)), "")
     if not dsn:
-        raise ValueError(f"no database given: pass --dsn or set {' or '.join(DSN_ENVS)}")
+        raise UsageError(f"no database given: pass --dsn or set {' or '.join(DSN_ENVS)}")
     since = None
     if args.since:
         try:
             since = datetime.fromisoformat(args.since.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"--since {args.since!r} is not an ISO-8601 time") from None
+            raise UsageError(f"--since {args.since!r} is not an ISO-8601 time") from None
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
     try:
@@ -84,7 +84,7 @@ def handbook_data() -> Path:
     try:
         upstream = importlib.import_module("streamflow_dev.upstream")
     except ModuleNotFoundError:
-        raise ValueError(
+        raise UsageError(
             "give --data PATH: the default handbook dataset is resolved by the dev tools (devstack/,"
             " installed by `make setup`), which this install lacks"
         ) from None

@@ -24,9 +24,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from fraud_jobs.flink.topology import build
 
         env = build(settings)
-    except SettingsError as exc:
+    except SettingsError as exc:  # an unusable config file is a failure (1); argparse's usage errors exit 2
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     env.execute(settings.job_name)
     return 0
 

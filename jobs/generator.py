@@ -24,13 +24,14 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
 from fraud_jobs.schemas import BlocklistPatch, ControlMessage
+from fraud_models.progress import progress_bar
 
 __all__ = [
     "MALFORMATIONS",
@@ -392,17 +393,29 @@ def write_jsonl(records: Iterable[GeneratedRecord], path: str | Path) -> int:
 
 
 def write_kafka(
-    records: Iterable[GeneratedRecord], topic: str, bootstrap: str, timeout_s: float = 60.0
+    records: Iterable[GeneratedRecord],
+    topic: str,
+    bootstrap: str,
+    timeout_s: float = 60.0,
+    *,
+    progress: bool = False,
 ) -> int:
-    """Produce to Kafka (idempotent producer, keyed by customer); raises if any record is not acknowledged."""
+    """Produce to Kafka (idempotent producer, keyed by customer); raises if any record is not acknowledged.
+
+    ``progress``: a bar on stderr counting the records the broker acknowledged.
+    """
     from confluent_kafka import KafkaError, Message, Producer
 
+    total = len(records) if isinstance(records, Sized) else None
+    bar = progress_bar(progress, total=total, desc=f"kafka {topic}", unit="rec", unit_scale=True)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
     failures: list[str] = []
 
     def on_delivery(err: KafkaError | None, _msg: Message) -> None:
         if err is not None:
             failures.append(str(err))
+        else:
+            bar.update(1)
 
     n = 0
     for rec in records:
@@ -415,6 +428,7 @@ def write_kafka(
         producer.poll(0)
         n += 1
     remaining = producer.flush(timeout_s)
+    bar.close()
     if remaining or failures:
         raise RuntimeError(
             f"kafka {bootstrap} topic {topic}: {remaining} records unacknowledged, {len(failures)} failed"

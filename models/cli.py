@@ -1,4 +1,9 @@
-"""``streamflow model train|evaluate|select|compare``: the data scientist's side of the ML lifecycle."""
+"""``streamflow model train|evaluate|select|compare``: the data scientist's side of the ML lifecycle.
+
+Exit codes: 2 for a usage error (argparse's, and :class:`UsageError` for options that do not fit
+together), 1 when the command fails on its inputs (a missing or invalid data file, too little history,
+an unreachable database).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,73 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fraud_models.durations import DURATION_HELP, duration_arg
 from fraud_models.env_settings import DB_DSN, PG_DSN
+from fraud_models.progress import add_progress_switch, progress_wanted
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from fraud_models.data import Transactions
     from fraud_models.scorer import CompiledModel
+    from fraud_models.training import Window
 
-__all__ = ["DSN_ENVS", "DetectorRun", "ModelHooks", "register"]
+__all__ = ["DSN_ENVS", "DetectorRun", "ModelHooks", "UsageError", "register"]
 
 #: Where `model compare` finds the database when --dsn is not given, first set wins.
 DSN_ENVS = (DB_DSN.name, PG_DSN.name)
+
+
+class UsageError(ValueError):
+    """Options that do not fit together: the command exits 2, like argparse's own usage errors."""
+
+
+def _window(text: str) -> Window:
+    """``START..END`` as an argparse ``type`` (the training module is imported only when one is given)."""
+    from fraud_models.training import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with a JSON value (numbers, true/false, null) or a plain string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1")
+    return value
+
+
+def _fail(command: str, exc: Exception) -> int:
+    """Usage errors exit 2, everything else the command ran into exits 1; both name the problem."""
+    usage = isinstance(exc, UsageError)
+    print(f"streamflow model {command}: {'error: ' if usage else ''}{exc}", file=sys.stderr)
+    return 2 if usage else 1
 
 
 class DetectorRun(Protocol):
@@ -55,8 +115,11 @@ def _data(args: argparse.Namespace) -> Path:
     if args.data:
         return Path(args.data)
     if args.model_hooks.default_data is None:
-        raise ValueError("give --data PATH (there is no default dataset here)")
+        raise UsageError("give --data PATH (there is no default dataset here)")
     return Path(args.model_hooks.default_data())
+
+
+_LABEL_DELAY_HELP = f"how long a label takes to arrive, {DURATION_HELP} (default 7d)"
 
 
 def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | None = None) -> None:
@@ -73,29 +136,40 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         "--algorithm",
         required=True,
         choices=("isolation_forest", "logistic_regression", "hist_gradient_boosting"),
+        help="the estimator to fit",
     )
-    train.add_argument("--label-delay", default="7d", help="label delay, e.g. 7d (default 7d)")
-    train.add_argument("--train-window", required=True, help="START..END, e.g. 2018-07-25..2018-07-31")
-    train.add_argument("--test-window", help="START..END; default: the last quarter of the training window")
+    train.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
+    train.add_argument(
+        "--train-window", type=_window, required=True, help="START..END, e.g. 2018-07-25..2018-07-31"
+    )
+    train.add_argument(
+        "--test-window", type=_window, help="START..END; default: the last quarter of the training window"
+    )
     train.add_argument("--out", required=True, type=Path, help="output directory")
-    train.add_argument("--feature-set", default="full", choices=("full", "book", "label_free", "schema_v1"))
+    train.add_argument(
+        "--feature-set",
+        default="full",
+        choices=("full", "book", "label_free", "schema_v1"),
+        help="which features the model reads (default full)",
+    )
     train.add_argument("--version", help="model version (default: algorithm and timestamp)")
     train.add_argument("--artifact-uri", help="URI of model.npz in the manifest (default: its file:// path)")
     train.add_argument(
         "--param",
+        type=_param,
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="estimator parameter override (repeatable), e.g. max_iter=200",
     )
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_switch(train)
     train.set_defaults(func=_train)
 
     evaluate = commands.add_parser("evaluate", help="the handbook protocol, side by side with its baselines")
     evaluate.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
-    evaluate.add_argument("--label-delay", default="7d")
+    evaluate.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
     evaluate.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
-    evaluate.add_argument("--no-progress", action="store_true")
+    add_progress_switch(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     select = commands.add_parser(
@@ -105,22 +179,27 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         "each; the first candidate (the default model) stays unless a challenger wins clearly.",
     )
     select.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
-    select.add_argument("--label-delay", default="7d")
-    select.add_argument("--train-window", default="2018-07-25..2018-07-31", help="the protocol's fit window")
+    select.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
     select.add_argument(
-        "--test-window", default="2018-08-08..2018-08-14", help="the protocol's test window (never read)"
+        "--train-window", type=_window, default="2018-07-25..2018-07-31", help="the protocol's fit window"
     )
     select.add_argument(
-        "--folds", type=int, default=10, help="folds, each one test window earlier (default 10)"
+        "--test-window",
+        type=_window,
+        default="2018-08-08..2018-08-14",
+        help="the protocol's test window (never read)",
+    )
+    select.add_argument(
+        "--folds", type=_positive_int, default=10, help="folds, each one test window earlier (default 10)"
     )
     select.add_argument(
         "--candidates", type=Path, help="JSON list of candidates (default: the built-in grid)"
     )
     select.add_argument("--min-gain", type=float, default=0.002, help="mean CP@100 gain a challenger needs")
-    select.add_argument("--min-win-share", type=float, default=0.6, help="share of folds it must win")
+    select.add_argument("--min-win-share", type=_share, default=0.6, help="share of folds it must win")
     select.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
     select.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
-    select.add_argument("--no-progress", action="store_true")
+    add_progress_switch(select)
     select.set_defaults(func=_select)
 
     compare = commands.add_parser(
@@ -149,26 +228,24 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
 def _train(args: argparse.Namespace) -> int:
     from fraud_models.data import DataError
     from fraud_models.pipeline import TrainRequest, train_to_directory
-    from fraud_models.training import parse_duration, parse_window
 
     try:
         request = TrainRequest(
             data=args.data,
             algorithm=args.algorithm,
-            label_delay_s=parse_duration(args.label_delay),
-            train_window=parse_window(args.train_window),
-            test_window=parse_window(args.test_window) if args.test_window else None,
+            label_delay_s=args.label_delay,
+            train_window=args.train_window,
+            test_window=args.test_window,
             out_dir=args.out,
             feature_set=args.feature_set,
             version=args.version,
             artifact_uri=args.artifact_uri,
-            progress=not args.no_progress,
-            params=_params(args.param),
+            progress=progress_wanted(args.progress),
+            params=dict(args.param),
         )
         card = train_to_directory(request)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (DataError, ValueError, OSError) as exc:
+        return _fail("train", exc)
     m = card["metrics"]
     print(
         f"{card['version']}: AUC {m['auc_roc']:.3f}  AP {m['average_precision']:.3f}  "
@@ -179,35 +256,19 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _params(pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs with JSON values (numbers, true/false, null) or plain strings."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"invalid --param {pair!r} (expected KEY=VALUE)")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from fraud_models.data import DataError
     from fraud_models.evaluate import markdown_table, run_evaluation
-    from fraud_models.training import parse_duration
 
     try:
         rows = run_evaluation(
             _data(args),
-            parse_duration(args.label_delay),
-            progress=not args.no_progress,
+            args.label_delay,
+            progress=progress_wanted(args.progress),
             detector=args.model_hooks.detector_run,
         )
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (DataError, ValueError, OSError) as exc:
+        return _fail("evaluate", exc)
     table = markdown_table(rows)
     print(table)
     if args.write:
@@ -218,7 +279,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _select(args: argparse.Namespace) -> int:
     from fraud_models.data import DataError
     from fraud_models.selection import DEFAULT_CANDIDATES, load_candidates, run_selection
-    from fraud_models.training import parse_duration, parse_window
 
     try:
         candidates = DEFAULT_CANDIDATES
@@ -234,18 +294,17 @@ def _select(args: argparse.Namespace) -> int:
             candidates = load_candidates(spec)
         selection = run_selection(
             _data(args),
-            parse_duration(args.label_delay),
-            parse_window(args.train_window),
-            parse_window(args.test_window),
+            args.label_delay,
+            args.train_window,
+            args.test_window,
             folds=args.folds,
             candidates=candidates,
             min_gain=args.min_gain,
             min_win_share=args.min_win_share,
-            progress=not args.no_progress,
+            progress=progress_wanted(args.progress),
         )
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (DataError, ValueError, OSError) as exc:
+        return _fail("select", exc)
     table = selection.markdown()
     print(table)
     if args.write:
@@ -263,11 +322,10 @@ def _compare(args: argparse.Namespace) -> int:
             result: Comparison = _compare_files(args)
         else:
             if args.model_hooks.compare_database is None:
-                raise ValueError("database mode is not available here: give --active-scores/--shadow-scores")
+                raise UsageError("database mode is not available here: give --active-scores/--shadow-scores")
             result = args.model_hooks.compare_database(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:
+        return _fail("compare", exc)
     print(json.dumps(result.to_status(), indent=2) if args.json else result.to_table())
     return 0
 
@@ -277,9 +335,9 @@ def _compare_files(args: argparse.Namespace) -> Any:
     from fraud_models.score_files import load_labels, load_score_file, merge_labels
 
     if not (args.active_scores and args.shadow_scores):
-        raise ValueError("file mode needs both --active-scores and --shadow-scores")
+        raise UsageError("file mode needs both --active-scores and --shadow-scores")
     if args.dsn or args.since:
-        raise ValueError(
+        raise UsageError(
             "--dsn/--since are for database mode; file mode reads --active-scores/--shadow-scores"
         )
     active = load_score_file(args.active_scores, args.score)

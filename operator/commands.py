@@ -206,7 +206,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         inputs = _read_inputs(args.files)
     except OSError as exc:
         print(f"streamflow render: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return 1
     try:
         resources = Resources()
         for source, text in inputs:

@@ -8,7 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fraud_models.progress import add_progress_switch, progress_wanted
+
 from . import stack
+from .flink import ensure_flink_jars
+from .kafka import ensure_kafka_jars
+from .kube_build import ensure_kube_binaries
 from .procs import ComponentError
 
 __all__ = ["register"]
@@ -22,6 +27,16 @@ def _components(value: str) -> list[str]:
             f"unknown component(s) {bad}; choose from {','.join(stack.COMPONENTS)}"
         )
     return names
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def _describe(info: stack.StackInfo) -> str:
@@ -40,9 +55,20 @@ def _describe(info: stack.StackInfo) -> str:
     return "\n".join(lines)
 
 
+def _prepare(components: list[str], progress: bool) -> None:
+    """What `up` would build or download first (cold: minutes), here with a progress bar when wanted."""
+    if "kube" in components:
+        ensure_kube_binaries(progress=progress)
+    if "kafka" in components:
+        ensure_kafka_jars(progress=progress)
+    if "flink" in components:
+        ensure_flink_jars(progress=progress)
+
+
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
+        _prepare(args.components, progress_wanted(args.progress))
         info = stack.up(Path(args.run_dir) if args.run_dir else None, args.components)
     except ComponentError as exc:
         print(f"streamflow dev up failed: {exc}", file=sys.stderr)
@@ -94,7 +120,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     try:
-        stack.build_all(args.components)
+        stack.build_all(args.components, progress=progress_wanted(args.progress))
     except ComponentError as exc:
         print(f"streamflow dev build failed: {exc}", file=sys.stderr)
         return 1
@@ -189,6 +215,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
                 default=list(stack.COMPONENTS),
                 help=f"comma-separated subset of {','.join(stack.COMPONENTS)}",
             )
+            add_progress_switch(p)
         if name == "down":
             p.add_argument("--keep", action="store_true", help="keep the run directory (logs, data)")
         p.set_defaults(func=func)
@@ -202,7 +229,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     fetch.set_defaults(func=_fetch)
     text = "a standalone Flink cluster (JobManager + TaskManagers) in the foreground, until Ctrl-C"
     fc = sub.add_parser("flink-cluster", help=text, description=text)
-    fc.add_argument("--taskmanagers", type=int, default=1, help="one-slot TaskManagers to start (default 1)")
+    fc.add_argument(
+        "--taskmanagers", type=_positive_int, default=1, help="one-slot TaskManagers to start (default 1)"
+    )
     fc.add_argument("--run-dir", help="directory for its configuration and logs (kept; default: a new one)")
     fc.add_argument("--keep", action="store_true", help="keep the new run directory (logs) after it stops")
     fc.set_defaults(func=_flink_cluster)

@@ -24,9 +24,11 @@ FLINK_CONNECTOR_ARTIFACTS = (
 _PROVIDED_BY_PYFLINK = ("flink-connector-base", "slf4j-api")
 
 
-def ensure_flink_jars() -> list[Path]:
+def ensure_flink_jars(*, progress: bool = False) -> list[Path]:
     """Every connector jar (and its runtime dependencies), resolved once and cached."""
-    lib = resolve_artifacts("flink-connectors-2.2", FLINK_CONNECTOR_ARTIFACTS, exclude=_PROVIDED_BY_PYFLINK)
+    lib = resolve_artifacts(
+        "flink-connectors-2.2", FLINK_CONNECTOR_ARTIFACTS, exclude=_PROVIDED_BY_PYFLINK, progress=progress
+    )
     return sorted(lib.glob("*.jar"))
 
 

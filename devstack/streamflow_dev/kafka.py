@@ -50,9 +50,9 @@ class KafkaEndpoints:
     log_dir: Path
 
 
-def ensure_kafka_jars() -> Path:
+def ensure_kafka_jars(*, progress: bool = False) -> Path:
     """The broker's runtime classpath directory (resolved once, then cached)."""
-    return resolve_artifacts(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS)
+    return resolve_artifacts(f"kafka-{KAFKA_VERSION}", KAFKA_ARTIFACTS, progress=progress)
 
 
 def _java() -> str:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 from .paths import cache_dir
 from .procs import ComponentError
+from .progress import GoBuildSteps, run_logged
 
 __all__ = ["BINARIES", "K8S_VERSION", "ensure_kube_binaries", "go_env", "kube_bin_dir"]
 
@@ -55,8 +55,12 @@ def _ldflags() -> str:
     return " ".join(flags)
 
 
-def ensure_kube_binaries(*, quiet: bool = False) -> Path:
-    """Return the directory with every binary in ``BINARIES``, building them first if any is missing."""
+def ensure_kube_binaries(*, quiet: bool = False, progress: bool = False) -> Path:
+    """Return the directory with every binary in ``BINARIES``, building them first if any is missing.
+
+    ``progress``: a bar on stderr with the elapsed time and the build's step (module downloads, then
+    each package compiled, counted).
+    """
     out = kube_bin_dir()
     if all((out / name).is_file() for name in BINARIES):
         return out
@@ -72,14 +76,22 @@ def ensure_kube_binaries(*, quiet: bool = False) -> Path:
     tmp_out = out.with_name(out.name + ".partial")
     tmp_out.mkdir(parents=True, exist_ok=True)
     env = go_env()
-    argv = ["go", "build", "-trimpath", "-ldflags", _ldflags(), "-o", str(tmp_out) + "/", "./cmd/..."]
+    # -v names each package as it is compiled: the log (and the progress bar) show where the build is.
+    argv = ["go", "build", "-v", "-trimpath", "-ldflags", _ldflags(), "-o", str(tmp_out) + "/", "./cmd/..."]
     if not quiet:
         print(f"building Kubernetes {K8S_VERSION} from the Go module proxy (cold: 10-25 min); log: {log}")
     started = time.monotonic()
-    with log.open("w") as fh:
-        result = subprocess.run(argv, cwd=staging, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0:
-        raise ComponentError("kubernetes build", f"go build failed with exit code {result.returncode}", log)
+    code = run_logged(
+        argv,
+        log,
+        desc=f"Kubernetes {K8S_VERSION}",
+        steps=GoBuildSteps(),
+        progress=progress,
+        cwd=staging,
+        env=env,
+    )
+    if code != 0:
+        raise ComponentError("kubernetes build", f"go build failed with exit code {code}", log)
     missing = [name for name in BINARIES if not (tmp_out / name).is_file()]
     if missing:
         raise ComponentError("kubernetes build", f"go build produced no {', '.join(missing)}", log)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .paths import cache_dir
 from .procs import ComponentError
+from .progress import MavenDownloads, run_logged
 
 __all__ = ["resolve_artifacts"]
 
@@ -37,11 +37,17 @@ def _pom(name: str, coordinates: Sequence[str]) -> str:
 
 
 def resolve_artifacts(
-    name: str, coordinates: Sequence[str], *, exclude: Sequence[str] = (), quiet: bool = False
+    name: str,
+    coordinates: Sequence[str],
+    *,
+    exclude: Sequence[str] = (),
+    quiet: bool = False,
+    progress: bool = False,
 ) -> Path:
     """Directory with the jars of ``coordinates`` (``group:artifact:version``) and their runtime deps.
 
-    ``exclude`` names artifact ids the runtime already provides (copies would only shadow or clash).
+    ``exclude`` names artifact ids the runtime already provides (copies would only shadow or clash);
+    ``progress``: a bar with the elapsed time and the jars downloaded so far.
     """
     if not coordinates:
         raise ValueError("no artifacts to resolve")
@@ -60,10 +66,10 @@ def resolve_artifacts(
     staging = lib.with_name(lib.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
+    # Batch mode without -q: one "Downloaded from" line per file, which the progress bar counts.
     argv = [
         "mvn",
         "-B",
-        "-q",
         f"-Dmaven.repo.local={root / 'm2'}",
         "dependency:copy-dependencies",
         f"-DoutputDirectory={staging}",
@@ -73,9 +79,8 @@ def resolve_artifacts(
         argv.append(f"-DexcludeArtifactIds={','.join(exclude)}")
     if not quiet:
         print(f"resolving {name} jars from Maven Central; log: {log}")
-    with log.open("w") as fh:
-        result = subprocess.run(argv, cwd=work, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0 or not any(staging.glob("*.jar")):
+    code = run_logged(argv, log, desc=f"{name} jars", steps=MavenDownloads(), progress=progress, cwd=work)
+    if code != 0 or not any(staging.glob("*.jar")):
         raise ComponentError(name, f"Maven could not resolve {', '.join(coordinates)}", log)
     (staging / ".complete").write_text("\n".join(coordinates) + "\n")
     if lib.exists():

@@ -6,11 +6,13 @@ endpoints), so ``down`` stops exactly the processes ``up`` started, and nothing 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -20,13 +22,13 @@ from typing import Any
 
 from .crds import crd_files, install_crds
 from .flink import ensure_flink_jars, flink_jar_urls
-from .kafka import ensure_kafka_jars, start_kafka
+from .kafka import KAFKA_VERSION, ensure_kafka_jars, start_kafka
 from .kube import start_kube
-from .kube_build import ensure_kube_binaries
+from .kube_build import K8S_VERSION, ensure_kube_binaries
 from .paths import current_run_pointer, runs_root
 from .postgres import start_postgres
 from .procs import ComponentError, ManagedProcess, pid_alive, stop_pid
-from .tools import ensure_release_tools
+from .tools import RELEASE_TOOLS, ensure_tool
 
 __all__ = ["COMPONENTS", "StackInfo", "build_all", "down", "env_lines", "load", "status", "up"]
 
@@ -57,16 +59,27 @@ class StackInfo:
         self.path.chmod(0o600)
 
 
-def build_all(components: Iterable[str] = COMPONENTS) -> None:
-    """Download and build everything the components need, without starting anything (for CI warm-up)."""
+def build_all(components: Iterable[str] = COMPONENTS, *, progress: bool = False) -> None:
+    """Download and build everything the components need, without starting anything (for CI warm-up).
+
+    ``progress``: each step announced as ``[i/n]`` on stderr, with a bar while it builds or downloads.
+    """
     wanted = set(components)
+    steps: list[tuple[str, Callable[[], object]]] = []
     if "kube" in wanted:
-        ensure_kube_binaries()
-        ensure_release_tools()
+        steps.append((f"Kubernetes {K8S_VERSION} binaries", lambda: ensure_kube_binaries(progress=progress)))
+        steps += [
+            (f"{tool.name} {tool.version}", functools.partial(ensure_tool, tool, progress=progress))
+            for tool in RELEASE_TOOLS
+        ]
     if "kafka" in wanted:
-        ensure_kafka_jars()
+        steps.append((f"Kafka {KAFKA_VERSION} jars", lambda: ensure_kafka_jars(progress=progress)))
     if "flink" in wanted:
-        ensure_flink_jars()
+        steps.append(("Flink connector jars", lambda: ensure_flink_jars(progress=progress)))
+    for number, (label, step) in enumerate(steps, start=1):
+        if progress:
+            print(f"[{number}/{len(steps)}] {label}", file=sys.stderr, flush=True)
+        step()
 
 
 def up(

@@ -9,7 +9,6 @@ reuses them, and a build that fails leaves no half-written directory behind.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,13 @@ from pathlib import Path
 from .kube_build import go_env
 from .paths import cache_dir
 from .procs import ComponentError
+from .progress import GoBuildSteps, run_logged
 
 __all__ = [
     "ACTIONLINT",
     "HELM",
     "PROMTOOL",
+    "RELEASE_TOOLS",
     "GoTool",
     "ensure_actionlint",
     "ensure_helm",
@@ -64,8 +65,8 @@ PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "
 ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
 
 
-def ensure_tool(tool: GoTool, *, quiet: bool = False) -> Path:
-    """Path of ``tool``'s binary, ``go install``-ing it first when it is not cached."""
+def ensure_tool(tool: GoTool, *, quiet: bool = False, progress: bool = False) -> Path:
+    """Path of ``tool``'s binary, ``go install``-ing it first when it is not cached (``progress``: a bar)."""
     target = tool.path()
     if target.is_file():
         return target
@@ -79,14 +80,15 @@ def ensure_tool(tool: GoTool, *, quiet: bool = False) -> Path:
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
     env = go_env(GOBIN=str(partial))
-    argv = ["go", "install", "-trimpath", "-ldflags", tool.ldflags, f"{tool.package}@{tool.version}"]
+    argv = ["go", "install", "-v", "-trimpath", "-ldflags", tool.ldflags, f"{tool.package}@{tool.version}"]
     if not quiet:
         print(f"building {tool.name} {tool.version} from the Go module proxy; log: {log}")
     started = time.monotonic()
-    with log.open("w") as fh:
-        result = subprocess.run(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if result.returncode != 0 or not (partial / tool.name).is_file():
-        raise ComponentError(f"{tool.name} build", f"go install failed (exit code {result.returncode})", log)
+    code = run_logged(
+        argv, log, desc=f"{tool.name} {tool.version}", steps=GoBuildSteps(), progress=progress, env=env
+    )
+    if code != 0 or not (partial / tool.name).is_file():
+        raise ComponentError(f"{tool.name} build", f"go install failed (exit code {code})", log)
     if tool.bin_dir().exists():
         shutil.rmtree(tool.bin_dir())
     partial.rename(tool.bin_dir())
@@ -110,6 +112,9 @@ def ensure_actionlint(*, quiet: bool = False) -> Path:
     return ensure_tool(ACTIONLINT, quiet=quiet)
 
 
-def ensure_release_tools(*, quiet: bool = False) -> list[Path]:
+RELEASE_TOOLS = (HELM, PROMTOOL, ACTIONLINT)
+
+
+def ensure_release_tools(*, quiet: bool = False, progress: bool = False) -> list[Path]:
     """Every tool the shipping tests run (CI warm-up: ``streamflow dev build``)."""
-    return [ensure_tool(tool, quiet=quiet) for tool in (HELM, PROMTOOL, ACTIONLINT)]
+    return [ensure_tool(tool, quiet=quiet, progress=progress) for tool in RELEASE_TOOLS]

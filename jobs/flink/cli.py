@@ -35,16 +35,27 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--no-database", action="store_true", help="do not write alerts to PostgreSQL")
     run.add_argument("--checkpoint-dir", help="checkpoint directory URI (default: a local directory)")
     run.add_argument("--restore-from", help="savepoint or retained checkpoint to start from")
-    run.add_argument("--parallelism", type=int, help="job parallelism")
+    run.add_argument("--parallelism", type=_positive_int, help="job parallelism")
     run.add_argument("--state-backend", choices=("hashmap", "rocksdb"), help="state.backend.type")
     run.add_argument("--bounded", action="store_true", help="stop at the offsets latest when the job starts")
     run.add_argument("--create-topics", action="store_true", help="create missing topics first")
     run.set_defaults(func=_run)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
+    """An unusable config, missing jars or an unreachable broker: a failure, exit 1."""
+    print(f"streamflow job run: {message}", file=sys.stderr)
+    return 1
 
 
 def local_settings(args: argparse.Namespace) -> Any:
@@ -102,8 +113,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         settings = local_settings(args)
         if args.create_topics:
+            from confluent_kafka import KafkaException
+
             names = [t for t in settings.topics.model_dump().values() if t]
-            created = create_topics(settings.kafka.bootstrap_servers, names)
+            try:
+                created = create_topics(settings.kafka.bootstrap_servers, names)
+            except KafkaException as exc:
+                return _fail(f"kafka {settings.kafka.bootstrap_servers}: cannot create topics: {exc}")
             if created:
                 print(f"created topics: {', '.join(created)}")
         from fraud_jobs.flink.topology import build

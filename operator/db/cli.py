@@ -7,33 +7,22 @@ traceback carrying the DSN.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fraud_models.durations import DURATION_HELP, format_duration, timedelta_arg
 from fraud_operator.db.dsn import DSN_ENV, DatabaseUnavailable, dsn_from_env
 from fraud_operator.db.migrations import MigrationFailure, migrate, status
 from fraud_operator.db.quality import QualityCheckFailed, QualityThresholds, check_quality
 from fraud_operator.db.transforms import DEFAULT_LABEL_DELAY, TRANSFORMS, TransformError, run_transform
 
-__all__ = ["parse_duration", "register"]
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+__all__ = ["register"]
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def parse_duration(text: str) -> timedelta:
-    """``30s``, ``15m``, ``1h``, ``7d`` -> timedelta."""
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30s, 15m, 1h or 7d")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 def _aware_datetime(text: str) -> datetime:
@@ -43,6 +32,26 @@ def _aware_datetime(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 timestamp") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add +00:00 or Z)")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
+def _amount(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount") from None
+    if not value.is_finite() or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive amount")
     return value
 
 
@@ -119,16 +128,48 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         )
 
     transform = add("transform", "run one idempotent batch transform", _cmd_transform)
-    transform.add_argument("name", choices=sorted(TRANSFORMS))
-    transform.add_argument("--as-of", type=_aware_datetime, default=None, help="feature time (default: now)")
+    transform.add_argument("name", choices=sorted(TRANSFORMS), help="the transform to run")
     transform.add_argument(
-        "--label-delay", type=parse_duration, default=DEFAULT_LABEL_DELAY, help="default 7d"
+        "--as-of", type=_aware_datetime, default=None, help="feature time, ISO-8601 with zone (default: now)"
+    )
+    transform.add_argument(
+        "--label-delay",
+        type=timedelta_arg,
+        default=DEFAULT_LABEL_DELAY,
+        help=f"how long a label takes to arrive (refresh_features), {DURATION_HELP}; default 7d",
     )
 
     check = add("check", "run data quality checks; exit 1 listing every failure", _cmd_check)
     defaults = QualityThresholds()
-    check.add_argument("--window", type=parse_duration, default=defaults.window)
-    check.add_argument("--max-null-rate", type=float, default=defaults.max_null_rate)
-    check.add_argument("--max-bad-amount-rate", type=float, default=defaults.max_bad_amount_rate)
-    check.add_argument("--max-amount", type=Decimal, default=defaults.max_amount)
-    check.add_argument("--max-staleness", type=parse_duration, default=defaults.max_staleness)
+    check.add_argument(
+        "--window",
+        type=timedelta_arg,
+        default=defaults.window,
+        help=f"how far back the checks look, {DURATION_HELP} "
+        f"(default {format_duration(defaults.window.total_seconds())})",
+    )
+    check.add_argument(
+        "--max-null-rate",
+        type=_rate,
+        default=defaults.max_null_rate,
+        help=f"highest share of rows with a missing field, 0..1 (default {defaults.max_null_rate})",
+    )
+    check.add_argument(
+        "--max-bad-amount-rate",
+        type=_rate,
+        default=defaults.max_bad_amount_rate,
+        help=f"highest share of out-of-bounds amounts, 0..1 (default {defaults.max_bad_amount_rate})",
+    )
+    check.add_argument(
+        "--max-amount",
+        type=_amount,
+        default=defaults.max_amount,
+        help=f"amounts above this count as out of bounds (default {defaults.max_amount})",
+    )
+    check.add_argument(
+        "--max-staleness",
+        type=timedelta_arg,
+        default=defaults.max_staleness,
+        help=f"newest transaction at most this old, {DURATION_HELP} "
+        f"(default {format_duration(defaults.max_staleness.total_seconds())})",
+    )

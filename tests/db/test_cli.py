@@ -9,7 +9,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fraud_operator.db.cli import parse_duration, register
+from fraud_operator.db.cli import register
 from fraud_operator.db.migrations import load_migrations
 
 from tests.db.support import Db
@@ -88,8 +88,15 @@ def test_failures_exit_1_with_a_message(
     assert "pass --dsn or set STREAMFLOW_PG_DSN" in capsys.readouterr().err
 
 
-def test_parse_duration() -> None:
-    assert parse_duration("7d") == timedelta(days=7)
-    assert parse_duration("15m") == timedelta(minutes=15)
-    with pytest.raises(argparse.ArgumentTypeError, match="not a duration"):
-        parse_duration("a week")
+def test_durations_read_like_every_other_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain seconds or unit suffixes (fraud_models.durations); a bad value is a usage error."""
+    parser = argparse.ArgumentParser(prog="streamflow")
+    register(parser.add_subparsers(dest="command"))
+    transform = ["db", "transform", "refresh_features", "--label-delay"]
+    assert parser.parse_args([*transform, "604800"]).label_delay == timedelta(days=7)
+    assert parser.parse_args([*transform, "1.5h"]).label_delay == timedelta(minutes=90)
+    assert parser.parse_args(["db", "check", "--window", "15m"]).window == timedelta(minutes=15)
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["db", "check", "--max-staleness", "a week"])
+    assert exited.value.code == 2
+    assert "argument --max-staleness: invalid duration 'a week'" in capsys.readouterr().err

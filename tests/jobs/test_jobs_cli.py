@@ -44,16 +44,48 @@ def test_replay_config_file_is_used(tmp_path: Path, capsys: pytest.CaptureFixtur
     ("argv", "needle"),
     [
         (["generate", "--count", "10", "--topic", "t"], "--topic needs --bootstrap"),
-        (["generate", "--count", "0", "--out", "/dev/null"], "count must be >= 1"),
-        (["replay", "--input", "/nonexistent.jsonl", "--out", "/tmp/x"], "does not exist"),
-        (["replay", "--input", "/dev/null", "--out", "/tmp/x", "--label-delay", "soon"], "invalid duration"),
+        (["generate", "--count", "0", "--out", "/dev/null"], "argument --count: '0' must be at least 1"),
+        (["generate", "--count", "9", "--days", "3", "--out", "/dev/null"], "argument --days: '3'"),
+        (
+            ["replay", "--input", "/dev/null", "--out", "/tmp/x", "--label-delay", "soon"],
+            "argument --label-delay: invalid duration 'soon'",
+        ),
     ],
 )
-def test_bad_arguments_exit_2_with_a_message(
+def test_usage_errors_exit_2_naming_the_argument(
     argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["replay", "--input", "/nonexistent.jsonl", "--out", "/tmp/x"], "does not exist"),
+        (["generate", "--count", "10", "--out", "/nonexistent/dir/tx.jsonl"], "cannot write"),
+    ],
+)
+def test_failures_exit_1_with_a_message(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 1
+    assert needle in capsys.readouterr().err
+
+
+def test_label_delay_in_plain_seconds_equals_the_unit_form(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "tx.jsonl"
+    assert main(["generate", "--count", "800", "--seed", "4", "--out", str(data)]) == 0
+    summaries = []
+    for n, delay in enumerate(("604800", "7d")):
+        capsys.readouterr()
+        out = tmp_path / f"r{n}"
+        assert main(["replay", "--input", str(data), "--out", str(out), "--label-delay", delay]) == 0
+        summaries.append(json.loads(capsys.readouterr().out))
+    assert summaries[0]["labels_delivered"] == summaries[1]["labels_delivered"] > 0
+    assert summaries[0]["alerts"] == summaries[1]["alerts"]
 
 
 def test_bad_config_file_names_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,7 +93,7 @@ def test_bad_config_file_names_the_problem(tmp_path: Path, capsys: pytest.Captur
     config.write_text("alpha: 7\n")
     data = tmp_path / "tx.jsonl"
     data.write_text("")
-    assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r"), "--config", str(config)]) == 2
+    assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r"), "--config", str(config)]) == 1
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "alpha" in err
 
@@ -97,9 +129,9 @@ def test_replay_scores_with_a_model_directory(tmp_path: Path, capsys: pytest.Cap
 
     card = model / "model_card.json"
     card.write_text(json.dumps({"artifacts": {"model.npz": "0" * 64}}))
-    assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r2"), "--model", str(model)]) == 2
+    assert main(["replay", "--input", str(data), "--out", str(tmp_path / "r2"), "--model", str(model)]) == 1
     assert "sha256" in capsys.readouterr().err
     assert (
-        main(["replay", "--input", str(data), "--out", str(tmp_path / "r3"), "--model", str(tmp_path)]) == 2
+        main(["replay", "--input", str(data), "--out", str(tmp_path / "r3"), "--model", str(tmp_path)]) == 1
     )
     assert "has no model.npz" in capsys.readouterr().err

@@ -14,11 +14,10 @@ import pytest
 from fraud_jobs.config import DetectorConfig, apply_control
 from fraud_jobs.generator import PATTERN_RULE, generate, write_jsonl
 from fraud_jobs.logic import customer_step, terminal_step
-from fraud_jobs.replay import iter_jsonl, load_input, parse_duration, replay, run_replay
+from fraud_jobs.replay import iter_jsonl, load_input, replay, run_replay
 from fraud_jobs.schemas import DeadLetterRecord, FraudAlert, Stage
 from fraud_jobs.scoring import ConstantScorer
-
-HANDBOOK = Path("/work/shared/datasets/handbook/transactions_2018-04_to_2018-08.parquet")
+from fraud_models.durations import parse_duration
 
 
 @pytest.fixture(scope="module")
@@ -164,10 +163,12 @@ def test_unusable_inputs_are_refused_with_the_reason(tmp_path: Path) -> None:
     )
 
 
-def test_handbook_slice_replays_with_labels_delivered_late(tmp_path: Path) -> None:
+def test_handbook_slice_replays_with_labels_delivered_late(tmp_path: Path, handbook_data: Path) -> None:
     """The first two days of the handbook data (read with pyarrow filters), 1-day label delay."""
     columns = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"]
-    table = pq.read_table(HANDBOOK, columns=columns, filters=[("TX_DATETIME", "<", datetime(2018, 4, 3))])
+    table = pq.read_table(
+        handbook_data, columns=columns, filters=[("TX_DATETIME", "<", datetime(2018, 4, 3))]
+    )
     assert 15_000 < table.num_rows < 25_000
     pq.write_table(table, tmp_path / "slice.parquet")
     summary = run_replay(

@@ -92,22 +92,22 @@ def test_jsonl_scores_with_a_separate_labels_file(tmp_path: Path, capsys: pytest
 def test_file_mode_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = _replay_parquet(tmp_path / "a.parquet", ACTIVE, LABELS)
     conflicting = _replay_parquet(tmp_path / "b.parquet", SHADOW, [True, True, None, False])
-    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(conflicting)]) == 2
+    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(conflicting)]) == 1
     assert "transaction tx0 is labeled False" in capsys.readouterr().err
 
     assert main(["model", "compare", "--active-scores", str(a)]) == 2
     assert "both --active-scores and --shadow-scores" in capsys.readouterr().err
 
     missing = tmp_path / "absent.parquet"
-    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(missing)]) == 2
+    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(missing)]) == 1
     assert "absent.parquet: no such file" in capsys.readouterr().err
 
     bad = _jsonl(tmp_path / "bad.jsonl", [{"transaction_id": "tx0", "event_time": "2026-11-01T00:00:00Z"}])
-    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(bad)]) == 2
+    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(bad)]) == 1
     assert "bad.jsonl row 1: missing or non-numeric 'score'" in capsys.readouterr().err
 
     other = _jsonl(tmp_path / "other.jsonl", [{"transaction_id": "zz", "event_time": 0, "score": 0.5}])
-    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(other)]) == 2
+    assert main(["model", "compare", "--active-scores", str(a), "--shadow-scores", str(other)]) == 1
     err = capsys.readouterr().err
     assert "no events scored by both" in err and "a.parquet" in err and "other.jsonl" in err
 

@@ -160,9 +160,9 @@ def test_cli_database_errors_are_clear_and_never_show_the_password(
     monkeypatch.delenv("STREAMFLOW_DB_DSN", raising=False)
     assert main(["model", "compare", "--active", "hgb-1", "--shadow", "hgb-2"]) == 2
     assert "STREAMFLOW_DB_DSN" in capsys.readouterr().err
-    assert main(["model", "compare", "--dsn", scored_dsn, "--active", "hgb-1", "--shadow", "nope"]) == 2
+    assert main(["model", "compare", "--dsn", scored_dsn, "--active", "hgb-1", "--shadow", "nope"]) == 1
     assert "nope" in capsys.readouterr().err
     bad = "postgresql://streamflow:s3cret-pw@127.0.0.1:1/none"
-    assert main(["model", "compare", "--dsn", bad, "--active", "a", "--shadow", "b"]) == 2
+    assert main(["model", "compare", "--dsn", bad, "--active", "a", "--shadow", "b"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error:") and "s3cret-pw" not in err
+    assert err.startswith("streamflow model compare:") and "s3cret-pw" not in err

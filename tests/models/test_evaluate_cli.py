@@ -61,7 +61,7 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
 
 
 def test_evaluate_names_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["model", "evaluate", "--data", str(tmp_path / "absent.parquet"), "--no-progress"]) == 2
+    assert main(["model", "evaluate", "--data", str(tmp_path / "absent.parquet"), "--no-progress"]) == 1
     assert "no such file" in capsys.readouterr().err
 
 

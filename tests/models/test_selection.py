@@ -156,5 +156,5 @@ def test_select_end_to_end_never_replays_the_test_window(
     assert "| ceiling for a delay-respecting model" in printed
 
     # A third fold would need feature history from before the data starts: a clear error, nothing run.
-    assert main([*args[:-4], "--folds", "3", "--no-progress"]) == 2
+    assert main([*args[:-4], "--folds", "3", "--no-progress"]) == 1
     assert "use at most 2 fold(s)" in capsys.readouterr().err

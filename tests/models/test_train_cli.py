@@ -140,8 +140,11 @@ def test_train_accepts_project_jsonl(tmp_path: Path) -> None:
     assert list(card["card_precision_at_100_ceilings"]) == ["perfect_ranking"]
 
 
-def _error(capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path, *args: str, **kw: Any) -> str:
-    assert _train(data, tmp_path / "out", *args, **kw) == 2
+def _error(
+    capsys: pytest.CaptureFixture[str], data: Path, tmp_path: Path, *args: str, code: int = 1, **kw: Any
+) -> str:
+    """The command's stderr; ``code`` 1 for a failure on the data, 2 for a usage error (a bad argument)."""
+    assert _train(data, tmp_path / "out", *args, **kw) == code
     return capsys.readouterr().err
 
 
@@ -179,8 +182,10 @@ def test_bad_input_gets_a_clear_error(
     err = _error(capsys, handbook_file, tmp_path, "--train-window", "2019-01-01..2019-01-07")
     assert "no transactions" in err
 
-    err = _error(capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--param", "C")
-    assert "invalid --param 'C'" in err
+    err = _error(
+        capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--param", "C", code=2
+    )
+    assert "argument --param: 'C' is not KEY=VALUE" in err
 
     err = _error(
         capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--param", "nope=1"
@@ -192,16 +197,23 @@ def test_bad_input_gets_a_clear_error(
     )
     assert "invalid version 'v 1'" in err
 
-    err = _error(capsys, handbook_file, tmp_path, "--train-window", "2018-04-30..2018-04-10")
-    assert "empty or reversed" in err
+    err = _error(capsys, handbook_file, tmp_path, "--train-window", "2018-04-30..2018-04-10", code=2)
+    assert "argument --train-window: window '2018-04-30..2018-04-10' is empty or reversed" in err
 
     err = _error(capsys, tmp_path / "absent.parquet", tmp_path, "--train-window", "2018-04-10..2018-04-30")
     assert "no such file" in err
 
     err = _error(
-        capsys, handbook_file, tmp_path, "--train-window", "2018-04-10..2018-04-30", "--label-delay", "soon"
+        capsys,
+        handbook_file,
+        tmp_path,
+        "--train-window",
+        "2018-04-10..2018-04-30",
+        "--label-delay",
+        "soon",
+        code=2,
     )
-    assert "invalid duration 'soon'" in err
+    assert "argument --label-delay: invalid duration 'soon'" in err
 
 
 def test_the_cli_offers_every_feature_set() -> None:

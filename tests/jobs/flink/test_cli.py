@@ -1,4 +1,4 @@
-"""Entry points without a JVM: bad configs exit 2 naming the problem; `streamflow job run` overrides."""
+"""Entry points without a JVM: bad configs exit 1 naming the problem; `streamflow job run` overrides."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ CONFIG = {
 
 def test_detector_main_rejects_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.json"
-    assert detector_main(["--config", str(missing)]) == 2
+    assert detector_main(["--config", str(missing)]) == 1
     assert "nope.json" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**CONFIG, "detector": {"alpha": 7}}), encoding="utf-8")
-    assert detector_main(["--config", str(bad)]) == 2
+    assert detector_main(["--config", str(bad)]) == 1
     assert "alpha" in capsys.readouterr().err
 
 
