@@ -24,6 +24,7 @@ from streamflow_dev import stack
 from streamflow_dev.crds import install_crds
 from streamflow_dev.kube_build import ensure_kube_binaries
 from streamflow_dev.paths import runs_root
+from streamflow_dev.upstream import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -69,6 +70,15 @@ def _component(session_run_dir: Path, name: str) -> Iterator[stack.StackInfo]:
         stack.down(info, keep_run_dir=True)
 
 
+# ---------------------------------------------------------------- third-party inputs
+
+
+@pytest.fixture(scope="session")
+def handbook_data() -> Path:
+    """The handbook dataset, pinned by sha256 (cache, offline mirror or upstream: streamflow_dev.upstream)."""
+    return resolve("handbook")
+
+
 # ---------------------------------------------------------------- Kubernetes
 
 
@@ -101,7 +111,14 @@ def kube_stack(request: pytest.FixtureRequest, session_run_dir: Path) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def kube(request: pytest.FixtureRequest, kube_stack: stack.StackInfo | None) -> KubeCluster:
+def kube(
+    request: pytest.FixtureRequest, kube_stack: stack.StackInfo | None, session_run_dir: Path
+) -> KubeCluster:
+    """The cluster with our CRDs and the upstream ones Established, by the installer ``dev up`` uses.
+
+    A stack this session started has them already; an external cluster or a reused stack (whose CRDs may
+    predate the checkout's) gets them applied here.
+    """
     from kubernetes import client, config
 
     external = request.config.getoption("--kubeconfig")
@@ -114,7 +131,8 @@ def kube(request: pytest.FixtureRequest, kube_stack: stack.StackInfo | None) -> 
         kubectl = str(Path(kube_stack.kube_bin_dir) / "kubectl")
     api_client = config.new_client_from_config(config_file=str(kubeconfig))
     cluster = KubeCluster(kubeconfig, kubectl, api_client, local=not external)
-    install_crds(lambda *args: cluster.kubectl(*args).stdout, field_manager="streamflow-tests")
+    if kube_stack is None or not Path(kube_stack.run_dir).is_relative_to(session_run_dir):
+        install_crds(lambda *args: cluster.kubectl(*args).stdout, field_manager="streamflow-tests")
     client.VersionApi(api_client).get_code()
     return cluster
 

@@ -15,7 +15,7 @@ import pytest
 from streamflow_dev import stack
 from streamflow_dev.procs import ComponentError, pid_alive, start_process, wait_until
 
-from tests.conftest import wait_for
+from tests.conftest import REPO, wait_for
 
 
 def _processes_mentioning(text: str) -> list[int]:
@@ -59,12 +59,12 @@ def test_a_component_that_never_gets_ready_times_out_clearly(tmp_path: Path) -> 
         os.kill(proc.pid, signal.SIGKILL)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streamflow_cli", *args],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 
@@ -130,3 +130,60 @@ def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
     wait_for(lambda: _processes_mentioning(str(run_dir)) == [], timeout=30, what="no process of the run left")
     assert (run_dir / "logs" / "kafka.log").exists()  # the broker had really been started
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_after_dev_up_and_dev_env_the_samples_apply() -> None:
+    """As a user would: `streamflow dev up`, `eval "$(streamflow dev env)"`, `kubectl apply -f crds/samples/`.
+
+    One stack start (the API server only); PATH holds no other kubectl than the system one, which the
+    stack's must come before.
+    """
+    run_dir = Path(stack.runs_root()) / f"crds-{uuid.uuid4().hex[:8]}"
+    up = _cli("dev", "up", "--components", "kube", "--run-dir", str(run_dir), timeout=900)
+    try:
+        assert up.returncode == 0, up.stderr
+        script = f"""
+            set -euo pipefail
+            eval "$({sys.executable} -m streamflow_cli dev env --run-dir {run_dir})"
+            command -v kubectl
+            kubectl get crd -o name
+            kubectl apply -f crds/samples/
+            kubectl get fraudpipelines,fraudmodels -o name
+        """
+        env = {**os.environ, "PATH": "/usr/bin:/bin"}
+        env.pop("KUBECONFIG", None)
+        shell = subprocess.run(
+            ["bash", "-c", script],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert shell.returncode == 0, shell.stdout + shell.stderr
+        lines = shell.stdout.split()
+        assert Path(lines[0]).parent == Path(stack.load(run_dir).kube_bin_dir or ""), (
+            "the stack's own kubectl"
+        )
+        for crd in (
+            "fraudpipelines.streamflow.io",
+            "fraudmodels.streamflow.io",
+            "flinkdeployments.flink.apache.org",
+            "kafkatopics.kafka.strimzi.io",
+            "clusters.postgresql.cnpg.io",
+            "databases.postgresql.cnpg.io",
+            "podmonitors.monitoring.coreos.com",
+            "servicemonitors.monitoring.coreos.com",
+            "prometheusrules.monitoring.coreos.com",
+        ):
+            assert f"customresourcedefinition.apiextensions.k8s.io/{crd}" in lines
+        for created in (
+            "fraudpipeline.streamflow.io/payments",
+            "fraudmodel.streamflow.io/iforest-v1",
+            "fraudmodel.streamflow.io/hgb-v2",
+        ):
+            assert lines.count(created) == 2, (created, shell.stdout)  # once by apply, once by get
+    finally:
+        down = _cli("dev", "down", "--run-dir", str(run_dir))
+        assert down.returncode == 0, down.stderr

@@ -31,6 +31,11 @@ def test_third_party_crds_are_established(kube: KubeCluster) -> None:
         "kafkatopics.kafka.strimzi.io",
         "clusters.postgresql.cnpg.io",
         "databases.postgresql.cnpg.io",
+        "podmonitors.monitoring.coreos.com",
+        "servicemonitors.monitoring.coreos.com",
+        "prometheusrules.monitoring.coreos.com",
+        "fraudpipelines.streamflow.io",
+        "fraudmodels.streamflow.io",
     ):
         assert f"customresourcedefinition.apiextensions.k8s.io/{crd}" in names
 
