@@ -135,3 +135,24 @@ def test_replay_scores_with_a_model_directory(tmp_path: Path, capsys: pytest.Cap
         main(["replay", "--input", str(data), "--out", str(tmp_path / "r3"), "--model", str(tmp_path)]) == 1
     )
     assert "has no model.npz" in capsys.readouterr().err
+
+
+def test_replay_progress_goes_to_stderr_and_leaves_stdout_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "tx.jsonl"
+    assert main(["generate", "--count", "3000", "--seed", "5", "--out", str(data)]) == 0
+    capsys.readouterr()
+    runs = {}
+    for switch in ("--progress", "--no-progress", None):
+        argv = ["replay", "--input", str(data), "--out", str(tmp_path / f"out{switch}")]
+        assert main([*argv, switch] if switch else argv) == 0
+        captured = capsys.readouterr()
+        summary = json.loads(captured.out)
+        for timing in ("elapsed_s", "events_per_s"):  # the only figures that differ run to run
+            summary.pop(timing)
+        runs[switch] = (summary, captured.err)
+    forced, off, automatic = runs["--progress"], runs["--no-progress"], runs[None]
+    assert forced[0] == off[0] == automatic[0]  # the same report on stdout
+    assert "replay: 100%" in forced[1] and "3.00k/3.00k" in forced[1]
+    assert off[1] == "" and automatic[1] == ""  # stderr here is not a terminal: no bar unless forced
