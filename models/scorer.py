@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 SUPPORTED_ALGORITHMS = ("isolation_forest", "logistic_regression", "hist_gradient_boosting")
+_FIXED_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
+
 _FORMAT = "streamflow-compiled-model/1"
 _TREE_ARRAYS = ("feature", "threshold", "children", "missing_left", "value", "roots")
 _LINEAR_ARRAYS = ("columns", "mean", "scale", "coef")
@@ -251,13 +253,21 @@ class CompiledModel:
 
     # -- persistence ------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The artifact: an uncompressed npz with a JSON metadata entry (no pickles)."""
+        """The artifact: an uncompressed npz with a JSON metadata entry (no pickles).
+
+        Written as ``np.savez`` writes it but with a fixed entry time, so the same model always has the same
+        bytes and sha256: a published digest can be reproduced by training again.
+        """
         buffer = io.BytesIO()
         payload: dict[str, Any] = {
             "meta": np.frombuffer(json.dumps(self.meta, sort_keys=True).encode(), np.uint8)
         }
         payload.update(self.arrays)
-        np.savez(buffer, **payload)
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, array in payload.items():
+                entry = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ENTRY_TIME)
+                with archive.open(entry, "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
         return buffer.getvalue()
 
     def save(self, path: str | Path) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,20 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, Compi
     path = tmp_path_factory.mktemp("model") / "model.npz"
     sha = model.save(path)
     return path, sha, model
+
+
+def test_an_artifact_has_the_same_bytes_whenever_it_is_written(
+    artifact: tuple[Path, str, CompiledModel],
+) -> None:
+    path, sha, model = artifact
+    data = path.read_bytes()
+    # no wall-clock time inside: every zip entry carries the fixed date, so a retrain reproduces the digest
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert archive.namelist()[0] == "meta.npy"
+    assert model.to_bytes() == data and hashlib.sha256(data).hexdigest() == sha
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:  # still a plain npz
+        assert set(npz.files) == {"meta", *model.arrays}
 
 
 def test_load_model_accepts_the_right_digest_and_schema(artifact: tuple[Path, str, CompiledModel]) -> None:
