@@ -91,7 +91,7 @@ def extra_env_schema() -> dict[str, Any]:
             "required": ["name"],
             "properties": {
                 "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                "value": {"type": "string"},
+                "value": {"type": ["string", "number", "boolean"]},
                 "valueFrom": {"type": "object"},
             },
             "oneOf": [{"required": ["value"]}, {"required": ["valueFrom"]}],

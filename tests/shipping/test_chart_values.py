@@ -85,6 +85,8 @@ def test_extra_env_follows_env_and_secrets_come_from_secrets(helm: Path) -> None
                 "extraEnv[1].name=STREAMFLOW_PG_DSN",
                 "extraEnv[1].valueFrom.secretKeyRef.name=db",
                 "extraEnv[1].valueFrom.secretKeyRef.key=dsn",
+                "extraEnv[2].name=WORKERS",
+                "extraEnv[2].value=4",
             )
         )
     )["env"]
@@ -92,6 +94,7 @@ def test_extra_env_follows_env_and_secrets_come_from_secrets(helm: Path) -> None
         {"name": "STREAMFLOW_KAFKA_TIMEOUT_SECONDS", "value": "5"},
         {"name": "HTTPS_PROXY", "value": "http://proxy:3128"},
         {"name": "STREAMFLOW_PG_DSN", "valueFrom": {"secretKeyRef": {"name": "db", "key": "dsn"}}},
+        {"name": "WORKERS", "value": "4"},  # --set makes 4 a number; Kubernetes wants a string
     ]
 
 

@@ -38,6 +38,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/* An env value as the string Kubernetes wants: values files give float64 (67108864 must not become
+"6.7108864e+07"), --set gives int64 and bool. */}}
+{{- define "streamflow.envValue" -}}
+{{- if and (kindIs "float64" .) (eq . (floor .)) -}}
+{{- . | int64 | toString | quote -}}
+{{- else -}}
+{{- . | toString | quote -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The operator container's env: the `env` map (sorted by name), then `extraEnv`; a name in both fails. */}}
 {{- define "streamflow.env" -}}
 {{- $env := .Values.env | default dict -}}
@@ -50,15 +60,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 env:
 {{- range $name, $value := $env }}
   - name: {{ $name }}
-    {{- /* a values file's numbers arrive as float64: 67108864 must not become "6.7108864e+07" */}}
-    {{- if and (kindIs "float64" $value) (eq $value (floor $value)) }}
-    value: {{ $value | int64 | toString | quote }}
-    {{- else }}
-    value: {{ $value | toString | quote }}
-    {{- end }}
+    value: {{ include "streamflow.envValue" $value }}
 {{- end }}
-{{- with .Values.extraEnv }}
-{{ toYaml . | indent 2 }}
+{{- range .Values.extraEnv }}
+  - name: {{ .name }}
+    {{- if hasKey . "value" }}
+    value: {{ include "streamflow.envValue" .value }}
+    {{- else }}
+    valueFrom:
+      {{- toYaml .valueFrom | nindent 6 }}
+    {{- end }}
 {{- end }}
 {{- end -}}
 {{- end -}}
