@@ -86,27 +86,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code (2: usage error, 1: failure)."""
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 2 after a usage error, 0 after --help/--version
-        return exc.code if isinstance(exc.code, int) else 2
-    func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 2
-    try:
-        result = func(args)
+        try:
+            args = parser.parse_args(words)
+        except SystemExit as exc:  # argparse: 2 after a usage error, 0 after --help/--version
+            return exc.code if isinstance(exc.code, int) else 2
+        func = getattr(args, "func", None)
+        if func is None:
+            parser.print_help()
+            return 2
+        return int(func(args) or 0)
     except ModuleNotFoundError as exc:
+        # A late import, in the command or in an argument's type (model train's windows), from an extra
+        # this install lacks.
         top = (exc.name or "").split(".")[0]
         if top not in _EXTRA_OF:
             raise
+        command = next((w for w in words if not w.startswith("-")), "")
         print(
-            f"error: `streamflow {args.command}` needs {top}, which this install lacks: "
+            f"error: `streamflow {command}` needs {top}, which this install lacks: "
             f"pip install 'streamflow[{_EXTRA_OF[top]}]'",
             file=sys.stderr,
         )
         return 1
-    return int(result or 0)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from fraud_models.compare import ScoredEvent, compare, compare_database
-from streamflow_cli import main
 from fraud_operator.db.migrations import migrate
+from streamflow_cli import main
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 ACTIVE = [0.10, 0.80, 0.30, 0.70, 0.20, 0.60]
