@@ -48,19 +48,28 @@ def test_ci_runs_the_same_entry_point_kind_and_both_images() -> None:
 
 
 def test_referenced_scripts_exist_and_parse() -> None:
-    assert (REPO / ".ci" / "run").is_file()
-    script = REPO / ".github" / "fetch-upstream-crds.sh"
-    result = subprocess.run(
-        ["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    # it fetches exactly the files the cluster fixtures install from the shared directory
-    shared_readme = REPO.parent / "shared" / "crds" / "README.md"
-    names = [
-        line.split("|")[1].strip()
-        for line in shared_readme.read_text().splitlines()
-        if line.startswith("| ") and ".y" in line
-    ]
-    text = script.read_text()
-    for name in names:
-        assert f"fetch {name} " in text, name
+    for script in (REPO / ".ci" / "run", REPO / ".ci" / "setup"):
+        result = subprocess.run(
+            ["bash", "-n", str(script)], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert result.returncode == 0, result.stderr
+
+
+def test_third_party_files_come_from_the_one_pinned_table() -> None:
+    """No workflow downloads CRDs or data itself: `.ci/setup` and the kind job run `streamflow dev fetch`,
+    which resolves exactly streamflow_dev.upstream.TABLE (the installer and the fixtures use the same)."""
+    fetch = "python -m streamflow_cli dev fetch"
+    assert "python3 -m streamflow_cli dev fetch\n" in (REPO / ".ci" / "setup").read_text()
+    workflow_text = (REPO / ".github" / "workflows" / "ci.yml").read_text()
+    assert "raw.githubusercontent.com" not in workflow_text and "curl " not in workflow_text
+    assert "STREAMFLOW_SHARED_DIR" not in workflow_text, "GitHub has no offline mirror: upstream it is"
+    assert not (REPO / ".github" / "fetch-upstream-crds.sh").exists()
+    for name, steps in _steps().items():
+        runs = [str(step.get("run", "")) for step in steps]
+        tests = [i for i, run in enumerate(runs) if "pytest" in run or run == "bash .ci/run"]
+        if not tests or runs[tests[0]] == "bash .ci/run":
+            continue
+        fetched = [i for i, run in enumerate(runs) if run.strip() == fetch]
+        assert fetched and fetched[0] < tests[0], f"job {name} runs pytest without `{fetch}` before it"
+        installs = [run for run in runs[: fetched[0]] if "pip install" in run]
+        assert any("-e ./devstack" in run for run in installs), f"job {name} lacks the dev tools"
