@@ -15,7 +15,7 @@ from .paths import repo_root
 from .procs import ComponentError, wait_until
 from .upstream import CRD_NAMES, Resolver
 
-__all__ = ["crd_files", "install_crds"]
+__all__ = ["crd_files", "install_crds", "upstream_crd_dir"]
 
 
 def crd_files(resolver: Resolver | None = None) -> list[Path]:
@@ -24,6 +24,12 @@ def crd_files(resolver: Resolver | None = None) -> list[Path]:
     if not ours:
         raise ComponentError("crds", f"no CRDs under {repo_root() / 'crds'}")
     return [*ours, *(resolver or Resolver()).resolve_all(CRD_NAMES).values()]
+
+
+def upstream_crd_dir(resolver: Resolver | None = None) -> Path:
+    """The cache directory of the upstream CRDs, all resolved (for ``streamflow render --check-upstream``)."""
+    (directory,) = {path.parent for path in (resolver or Resolver()).resolve_all(CRD_NAMES).values()}
+    return directory
 
 
 def install_crds(

@@ -1,4 +1,4 @@
-"""Fixtures of the operator-core tests: the committed samples and the upstream CRDs in ../shared/crds."""
+"""Fixtures of the operator-core tests: the committed samples and the pinned upstream CRDs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 import yaml
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
+from streamflow_dev.crds import upstream_crd_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "crds" / "samples"
-SHARED_CRDS = REPO.parent / "shared" / "crds"
+SHARED_CRDS = upstream_crd_dir()  # pinned by sha256: cache, offline mirror or upstream
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 import yaml
 from fraud_operator.commands import check_upstream, register
+from streamflow_dev.crds import upstream_crd_dir
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
-SHARED_CRDS = Path(__file__).resolve().parents[3] / "shared" / "crds"
+SHARED_CRDS = upstream_crd_dir()
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
