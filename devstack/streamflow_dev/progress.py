@@ -57,16 +57,17 @@ class GoBuildSteps:
 
 
 class MavenDownloads:
-    """Maven in batch mode: a ``Downloaded from <repo>: <url>`` line per file; the jars are counted."""
+    """Maven in batch mode: ``[INFO] Downloaded from <repo>: <url> (<size> …)`` per file; jars counted."""
 
     def __init__(self) -> None:
         self.jars = 0
         self.files = 0
 
     def feed(self, line: str) -> None:
-        if line.startswith("Downloaded from "):
+        _, found, rest = line.partition("Downloaded from ")
+        if found:
             self.files += 1
-            url = line.split(": ", 1)[-1].split(" (", 1)[0]
+            url = rest.partition(": ")[2].split(" (", 1)[0].strip()
             if url.endswith(".jar"):
                 self.jars += 1
 
