@@ -267,7 +267,7 @@ class CompiledModel:
             for name, array in payload.items():
                 entry = zipfile.ZipInfo(f"{name}.npy", date_time=_FIXED_ENTRY_TIME)
                 with archive.open(entry, "w", force_zip64=True) as out:
-                    np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+                    np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)  # type: ignore[no-untyped-call]
         return buffer.getvalue()
 
     def save(self, path: str | Path) -> str:

@@ -368,7 +368,8 @@ def reconcile_database(
 
     Blocking (Kubernetes reads and a PostgreSQL session): call it from a sync handler or a thread.
     ``attempt`` is the number of consecutive failed attempts so far (kopf's ``retry``) and lengthens
-    ``retry_after_s``. ``migrations_dir`` defaults to ``$STREAMFLOW_MIGRATIONS_DIR`` or ``sql/migrations``.
+    ``retry_after_s``. ``migrations_dir`` defaults to ``$STREAMFLOW_MIGRATIONS_DIR`` or the packaged
+    migrations.
     """
     found = app_connection(api_client, namespace, pipeline, attempt=attempt)
     if isinstance(found, DatabaseOutcome):

@@ -48,7 +48,8 @@ def _run_without_heavy_packages(code: str) -> subprocess.CompletedProcess[str]:
         class Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in BLOCKED:
-                    raise ModuleNotFoundError(f"No module named {{name!r}} (blocked: not in the operator image)", name=name)
+                    message = f"No module named {{name!r}} (blocked: not in the operator image)"
+                    raise ModuleNotFoundError(message, name=name)
                 return None
         sys.meta_path.insert(0, Block())
         """

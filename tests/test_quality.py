@@ -38,23 +38,17 @@ def test_ruff_format_is_clean() -> None:
 def test_mypy_strict_on_our_packages(tmp_path: Path) -> None:
     # mypy does not follow setuptools' editable import hooks, and our directory names differ from the
     # import names (operator/ is fraud_operator), so give it a path where the import names exist.
-    for name, directory in (
-        ("fraud_operator", "operator"),
-        ("fraud_jobs", "jobs"),
-        ("fraud_models", "models"),
-    ):
+    packages = {
+        "fraud_operator": "operator",
+        "fraud_jobs": "jobs",
+        "fraud_models": "models",
+        "streamflow_cli": "cli",
+        "streamflow_dev": "devstack/streamflow_dev",
+    }
+    for name, directory in packages.items():
         (tmp_path / name).symlink_to(REPO / directory, target_is_directory=True)
+    selected = [arg for name in packages for arg in ("-p", name)]
     result = _run(
-        sys.executable,
-        "-m",
-        "mypy",
-        "--no-error-summary",
-        "-p",
-        "fraud_operator",
-        "-p",
-        "fraud_jobs",
-        "-p",
-        "fraud_models",
-        env={"MYPYPATH": str(tmp_path)},
+        sys.executable, "-m", "mypy", "--no-error-summary", *selected, env={"MYPYPATH": str(tmp_path)}
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import FIELD_MANAGER
-from streamflow_dev.standins.flink_operator import (
-    write_flink_job_failed,
-    write_flink_operator_status,
-)
 from fraud_operator.metrics import RECONCILES, writes_total
 from fraud_operator.render import render_flinkdeployment
 from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
 from kopf.testing import KopfRunner
+from streamflow_dev.standins.flink_operator import (
+    write_flink_job_failed,
+    write_flink_operator_status,
+)
 
 from tests.conftest import wait_for
 from tests.operator.integration.conftest import SAMPLES, Cluster, sample
@@ -107,7 +107,9 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
     assert status["observedGeneration"] == cluster.pipeline("payments")["metadata"]["generation"]
     assert status["activeModel"] == "iforest-v1" and status["parallelism"] == 2
     assert status["flinkDeployment"] == "payments"
-    assert status["schemaVersion"] == len(list((SAMPLES.parents[1] / "operator" / "sql" / "migrations").glob("*.sql")))
+    assert status["schemaVersion"] == len(
+        list((SAMPLES.parents[1] / "operator" / "sql" / "migrations").glob("*.sql"))
+    )
     assert status["selector"] == "streamflow.io/pipeline=payments,component=taskmanager"
     assert status["topics"] == [
         f"payments.{r}" for r in ("transactions", "alerts", "dlq", "labels", "control")
