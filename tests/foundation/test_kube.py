@@ -6,9 +6,9 @@ import json
 import uuid
 
 import pytest
-from streamflow_dev.kube_build import K8S_VERSION
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from streamflow_dev.kube_build import K8S_VERSION
 
 from tests.conftest import KubeCluster, wait_for
 

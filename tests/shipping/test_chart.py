@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from streamflow_dev.tools import ensure_helm
 from fraud_operator.operator_cmd import register as register_operator_cmd
+from streamflow_dev.tools import ensure_helm
 
 from tests.shipping.chart import (
     CHART,

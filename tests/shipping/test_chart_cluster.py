@@ -22,6 +22,10 @@ import kubernetes.config.kube_config as kube_config
 import pytest
 import yaml
 from fraud_operator.database import HOST_OVERRIDE_ENV
+from fraud_operator.handlers import register
+from kopf.testing import KopfRunner
+from kubernetes import client
+from kubernetes.dynamic import DynamicClient
 from streamflow_dev.standins.cnpg import (
     AppDatabase,
     cnpg_ready_app_database,
@@ -31,10 +35,6 @@ from streamflow_dev.standins.flink_operator import (
     write_flink_operator_status,
 )
 from streamflow_dev.tools import ensure_helm
-from fraud_operator.handlers import register
-from kopf.testing import KopfRunner
-from kubernetes import client
-from kubernetes.dynamic import DynamicClient
 
 from tests.conftest import KubeCluster, wait_for
 from tests.shipping.argocd import health

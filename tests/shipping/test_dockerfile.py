@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from fraud_operator.api.flink import FlinkSpec
-from streamflow_cli import build_parser
-from streamflow_dev.flink import FLINK_CONNECTOR_ARTIFACTS, ensure_flink_jars
 from fraud_operator.render.flink import MODEL_CACHE_MOUNT, MODEL_MOUNT
 from fraud_operator.render.naming import CONFIG_MOUNT, FLINK_UID
+from streamflow_cli import build_parser
+from streamflow_dev.flink import FLINK_CONNECTOR_ARTIFACTS, ensure_flink_jars
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"

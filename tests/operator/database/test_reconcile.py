@@ -19,6 +19,7 @@ from fraud_operator.database import (
     reconcile_database,
 )
 from fraud_operator.db.migrations import MIGRATIONS_DIR_ENV, load_migrations
+from kubernetes import client
 from streamflow_dev.standins.cnpg import (
     CNPG_HEALTHY_PHASE,
     AppDatabase,
@@ -27,7 +28,6 @@ from streamflow_dev.standins.cnpg import (
     write_cnpg_cluster_not_ready,
     write_cnpg_cluster_ready,
 )
-from kubernetes import client
 
 from tests.conftest import KubeCluster
 from tests.operator.database.conftest import CLUSTER, pipeline_in

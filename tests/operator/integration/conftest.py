@@ -16,13 +16,13 @@ import kopf
 import pytest
 import yaml
 from fraud_operator.database import HOST_OVERRIDE_ENV
+from fraud_operator.handlers import register
+from kopf.testing import KopfRunner
+from kubernetes.dynamic import DynamicClient
 from streamflow_dev.standins.cnpg import (
     AppDatabase,
     cnpg_ready_app_database,
 )
-from fraud_operator.handlers import register
-from kopf.testing import KopfRunner
-from kubernetes.dynamic import DynamicClient
 
 from tests.conftest import KubeCluster, wait_for
 

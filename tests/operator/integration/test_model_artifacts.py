@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streamflow_dev.standins.flink_operator import write_flink_operator_status
 from kopf.testing import KopfRunner
+from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
 from tests.conftest import wait_for
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streamflow_dev.standins.flink_operator import (
-    write_flink_job_failed,
-    write_flink_operator_status,
-)
 from fraud_operator.handlers.rolls import advance_rolls, plan_roll
 from fraud_operator.handlers.status import FlinkObservation, ReconcileFacts, pipeline_status
 from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
 from kopf.testing import KopfRunner
+from streamflow_dev.standins.flink_operator import (
+    write_flink_job_failed,
+    write_flink_operator_status,
+)
 
 from tests.conftest import wait_for
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc

@@ -7,7 +7,6 @@ from typing import Any
 
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import applied_hash, is_subset, owner_of
-from streamflow_dev.standins.flink_operator import flink_error
 from fraud_operator.handlers.models import model_status, pipelines_using
 from fraud_operator.handlers.resolve import resolve_model
 from fraud_operator.handlers.status import (
@@ -17,6 +16,7 @@ from fraud_operator.handlers.status import (
     observe_flink,
     pipeline_status,
 )
+from streamflow_dev.standins.flink_operator import flink_error
 
 from tests.operator.integration.conftest import sample
 

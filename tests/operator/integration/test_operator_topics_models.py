@@ -14,10 +14,10 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     ResourceType,
 )
 from fraud_operator.api.pipeline import FraudPipeline
-from streamflow_dev.standins.flink_operator import write_flink_operator_status
 from fraud_operator.render import render_flinkdeployment
 from kopf.testing import KopfRunner
 from kubernetes import client
+from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
 from tests.conftest import wait_for
 from tests.operator.integration.conftest import Cluster, sample

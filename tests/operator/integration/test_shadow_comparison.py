@@ -15,9 +15,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from kopf.testing import KopfRunner
 from streamflow_dev.standins.cnpg import AppDatabase
 from streamflow_dev.standins.flink_operator import write_flink_operator_status
-from kopf.testing import KopfRunner
 
 from tests.conftest import wait_for
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
