@@ -70,6 +70,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], *, with_defaults: bool,
                 else:
                     out["x-kubernetes-preserve-unknown-fields"] = True
             # additionalProperties: false is the structural default (unknown fields are pruned or refused).
+        elif key == "propertyNames":
+            # Structural schemas have no propertyNames: the key constraints become CEL rules on the map.
+            out.setdefault(_CEL, []).extend(_key_rules(value, path))
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"
             out[bound] = value
@@ -88,6 +91,34 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], *, with_defaults: bool,
     if "type" not in out:
         raise SchemaError(f"{path}: no type in schema {node!r}")
     return out
+
+
+def _key_rules(names: dict[str, Any], path: str) -> list[dict[str, str]]:
+    """CEL rules for a map's key constraints (maxLength, minLength, pattern)."""
+    rules = []
+    for key, value in names.items():
+        if key == "maxLength":
+            rules.append(
+                {
+                    "rule": f"self.all(k, size(k) <= {int(value)})",
+                    "message": f"keys are at most {value} characters",
+                }
+            )
+        elif key == "minLength":
+            rules.append(
+                {
+                    "rule": f"self.all(k, size(k) >= {int(value)})",
+                    "message": f"keys are at least {value} characters",
+                }
+            )
+        elif key == "pattern":
+            quoted = str(value).replace("\\", "\\\\").replace("'", "\\'")
+            rules.append(
+                {"rule": f"self.all(k, k.matches('{quoted}'))", "message": f"keys must match {value}"}
+            )
+        elif key not in _DROPPED_KEYS and key != "type":
+            raise SchemaError(f"{path}: propertyNames.{key} has no CEL equivalent here")
+    return rules
 
 
 def _inline(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
