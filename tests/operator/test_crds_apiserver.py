@@ -48,7 +48,7 @@ def test_samples_apply_and_read_back_with_the_model_defaults(kube: Any, namespac
     header = kube.kubectl("get", "fp", "-n", namespace).stdout.splitlines()[0].split()
     assert header == ["NAME", "READY", "MODEL", "JOB", "STATE", "PARALLELISM", "AGE"]
     models = kube.kubectl("get", "fm", "-n", namespace).stdout
-    assert "hist_gradient_boosting" in models and "0.88" in models
+    assert "hist_gradient_boosting" in models and "0.944721" in models
 
 
 BAD = [
