@@ -48,6 +48,8 @@ class _Demo:
         assert info.kube_bin_dir and info.kubeconfig and info.kafka_bootstrap and info.pg_dsn
         self.kubectl_bin = str(Path(info.kube_bin_dir) / "kubectl")
         self.env = {**os.environ, "KUBECONFIG": info.kubeconfig}
+        if info.flink_jars:  # `streamflow job run` takes the connector jars from here, as after `dev env`
+            self.env["STREAMFLOW_FLINK_JARS"] = info.flink_jars
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         result = subprocess.run(
