@@ -144,7 +144,21 @@ def default_migrations_dir() -> Traversable:
 
 def load_migrations(directory: Traversable | None = None) -> list[Migration]:
     """Read ``NNN_name.sql`` files in version order; versions must run 1..N without gaps or duplicates."""
+    packaged = directory is None and MIGRATIONS_DIR.read() is None
     root = directory if directory is not None else default_migrations_dir()
+    files_found = (
+        sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
+        if root.is_dir()
+        else []
+    )
+    if packaged and not files_found:
+        raise MigrationIntegrityError(
+            [
+                f"this install of fraud_operator carries no migrations ({root} is missing or empty): the "
+                "wheel was built without its package data; reinstall streamflow from a release wheel, or set "
+                f"{MIGRATIONS_DIR_ENV} to a directory of migrations"
+            ]
+        )
     if not root.is_dir():
         raise MigrationIntegrityError(
             [
@@ -154,7 +168,7 @@ def load_migrations(directory: Traversable | None = None) -> list[Migration]:
         )
     migrations: dict[int, Migration] = {}
     problems: list[str] = []
-    for path in sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
+    for path in files_found:
         match = _FILE_NAME.match(path.name)
         if match is None:
             problems.append(f"{path.name}: file name is not NNN_lower_snake_name.sql")

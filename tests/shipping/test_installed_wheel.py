@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from streamflow_dev.flink_cluster import FlinkCluster
 from streamflow_dev.paths import cache_dir
-from streamflow_dev.procs import free_port, stop_pid
+from streamflow_dev.procs import free_port
 from streamflow_dev.standins.cnpg import cnpg_ready_app_database
 from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
@@ -200,7 +200,12 @@ def installed_operator(
         try:
             yield cluster
         finally:
-            stop_pid(proc.pid, timeout=20)
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
             log.close()
             for plural in ("fraudpipelines", "fraudmodels"):
                 for name in kube.kubectl("get", plural, "-n", namespace, "-o", "name").stdout.split():
@@ -240,6 +245,34 @@ def test_the_installed_operator_brings_a_pipeline_to_ready(
     assert status["schemaVersion"] == len(MIGRATIONS)
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def _mapped_site_packages(pid: int) -> set[str]:
+    """Files under a site-packages directory mapped into ``pid`` or any process below it."""
+    paths: set[str] = set()
+    for each in _descendants(pid):
+        try:
+            lines = Path(f"/proc/{each}/maps").read_text().splitlines()
+        except OSError:
+            continue
+        paths |= {line.split()[-1] for line in lines if "/site-packages/" in line}
+    return paths
+
+
 @pytest.mark.flink
 @pytest.mark.kafka
 def test_the_installed_detector_runs_on_the_standalone_cluster(
@@ -249,7 +282,12 @@ def test_the_installed_detector_runs_on_the_standalone_cluster(
     assert {"apache-flink", "streamflow"} <= installed
     assert not installed & {"kopf", "kubernetes", "matplotlib", "scikit-learn"}
     topics = {role: kafka_topic_factory(role) for role in ROLES}
-    settings = detector_settings(kafka_bootstrap, topics, "", tmp_path / "checkpoints").with_flink(jars=None)
+    # Process mode: the TaskManager starts the job environment's interpreter for the Python functions. (In
+    # thread mode it embeds the interpreter of the base installation, which ignores a venv's site-packages:
+    # the job image therefore installs into a real prefix, /opt/python, not into a venv.)
+    settings = detector_settings(kafka_bootstrap, topics, "", tmp_path / "checkpoints").with_flink(
+        jars=None, execution_mode="process"
+    )
     config = tmp_path / "detector.json"
     config.write_text(settings.model_dump_json(), encoding="utf-8")
     python = str(job_env.python)
@@ -265,7 +303,34 @@ def test_the_installed_detector_runs_on_the_standalone_cluster(
     scores = TopicReader(kafka_bootstrap, topics["scores"])
     scored = scores.wait(lambda s: len(s) >= 5 and s, 120, "5 score records")
     assert {s["transaction_id"] for s in scored} == {f"w-{i}" for i in range(5)}
-    # the TaskManager's Python workers ran the job environment's interpreter (and so its installed wheel)
-    config = {e["key"]: e["value"] for e in flink_cluster.rest(f"/jobs/{job_id}/jobmanager/config")}
-    assert config.get("python.executable") == python, config.get("python.executable")
+    # The Python workers below the TaskManager run the job environment: every extension module mapped into
+    # them comes from its site-packages, none from the development install's.
+    mapped = set()
+    for process in flink_cluster.processes:
+        if process.component.startswith("flink-taskmanager"):
+            mapped |= _mapped_site_packages(process.pid)
+    assert any(Path(p).is_relative_to(job_env.root) for p in mapped), sorted(mapped)[:20]
+    assert all(Path(p).is_relative_to(job_env.root) for p in mapped), sorted(mapped)[:20]
     flink_cluster.rest(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+
+
+@pytest.mark.postgres
+def test_an_install_without_its_migrations_says_so_and_touches_nothing(
+    operator_env: Env, postgres_dsn: str
+) -> None:
+    """What a wheel built without package data would do: a clear error, no schema, exit 1."""
+    where = operator_env.run(
+        str(operator_env.python), "-c", "import fraud_operator; print(fraud_operator.__file__)"
+    )
+    sql = Path(where.stdout.strip()).parent / "sql"
+    hidden = sql.with_name("sql.hidden-by-test")
+    sql.rename(hidden)
+    try:
+        result = operator_env.streamflow("db", "migrate", "--dsn", postgres_dsn)
+    finally:
+        hidden.rename(sql)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "carries no migrations" in result.stderr and "package data" in result.stderr, result.stderr
+    with psycopg.connect(postgres_dsn) as conn:
+        found = conn.execute("SELECT to_regclass('public.schema_migrations')").fetchone()
+    assert found == (None,)
