@@ -99,10 +99,26 @@ RUN set -e; for entry in \
       echo "${sum}  ${artifact}-${version}.jar" | sha256sum -c -; \
     done \
  && rm -rf /root/.m2
+# Filesystem plugins for checkpoints and savepoints on object stores, each in its own directory under plugins/
+# as Flink loads them (one isolated class loader per plugin). Exactly fraud_operator.api.storage's
+# FILESYSTEM_PLUGINS, whose schemes are the storage URIs the FraudPipeline API accepts.
+RUN set -e; for entry in \
+      s3-fs-presto/org.apache.flink:flink-s3-fs-presto:2.2.0=f5aa119d94e55dff89641649a1bc61f3da172a3b445f425c6866d336a4afc320 \
+      gs-fs-hadoop/org.apache.flink:flink-gs-fs-hadoop:2.0.0=4ca31d429762ed55507b29f1f1ddef1639b9aaa9737dba9e79bde300c6b00f34 \
+      azure-fs-hadoop/org.apache.flink:flink-azure-fs-hadoop:2.0.0=625c6100dd07c9e6807af0f610d0efc39b9943010ef424cec5f541e2c499c2a1 \
+    ; do \
+      dir="${entry%%/*}"; rest="${entry#*/}"; coord="${rest%%=*}"; sum="${rest##*=}"; \
+      name="${coord#*:}"; artifact="${name%%:*}"; version="${name#*:}"; \
+      mvn -B -q org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+        -Dartifact="${coord}:jar" -DoutputDirectory="/plugins/${dir}"; \
+      echo "${sum}  /plugins/${dir}/${artifact}-${version}.jar" | sha256sum -c -; \
+    done \
+ && rm -rf /root/.m2
 
 FROM flink:${FLINK_VERSION}-scala_2.12-java17 AS job
 COPY --from=job-build /opt/python /opt/python
 COPY --from=jars /jars/ /opt/flink/lib/
+COPY --from=jars /plugins/ /opt/flink/plugins/
 # /opt/streamflow/config: the detector ConfigMap; /opt/streamflow/models: a read-only claim with artifacts;
 # /opt/streamflow/model-cache: the https:// artifact cache (the pod template mounts an emptyDir there).
 RUN mkdir -p /opt/streamflow/config /opt/streamflow/models /opt/streamflow/model-cache \

@@ -158,7 +158,10 @@ def resolved_jars() -> dict[str, Path]:
 def _dockerfile_jars() -> dict[str, tuple[str, str]]:
     """file name -> (coordinate, sha256) for every jar the job image downloads."""
     jars = {}
-    for coord, digest in re.findall(r"([\w.-]+:[\w.-]+:[\w.-]+)=([0-9a-f]{64})", STAGES["jars"].text):
+    # entries "<dir>/<coordinate>=<sha256>" are filesystem plugins (tests/shipping/test_filesystem_plugins.py)
+    for coord, digest in re.findall(
+        r"(?<![\w./-])([\w.-]+:[\w.-]+:[\w.-]+)=([0-9a-f]{64})", STAGES["jars"].text
+    ):
         _group, artifact, version = coord.split(":")
         jars[f"{artifact}-{version}.jar"] = (coord, digest)
     return jars
