@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import kopf
-from fraud_operator.metrics import API_WRITES
+from fraud_operator.metrics import API_DRY_RUNS, API_WRITES
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
@@ -183,11 +183,13 @@ class Applier:
 
     # ------------------------------------------------------------------ writes
 
-    def apply(self, desired: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    def apply(self, desired: Mapping[str, Any], owner: Mapping[str, Any], *, dry_run: bool = False) -> bool:
         """Adopt ``desired`` by ``owner`` and apply it unless the live object already matches.
 
         Returns True when a write was sent. Unknown fields are refused (fieldValidation=Strict), so an
-        object the upstream schema would silently prune fails loudly instead.
+        object the upstream schema would silently prune fails loudly instead. ``dry_run`` has the API server
+        validate and admit the object without persisting it (counted apart from the writes): True then
+        means that a real apply would write.
         """
         obj = copy.deepcopy(dict(desired))
         kopf.adopt(obj, owner=owner_of(owner))  # type: ignore[arg-type]
@@ -211,6 +213,7 @@ class Applier:
                         field_manager=FIELD_MANAGER,
                         force_conflicts=True,
                         query_params=[("fieldValidation", "Strict")],
+                        dry_run="All" if dry_run else None,
                     ),
                 )
             except ApiException as exc:
@@ -218,7 +221,7 @@ class Applier:
                     continue
                 raise ChildRejected(kind, name, int(exc.status or 0), _message(exc)) from exc
             finally:
-                API_WRITES.labels(kind=kind).inc()
+                (API_DRY_RUNS if dry_run else API_WRITES).labels(kind=kind).inc()
             logger.debug("applied %s %s/%s", kind, namespace, name)
             return True
         raise ConflictRetriesExhausted(f"apply {kind} {name}: conflicts persisted", delay=2)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "API_DRY_RUNS",
     "API_WRITES",
     "PIPELINES_BY_CONDITION",
     "RECONCILES",
@@ -25,6 +26,11 @@ __all__ = [
 API_WRITES = Counter(
     "streamflow_api_writes",
     "Write requests the operator sent (Kubernetes apply/patch/delete, Kafka admin changes), by kind.",
+    ["kind"],
+)
+API_DRY_RUNS = Counter(
+    "streamflow_api_dry_runs",
+    "Server-side dry-run applies (a changed child validated before any write; nothing persisted), by kind.",
     ["kind"],
 )
 RECONCILES = Counter(

@@ -1,8 +1,9 @@
-"""Reconciliation of one FraudPipeline: spec -> pure render -> apply -> status.
+"""Reconciliation of one FraudPipeline: observe -> validate -> render -> act -> status.
 
 Every trigger (create, spec update, resume, the resync timer, a change of a referenced FraudModel) calls
 :func:`reconcile`, which is level-based: it computes the whole desired state each time, and the apply layer
-turns an unchanged desired state into zero writes.
+turns an unchanged desired state into zero writes. Everything that can refuse a spec runs first
+(:mod:`fraud_operator.handlers.plan`), so a refused spec writes nothing to Kafka, the database or children.
 """
 
 from __future__ import annotations
@@ -16,20 +17,12 @@ from typing import Any
 
 import kopf
 from fraud_operator.api.common import API_VERSION
-from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
 from fraud_operator.handlers.context import clients, pipeline_lock
-from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
-from fraud_operator.handlers.rolls import (
-    RollPlan,
-    advance_rolls,
-    apply_plan,
-    in_flight,
-    plan_roll,
-    roll_events,
-)
+from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, owner_body, plan_pipeline
+from fraud_operator.handlers.rolls import RollPlan, advance_rolls, apply_plan, in_flight, roll_events
 from fraud_operator.handlers.status import (
     Finding,
     FlinkObservation,
@@ -39,12 +32,11 @@ from fraud_operator.handlers.status import (
     pipeline_status,
 )
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
-from fraud_operator.render import ScheduleError, config_hash, detector_config, render_all, topic_specs
+from fraud_operator.render import config_hash, detector_config, topic_specs
 from fraud_operator.render.monitoring import PODMONITOR_API_VERSION
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
 from fraud_operator.settings import KAFKA_TIMEOUT_SECONDS
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
-from pydantic import ValidationError
 
 __all__ = [
     "FLINK_API_VERSION",
@@ -55,7 +47,6 @@ __all__ = [
     "write_pipeline_status",
 ]
 
-KIND = "FraudPipeline"
 FLINK_API_VERSION = "flink.apache.org/v1beta1"
 STRIMZI_API_VERSION = "kafka.strimzi.io/v1"
 # Kinds whose objects disappear from the desired state when a toggle is switched off; removed by the
@@ -67,7 +58,6 @@ PRUNABLE = (
     ("batch/v1", "CronJob"),
     (PODMONITOR_API_VERSION, "PodMonitor"),
 )
-_MODEL_KINDS = ("ConfigMap", "FlinkDeployment")
 
 logger = logging.getLogger(__name__)
 # Retry delay while Kafka is unreachable; the database step brings its own per-reason backoff.
@@ -190,10 +180,6 @@ def announce(body: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mappin
             kopf.info(body, reason="Ready", message=message)  # type: ignore[arg-type]
 
 
-def _owner_body(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": dict(body.get("metadata") or {})}
-
-
 def _topics_finding(
     applier: Applier, pipeline: FraudPipeline, core: Any
 ) -> tuple[Finding, list[str], str | None]:
@@ -260,81 +246,6 @@ def _prune(applier: Applier, pipeline: FraudPipeline, desired: list[dict[str, An
     return removed
 
 
-def _monitoring(
-    applier: Applier, pipeline: FraudPipeline, children: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], Finding]:
-    """The children without the PodMonitor where its kind is not served, and the Monitored finding.
-
-    A cluster without the Prometheus Operator is a supported setup, not an error: the pipeline runs, and
-    the condition (which Ready does not depend on) says that nothing scrapes its metrics.
-    """
-    monitors = [c for c in children if c["kind"] == "PodMonitor"]
-    if not pipeline.spec.monitoring.enabled:
-        return children, Finding("Monitored", "False", "Disabled", "spec.monitoring.enabled is false")
-    if not applier.serves(PODMONITOR_API_VERSION, "PodMonitor"):
-        kept = [c for c in children if c["kind"] != "PodMonitor"]
-        message = (
-            f"{PODMONITOR_API_VERSION} PodMonitor is not served here (the Prometheus Operator is not "
-            "installed): nothing scrapes the detector's metrics"
-        )
-        return kept, Finding("Monitored", "False", "PodMonitorNotServed", message)
-    names = ", ".join(c["metadata"]["name"] for c in monitors)
-    return children, Finding(
-        "Monitored", "True", "PodMonitorApplied", f"PodMonitor {names} selects the metrics port"
-    )
-
-
-def _models(
-    applier: Applier, pipeline: FraudPipeline
-) -> tuple[FraudModel | None, FraudModel | None, Finding]:
-    """The resolved modelRef, the resolved shadowModelRef and the ModelResolved finding.
-
-    The shadow model is resolved even when the main one is unusable, so that keeping the running model
-    renders exactly the config the job already has.
-    """
-    namespace = pipeline.metadata.namespace
-    now = _now()
-    body = applier.get(API_VERSION, "FraudModel", namespace, pipeline.spec.model_ref.name)
-    model, finding = resolve_model(pipeline, body, now)
-    shadow: FraudModel | None = None
-    ref = pipeline.spec.shadow_model_ref
-    if ref is not None:
-        shadow_body = applier.get(API_VERSION, "FraudModel", namespace, ref.name)
-        shadow_pipeline = pipeline.model_copy(
-            update={"spec": pipeline.spec.model_copy(update={"model_ref": ref})}
-        )
-        shadow, shadow_finding = resolve_model(shadow_pipeline, shadow_body, now)
-        if model is not None and shadow is None:
-            finding = Finding(
-                "ModelResolved",
-                "True",
-                "ShadowModelUnavailable",
-                f"{finding.message}; shadow scoring is off: {shadow_finding.message}",
-            )
-        elif model is not None:
-            finding = Finding(
-                "ModelResolved", "True", finding.reason, f"{finding.message}; shadow {ref.name}"
-            )
-    return model, shadow, finding
-
-
-def _rendered_model(
-    applier: Applier, pipeline: FraudPipeline, target: FraudModel | None, name: str | None
-) -> FraudModel | None:
-    """The model to render: the resolved target, or the running one (its gates were passed when it rolled)."""
-    if name is None:
-        return None
-    if target is not None and target.metadata.name == name:
-        return target
-    body = applier.get(API_VERSION, "FraudModel", pipeline.metadata.namespace, name)
-    if body is None:
-        return None
-    try:
-        return parse_model(body)
-    except ValidationError:
-        return None
-
-
 def _database_finding(
     api_client: Any, pipeline: FraudPipeline, attempt: int
 ) -> tuple[Finding, dict[str, Any], DatabaseOutcome]:
@@ -353,89 +264,48 @@ def _database_finding(
     return finding, fields, outcome
 
 
-def _invalid_schedules(
-    body: Mapping[str, Any], pipeline: FraudPipeline, error: ScheduleError
-) -> ReconcileResult:
-    """A schedule the CRD schema cannot judge (unknown transform): Degraded, like any invalid spec."""
-    facts = ReconcileFacts(
-        generation=(body.get("metadata") or {}).get("generation"),
-        findings=[Finding("Reconciled", "False", "InvalidSpec", str(error))],
-    )
-    applier = clients().applier
-    namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
-    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, flinkdeployment_name(pipeline))
-    old, new = write_pipeline_status(applier, namespace, name, facts=facts, flink=observe_flink(deployment))
-    announce(body, old, new)
-    raise kopf.PermanentError(f"invalid spec: {error}")
+def _refuse(body: Mapping[str, Any], refused: SpecRefused) -> ReconcileResult:
+    """A spec that fails a check: Degraded naming the field, and nothing written but the status.
 
-
-def _invalid(body: Mapping[str, Any], error: ValidationError) -> ReconcileResult:
+    InvalidSpec is final for this generation (kopf.PermanentError: fix the spec); a child the API server
+    refused is reported the same way and tried again on the next trigger.
+    """
     meta = body.get("metadata") or {}
-    namespace, name = meta.get("namespace"), meta.get("name")
-    message = describe_error(error)
+    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
     facts = ReconcileFacts(
         generation=meta.get("generation"),
-        findings=[Finding("Reconciled", "False", "InvalidSpec", message)],
+        findings=[Finding("Reconciled", "False", refused.reason, refused.message)],
     )
     applier = clients().applier
-    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", str(namespace), str(name))
+    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, name)
+    owned = deployment if deployment is not None and _owned_by(deployment, meta.get("uid")) else None
     old, new = write_pipeline_status(
-        applier, str(namespace), str(name), facts=facts, flink=observe_flink(deployment)
+        applier, namespace, name, facts=facts, flink=observe_flink(owned), only_uid=meta.get("uid")
     )
     announce(body, old, new)
-    raise kopf.PermanentError(f"invalid spec: {message}")
+    if refused.reason == "InvalidSpec":
+        raise kopf.PermanentError(f"invalid spec: {refused.message}")
+    return ReconcileResult("degraded")
 
 
-def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
-    meta = body.get("metadata") or {}
-    if meta.get("deletionTimestamp"):
-        return ReconcileResult("deleting")  # children go with the garbage collector
-    try:
-        pipeline = parse_pipeline(body)
-    except ValidationError as exc:
-        return _invalid(body, exc)
-    namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
-    ctx = clients()
-    applier = ctx.applier
-    owner = _owner_body(body)
-
-    target, shadow, model_finding = _models(applier, pipeline)
-    # The live status (the body may be seconds old) says which model runs and which roll is in flight.
-    live_status = (applier.get(API_VERSION, KIND, namespace, name) or {}).get("status") or {}
-    plan = plan_roll(
-        live_status,
-        target=target.metadata.name if target is not None else None,
-        generation=meta.get("generation"),
-        auto_rollback=pipeline.spec.model_policy.auto_rollback,
-    )
-    model = _rendered_model(applier, pipeline, target, plan.render)
-    if plan.finding is not None:
-        model_finding = plan.finding
-    topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
-
-    db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
-
-    try:
-        children = render_all(pipeline, model, shadow)
-    except ScheduleError as exc:
-        return _invalid_schedules(body, pipeline, exc)
-    children, monitored = _monitoring(applier, pipeline, children)
-    desired = [child for child in children if model is not None or child["kind"] not in _MODEL_KINDS]
+def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """Apply the children the plan found changed and prune the ones the spec dropped: (written, rejected)."""
     written: list[str] = []
     rejected: list[str] = []
-    for child in desired:
+    for child in plan.changed:
         try:
             if applier.apply(child, owner):
                 written.append(f"{child['kind']} {child['metadata']['name']}")
-        except ChildRejected as exc:
+        except ChildRejected as exc:  # accepted by the dry run moments ago; e.g. a concurrent change
             rejected.append(str(exc))
-    written.extend(_prune(applier, pipeline, desired))
+    written.extend(_prune(applier, plan.pipeline, plan.desired))
+    return written, rejected
 
-    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, flinkdeployment_name(pipeline))
-    flink = observe_flink(
-        deployment if deployment is not None and _owned_by(deployment, pipeline.metadata.uid) else None
-    )
 
+def _status_fields(
+    plan: PipelinePlan, flink: FlinkObservation, rejected: list[str], db_fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    pipeline, model, shadow = plan.pipeline, plan.model, plan.shadow
     fields: dict[str, Any] = {
         "selector": scale_selector(pipeline),
         "topics": [spec.name for spec in topic_specs(pipeline)],
@@ -452,22 +322,47 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         )
     elif flink.exists:
         fields["flinkDeployment"] = flinkdeployment_name(pipeline)
-    summary = live_status.get("shadow") or {}
+    summary = plan.live_status.get("shadow") or {}
     ref = pipeline.spec.shadow_model_ref
     if summary and (ref is None or summary.get("model") != ref.name):
         fields["shadow"] = None  # the comparison was of a shadow model the pipeline no longer scores
+    return fields
+
+
+def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
+    """observe -> validate -> render (:func:`plan_pipeline`, no writes) -> act -> status."""
+    meta = body.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return ReconcileResult("deleting")  # children go with the garbage collector
+    ctx = clients()
+    applier = ctx.applier
+    try:
+        plan = plan_pipeline(applier, body)
+    except SpecRefused as refused:
+        return _refuse(body, refused)
+    pipeline = plan.pipeline
+    namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
+
+    topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
+    db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
+    written, rejected = _act(applier, plan, owner_body(body))
+
+    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, flinkdeployment_name(pipeline))
+    flink = observe_flink(
+        deployment if deployment is not None and _owned_by(deployment, pipeline.metadata.uid) else None
+    )
     reconciled = (
         Finding("Reconciled", "False", "ApplyRejected", "; ".join(rejected))
         if rejected
-        else Finding("Reconciled", "True", "Applied", f"{len(desired)} children match the spec")
+        else Finding("Reconciled", "True", "Applied", f"{len(plan.desired)} children match the spec")
     )
     facts = ReconcileFacts(
         generation=meta.get("generation"),
-        findings=[reconciled, model_finding, topics_finding, db_finding, monitored],
-        fields=fields,
+        findings=[reconciled, plan.model_finding, topics_finding, db_finding, plan.monitored],
+        fields=_status_fields(plan, flink, rejected, db_fields),
     )
     old, new = write_pipeline_status(
-        applier, namespace, name, facts=facts, flink=flink, only_uid=pipeline.metadata.uid, plan=plan
+        applier, namespace, name, facts=facts, flink=flink, only_uid=pipeline.metadata.uid, plan=plan.roll
     )
     changes = written + topic_changes
     if changes:

@@ -33,6 +33,7 @@ __all__ = [
     "SCHEDULE_LABEL",
     "SCHEDULE_TASKS",
     "ScheduleError",
+    "cron_problem",
     "cronjob_name",
     "render_transform_cronjobs",
     "schedule_command",
@@ -66,6 +67,73 @@ def _transform_of(schedule: DatabaseSchedule, where: str) -> str:
         f"{where}: task transform needs the schedule name to start with the transform to run "
         f"(one of {known}), got {schedule.name!r}"
     )
+
+
+# robfig/cron v3's ParseStandard, which the CronJob validation of the API server uses: the descriptors it
+# knows (@every needs a space, which the CRD pattern already refuses) and the five fields' bounds and names.
+_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {name: index + 1 for index, name in enumerate(_MONTHS)}),
+    ("day of week", 0, 6, {name: index for index, name in enumerate(_DAYS)}),
+)
+
+
+def _cron_number(text: str, names: dict[str, int]) -> int:
+    if text.lower() in names:
+        return names[text.lower()]
+    digits = text.removeprefix("+")
+    if not digits.isascii() or not digits.isdigit():
+        raise ValueError(f"{text!r} is not a number" + (f" or one of {', '.join(names)}" if names else ""))
+    return int(digits)
+
+
+def _cron_range(part: str, low: int, high: int, names: dict[str, int]) -> None:
+    range_and_step = part.split("/")
+    if len(range_and_step) > 2:
+        raise ValueError(f"{part!r} has more than one '/'")
+    bounds = range_and_step[0].split("-")
+    if bounds[0] in ("*", "?"):
+        start, end = low, high
+    elif len(bounds) > 2:
+        raise ValueError(f"{part!r} has more than one '-'")
+    else:
+        start = _cron_number(bounds[0], names)
+        end = _cron_number(bounds[1], names) if len(bounds) == 2 else start
+    if len(range_and_step) == 2:
+        if _cron_number(range_and_step[1], {}) == 0:
+            raise ValueError(f"{part!r}: the step must be positive")
+        if len(bounds) == 1 and bounds[0] not in ("*", "?"):
+            end = high
+    if start < low or end > high:
+        raise ValueError(f"{part!r} is outside {low}-{high}")
+    if start > end:
+        raise ValueError(f"{part!r} starts after it ends")
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why the API server would refuse ``expression`` as a CronJob schedule, or None when it is valid.
+
+    The CRD's pattern only checks the shape (a descriptor or five fields), so a schedule like '61 * * * *'
+    reaches the operator; checked here, it is refused before anything is written.
+    """
+    if expression.startswith("@"):
+        known = ", ".join(_DESCRIPTORS)
+        return None if expression in _DESCRIPTORS else f"unknown descriptor {expression!r} (one of {known})"
+    fields = expression.split()
+    if len(fields) != len(_FIELDS):
+        return f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+    for text, (what, low, high, names) in zip(fields, _FIELDS, strict=True):
+        for part in text.split(","):
+            try:
+                _cron_range(part, low, high, names)
+            except ValueError as exc:
+                return f"{what} field: {exc}"
+    return None
 
 
 def schedule_command(schedule: DatabaseSchedule, where: str = "schedule") -> list[str]:
@@ -153,6 +221,12 @@ def render_transform_cronjobs(pipeline: FraudPipeline, *, image: str | None = No
     for index, schedule in enumerate(pipeline.spec.database.schedules):
         where = f"spec.database.schedules[{index}] ({schedule.name})"
         command = schedule_command(schedule, where)
+        problem = cron_problem(schedule.schedule)
+        if problem is not None:
+            raise ScheduleError(
+                f"spec.database.schedules[{index}].schedule ({schedule.name}): {schedule.schedule!r} is not "
+                f"a valid cron schedule: {problem}"
+            )
         labels = {**common_labels(pipeline, DB_TASK_COMPONENT), SCHEDULE_LABEL: schedule.name}
         cronjobs.append(
             {
