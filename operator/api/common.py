@@ -22,6 +22,8 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "K8sName",
+    "LabelKey",
+    "LabelValue",
     "LocalObjectReference",
     "ObjectMeta",
     "StatusModel",
@@ -36,6 +38,22 @@ DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-
 DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 K8sName = Annotated[str, StringConstraints(pattern=DNS1123_SUBDOMAIN, min_length=1, max_length=253)]
+# Label keys and values as the API server validates them on the children that carry them (an optional
+# DNS-1123 prefix and a name of at most 63 characters; a value of at most 63, possibly empty), so a bad label
+# is refused on the pipeline naming its field instead of failing a child's apply.
+LabelKey = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?"
+        r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+        min_length=1,
+        max_length=253,
+    ),
+]
+LabelValue = Annotated[
+    str,
+    StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$", max_length=63),
+]
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 

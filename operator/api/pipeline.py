@@ -7,6 +7,7 @@ offline.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Literal
@@ -17,6 +18,8 @@ from fraud_operator.api.common import (
     ApiModel,
     Condition,
     K8sName,
+    LabelKey,
+    LabelValue,
     LocalObjectReference,
     ObjectMeta,
     StatusModel,
@@ -51,7 +54,7 @@ from fraud_operator.api.kafka import (
     TopicOverride,
     TopicRole,
 )
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 __all__ = [
     "FLINK_VERSIONS",
@@ -92,6 +95,24 @@ __all__ = [
 ]
 
 _DNS1035 = re.compile(DNS1035_LABEL)
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# IPv4 exactly; IPv6 by its shape (the validator parses it), so the API server refuses what is no CIDR.
+CIDR_PATTERN = (
+    rf"^({_OCTET}(\.{_OCTET}){{3}}/(3[0-2]|[12]?[0-9])"
+    r"|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))$"
+)
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a CIDR such as 10.0.0.0/8 or 2001:db8::/32") from None
+    return value
+
+
+Cidr = Annotated[str, StringConstraints(pattern=CIDR_PATTERN, max_length=64), AfterValidator(_check_cidr)]
 
 # Child names such as "<name>-rest" (a Service, DNS-1035, 63 chars) and label values must stay valid.
 MAX_PIPELINE_NAME = 45
@@ -170,7 +191,7 @@ class NetworkPolicySpec(ApiModel):
     prometheus_namespace: K8sName = Field(
         default="monitoring", description="Namespace of Prometheus, allowed to scrape the metrics port."
     )
-    prometheus_pod_labels: dict[str, str] = Field(
+    prometheus_pod_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=lambda: {"app.kubernetes.io/name": "prometheus"},
         max_length=8,
         description="Labels of the Prometheus pods allowed to scrape the metrics port.",
@@ -179,7 +200,7 @@ class NetworkPolicySpec(ApiModel):
         default="flink-operator",
         description="Namespace of the Flink Kubernetes Operator, allowed to reach the JobManager REST port.",
     )
-    egress_cidrs: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+    egress_cidrs: list[Cidr] = Field(
         default_factory=lambda: ["0.0.0.0/0"],
         max_length=16,
         description="CIDRs reachable on TCP 443/6443 (Kubernetes API, object storage, artifacts).",
@@ -199,9 +220,7 @@ class MonitoringSpec(ApiModel):
     interval: Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*(s|m|h)$", max_length=16)] = Field(
         default="30s", description="Scrape interval, e.g. 30s or 1m."
     )
-    labels: dict[
-        Annotated[str, StringConstraints(max_length=253)], Annotated[str, StringConstraints(max_length=63)]
-    ] = Field(
+    labels: dict[LabelKey, LabelValue] = Field(
         default_factory=dict,
         max_length=8,
         description="Extra labels of the PodMonitor, to match your Prometheus' podMonitorSelector.",

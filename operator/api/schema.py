@@ -70,6 +70,15 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], *, with_defaults: bool,
                 else:
                     out["x-kubernetes-preserve-unknown-fields"] = True
             # additionalProperties: false is the structural default (unknown fields are pruned or refused).
+        elif key == "patternProperties":
+            # A map whose keys have a pattern (pydantic's dict[Annotated[str, pattern], V]): structural
+            # schemas have no patternProperties, so the values' schema becomes additionalProperties and the
+            # key pattern a CEL rule on the map.
+            if len(value) != 1:
+                raise SchemaError(f"{path}: patternProperties with {len(value)} patterns")
+            ((pattern, sub),) = value.items()
+            out["additionalProperties"] = _convert(sub, defs, with_defaults=with_defaults, path=f"{path}{{}}")
+            out.setdefault(_CEL, []).extend(_key_rules({"pattern": pattern}, path))
         elif key == "propertyNames":
             # Structural schemas have no propertyNames: the key constraints become CEL rules on the map.
             out.setdefault(_CEL, []).extend(_key_rules(value, path))
