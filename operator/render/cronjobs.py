@@ -128,7 +128,7 @@ def cron_problem(expression: str) -> str | None:
     if len(fields) != len(_FIELDS):
         return f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
     for text, (what, low, high, names) in zip(fields, _FIELDS, strict=True):
-        for part in text.split(","):
+        for part in filter(None, text.split(",")):  # robfig splits with FieldsFunc: empty parts vanish
             try:
                 _cron_range(part, low, high, names)
             except ValueError as exc:
