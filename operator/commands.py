@@ -259,6 +259,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         metavar="DIR",
         default=None,
-        help="validate the output against the CRDs in DIR (e.g. ../shared/crds); exit 1 on a mismatch",
+        help=(
+            "validate the output against the upstream CRDs in DIR (`streamflow dev fetch` puts them in "
+            "~/.cache/streamflow/upstream/crds); exit 1 on a mismatch"
+        ),
     )
     render.set_defaults(func=_cmd_render)
