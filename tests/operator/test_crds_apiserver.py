@@ -64,7 +64,11 @@ BAD = [
         "spec.kafka.topicOverrides",
     ),
     ("detector", {"parallelism": 200}, "parallelism must not exceed maxParallelism"),
-    ("flink", {"image": "i:1", "upgradeMode": "last-state"}, "upgradeMode last-state needs highAvailability"),
+    (
+        "flink",
+        {"image": "i:1", "upgradeMode": "last-state", "highAvailability": False, "stateVolumeClaim": "c"},
+        "upgradeMode last-state needs highAvailability",
+    ),
 ]
 
 
@@ -127,7 +131,7 @@ def test_rendered_children_are_accepted(kube: Any, namespace: str) -> None:
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     result = _apply(kube, namespace, docs, dry_run=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("serverside-applied (server dry run)") == len(docs) == 18
+    assert result.stdout.count("serverside-applied (server dry run)") == len(docs) == 22
 
 
 def test_pod_template_is_admitted_under_restricted(kube: Any, namespace: str) -> None:

@@ -20,6 +20,7 @@ from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.handlers.pipeline import PRUNABLE
 from fraud_operator.handlers.registration import register
 from fraud_operator.render import render_all
+from fraud_operator.render.rbac import JOBMANAGER_RULES
 from streamflow_dev.kube_build import K8S_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,6 +143,12 @@ def needed_rules() -> tuple[Rules, dict[tuple[str, str, str], str]]:
             ["get", "create", "patch"],
             f"Applier.apply of {child['kind']} (compare, then server-side apply)",
         )
+    # RBAC escalation check: the API server lets the operator create the Flink pods' Role only with rights
+    # it holds itself, so it needs every rule it grants there.
+    for rule in JOBMANAGER_RULES:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                need(group, resource, rule["verbs"], "granted in the Flink pods' Role (render/rbac.py)")
     prunable = [*PRUNABLE, ("batch/v1", "CronJob")]  # CronJobs go with their schedule, like the others
     for api_version, kind in prunable:
         need(_group(api_version), _plural(kind), ["list", "delete"], f"pruning {kind} the spec dropped")

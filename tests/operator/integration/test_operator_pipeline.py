@@ -120,6 +120,7 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
         "ModelResolved": ("True", "ModelReady"),
         "TopicsReady": ("True", "KafkaTopicsApplied"),
         "SchemaMigrated": ("True", "Migrated"),
+        "Monitored": ("True", "PodMonitorApplied"),  # the Prometheus Operator's CRDs are installed here
         "JobRunning": ("True", "JobRunning"),
         "Degraded": ("False", "AsExpected"),
         "Ready": ("True", "PipelineReady"),
