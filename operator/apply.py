@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -125,31 +126,59 @@ def _message(exc: ApiException) -> str:
 
 
 class Applier:
-    """Reads, applies, deletes and status-patches objects through the dynamic client, counting writes."""
+    """Reads, applies, deletes and status-patches objects through the dynamic client, counting writes.
+
+    One Applier is shared by kopf's handler threads. The dynamic client's discovery cache is not
+    thread-safe (a miss rebuilds it in place, and a concurrent reader then fails with ``KeyError:
+    'resources'``), so every discovery goes through one lock, and a resolved resource is kept: after the
+    first reconcile, requests never touch the discovery cache again.
+    """
 
     def __init__(self, api_client: ApiClient) -> None:
-        self._dynamic = DynamicClient(api_client)
+        self._api_client = api_client
+        self._dynamic: DynamicClient | None = None
+        self._discovery = threading.Lock()
+        self._resources: dict[tuple[str, str], Any] = {}
         self._unserved: dict[tuple[str, str], float] = {}
 
     # ------------------------------------------------------------------ plumbing
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        """The dynamic client's resource of ``kind``; raises ResourceNotFoundError when it is not served."""
+        key = (api_version, kind)
+        found = self._resources.get(key)
+        if found is not None:
+            return found
+        with self._discovery:
+            return self._resources.get(key) or self._resource_locked(api_version, kind)
 
     def serves(self, api_version: str, kind: str) -> bool:
         """Whether the API server serves ``kind`` (e.g. whether the Strimzi CRDs are installed).
 
-        A miss makes the dynamic client rediscover every API group, so misses are remembered for a minute.
+        A miss makes the dynamic client rediscover every API group, so misses are remembered for a minute;
+        threads asking at once wait for one rediscovery instead of each starting their own.
         """
         key = (api_version, kind)
+        if key in self._resources:
+            return True
         if self._unserved.get(key, 0.0) > time.monotonic():
             return False
-        try:
-            self._resource(api_version, kind)
-        except ResourceNotFoundError:
-            self._unserved[key] = time.monotonic() + _UNSERVED_TTL
-            return False
+        with self._discovery:
+            if self._unserved.get(key, 0.0) > time.monotonic():
+                return False
+            try:
+                self._resource_locked(api_version, kind)
+            except ResourceNotFoundError:
+                self._unserved[key] = time.monotonic() + _UNSERVED_TTL
+                return False
         return True
+
+    def _resource_locked(self, api_version: str, kind: str) -> Any:
+        if self._dynamic is None:
+            self._dynamic = DynamicClient(self._api_client)
+        found = self._dynamic.resources.get(api_version=api_version, kind=kind)
+        self._resources[(api_version, kind)] = found
+        return found
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         """Run one API request; transient failures become kopf.TemporaryError with a backoff."""
