@@ -37,10 +37,11 @@ __all__ = [
     "cluster_config",
     "ensure_flink_home",
     "start_flink_cluster",
+    "start_taskmanager",
     "stop_flink_cluster",
 ]
 
-_LAYOUT = "2"
+_LAYOUT = "3"
 """Bumped when the assembled home's layout changes, so a cached older layout is not reused."""
 _LOG_CONFIGS = ("log4j-console.properties", "log4j-cli.properties", "logback-console.xml", "logback.xml")
 
@@ -86,7 +87,9 @@ def ensure_flink_home(jars: Sequence[Path] | None = None) -> Path:
     try:
         shutil.copytree(wheel / "bin", staging / "bin")
         shutil.copytree(wheel / "conf", staging / "conf")
-        (staging / "plugins").mkdir()  # no metrics reporters or file systems: the tests need none
+        # the Prometheus reporter only (the production image's; loaded only when a cluster configures it)
+        (staging / "plugins").mkdir()
+        shutil.copytree(wheel / "plugins" / "metrics-prometheus", staging / "plugins" / "metrics-prometheus")
         # real directories of links: Flink's client walks opt/ without following a linked directory
         for name, jars_in in (
             ("opt", sorted((wheel / "opt").glob("*.jar"))),
@@ -284,6 +287,44 @@ def start_flink_cluster(
     cluster = FlinkCluster(home, conf_dir, log_dir, rest_port, tuple(processes))
     _wait_registered(cluster, taskmanagers, timeout)
     return cluster
+
+
+def _taskmanager_ids(cluster: FlinkCluster) -> set[str]:
+    return {str(tm["id"]) for tm in cluster.rest("/taskmanagers", timeout=5)["taskmanagers"]}
+
+
+def start_taskmanager(
+    cluster: FlinkCluster,
+    index: int,
+    started: list[ManagedProcess],
+    *,
+    tied_to_parent: bool = False,
+    timeout: float = 120,
+) -> ManagedProcess:
+    """Start one more TaskManager (e.g. replacing one that died); return once the JobManager lists a
+    TaskManager it did not list before. ``index`` names its log (``taskmanager-<index>.out``)."""
+    before = _taskmanager_ids(cluster)
+    process = start_process(
+        f"flink-taskmanager-{index}",
+        [str(cluster.home / "bin" / "taskmanager.sh"), "start-foreground"],
+        cluster.log_dir / f"taskmanager-{index}.out",
+        env=cluster.env(),
+        cwd=cluster.log_dir.parent,
+        tied_to_parent=tied_to_parent,
+    )
+    started.append(process)
+    deadline = time.monotonic() + timeout
+    while True:
+        if not pid_alive(process.pid):
+            raise ComponentError(process.component, "exited while it started", process.log)
+        try:
+            if _taskmanager_ids(cluster) - before:
+                return process
+        except (OSError, ValueError, FlinkRestError):
+            pass  # the JobManager answers again in a moment
+        if time.monotonic() > deadline:
+            raise ComponentError(process.component, f"not registered after {timeout:.0f}s", process.log)
+        time.sleep(0.25)
 
 
 def _wait_registered(cluster: FlinkCluster, taskmanagers: int, timeout: float) -> None:

@@ -2,6 +2,8 @@
 
 The log directory is formatted with Kafka's own StorageTool before the first start, and the broker runs with
 single-node replication settings so transactions (and therefore exactly-once sinks) work on one node.
+``restart_kafka`` starts the broker again on the same log directory and ports (after a crash: the chaos
+tests); an extra listener can advertise another address (a fault proxy in front of it) to its clients.
 """
 
 from __future__ import annotations
@@ -10,14 +12,23 @@ import base64
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .maven import resolve_artifacts
 from .procs import ComponentError, ManagedProcess, free_port, pid_alive, start_process, wait_until
 
-__all__ = ["KAFKA_ARTIFACTS", "KAFKA_VERSION", "KafkaEndpoints", "ensure_kafka_jars", "start_kafka"]
+__all__ = [
+    "KAFKA_ARTIFACTS",
+    "KAFKA_VERSION",
+    "ExtraListener",
+    "KafkaEndpoints",
+    "ensure_kafka_jars",
+    "restart_kafka",
+    "start_kafka",
+]
 
 KAFKA_VERSION = "4.1.1"
 KAFKA_ARTIFACTS = (
@@ -43,11 +54,28 @@ logger.state.level = WARN
 
 
 @dataclass(frozen=True)
+class ExtraListener:
+    """A second PLAINTEXT listener on ``port`` that tells its clients to connect to ``advertised``.
+
+    Kafka clients reconnect to the address the broker advertises, not to their bootstrap address: traffic
+    routed through a proxy stays on the proxy only if the broker advertises the proxy's address.
+    """
+
+    name: str
+    port: int
+    advertised: str
+
+
+@dataclass(frozen=True)
 class KafkaEndpoints:
-    """How to reach the broker that was started."""
+    """How to reach the broker that was started (and what ``restart_kafka`` needs)."""
 
     bootstrap: str
     log_dir: Path
+    node_dir: Path | None = None
+    log: Path | None = None
+    listeners: dict[str, str] = field(default_factory=dict)
+    """Extra listener name -> the address it listens on (``host:port``)."""
 
 
 def ensure_kafka_jars(*, progress: bool = False) -> Path:
@@ -63,16 +91,21 @@ def _java() -> str:
     return java
 
 
-def _server_properties(node_dir: Path, port: int, controller_port: int) -> str:
+def _server_properties(
+    node_dir: Path, port: int, controller_port: int, extra: Sequence[ExtraListener] = ()
+) -> str:
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}", *(f"{x.name}://127.0.0.1:{x.port}" for x in extra)]
+    advertised = [f"PLAINTEXT://127.0.0.1:{port}", *(f"{x.name}://{x.advertised}" for x in extra)]
+    protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT", *(f"{x.name}:PLAINTEXT" for x in extra)]
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{controller_port}"]),
+        "advertised.listeners": ",".join(advertised),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": ",".join(protocols),
         "log.dirs": str(node_dir / "data"),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -92,20 +125,33 @@ def _server_properties(node_dir: Path, port: int, controller_port: int) -> str:
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
 
+def _jvm(node_dir: Path) -> list[str]:
+    log4j = node_dir / "log4j2.properties"
+    return [
+        _java(),
+        "-Xms256m",
+        "-Xmx1g",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        f"{ensure_kafka_jars()}/*",
+    ]
+
+
 def start_kafka(
-    run_dir: Path, started: list[ManagedProcess], *, tied_to_parent: bool = False
+    run_dir: Path,
+    started: list[ManagedProcess],
+    *,
+    tied_to_parent: bool = False,
+    extra_listeners: Sequence[ExtraListener] = (),
 ) -> KafkaEndpoints:
     """Format a KRaft log directory and start the broker; append the process to ``started``."""
-    lib = ensure_kafka_jars()
     node_dir = run_dir / "kafka"
     node_dir.mkdir(parents=True, exist_ok=True)
     port, controller_port = free_port(), free_port()
     props = node_dir / "server.properties"
-    props.write_text(_server_properties(node_dir, port, controller_port))
-    log4j = node_dir / "log4j2.properties"
-    log4j.write_text(_LOG4J2)
-    classpath = f"{lib}/*"
-    jvm = [_java(), "-Xms256m", "-Xmx1g", f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]
+    props.write_text(_server_properties(node_dir, port, controller_port, extra_listeners))
+    (node_dir / "log4j2.properties").write_text(_LOG4J2)
+    jvm = _jvm(node_dir)
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     logs = run_dir / "logs"
     fmt = start_process(
@@ -118,18 +164,47 @@ def start_kafka(
     started.remove(fmt)  # a one-shot tool: not a process of the running stack
     if not (node_dir / "data" / "meta.properties").is_file():
         raise ComponentError("kafka", "formatting the KRaft log directory failed", fmt.log)
+    endpoints = KafkaEndpoints(
+        bootstrap=f"127.0.0.1:{port}",
+        log_dir=node_dir / "data",
+        node_dir=node_dir,
+        log=logs / "kafka.log",
+        listeners={x.name: f"127.0.0.1:{x.port}" for x in extra_listeners},
+    )
+    _start_broker(endpoints, started, tied_to_parent=tied_to_parent)
+    return endpoints
+
+
+def _start_broker(
+    endpoints: KafkaEndpoints, started: list[ManagedProcess], *, tied_to_parent: bool
+) -> ManagedProcess:
+    assert endpoints.node_dir is not None and endpoints.log is not None
+    props = endpoints.node_dir / "server.properties"
     broker = start_process(
         "kafka",
-        [*jvm, "-XX:+UseG1GC", "kafka.Kafka", str(props)],
-        logs / "kafka.log",
+        [*_jvm(endpoints.node_dir), "-XX:+UseG1GC", "kafka.Kafka", str(props)],
+        endpoints.log,
         tied_to_parent=tied_to_parent,
     )
     started.append(broker)
-    bootstrap = f"127.0.0.1:{port}"
     wait_until(
-        "kafka", lambda: _broker_ready(bootstrap), timeout=120, process=broker, what="serving metadata"
+        "kafka",
+        lambda: _broker_ready(endpoints.bootstrap),
+        timeout=120,
+        process=broker,
+        what="serving metadata",
     )
-    return KafkaEndpoints(bootstrap=bootstrap, log_dir=node_dir / "data")
+    return broker
+
+
+def restart_kafka(
+    endpoints: KafkaEndpoints, started: list[ManagedProcess], *, tied_to_parent: bool = False
+) -> ManagedProcess:
+    """Start the broker of ``endpoints`` again on its log directory and ports (it must not be running):
+    Kafka recovers its logs and KRaft metadata as after a crash. Appends the process to ``started``."""
+    if endpoints.node_dir is None or not (endpoints.log_dir / "meta.properties").is_file():
+        raise ComponentError("kafka", f"no formatted log directory to restart from: {endpoints.log_dir}")
+    return _start_broker(endpoints, started, tied_to_parent=tied_to_parent)
 
 
 def _broker_ready(bootstrap: str) -> bool:

@@ -2,6 +2,8 @@
 
 Not the system service: ``initdb`` into the run directory, password authentication over TCP (so wrong
 credentials are really refused), started as an unprivileged user because PostgreSQL refuses to run as root.
+``restart_postgres`` starts the server again on the same data directory and port (after a crash, PostgreSQL
+replays its WAL: the chaos tests).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from .procs import ComponentError, ManagedProcess, free_port, start_process, wait_until
 
-__all__ = ["PostgresEndpoints", "find_pg_bin", "start_postgres"]
+__all__ = ["PostgresEndpoints", "find_pg_bin", "restart_postgres", "start_postgres"]
 
 SUPERUSER = "streamflow"
 
@@ -31,6 +33,7 @@ class PostgresEndpoints:
     user: str
     password: str
     data_dir: Path
+    log: Path | None = None
 
 
 def find_pg_bin() -> Path:
@@ -111,17 +114,34 @@ def start_postgres(
     if prefix:
         info = pwd.getpwnam("postgres")
         os.chown(server_log, info.pw_uid, info.pw_gid)
+    endpoints = PostgresEndpoints(
+        dsn=f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres",
+        host="127.0.0.1",
+        port=port,
+        user=SUPERUSER,
+        password=password,
+        data_dir=data,
+        log=server_log,
+    )
+    _start_server(endpoints, started, tied_to_parent=tied_to_parent)
+    return endpoints
+
+
+def _start_server(
+    endpoints: PostgresEndpoints, started: list[ManagedProcess], *, tied_to_parent: bool
+) -> ManagedProcess:
+    assert endpoints.log is not None
     proc = start_process(
         "postgresql",
         [
-            *prefix,
-            str(bin_dir / "postgres"),
+            *_run_as(),
+            str(find_pg_bin() / "postgres"),
             "-D",
-            str(data),
+            str(endpoints.data_dir),
             "-p",
-            str(port),
+            str(endpoints.port),
             "-k",
-            str(sock),
+            str(endpoints.data_dir.parent / "sock"),
             "-c",
             "listen_addresses=127.0.0.1",
             "-c",
@@ -135,19 +155,29 @@ def start_postgres(
             "-c",
             "max_prepared_transactions=20",
         ],
-        server_log,
+        endpoints.log,
         tied_to_parent=tied_to_parent,
     )
     started.append(proc)
-    dsn = f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{port}/postgres"
 
     def ready() -> bool:
         import psycopg
 
-        with psycopg.connect(dsn, connect_timeout=2) as conn:
+        with psycopg.connect(endpoints.dsn, connect_timeout=2) as conn:
             return conn.execute("SELECT 1").fetchone() == (1,)
 
     wait_until("postgresql", ready, timeout=60, process=proc, what="accepting connections")
-    return PostgresEndpoints(
-        dsn=dsn, host="127.0.0.1", port=port, user=SUPERUSER, password=password, data_dir=data
-    )
+    return proc
+
+
+def restart_postgres(
+    endpoints: PostgresEndpoints, started: list[ManagedProcess], *, tied_to_parent: bool = False
+) -> ManagedProcess:
+    """Start the server of ``endpoints`` again on its data directory and port (it must not be running).
+
+    fsync is off, so this survives a crash of the server's processes (the kernel keeps their writes), not
+    one of the machine. Appends the process to ``started``.
+    """
+    if endpoints.log is None or not (endpoints.data_dir / "PG_VERSION").is_file():
+        raise ComponentError("postgresql", f"no data directory to restart from: {endpoints.data_dir}")
+    return _start_server(endpoints, started, tied_to_parent=tied_to_parent)

@@ -28,7 +28,7 @@ from .kube_build import K8S_VERSION, ensure_kube_binaries
 from .paths import current_run_pointer, runs_root
 from .postgres import start_postgres
 from .procs import ComponentError, ManagedProcess, pid_alive, stop_pid
-from .tools import RELEASE_TOOLS, ensure_tool
+from .tools import RELEASE_TOOLS, TEST_TOOLS, ensure_tool
 
 __all__ = ["COMPONENTS", "StackInfo", "build_all", "down", "env_lines", "load", "status", "up"]
 
@@ -74,6 +74,10 @@ def build_all(components: Iterable[str] = COMPONENTS, *, progress: bool = False)
         ]
     if "kafka" in wanted:
         steps.append((f"Kafka {KAFKA_VERSION} jars", lambda: ensure_kafka_jars(progress=progress)))
+        steps += [
+            (f"{tool.name} {tool.version}", functools.partial(ensure_tool, tool, progress=progress))
+            for tool in TEST_TOOLS
+        ]
     if "flink" in wanted:
         steps.append(("Flink connector jars", lambda: ensure_flink_jars(progress=progress)))
     for number, (label, step) in enumerate(steps, start=1):

@@ -1,4 +1,4 @@
-"""Release tooling (helm, promtool, actionlint) built from the Go module proxy, once, and cached.
+"""Release and test tooling (helm, promtool, actionlint, Toxiproxy) built from the Go module proxy, once.
 
 The shipping tests run the real tools on the chart, the alert rules and the workflows; none of them can be
 downloaded as a prebuilt binary here, but each is a plain ``go install``-able module (no replace or exclude
@@ -23,12 +23,15 @@ __all__ = [
     "HELM",
     "PROMTOOL",
     "RELEASE_TOOLS",
+    "TEST_TOOLS",
+    "TOXIPROXY",
     "GoTool",
     "ensure_actionlint",
     "ensure_helm",
     "ensure_promtool",
     "ensure_release_tools",
     "ensure_tool",
+    "ensure_toxiproxy",
 ]
 
 
@@ -40,6 +43,8 @@ class GoTool:
     package: str
     version: str
     ldflags: str = "-s -w"
+    built_as: str | None = None
+    """The name ``go install`` gives the binary (its package directory), when it is not ``name``."""
 
     def bin_dir(self) -> Path:
         return cache_dir() / "bin" / f"{self.name}-{self.version}"
@@ -63,6 +68,14 @@ _HELM_LDFLAGS = " ".join(
 HELM = GoTool("helm", "helm.sh/helm/v3/cmd/helm", "v3.19.5", _HELM_LDFLAGS)
 PROMTOOL = GoTool("promtool", "github.com/prometheus/prometheus/cmd/promtool", "v0.316.0")
 ACTIONLINT = GoTool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "v1.7.12")
+# The chaos tests' fault proxy (network partitions between the job and Kafka); its package is cmd/server.
+TOXIPROXY = GoTool(
+    "toxiproxy-server",
+    "github.com/Shopify/toxiproxy/v2/cmd/server",
+    "v2.12.0",
+    "-s -w -X github.com/Shopify/toxiproxy/v2.Version=2.12.0",
+    built_as="server",
+)
 
 
 def ensure_tool(tool: GoTool, *, quiet: bool = False, progress: bool = False) -> Path:
@@ -87,8 +100,10 @@ def ensure_tool(tool: GoTool, *, quiet: bool = False, progress: bool = False) ->
     code = run_logged(
         argv, log, desc=f"{tool.name} {tool.version}", steps=GoBuildSteps(), progress=progress, env=env
     )
-    if code != 0 or not (partial / tool.name).is_file():
+    built = partial / (tool.built_as or tool.name)
+    if code != 0 or not built.is_file():
         raise ComponentError(f"{tool.name} build", f"go install failed (exit code {code})", log)
+    built.rename(partial / tool.name)
     if tool.bin_dir().exists():
         shutil.rmtree(tool.bin_dir())
     partial.rename(tool.bin_dir())
@@ -112,7 +127,13 @@ def ensure_actionlint(*, quiet: bool = False) -> Path:
     return ensure_tool(ACTIONLINT, quiet=quiet)
 
 
+def ensure_toxiproxy(*, quiet: bool = False) -> Path:
+    """The toxiproxy-server binary (the chaos tests cut the job's Kafka traffic through it)."""
+    return ensure_tool(TOXIPROXY, quiet=quiet)
+
+
 RELEASE_TOOLS = (HELM, PROMTOOL, ACTIONLINT)
+TEST_TOOLS = (TOXIPROXY,)
 
 
 def ensure_release_tools(*, quiet: bool = False, progress: bool = False) -> list[Path]:
