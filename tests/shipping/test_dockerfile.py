@@ -93,8 +93,15 @@ def _expand(value: str) -> str:
 
 
 def _pins() -> dict[str, str]:
+    """Every pinned requirement of the base dependencies and the operator, job and training extras."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
     pins = {}
-    for dep in PYPROJECT["project"]["dependencies"]:
+    for dep in [
+        *PYPROJECT["project"]["dependencies"],
+        *extras["operator"],
+        *extras["job"],
+        *extras["training"],
+    ]:
         name, _, version = dep.partition("==")
         pins[re.sub(r"\[.*\]", "", name).lower()] = version
     return pins
@@ -219,6 +226,13 @@ def test_sources_copied_are_the_packages_and_admitted_by_dockerignore() -> None:
         for source in sources:
             assert (REPO / source).exists(), f"{stage} copies {source}, which does not exist"
             assert f"!{source}" in ignore or f"!{source}/" in ignore, f".dockerignore excludes {source}"
+
+
+def test_each_image_installs_only_its_own_extra() -> None:
+    # the operator image has no PyFlink, Beam, scikit-learn or matplotlib (see test_installed_wheel.py)
+    assert "-c constraints.txt '.[operator]'" in STAGES["operator-build"].text
+    assert "-c constraints.txt '.[job]'" in STAGES["job-build"].text
+    assert "apache-flink" not in " ".join(PYPROJECT["project"]["optional-dependencies"]["operator"])
 
 
 def test_final_stages_carry_no_build_tools() -> None:
