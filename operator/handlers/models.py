@@ -82,11 +82,15 @@ def model_status(body: Mapping[str, Any], used_by: list[str], now: datetime) -> 
 
 
 def refresh_model(
-    applier: Applier, namespace: str, name: str
+    applier: Applier, namespace: str, name: str, used_by: list[str] | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Validate one model and write its status if it changed; returns (old, new) status."""
-    pipelines = applier.list(API_VERSION, "FraudPipeline", namespace, "")
-    used_by = pipelines_using(pipelines, name)
+    """Validate one model and write its status if it changed; returns (old, new) status.
+
+    ``used_by``: the pipelines referencing the model when the caller knows them (the operator's index of
+    watched pipelines); otherwise they are listed.
+    """
+    if used_by is None:
+        used_by = pipelines_using(applier.list(API_VERSION, "FraudPipeline", namespace, ""), name)
     seen: dict[str, Any] = {}
 
     def compute(live: dict[str, Any]) -> dict[str, Any]:
@@ -100,13 +104,14 @@ def refresh_model(
     return seen.get("old"), seen.get("new", {})
 
 
-def reconcile_model(body: Mapping[str, Any]) -> None:
+def reconcile_model(body: Mapping[str, Any], used_by: list[str] | None = None) -> None:
     """Validate the model, update usedBy, and post an event when the phase changes."""
     meta = body.get("metadata") or {}
     started = time.monotonic()
     result = "error"
     try:
-        old, new = refresh_model(clients().applier, str(meta.get("namespace")), str(meta.get("name")))
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        old, new = refresh_model(clients().applier, namespace, name, used_by)
         changed = old is not None and new and old.get("phase") != new.get("phase")
         if changed and new.get("phase") == "Rejected":
             kopf.warn(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]

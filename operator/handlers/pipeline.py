@@ -391,7 +391,9 @@ def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
     result = "error"
     try:
         with pipeline_lock(namespace, name):
-            outcome = _reconcile_locked(body, attempt)
+            # The body may be older than the live object (a queued event, a list): never apply an old spec.
+            live = clients().applier.get(API_VERSION, KIND, namespace, name)
+            outcome = _reconcile_locked(live if live is not None else body, attempt)
         result = outcome.result
     except kopf.PermanentError:
         result = "invalid"
