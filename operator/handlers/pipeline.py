@@ -222,10 +222,12 @@ def _topics_finding(
             None,
         )
     except KafkaUnavailable as exc:
-        message = f"Kafka at {kafka.bootstrap_servers} unreachable: {exc}"
+        message = f"spec.kafka.bootstrapServers: Kafka at {kafka.bootstrap_servers} unreachable: {exc}"
         return Finding("TopicsReady", "False", "KafkaUnreachable", message), [], message
+    # What Kafka refused (partitions, replication factor, configs) follows from spec.kafka.topics/Overrides.
+    message = outcome.message if outcome.ready else f"spec.kafka.topics: {outcome.message}"
     return (
-        Finding("TopicsReady", "True" if outcome.ready else "False", outcome.reason, outcome.message),
+        Finding("TopicsReady", "True" if outcome.ready else "False", outcome.reason, message),
         outcome.changes,
         None,
     )

@@ -78,7 +78,7 @@ def _models(
         shadow_pipeline = pipeline.model_copy(
             update={"spec": pipeline.spec.model_copy(update={"model_ref": ref})}
         )
-        shadow, shadow_finding = resolve_model(shadow_pipeline, shadow_body, now)
+        shadow, shadow_finding = resolve_model(shadow_pipeline, shadow_body, now, "spec.shadowModelRef")
         if model is not None and shadow is None:
             finding = Finding(
                 "ModelResolved",

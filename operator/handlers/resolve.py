@@ -64,10 +64,10 @@ def _policy_violations(model: FraudModel, policy: ModelPolicy, now: datetime) ->
     metrics = model.spec.metrics
     problems = []
     if policy.min_auc is not None and metrics.auc < policy.min_auc:
-        problems.append(f"AUC {metrics.auc} is below modelPolicy.minAuc {policy.min_auc}")
+        problems.append(f"AUC {metrics.auc} is below spec.modelPolicy.minAuc {policy.min_auc}")
     if policy.min_average_precision is not None and metrics.average_precision < policy.min_average_precision:
         problems.append(
-            f"average precision {metrics.average_precision} is below modelPolicy.minAveragePrecision "
+            f"average precision {metrics.average_precision} is below spec.modelPolicy.minAveragePrecision "
             f"{policy.min_average_precision}"
         )
     floor = policy.min_card_precision_at100
@@ -75,43 +75,51 @@ def _policy_violations(model: FraudModel, policy: ModelPolicy, now: datetime) ->
         cp = metrics.card_precision_at100
         if cp is None:
             problems.append(
-                f"metrics.cardPrecisionAt100 is missing, modelPolicy.minCardPrecisionAt100 is {floor}"
+                f"metrics.cardPrecisionAt100 is missing, spec.modelPolicy.minCardPrecisionAt100 is {floor}"
             )
         elif cp < floor:
-            problems.append(f"card precision@100 {cp} is below modelPolicy.minCardPrecisionAt100 {floor}")
+            problems.append(
+                f"card precision@100 {cp} is below spec.modelPolicy.minCardPrecisionAt100 {floor}"
+            )
     if policy.max_age_days is not None:
         end = model.spec.training_window.end
         end = end if end.tzinfo is not None else end.replace(tzinfo=UTC)
         age = (now - end).days
         if age > policy.max_age_days:
             problems.append(
-                f"training data ended {age} days ago, modelPolicy.maxAgeDays is {policy.max_age_days}"
+                f"training data ended {age} days ago, spec.modelPolicy.maxAgeDays is {policy.max_age_days}"
             )
     return problems
 
 
 def resolve_model(
-    pipeline: FraudPipeline, body: Mapping[str, Any] | None, now: datetime
+    pipeline: FraudPipeline, body: Mapping[str, Any] | None, now: datetime, field: str = "spec.modelRef"
 ) -> tuple[FraudModel | None, Finding]:
-    """The pipeline's active model if it may be used, and the ModelResolved condition saying why (not)."""
+    """The pipeline's active model if it may be used, and the ModelResolved condition saying why (not).
+
+    ``field`` is the reference resolved (spec.shadowModelRef for the shadow model); messages name it.
+    """
     name = pipeline.spec.model_ref.name
     namespace = pipeline.metadata.namespace
     if body is None:
         return None, Finding(
-            "ModelResolved", "False", "ModelNotFound", f"FraudModel {name} not found in namespace {namespace}"
+            "ModelResolved",
+            "False",
+            "ModelNotFound",
+            f"{field}: FraudModel {name} not found in namespace {namespace}",
         )
     try:
         model = parse_model(body)
     except ValidationError as exc:
         return None, Finding(
-            "ModelResolved", "False", "ModelRejected", f"FraudModel {name}: {describe_error(exc)}"
+            "ModelResolved", "False", "ModelRejected", f"{field}: FraudModel {name}: {describe_error(exc)}"
         )
     status = body.get("status") or {}
     phase = status.get("phase")
     if phase == "Rejected":
         why = status.get("message") or status.get("reason") or "rejected"
         return None, Finding(
-            "ModelResolved", "False", "ModelRejected", f"FraudModel {name} is Rejected: {why}"
+            "ModelResolved", "False", "ModelRejected", f"{field}: FraudModel {name} is Rejected: {why}"
         )
     observed = status.get("observedGeneration")
     generation = (body.get("metadata") or {}).get("generation")
@@ -123,12 +131,15 @@ def resolve_model(
             "ModelResolved",
             "False",
             "ModelNotReady",
-            f"FraudModel {name} is not validated yet (phase {phase})",
+            f"{field}: FraudModel {name} is not validated yet (phase {phase})",
         )
     violations = _policy_violations(model, pipeline.spec.model_policy, now)
     if violations:
         return None, Finding(
-            "ModelResolved", "False", "ModelPolicyViolation", f"FraudModel {name}: " + "; ".join(violations)
+            "ModelResolved",
+            "False",
+            "ModelPolicyViolation",
+            f"{field}: FraudModel {name}: " + "; ".join(violations),
         )
     return model, Finding(
         "ModelResolved",

@@ -23,9 +23,9 @@ def test_every_gate_is_named(pipeline_doc: dict[str, Any], model_doc: dict[str, 
     model, finding = _resolve(pipeline_doc, model_doc, minAuc=0.9, minAveragePrecision=0.5, maxAgeDays=30)
     assert model is None
     assert (finding.status, finding.reason) == ("False", "ModelPolicyViolation")
-    assert "AUC 0.782768 is below modelPolicy.minAuc 0.9" in finding.message
-    assert "average precision 0.287881 is below modelPolicy.minAveragePrecision 0.5" in finding.message
-    assert "training data ended 31 days ago, modelPolicy.maxAgeDays is 30" in finding.message
+    assert "AUC 0.782768 is below spec.modelPolicy.minAuc 0.9" in finding.message
+    assert "average precision 0.287881 is below spec.modelPolicy.minAveragePrecision 0.5" in finding.message
+    assert "training data ended 31 days ago, spec.modelPolicy.maxAgeDays is 30" in finding.message
 
 
 def test_card_precision_gate_needs_the_metric(
@@ -35,12 +35,12 @@ def test_card_precision_gate_needs_the_metric(
     model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.25)
     assert model is None and finding.reason == "ModelPolicyViolation"
     assert (
-        "metrics.cardPrecisionAt100 is missing, modelPolicy.minCardPrecisionAt100 is 0.25" in finding.message
+        "metrics.cardPrecisionAt100 is missing, spec.modelPolicy.minCardPrecisionAt100 is 0.25" in finding.message
     )
     model_doc["spec"]["metrics"]["cardPrecisionAt100"] = 0.2
     model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.25)
     assert model is None
-    assert "card precision@100 0.2 is below modelPolicy.minCardPrecisionAt100 0.25" in finding.message
+    assert "card precision@100 0.2 is below spec.modelPolicy.minCardPrecisionAt100 0.25" in finding.message
     model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.2)
     assert model is not None and finding.reason == "ModelReady"
 

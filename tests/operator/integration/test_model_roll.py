@@ -176,7 +176,7 @@ def test_invalid_models_are_rejected_and_the_job_untouched_shadow_in_config(
         )
         assert found["status"] == "False"
         assert cluster.condition("payments", "Degraded")["status"] == "True"
-    assert "below modelPolicy.minAuc" in cluster.condition("payments", "ModelResolved")["message"]
+    assert "below spec.modelPolicy.minAuc" in cluster.condition("payments", "ModelResolved")["message"]
     assert _deployment(cluster)["metadata"]["resourceVersion"] == deployment
     assert (cluster.get("v1", "ConfigMap", "payments-detector-config") or {})["metadata"][
         "resourceVersion"
