@@ -48,8 +48,8 @@ FINALIZER = "streamflow.io/topic-cleanup"
 PIPELINES = "fraudpipelines"
 MODELS = "fraudmodels"
 logger = logging.getLogger(__name__)
-# (group, version, plural) of every child kind the reconcile renders besides the FlinkDeployment, which
-# has a handler of its own: a child deleted or changed by someone else brings its pipeline back.
+# (group, version, plural) of the child kinds the reconcile renders (the FlinkDeployment also has a status
+# handler of its own): a child deleted or changed by someone else brings its pipeline back.
 CHILD_KINDS = (
     ("", "v1", "configmaps"),
     ("", "v1", "serviceaccounts"),
@@ -289,8 +289,11 @@ class Background:
             )
 
     # ------------------------------------------------------------------ event handlers
+    # Coroutines: they only update the index and the queue, so they run on kopf's event loop and leave
+    # its thread pool (sync handlers) to the reconciles, which at start-up compete with thousands of
+    # child events.
 
-    def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """Track the pipeline for its level check; on deletion forget it and refresh its models' usedBy."""
         self.scheduler.start()
         meta = body.get("metadata") or {}
@@ -316,7 +319,7 @@ class Background:
         for model in tracked.models ^ (before.models if before is not None else frozenset()):
             self.scheduler.at(("model", namespace, model), _USED_BY_DELAY)
 
-    def model_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def model_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """A model changed in a way its pipelines read: reconcile each of them from its live object.
 
         Only names are queued, never the pipelines as listed now: a pipeline edited meanwhile must get its
@@ -343,18 +346,13 @@ class Background:
             for pipeline in self.users(namespace, name):
                 self.kick(namespace, pipeline)
 
-    def child_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def child_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """A child was deleted or changed by someone else: its pipeline puts the spec's version back."""
         if type is None or (type != "DELETED" and not changed_by_others(body)):
             return
         owner = _owner_key(body)
         if owner is not None and owner in self._pipelines:
             self.kick(*owner)
-
-    def flinkdeployment_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
-        """Mirror the Flink operator's status; a deleted or foreign-edited deployment is reconciled back."""
-        self.child_event(type, body)
-        flink_deployment_event(type, body)
 
     # ------------------------------------------------------------------ queued work
 
@@ -494,8 +492,8 @@ def register(
         registry=registry,
         id="flinkdeployment-status",
         labels=ours,
-    )(background.flinkdeployment_event)
-    for group, version, plural in CHILD_KINDS:
+    )(flink_deployment_event)
+    for group, version, plural in (*CHILD_KINDS, ("flink.apache.org", "v1beta1", "flinkdeployments")):
         on.event(group, version, plural, registry=registry, id=f"child-{plural}", labels=ours)(
             background.child_event
         )
