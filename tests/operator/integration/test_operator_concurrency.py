@@ -10,6 +10,7 @@ import contextlib
 import copy
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +18,7 @@ import kopf
 import pytest
 from fraud_operator.apply import Applier
 from fraud_operator.handlers import register
+from fraud_operator.metrics import writes_total
 from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from urllib3.exceptions import ProtocolError
@@ -170,3 +172,61 @@ def test_model_status_change_never_reverts_a_pipeline_edit(
     follower.join(timeout=30)
     for name in names:
         assert seen[name] == sorted(seen[name]), f"{name} went back: {seen[name]}"
+
+
+def test_children_deleted_or_edited_by_others_come_back_from_their_watch(
+    operator_env: None, kube: KubeCluster, namespace: str, cluster: Cluster
+) -> None:
+    """No timer runs here (a one-hour interval): only the children's watch events can repair them.
+
+    Our own applies are events too; they must not start a reconcile loop (the write counter stays put).
+    """
+    registry = kopf.OperatorRegistry()
+    register(registry, resync_seconds=3600)
+    running = _run(kube, namespace, registry)
+    next(running)
+    try:
+        cluster.apply(sample("fraudmodel-iforest-v1"), *_pipelines(1))
+        config_map = "p-00-detector-config"
+        wait_for(lambda: cluster.get("v1", "ConfigMap", config_map), timeout=120, what="the ConfigMap")
+        desired = cluster.get("v1", "ConfigMap", config_map)
+        assert desired is not None
+
+        cluster.kubectl("delete", "configmap", config_map)
+        wait_for(lambda: cluster.get("v1", "ConfigMap", config_map), timeout=60, what="the ConfigMap back")
+
+        cluster.kubectl(
+            "patch", "configmap", config_map, "--type=merge", "-p", '{"data":{"detector.json":"{}"}}'
+        )
+        wait_for(
+            lambda: (cluster.get("v1", "ConfigMap", config_map) or {}).get("data") == desired["data"],
+            timeout=60,
+            what="the ConfigMap's data put back",
+        )
+        policies = cluster.items("networking.k8s.io/v1", "NetworkPolicy", "streamflow.io/pipeline=p-00")
+        policy = policies[0]["metadata"]["name"]
+        cluster.kubectl(
+            "patch", "networkpolicy", policy, "--type=merge", "-p", '{"spec":{"policyTypes":["Ingress"]}}'
+        )
+        wait_for(
+            lambda: (
+                (cluster.get("networking.k8s.io/v1", "NetworkPolicy", policy) or {})["spec"]
+                == policies[0]["spec"]
+            ),
+            timeout=60,
+            what="the NetworkPolicy's spec put back",
+        )
+        settled = writes_total()
+        versions = {
+            obj["metadata"]["name"]: obj["metadata"]["resourceVersion"]
+            for obj in cluster.items("v1", "ConfigMap", "streamflow.io/pipeline=p-00")
+        }
+        time.sleep(5)
+        assert writes_total() == settled, "our own applies started a reconcile loop"
+        assert {
+            obj["metadata"]["name"]: obj["metadata"]["resourceVersion"]
+            for obj in cluster.items("v1", "ConfigMap", "streamflow.io/pipeline=p-00")
+        } == versions
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(running)
