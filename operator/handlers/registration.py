@@ -484,7 +484,8 @@ def register(
     _on_spec(registry, MODELS, "model", model_changed)
     on.event(GROUP, VERSION, MODELS, registry=registry, id="model-event")(background.model_event)
 
-    ours = {"app.kubernetes.io/managed-by": MANAGED_BY, PIPELINE_LABEL: kopf.PRESENT}
+    # Typed like kopf's filters (its MetaFilterToken is not exported): a plain dict infers dict[str, object].
+    ours: dict[str, Any] = {"app.kubernetes.io/managed-by": MANAGED_BY, PIPELINE_LABEL: kopf.PRESENT}
     on.event(
         "flink.apache.org",
         "v1beta1",
