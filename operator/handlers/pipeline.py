@@ -261,7 +261,10 @@ def _database_finding(
     reason = (
         "ClusterUnhealthy" if outcome.degraded and outcome.reason == "ClusterNotReady" else outcome.reason
     )
-    finding = Finding(outcome.type, outcome.status, reason, outcome.message)
+    message = outcome.message
+    if not outcome.migrated and "spec." not in message:
+        message = f"spec.database: {message}"  # e.g. the database named there does not exist
+    finding = Finding(outcome.type, outcome.status, reason, message)
     fields = {"schemaVersion": outcome.schema_version} if outcome.migrated else {}
     return finding, fields, outcome
 

@@ -1,9 +1,9 @@
 """Spec fields that end up in children the API server validates: refused on the pipeline, naming the field.
 
-Found by probing what the resource fuzzing (tests/operator/fuzz) generates: an egress CIDR that is none, or a
-label key or value the API server refuses on a NetworkPolicy or PodMonitor, passed the FraudPipeline's schema
-and failed only when the child was applied. Now the CRD (a pattern, or a CEL rule on the map's keys) and
-pydantic both refuse them.
+Found by probing and by the resource fuzzing (tests/operator/fuzz): an egress CIDR that is none, a bootstrap
+port above 65535, or a label key or value the API server refuses on a NetworkPolicy or PodMonitor, passed the
+FraudPipeline's schema and failed only when the child was applied. Now the CRD (a pattern, or a CEL rule on
+the map's keys) and pydantic both refuse them.
 """
 
 from __future__ import annotations
@@ -32,11 +32,15 @@ BAD: list[tuple[str, str, Any, str]] = [
     ("networkPolicy", "prometheusPodLabels", {"-bad": "x"}, "spec.networkPolicy.prometheusPodLabels"),
     ("monitoring", "labels", {"bad key!": "v"}, "spec.monitoring.labels"),
     ("monitoring", "labels", {"team": "x" * 64}, "spec.monitoring.labels"),
+    # A bootstrap port becomes a NetworkPolicy egress port, which must lie in 1-65535.
+    ("kafka", "bootstrapServers", "kafka:99999", "spec.kafka.bootstrapServers"),
+    ("kafka", "bootstrapServers", "a:9092,b:0", "spec.kafka.bootstrapServers"),
 ]
 GOOD: list[tuple[str, str, Any]] = [
     ("networkPolicy", "egressCidrs", ["10.0.0.0/8", "192.168.1.7/32", "::/0", "2001:db8::/32"]),
     ("networkPolicy", "prometheusPodLabels", {"app.kubernetes.io/name": "prometheus", "tier": ""}),
     ("monitoring", "labels", {"example.com/team": "fraud_1", "release": "kube-prometheus-stack"}),
+    ("kafka", "bootstrapServers", "a:1,b:65535,[::1]:9092"),
 ]
 
 

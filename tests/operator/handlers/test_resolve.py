@@ -35,7 +35,8 @@ def test_card_precision_gate_needs_the_metric(
     model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.25)
     assert model is None and finding.reason == "ModelPolicyViolation"
     assert (
-        "metrics.cardPrecisionAt100 is missing, spec.modelPolicy.minCardPrecisionAt100 is 0.25" in finding.message
+        "metrics.cardPrecisionAt100 is missing, spec.modelPolicy.minCardPrecisionAt100 is 0.25"
+        in finding.message
     )
     model_doc["spec"]["metrics"]["cardPrecisionAt100"] = 0.2
     model, finding = _resolve(pipeline_doc, model_doc, minCardPrecisionAt100=0.25)
