@@ -532,10 +532,16 @@ def _utc(ts: float) -> datetime:
 
 
 def _connect_checked(dsn: str, table: str) -> Any:
-    """An autocommit connection, after checking that ``table`` exists (migrations ran)."""
+    """An autocommit connection with synchronous commits, after checking that ``table`` exists.
+
+    A row is written before the checkpoint that covers its input completes, and never replayed after it:
+    its commit must be durable when acknowledged, even on a server whose default is
+    ``synchronous_commit=off`` (there a crash lost acknowledged alerts: tests/chaos).
+    """
     import psycopg
 
     conn = psycopg.connect(dsn, autocommit=True, application_name="fraud-detector")
+    conn.execute("SET synchronous_commit = on")
     schema, name = table.split(".")
     found = conn.execute(
         "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = %s", (schema, name)
