@@ -389,6 +389,10 @@ class Background:
         tracked = self._pipelines.get((namespace, name))
         if tracked is None:
             return None
+        if not tracked.observed:
+            # A generation not reconciled yet belongs to kopf's handlers (which retry); checking it now
+            # would only reconcile it twice, e.g. every pipeline at a cold start.
+            return self._next_check()
         if not tracked.strimzi or tracked.database is None:
             LEVEL_CHECKS.labels(what="reconcile").inc()
             self.kick(namespace, name, 0.0)

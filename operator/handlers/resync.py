@@ -34,6 +34,7 @@ class Tracked:
     database: tuple[str, str] | None  # (cnpgCluster, database)
     schema_version: int | None
     models: frozenset[str]
+    observed: bool = True  # status.observedGeneration is the current generation
 
 
 def tracked_from(body: Mapping[str, Any]) -> Tracked:
@@ -42,8 +43,11 @@ def tracked_from(body: Mapping[str, Any]) -> Tracked:
     kafka = spec.get("kafka") or {}
     db = spec.get("database") or {}
     refs = (spec.get("modelRef") or {}, spec.get("shadowModelRef") or {})
-    version = (body.get("status") or {}).get("schemaVersion")
+    status = body.get("status") or {}
+    version = status.get("schemaVersion")
+    generation = (body.get("metadata") or {}).get("generation")
     return Tracked(
+        observed=status.get("observedGeneration") == generation,
         strimzi=bool(kafka.get("strimziCluster")),
         database=(str(db.get("cnpgCluster")), str(db.get("database"))) if db.get("cnpgCluster") else None,
         schema_version=int(version) if isinstance(version, int) else None,
