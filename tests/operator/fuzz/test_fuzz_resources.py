@@ -195,13 +195,24 @@ def _settle(cluster: Cluster, accepted: dict[str, Generated], tally: Tally, time
         tally.count("stuck")
 
 
-def test_generated_resources_are_refused_ready_or_degraded_naming_the_field(
-    fuzz_operator: KopfRunner, cluster: Cluster, cnpg_database: AppDatabase, unhandled: list[str]
-) -> None:
+@pytest.fixture(scope="module")
+def generated() -> tuple[list[Generated], list[Generated], float]:
+    """The documents, generated before the operator starts (its threads must not use ``random`` meanwhile)."""
     started = time.monotonic()
     pipelines = generate(fraud_pipeline, PIPELINES, "fz-p")
     models = generate(fraud_model, MODELS, "fz-m")
-    generated_s = time.monotonic() - started
+    return pipelines, models, time.monotonic() - started
+
+
+def test_generated_resources_are_refused_ready_or_degraded_naming_the_field(
+    generated: tuple[list[Generated], list[Generated], float],
+    fuzz_operator: KopfRunner,
+    cluster: Cluster,
+    cnpg_database: AppDatabase,
+    unhandled: list[str],
+) -> None:
+    started = time.monotonic()
+    pipelines, models, generated_s = generated
 
     cluster.apply(sample("fraudmodel-iforest-v1"), sample("fraudmodel-hgb-v2"))
     healthy = sample("fraudpipeline-payments")
