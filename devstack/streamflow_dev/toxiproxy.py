@@ -3,7 +3,8 @@
 The server listens for its HTTP API on a loopback port; each proxy forwards a loopback listen address to an
 upstream one, and toxics (here: ``timeout`` with 0 ms, which drops every byte and keeps the connections
 open, as a partition does) cut its traffic until removed. ``-proxy-metrics`` exposes per-proxy byte
-counters on ``/metrics``, so a test can show that a client's traffic really went through the proxy.
+counters on ``/metrics``, so a test can show that a client's traffic really went through the proxy; they
+count a connection's bytes when it closes (measured: 0 while a connection is open, all of it after).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ class Toxiproxy:
             self.request("DELETE", f"/proxies/{name}/toxics/cut-{stream}")
 
     def bytes_through(self, name: str) -> dict[str, float]:
-        """``{"received": n, "sent": n}``: bytes the proxy read from and wrote to either side, per its
-        Prometheus counters (toxiproxy_proxy_received_bytes_total / _sent_bytes_total)."""
+        """``{"received": n, "sent": n}``: bytes the proxy read from and wrote to either side over the
+        connections that have closed, per its Prometheus counters (toxiproxy_proxy_*_bytes_total)."""
         with urllib.request.urlopen(f"http://{self.api}/metrics", timeout=10) as response:
             text = response.read().decode()
         totals = {"received": 0.0, "sent": 0.0}
