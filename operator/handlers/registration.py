@@ -367,9 +367,15 @@ class Background:
         return None
 
     def _reconcile(self, namespace: str, name: str) -> float | None:
-        """Reconcile the live pipeline; a temporary failure comes back after its delay."""
-        if (namespace, name) not in self._pipelines:
-            return None
+        """Reconcile the live pipeline; a temporary failure comes back after its delay.
+
+        A pipeline whose current generation was never reconciled is skipped: kopf's create or update
+        handler is about to run and reads the models and children as they are then (at a cold start, the
+        models turning Ready queued every pipeline a second time).
+        """
+        tracked = self._pipelines.get((namespace, name))
+        if tracked is None or not (tracked.observed or tracked.rolling):
+            return None  # (a roll holds observedGeneration back until it completes)
         try:
             reconcile_live(namespace, name)
         except kopf.TemporaryError as exc:
@@ -382,18 +388,19 @@ class Background:
     def _check(self, namespace: str, name: str) -> float | None:
         """The level check of one pipeline: what its watches cannot report.
 
-        Admin-API topics live on the broker: a full reconcile compares them. The database schema is
+        Admin-API topics live on the broker, and a model roll in flight times out by the clock: both
+        take a full reconcile. The database schema is
         checked once per interval per database (migrate() with nothing pending writes nothing), and a
         pipeline whose status disagrees with it is reconciled.
         """
         tracked = self._pipelines.get((namespace, name))
         if tracked is None:
             return None
-        if not tracked.observed:
+        if not tracked.observed and not tracked.rolling:
             # A generation not reconciled yet belongs to kopf's handlers (which retry); checking it now
             # would only reconcile it twice, e.g. every pipeline at a cold start.
             return self._next_check()
-        if not tracked.strimzi or tracked.database is None:
+        if tracked.rolling or not tracked.strimzi or tracked.database is None:
             LEVEL_CHECKS.labels(what="reconcile").inc()
             self.kick(namespace, name, 0.0)
             return self._next_check()

@@ -3,7 +3,8 @@
 Watch events drive the operator; this module holds what is left: reconciles asked for by something other
 than the pipeline's own event (a model changed, a child drifted), each run from the live pipeline and
 coalesced by name, and the level checks of what no watch reports (a pipeline's topics on the broker in
-admin-API mode, its database schema, a model's age), each at its own offset within the interval so that
+admin-API mode, its database schema, the timeout of a model roll in flight, a model's age), each at its
+own offset within the interval so that
 N pipelines cost N/interval checks per second instead of N checks at once. A database shared by several
 pipelines is checked once per interval. Memory per pipeline: one small :class:`Tracked` record.
 """
@@ -21,6 +22,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fraud_operator.handlers.rolls import in_flight
+
 __all__ = ["Scheduler", "Tracked", "tracked_from"]
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class Tracked:
     schema_version: int | None
     models: frozenset[str]
     observed: bool = True  # status.observedGeneration is the current generation
+    rolling: bool = False  # a model roll is in flight: its timeout is a matter of time, not of events
 
 
 def tracked_from(body: Mapping[str, Any]) -> Tracked:
@@ -48,6 +52,7 @@ def tracked_from(body: Mapping[str, Any]) -> Tracked:
     generation = (body.get("metadata") or {}).get("generation")
     return Tracked(
         observed=status.get("observedGeneration") == generation,
+        rolling=in_flight(status.get("modelHistory") or []) is not None,
         strimzi=bool(kafka.get("strimziCluster")),
         database=(str(db.get("cnpgCluster")), str(db.get("database"))) if db.get("cnpgCluster") else None,
         schema_version=int(version) if isinstance(version, int) else None,
