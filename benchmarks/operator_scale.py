@@ -1,0 +1,653 @@
+"""The operator at scale: N FraudPipelines sharing a few FraudModels on the real local API server.
+
+For each N the benchmark starts its own stack (kube-apiserver + etcd + kube-controller-manager and
+PostgreSQL, ``streamflow_dev.stack``), one namespace with a Ready CNPG cluster (the CNPG stand-in over a real
+app database), ``--models`` FraudModels and N pipelines in Strimzi topic mode (topics are KafkaTopic objects,
+no broker needed). A Flink-operator stand-in thread writes each FlinkDeployment's status once per generation,
+as the Flink operator would. Then it runs ``streamflow operator`` as its own process and measures:
+
+- cold convergence: operator start -> every pipeline Ready for its current generation (followed by a watch;
+  results before 2026-12-05 00:43 polled with a list of every pipeline each second, see ``ready_poll``);
+- change latency over ``--patches`` spec patches: patch -> the pipeline's ConfigMap changed (a watch);
+- ``--idle-seconds`` idle: the operator's write counter (``streamflow_api_writes_total``), the API server's
+  mutating requests (its ``apiserver_request_total``, leases excluded), CPU seconds of the operator and of
+  kube-apiserver (+ etcd) from /proc, and the reconciles counted by the operator;
+- a restart (SIGTERM, new process): time until every pipeline was reconciled again, writes by the operator
+  and at the API server meanwhile, handler failures in its log;
+- peak RSS (VmHWM) of each operator process.
+
+The operator runs from ``--source-root`` (a checkout; default: this one) under ``--python`` (default: the
+venv at /tmp/opscale/venv holding only the ``[operator]`` dependencies, like the image), so an older
+revision can be measured the same way. The machine is shared: the load average before and after each N is
+recorded. Every run is appended to the results file.
+
+    python benchmarks/operator_scale.py --pipelines 200 1000 --label after
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "crds" / "samples"
+GROUP, VERSION = "streamflow.io", "v1alpha1"
+CNPG_CLUSTER, DATABASE = "streamflow-pg", "app"
+_PACKAGES = {
+    "fraud_operator": "operator",
+    "fraud_jobs": "jobs",
+    "fraud_models": "models",
+    "streamflow_cli": "cli",
+}
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE", "DELETECOLLECTION"}
+
+
+def _log(message: str) -> None:
+    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _prometheus(text: str) -> Iterator[tuple[str, dict[str, str], float]]:
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)", line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+        yield match.group(1), labels, float(match.group(3))
+
+
+class Operator:
+    """``streamflow operator`` as a child process, with its metrics endpoint and log."""
+
+    def __init__(
+        self, python: str, source_root: Path, env: dict[str, str], namespace: str, log: Path
+    ) -> None:
+        self.port = _free_port()
+        overlay = Path(tempfile.mkdtemp(prefix="opscale-src-"))
+        for package, folder in _PACKAGES.items():
+            (overlay / package).symlink_to(source_root / folder)
+        self.log = log
+        argv = [python, "-m", "streamflow_cli", "operator", "-n", namespace]
+        argv += ["--metrics-port", str(self.port), "--liveness-port", str(_free_port())]
+        self.started = time.monotonic()
+        self._out = log.open("w")
+        self.proc = subprocess.Popen(
+            argv, env={**env, "PYTHONPATH": str(overlay)}, stdout=self._out, stderr=subprocess.STDOUT
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """Sums of the operator's counters: writes, reconciles by kind/result."""
+        import urllib.request
+
+        for _ in range(100):
+            try:
+                text = (
+                    urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5).read().decode()
+                )
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"operator metrics unreachable; log: {self.log}")
+        out: dict[str, float] = {"writes": 0.0}
+        for name, labels, value in _prometheus(text):
+            if name == "streamflow_api_writes_total":
+                out["writes"] += value
+                out[f"writes:{labels.get('kind')}"] = value
+            elif name == "streamflow_reconciles_total":
+                key = f"reconciles:{labels.get('kind')}:{labels.get('result')}"
+                out[key] = value
+                out[f"reconciles:{labels.get('kind')}"] = (
+                    out.get(f"reconciles:{labels.get('kind')}", 0) + value
+                )
+        return out
+
+    def cpu(self) -> float:
+        return _cpu_seconds(self.proc.pid)
+
+    def peak_rss_mb(self) -> float:
+        return _status_kb(self.proc.pid, "VmHWM") / 1024
+
+    def rss_mb(self) -> float:
+        return _status_kb(self.proc.pid, "VmRSS") / 1024
+
+    def failures(self) -> dict[str, int]:
+        text = self.log.read_text(errors="replace")
+        return {
+            "handler_failures": len(re.findall(r"Handler '[^']+' failed", text)),
+            "discovery_keyerrors": len(re.findall(r"KeyError: '(?:resources|apis)'", text)),
+            "tracebacks": text.count("Traceback (most recent call last)"),
+        }
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+def _apiserver_writes(kubectl: Callable[..., str]) -> dict[str, float]:
+    """Mutating requests the API server counted, by resource[/subresource] (leases left out)."""
+    counts: dict[str, float] = {}
+    for name, labels, value in _prometheus(kubectl("get", "--raw", "/metrics")):
+        if name != "apiserver_request_total" or labels.get("verb", "").upper() not in _MUTATING:
+            continue
+        resource = labels.get("resource", "")
+        if resource == "leases":
+            continue
+        key = resource + (f"/{labels['subresource']}" if labels.get("subresource") else "")
+        counts[key] = counts.get(key, 0.0) + value
+    return counts
+
+
+def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    keys = set(after) | set(before)
+    return {
+        k: after.get(k, 0.0) - before.get(k, 0.0)
+        for k in sorted(keys)
+        if after.get(k, 0.0) != before.get(k, 0.0)
+    }
+
+
+# ---------------------------------------------------------------- objects
+
+
+def _sample(name: str) -> dict[str, Any]:
+    doc = yaml.safe_load((SAMPLES / f"{name}.yaml").read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _models(count: int) -> list[dict[str, Any]]:
+    base = _sample("fraudmodel-iforest-v1")
+    models = []
+    for i in range(count):
+        model = copy.deepcopy(base)
+        model["metadata"] = {"name": f"model-{i}"}
+        model["spec"]["version"] = f"iforest-v1-{i}"
+        models.append(model)
+    return models
+
+
+def _pipelines(count: int, models: int) -> list[dict[str, Any]]:
+    base = _sample("fraudpipeline-payments")
+    base["spec"].pop("shadowModelRef", None)  # the shadow comparison queries the database on its own timer
+    out = []
+    for i in range(count):
+        pipeline = copy.deepcopy(base)
+        pipeline["metadata"] = {"name": f"p-{i:04d}"}
+        pipeline["spec"]["modelRef"] = {"name": f"model-{i % models}"}
+        out.append(pipeline)
+    return out
+
+
+class FlinkStandIn:
+    """Plays the Flink operator: a FlinkDeployment whose status lags its generation gets a RUNNING status."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.api_client, self.namespace = api_client, namespace
+        self.pool = ThreadPoolExecutor(4)
+        self.pending: set[str] = set()
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _write(self, name: str) -> None:
+        from streamflow_dev.standins.flink_operator import write_flink_operator_status
+
+        try:
+            write_flink_operator_status(self.api_client, self.namespace, name)
+        except Exception as exc:  # deleted meanwhile: the next event retries
+            _log(f"stand-in {name}: {exc}")
+        finally:
+            with self.lock:
+                self.pending.discard(name)
+
+    def _run(self) -> None:
+        from kubernetes import client, watch
+
+        api = client.CustomObjectsApi(self.api_client)
+        while not self.stopped.is_set():
+            with contextlib.suppress(Exception):
+                for event in watch.Watch().stream(
+                    api.list_namespaced_custom_object,
+                    "flink.apache.org",
+                    "v1beta1",
+                    self.namespace,
+                    "flinkdeployments",
+                    timeout_seconds=60,
+                ):
+                    obj = event["object"]
+                    if event["type"] == "DELETED":
+                        continue
+                    observed = (obj.get("status") or {}).get("observedGeneration")
+                    name = obj["metadata"]["name"]
+                    if observed != obj["metadata"]["generation"]:
+                        with self.lock:
+                            if name in self.pending:
+                                continue
+                            self.pending.add(name)
+                        self.pool.submit(self._write, name)
+                    if self.stopped.is_set():
+                        return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.pool.shutdown(wait=False)
+
+
+class ConfigMapWatch:
+    """Time of every change of each pipeline ConfigMap's data, from a watch."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.api_client, self.namespace = api_client, namespace
+        self.data: dict[str, str] = {}
+        self.changes: dict[str, list[tuple[float, str]]] = {}
+        self.cond = threading.Condition()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        from kubernetes import client, watch
+
+        core = client.CoreV1Api(self.api_client)
+        while not self.stopped.is_set():
+            with contextlib.suppress(Exception):
+                for event in watch.Watch().stream(
+                    core.list_namespaced_config_map,
+                    self.namespace,
+                    label_selector="app.kubernetes.io/managed-by=streamflow-operator",
+                    timeout_seconds=60,
+                ):
+                    now = time.monotonic()
+                    obj = event["object"]
+                    data = json.dumps(obj.data or {}, sort_keys=True)
+                    with self.cond:
+                        name = obj.metadata.name
+                        if self.data.get(name) != data:
+                            self.data[name] = data
+                            self.changes.setdefault(name, []).append((now, data))
+                            self.cond.notify_all()
+
+    def wait_change(self, name: str, after: float, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for when, _data in self.changes.get(name, []):
+                    if when >= after:
+                        return when
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+
+class ReadyWatch:
+    """Which pipelines are Ready for their current generation, from one watch.
+
+    Polling with a list of every pipeline each second cost the API server 1.7 s per list at 1000
+    pipelines (its own request metrics) and slowed what it measured; a watch costs nothing at rest.
+    """
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.api_client, self.namespace = api_client, namespace
+        self.ready: dict[str, bool] = {}
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def _is_ready(item: dict[str, Any]) -> bool:
+        status = item.get("status") or {}
+        conditions = {c["type"]: c for c in status.get("conditions") or []}
+        generation = item["metadata"]["generation"]
+        return bool(
+            (conditions.get("Ready") or {}).get("status") == "True"
+            and status.get("observedGeneration", generation) == generation
+        )
+
+    def _run(self) -> None:
+        from kubernetes import client, watch
+
+        api = client.CustomObjectsApi(self.api_client)
+        version: dict[str, str] = {}
+        while not self.stopped.is_set():
+            with contextlib.suppress(Exception):
+                for event in watch.Watch().stream(
+                    api.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    "fraudpipelines",
+                    timeout_seconds=60,
+                    **version,
+                ):
+                    obj = event["object"]
+                    version["resource_version"] = obj["metadata"]["resourceVersion"]
+                    with self.lock:
+                        if event["type"] == "DELETED":
+                            self.ready.pop(obj["metadata"]["name"], None)
+                        else:
+                            self.ready[obj["metadata"]["name"]] = self._is_ready(obj)
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(self.ready.values())
+
+
+def _create_all(api_client: Any, namespace: str, plural: str, docs: list[dict[str, Any]]) -> None:
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api_client)
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda d: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, d), docs
+            )
+        )
+
+
+# ---------------------------------------------------------------- one N
+
+
+def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    from kubernetes import client, config
+    from streamflow_dev import stack
+    from streamflow_dev.standins.cnpg import cnpg_ready_app_database
+
+    result: dict[str, Any] = {"pipelines": n, "models": args.models, "loadavg_before": _loadavg()}
+    run_dir = Path(tempfile.mkdtemp(prefix=f"opscale-{n}-", dir="/tmp"))
+    _log(f"N={n}: starting kube + postgres in {run_dir}")
+    info = stack.up(run_dir, ["kube", "postgres"], tied_to_parent=True, remember=False)
+    operators: list[Operator] = []
+    try:
+        assert info.kubeconfig and info.pg_dsn and info.kube_bin_dir
+        kubeconfig = info.kubeconfig
+        kubectl_bin = str(Path(info.kube_bin_dir) / "kubectl")
+
+        def kubectl(*a: str) -> str:
+            return subprocess.run(
+                [kubectl_bin, f"--kubeconfig={kubeconfig}", *a], capture_output=True, text=True, check=True
+            ).stdout
+
+        pids = {Path(p["argv0"]).name: int(p["pid"]) for p in info.processes}
+        apiserver, etcd = pids["kube-apiserver"], pids["etcd"]
+        api_client = config.new_client_from_config(config_file=kubeconfig)
+        custom = client.CustomObjectsApi(api_client)
+        namespace = "scale"
+        client.CoreV1Api(api_client).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+        )
+        with cnpg_ready_app_database(api_client, namespace, CNPG_CLUSTER, info.pg_dsn, DATABASE) as app:
+            started = time.monotonic()
+            _create_all(api_client, namespace, "fraudmodels", _models(args.models))
+            _create_all(api_client, namespace, "fraudpipelines", _pipelines(n, args.models))
+            result["create_s"] = round(time.monotonic() - started, 1)
+            _log(f"N={n}: created {n} pipelines in {result['create_s']} s")
+            flink = FlinkStandIn(api_client, namespace)
+            cms = ConfigMapWatch(api_client, namespace)
+            readiness = ReadyWatch(api_client, namespace)
+            env = {
+                **os.environ,
+                "KUBECONFIG": kubeconfig,
+                "STREAMFLOW_DB_HOST_OVERRIDE": f"{app.host}:{app.port}",
+                "STREAMFLOW_VERIFY_ARTIFACTS": "false",
+            }
+            env.pop("STREAMFLOW_STACK_DIR", None)
+            logs = Path(args.log_dir)
+            logs.mkdir(parents=True, exist_ok=True)
+
+            # -------------------------------------------------- cold convergence
+            api_cpu0, etcd_cpu0 = _cpu_seconds(apiserver), _cpu_seconds(etcd)
+            op = Operator(
+                args.python, Path(args.source_root), env, namespace, logs / f"operator-{args.label}-{n}.log"
+            )
+            operators.append(op)
+            ready, converged = 0, None
+            deadline = op.started + args.converge_timeout
+            while time.monotonic() < deadline:
+                ready = readiness.count()
+                if ready == n:
+                    converged = time.monotonic() - op.started
+                    break
+                if op.proc.poll() is not None:
+                    raise RuntimeError(f"operator exited {op.proc.returncode}; log: {op.log}")
+                time.sleep(0.5)
+            metrics = op.metrics()
+            result["cold"] = {
+                "converged_s": round(converged, 1) if converged is not None else None,
+                "ready": ready,
+                "timeout_s": args.converge_timeout,
+                "operator_cpu_s": round(op.cpu(), 1),
+                "apiserver_cpu_s": round(_cpu_seconds(apiserver) - api_cpu0, 1),
+                "etcd_cpu_s": round(_cpu_seconds(etcd) - etcd_cpu0, 1),
+                "writes": metrics["writes"],
+                "reconciles": metrics.get("reconciles:FraudPipeline", 0),
+                **op.failures(),
+            }
+            _log(f"N={n}: cold {result['cold']}")
+
+            # -------------------------------------------------- change latency
+            rng = random.Random(n)
+            latencies: list[float] = []
+            missed = 0
+            budget_end = time.monotonic() + args.change_budget
+            done = 0
+            for i, idx in enumerate(rng.sample(range(n), min(args.patches, n))):
+                if time.monotonic() > budget_end:
+                    break
+                done += 1
+                name = f"p-{idx:04d}"
+                threshold = round(0.61 + i * 0.001, 3)
+                time.sleep(args.patch_gap)
+                t0 = time.monotonic()
+                custom.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    "fraudpipelines",
+                    name,
+                    {"spec": {"detector": {"alertThreshold": threshold}}},
+                )
+                seen = cms.wait_change(f"{name}-detector-config", t0, timeout=60)
+                if seen is None:
+                    missed += 1
+                else:
+                    latencies.append(seen - t0)
+            latencies.sort()
+
+            def pct(q: float) -> float | None:
+                if not latencies:
+                    return None
+                return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3)
+
+            result["change"] = {
+                "patches": done,
+                "budget_s": args.change_budget,
+                "missed": missed,
+                "p50_s": pct(0.50),
+                "p99_s": pct(0.99),
+                "max_s": round(latencies[-1], 3) if latencies else None,
+            }
+            _log(f"N={n}: change {result['change']}")
+
+            # -------------------------------------------------- idle
+            time.sleep(args.settle)
+            m0, w0 = op.metrics(), _apiserver_writes(kubectl)
+            c0, a0, e0 = op.cpu(), _cpu_seconds(apiserver), _cpu_seconds(etcd)
+            time.sleep(args.idle_seconds)
+            m1, w1 = op.metrics(), _apiserver_writes(kubectl)
+            c1, a1, e1 = op.cpu(), _cpu_seconds(apiserver), _cpu_seconds(etcd)
+            result["idle"] = {
+                "seconds": args.idle_seconds,
+                "operator_writes": m1["writes"] - m0["writes"],
+                "apiserver_writes": _diff(w1, w0),
+                "operator_cpu_s": round(c1 - c0, 2),
+                "operator_cpu_pct_of_core": round(100 * (c1 - c0) / args.idle_seconds, 1),
+                "apiserver_cpu_s": round(a1 - a0, 2),
+                "apiserver_cpu_pct_of_core": round(100 * (a1 - a0) / args.idle_seconds, 1),
+                "etcd_cpu_s": round(e1 - e0, 2),
+                "reconciles": _diff(m1, m0),
+                "operator_rss_mb": round(op.rss_mb(), 1),
+            }
+            _log(f"N={n}: idle {result['idle']}")
+            result["peak_rss_mb"] = round(op.peak_rss_mb(), 1)
+            result["failures_first_run"] = op.failures()
+
+            # -------------------------------------------------- restart
+            op.stop()
+            w0 = _apiserver_writes(kubectl)
+            a0 = _cpu_seconds(apiserver)
+            op2 = Operator(
+                args.python,
+                Path(args.source_root),
+                env,
+                namespace,
+                logs / f"operator-{args.label}-{n}-restart.log",
+            )
+            operators.append(op2)
+            resumed = None
+            deadline = op2.started + args.converge_timeout
+            while time.monotonic() < deadline:
+                m = op2.metrics()
+                if m.get("reconciles:FraudPipeline", 0) >= n and resumed is None:
+                    resumed = time.monotonic() - op2.started
+                    break
+                time.sleep(0.5)
+            time.sleep(args.settle)
+            m = op2.metrics()
+            ready = readiness.count()
+            w1 = _apiserver_writes(kubectl)
+            result["restart"] = {
+                "all_reconciled_s": round(resumed, 1) if resumed is not None else None,
+                "operator_writes": m["writes"],
+                "apiserver_writes": _diff(w1, w0),
+                "reconciles": {k: v for k, v in m.items() if k.startswith("reconciles:")},
+                "ready_after": ready,
+                "operator_cpu_s": round(op2.cpu(), 1),
+                "apiserver_cpu_s": round(_cpu_seconds(apiserver) - a0, 1),
+                "peak_rss_mb": round(op2.peak_rss_mb(), 1),
+                **op2.failures(),
+            }
+            _log(f"N={n}: restart {result['restart']}")
+            op2.stop()
+            flink.stop()
+            cms.stopped.set()
+            readiness.stopped.set()
+    finally:
+        for op in operators:
+            with contextlib.suppress(Exception):
+                op.stop()
+        stack.down(info)
+    result["loadavg_after"] = _loadavg()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipelines", type=int, nargs="+", default=[200, 1000, 2000])
+    parser.add_argument("--models", type=int, default=3)
+    parser.add_argument("--patches", type=int, default=50)
+    parser.add_argument("--patch-gap", type=float, default=0.3, help="seconds between two patches")
+    parser.add_argument(
+        "--change-budget", type=float, default=600.0, help="stop patching after this many seconds"
+    )
+    parser.add_argument("--idle-seconds", type=float, default=300.0)
+    parser.add_argument("--settle", type=float, default=15.0, help="seconds before idle/restart counts")
+    parser.add_argument("--converge-timeout", type=float, default=900.0)
+    parser.add_argument("--source-root", default=str(REPO), help="checkout whose operator runs")
+    parser.add_argument(
+        "--python", default="/tmp/opscale/venv/bin/python", help="interpreter of the operator"
+    )
+    parser.add_argument(
+        "--source-commit", default=None, help="commit of --source-root when it is an export, not a checkout"
+    )
+    parser.add_argument("--label", default="current", help="name of this run in the results")
+    parser.add_argument("--log-dir", default="/tmp/opscale/logs")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "operator_scale.json"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    results = (
+        json.loads(out.read_text()) if out.exists() else {"benchmark": __doc__.splitlines()[0], "runs": []}
+    )
+    source = Path(args.source_root)
+    commit = (
+        subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or args.source_commit
+    )
+    for n in args.pipelines:
+        entry = {
+            "label": args.label,
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "source": {"root": str(source), "commit": commit or None},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "ready_poll": "watch",
+            **run_one(args, n),
+        }
+        results["runs"].append(entry)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        _log(f"N={n}: written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
