@@ -137,15 +137,31 @@ def _monitoring(
 def _judged(
     applier: Applier, desired: list[dict[str, Any]], owner: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """The children that would change, each accepted by a dry run; raises SpecRefused on the first refusal."""
-    changed = []
+    """The children that would change, each accepted by a dry run; raises SpecRefused on the first refusal.
+
+    A RoleBinding to a Role that this plan creates or changes is not dry-run: the API server judges a
+    binding against the Role as stored (its escalation check reads the Role's rules, and an account
+    without ``bind`` gets NotFound for a Role that does not exist yet), and a dry run stores no Role.
+    The binding is applied after its Role, where that check runs for real.
+    """
+    changed: list[dict[str, Any]] = []
     for child in desired:
+        if child["kind"] == "RoleBinding" and _binds_a_changed_role(child, changed):
+            changed.append(child)
+            continue
         try:
             if applier.apply(child, owner, dry_run=True):
                 changed.append(child)
         except ChildRejected as exc:
             raise SpecRefused("ApplyRejected", str(exc)) from exc
     return changed
+
+
+def _binds_a_changed_role(binding: Mapping[str, Any], changed: list[dict[str, Any]]) -> bool:
+    ref = binding.get("roleRef") or {}
+    return ref.get("kind") == "Role" and any(
+        c["kind"] == "Role" and c["metadata"]["name"] == ref.get("name") for c in changed
+    )
 
 
 def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
