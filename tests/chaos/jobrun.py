@@ -142,19 +142,11 @@ class JobRun:
     def _sample(self) -> None:
         """Every 0.25 s: the completed checkpoints (the REST API keeps only the last 10) and, every
         second, the JobManager's numRestarts as its Prometheus reporter exposes it."""
-        cluster = self.stack.flink
         last_scrape = 0.0
         while not self._stop.is_set():
             now = time.time()
             try:
-                history = cluster.rest(f"/jobs/{self.job_id}/checkpoints", timeout=5).get("history") or []
-                for entry in history:
-                    if entry.get("status") == "COMPLETED" and entry["id"] not in self.checkpoints:
-                        self.checkpoints[entry["id"]] = Checkpoint(
-                            entry["id"],
-                            entry["trigger_timestamp"] / 1000,
-                            entry["latest_ack_timestamp"] / 1000,
-                        )
+                self._record_checkpoints()
             except Exception as exc:  # the JobManager answers again in a moment
                 self.sample_errors.append(f"{type(exc).__name__}: {exc}")
             if now - last_scrape >= 1.0:
@@ -163,6 +155,14 @@ class JobRun:
                     if labels.get("job_id") == self.job_id:
                         self.prometheus.append((now, labels, value))
             self._stop.wait(0.25)
+
+    def _record_checkpoints(self) -> None:
+        history = self.stack.flink.rest(f"/jobs/{self.job_id}/checkpoints", timeout=5).get("history") or []
+        for entry in history:
+            if entry.get("status") == "COMPLETED" and entry["id"] not in self.checkpoints:
+                self.checkpoints[entry["id"]] = Checkpoint(
+                    entry["id"], entry["trigger_timestamp"] / 1000, entry["latest_ack_timestamp"] / 1000
+                )
 
     def failovers(self, since: float) -> list[float]:
         """When the JobManager failed the job over after ``since`` (its exception history, one entry per
@@ -277,8 +277,15 @@ class JobRun:
         job = self.stack.flink.rest(f"/jobs/{self.job_id}")
         running_since = job["timestamps"]["RUNNING"] / 1000  # when it last entered RUNNING
         back_from = max(repaired_at, running_since)
-        after = sorted(c.completed for c in self.checkpoints.values() if c.triggered > back_from)
-        run.recover_s = round(after[0] - fault_at, 2) if after else None
+
+        def recovered() -> list[float]:
+            self._record_checkpoints()  # the sampler may not have seen the latest yet
+            return sorted(c.completed for c in list(self.checkpoints.values()) if c.triggered > back_from)
+
+        # caught up means offsets were committed, which only a checkpoint completed after the restart does
+        run.recover_s = round(
+            wait_for(recovered, 30, what="a checkpoint after the recovery")[0] - fault_at, 2
+        )
         run.catch_up_s = round(caught_up_at - fault_at, 2)
         run.outage_s = round(repaired_at - fault_at, 2)
 
