@@ -82,15 +82,11 @@ def model_status(body: Mapping[str, Any], used_by: list[str], now: datetime) -> 
 
 
 def refresh_model(
-    applier: Applier, namespace: str, name: str, used_by: list[str] | None = None
+    applier: Applier, namespace: str, name: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Validate one model and write its status if it changed; returns (old, new) status.
-
-    ``used_by``: the pipelines referencing the model when the caller knows them (the operator's index of
-    watched pipelines); otherwise they are listed.
-    """
-    if used_by is None:
-        used_by = pipelines_using(applier.list(API_VERSION, "FraudPipeline", namespace, ""), name)
+    """Validate one model and write its status if it changed; returns (old, new) status."""
+    pipelines = applier.list(API_VERSION, "FraudPipeline", namespace, "")
+    used_by = pipelines_using(pipelines, name)
     seen: dict[str, Any] = {}
 
     def compute(live: dict[str, Any]) -> dict[str, Any]:
@@ -104,14 +100,13 @@ def refresh_model(
     return seen.get("old"), seen.get("new", {})
 
 
-def reconcile_model(body: Mapping[str, Any], used_by: list[str] | None = None) -> None:
+def reconcile_model(body: Mapping[str, Any]) -> None:
     """Validate the model, update usedBy, and post an event when the phase changes."""
     meta = body.get("metadata") or {}
     started = time.monotonic()
     result = "error"
     try:
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        old, new = refresh_model(clients().applier, namespace, name, used_by)
+        old, new = refresh_model(clients().applier, str(meta.get("namespace")), str(meta.get("name")))
         changed = old is not None and new and old.get("phase") != new.get("phase")
         if changed and new.get("phase") == "Rejected":
             kopf.warn(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]

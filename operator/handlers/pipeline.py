@@ -396,9 +396,7 @@ def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
     result = "error"
     try:
         with pipeline_lock(namespace, name):
-            # The body may be older than the live object (a queued event, a list): never apply an old spec.
-            live = clients().applier.get(API_VERSION, KIND, namespace, name)
-            outcome = _reconcile_locked(live if live is not None else body, attempt)
+            outcome = _reconcile_locked(body, attempt)
         result = outcome.result
     except kopf.PermanentError:
         result = "invalid"
