@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fraud_models.argtypes import positive_int
 from fraud_models.durations import DURATION_HELP, duration_arg
 from fraud_models.progress import add_progress_switch, progress_wanted
 
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="synthetic transactions with injected fraud (and malformed records) to a file or Kafka",
     )
     gen.add_argument(
-        "--count", type=_positive_int, required=True, help="records to produce (malformed ones included)"
+        "--count", type=positive_int, required=True, help="records to produce (malformed ones included)"
     )
     target = gen.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", type=Path, help="JSONL file to write")
@@ -73,20 +74,10 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--control", type=Path, help="JSONL of control messages applied, in order, before the replay"
     )
     rep.add_argument(
-        "--limit", type=_positive_int, help="replay only the first N valid transactions of the file"
+        "--limit", type=positive_int, help="replay only the first N valid transactions of the file"
     )
     add_progress_switch(rep)
     rep.set_defaults(func=_replay)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _ratio(text: str) -> float:
@@ -100,7 +91,7 @@ def _ratio(text: str) -> float:
 
 
 def _days(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value < 6:
         raise argparse.ArgumentTypeError(f"{text!r}: the generator needs at least 6 days")
     return value

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fraud_models.argtypes import positive_int
 from fraud_models.durations import DURATION_HELP, duration_arg
 from fraud_models.env_settings import DB_DSN, PG_DSN
 from fraud_models.progress import add_progress_switch, progress_wanted
@@ -55,16 +56,6 @@ def _param(text: str) -> tuple[str, Any]:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
         return key.strip(), value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _share(text: str) -> float:
@@ -190,7 +181,7 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         help="the protocol's test window (never read)",
     )
     select.add_argument(
-        "--folds", type=_positive_int, default=10, help="folds, each one test window earlier (default 10)"
+        "--folds", type=positive_int, default=10, help="folds, each one test window earlier (default 10)"
     )
     select.add_argument(
         "--candidates", type=Path, help="JSON list of candidates (default: the built-in grid)"

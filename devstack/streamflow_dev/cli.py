@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fraud_models.argtypes import positive_int
 from fraud_models.progress import add_progress_switch, progress_wanted
 
 from . import stack
@@ -27,16 +28,6 @@ def _components(value: str) -> list[str]:
             f"unknown component(s) {bad}; choose from {','.join(stack.COMPONENTS)}"
         )
     return names
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _describe(info: stack.StackInfo) -> str:
@@ -230,7 +221,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     text = "a standalone Flink cluster (JobManager + TaskManagers) in the foreground, until Ctrl-C"
     fc = sub.add_parser("flink-cluster", help=text, description=text)
     fc.add_argument(
-        "--taskmanagers", type=_positive_int, default=1, help="one-slot TaskManagers to start (default 1)"
+        "--taskmanagers", type=positive_int, default=1, help="one-slot TaskManagers to start (default 1)"
     )
     fc.add_argument("--run-dir", help="directory for its configuration and logs (kept; default: a new one)")
     fc.add_argument("--keep", action="store_true", help="keep the new run directory (logs) after it stops")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fraud_jobs.env_settings import FLINK_JARS, KAFKA_BOOTSTRAP
+from fraud_models.argtypes import positive_int
 
 __all__ = ["register"]
 
@@ -35,21 +36,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--no-database", action="store_true", help="do not write alerts to PostgreSQL")
     run.add_argument("--checkpoint-dir", help="checkpoint directory URI (default: a local directory)")
     run.add_argument("--restore-from", help="savepoint or retained checkpoint to start from")
-    run.add_argument("--parallelism", type=_positive_int, help="job parallelism")
+    run.add_argument("--parallelism", type=positive_int, help="job parallelism")
     run.add_argument("--state-backend", choices=("hashmap", "rocksdb"), help="state.backend.type")
     run.add_argument("--bounded", action="store_true", help="stop at the offsets latest when the job starts")
     run.add_argument("--create-topics", action="store_true", help="create missing topics first")
     run.set_defaults(func=_run)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
 
 
 def _fail(message: str) -> int:
