@@ -31,7 +31,7 @@ from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
 from tests.conftest import wait_for
 from tests.operator.fuzz.strategies import fraud_model, fraud_pipeline, sample
-from tests.operator.integration.conftest import Cluster
+from tests.operator.integration.conftest import PIPELINE_CHILD_KINDS, Cluster
 
 pytestmark = pytest.mark.cluster
 
@@ -40,18 +40,7 @@ PIPELINES, MODELS = 800, 400
 BATCH = 200
 FUZZ_LABEL = "streamflow.io/fuzz=true"
 HEALTHY = "payments"
-CHILD_KINDS = (
-    ("v1", "ConfigMap"),
-    ("v1", "ServiceAccount"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("flink.apache.org/v1beta1", "FlinkDeployment"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("batch/v1", "CronJob"),
-    ("monitoring.coreos.com/v1", "PodMonitor"),
-    ("kafka.strimzi.io/v1", "KafkaTopic"),
-)
+CHILD_KINDS = PIPELINE_CHILD_KINDS
 
 Generated = tuple[dict[str, Any], list[str]]
 

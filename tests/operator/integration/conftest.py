@@ -28,6 +28,19 @@ from tests.conftest import KubeCluster, wait_for
 
 SAMPLES = Path(__file__).resolve().parents[3] / "crds" / "samples"
 RESYNC_SECONDS = 2.0
+# Every kind a pipeline can own (Strimzi topic mode), as (apiVersion, kind).
+PIPELINE_CHILD_KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("flink.apache.org/v1beta1", "FlinkDeployment"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("batch/v1", "CronJob"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("kafka.strimzi.io/v1", "KafkaTopic"),
+)
 SHADOW_COMPARE_SECONDS = 1.0
 # What `import fraud_operator` registered (before any test replaced kopf's default registry).
 IMPORT_REGISTRY = kopf.get_default_registry()

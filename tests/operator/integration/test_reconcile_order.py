@@ -22,23 +22,12 @@ from streamflow_dev.standins.cnpg import AppDatabase
 from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
 from tests.conftest import wait_for
-from tests.operator.integration.conftest import Cluster, sample
+from tests.operator.integration.conftest import PIPELINE_CHILD_KINDS, Cluster, sample
 
 pytestmark = pytest.mark.cluster
 
 MODELS = "streamflow.io/v1alpha1"
-CHILD_KINDS = (
-    ("v1", "ConfigMap"),
-    ("v1", "ServiceAccount"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("flink.apache.org/v1beta1", "FlinkDeployment"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("batch/v1", "CronJob"),
-    ("monitoring.coreos.com/v1", "PodMonitor"),
-    ("kafka.strimzi.io/v1", "KafkaTopic"),
-)
+CHILD_KINDS = PIPELINE_CHILD_KINDS
 GOOD_SCHEDULE = {"name": "silver-to-gold", "schedule": "*/15 * * * *", "task": "transform"}
 # name -> (bad spec.database.schedules, the field the Degraded message must name)
 BAD_SCHEDULES: dict[str, tuple[list[dict[str, Any]], str]] = {
