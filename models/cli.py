@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fraud_models.argtypes import positive_int
+from fraud_models.argtypes import positive_int, share
 from fraud_models.durations import DURATION_HELP, duration_arg
 from fraud_models.env_settings import DB_DSN, PG_DSN
 from fraud_models.progress import add_progress_switch, progress_wanted
@@ -56,16 +56,6 @@ def _param(text: str) -> tuple[str, Any]:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
         return key.strip(), value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 1")
-    return value
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -187,7 +177,7 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         "--candidates", type=Path, help="JSON list of candidates (default: the built-in grid)"
     )
     select.add_argument("--min-gain", type=float, default=0.002, help="mean CP@100 gain a challenger needs")
-    select.add_argument("--min-win-share", type=_share, default=0.6, help="share of folds it must win")
+    select.add_argument("--min-win-share", type=share, default=0.6, help="share of folds it must win")
     select.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
     select.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
     add_progress_switch(select)

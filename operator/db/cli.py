@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from fraud_models.argtypes import share
 from fraud_models.durations import DURATION_HELP, format_duration, timedelta_arg
 from fraud_operator.db.dsn import DSN_ENV, DatabaseUnavailable, dsn_from_env
 from fraud_operator.db.migrations import MigrationFailure, migrate, status
@@ -32,16 +33,6 @@ def _aware_datetime(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 timestamp") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no time zone (add +00:00 or Z)")
-    return value
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
     return value
 
 
@@ -150,13 +141,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     check.add_argument(
         "--max-null-rate",
-        type=_rate,
+        type=share,
         default=defaults.max_null_rate,
         help=f"highest share of rows with a missing field, 0..1 (default {defaults.max_null_rate})",
     )
     check.add_argument(
         "--max-bad-amount-rate",
-        type=_rate,
+        type=share,
         default=defaults.max_bad_amount_rate,
         help=f"highest share of out-of-bounds amounts, 0..1 (default {defaults.max_bad_amount_rate})",
     )
