@@ -147,8 +147,7 @@ def test_fuzzed_controller_statuses_give_clear_conditions(
         sample("fraudmodel-iforest-v1"), sample("fraudmodel-hgb-v2"), sample("fraudpipeline-payments")
     )
     wait_for(lambda: cluster.get("flink.apache.org/v1beta1", "FlinkDeployment", "payments"), what="deployed")
-    write_flink_operator_status(cluster.kube.api_client, cluster.namespace, "payments")
-    cluster.wait_condition("payments", "Ready", "True", timeout=90)
+    cluster.run_flink_job("payments")
     cluster_name = sample("fraudpipeline-payments")["spec"]["database"]["cnpgCluster"]
 
     counts = {"flink accepted": 0, "flink refused": 0, "cnpg accepted": 0, "cnpg refused": 0}

@@ -23,6 +23,7 @@ from streamflow_dev.standins.cnpg import (
     AppDatabase,
     cnpg_ready_app_database,
 )
+from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
 from tests.conftest import KubeCluster, wait_for
 
@@ -106,6 +107,32 @@ class Cluster:
         except AssertionError as exc:
             status_now = json.dumps((self.pipeline(name).get("status") or {}), indent=1)
             raise AssertionError(f"{exc}; status now:\n{status_now}") from None
+        return result
+
+    def run_flink_job(self, name: str, timeout: float = 90) -> dict[str, Any]:
+        """Report the job RUNNING and STABLE like the Flink operator, for every generation, until Ready.
+
+        The operator may still change the FlinkDeployment after it first exists (e.g. a shadow model that
+        turns Ready a moment later); the real Flink operator observes each generation, so this writes the
+        status again whenever the FlinkDeployment's generation moves past the one last reported.
+        """
+        reported: list[int] = []
+
+        def ready() -> dict[str, Any] | None:
+            live = self.get("flink.apache.org/v1beta1", "FlinkDeployment", name)
+            generation = int(live["metadata"]["generation"]) if live else None
+            if generation is not None and (not reported or reported[-1] != generation):
+                write_flink_operator_status(self.kube.api_client, self.namespace, name)
+                reported.append(generation)
+            found = self.condition(name, "Ready")
+            return found if found.get("status") == "True" else None
+
+        try:
+            result: dict[str, Any] = wait_for(ready, timeout=timeout, what=f"{name} Ready=True")
+        except AssertionError as exc:
+            status_now = json.dumps((self.pipeline(name).get("status") or {}), indent=1)
+            reported_text = f"generations reported: {reported}"
+            raise AssertionError(f"{exc} ({reported_text}); status now:\n{status_now}") from None
         return result
 
     def events(self, reason: str) -> list[dict[str, Any]]:

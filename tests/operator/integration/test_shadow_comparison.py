@@ -17,7 +17,6 @@ import psycopg
 import pytest
 from kopf.testing import KopfRunner
 from streamflow_dev.standins.cnpg import AppDatabase
-from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
 from tests.conftest import wait_for
 from tests.operator.handlers.model_artifacts import compiled_artifact, model_doc
@@ -73,11 +72,7 @@ def test_shadow_comparison_reaches_the_model_and_pipeline_status(
     pipeline["spec"]["shadowModelRef"] = {"name": "model-b"}
     cluster.apply(*models)
     cluster.apply(pipeline)
-    wait_for(
-        lambda: cluster.get("flink.apache.org/v1beta1", "FlinkDeployment", "payments"), what="deployment"
-    )
-    write_flink_operator_status(cluster.kube.api_client, cluster.namespace, "payments")
-    cluster.wait_condition("payments", "Ready", "True")
+    cluster.run_flink_job("payments")
     cluster.wait_condition("payments", "SchemaMigrated", "True")
 
     # A comparison that ran before the first roll finished has no active model yet: wait for one after it.
