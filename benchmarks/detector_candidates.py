@@ -54,8 +54,19 @@ from detector import _model, _produce, _settings
 from fraud_jobs.flink.settings import FlinkSettings, JobSettings
 from fraud_jobs.generator import generate
 
-CANDIDATES = ("passthrough", "two_stage", "one_stage", "one_stage_typed", "sql", "sql_pandas", "sql_udf")
-PROCESS_ONLY = ("sql_pandas",)
+CANDIDATES = (
+    "passthrough",
+    "two_stage",
+    "one_stage",
+    "one_stage_typed",
+    "sql",
+    "sql_pandas",
+    "sql_udf",
+    "jvm_stage",
+    "jvm_features",
+    "jvm_features_pandas",
+)
+PROCESS_ONLY = ("sql_pandas", "jvm_features_pandas")
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
 
 
@@ -327,6 +338,151 @@ def _score_udf(model: Any, kind: str) -> Any:
     return udf(Score(), result_type=DataTypes.DOUBLE(), func_type="pandas" if kind == "pandas" else "general")
 
 
+_JAVA = """
+package streamflow.bench;
+
+import java.util.ArrayList;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeHint;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.types.Row;
+import org.apache.flink.util.Collector;
+
+public class Bench {
+  /** Field 0 of a Row, as the key. */
+  public static class Field0 implements KeySelector<Row, String> {
+    public String getKey(Row row) { return (String) row.getField(0); }
+  }
+
+  /** One ValueState read and written per event: the JVM twin of the one-stage Python skeleton. */
+  public static class Count extends KeyedProcessFunction<String, Row, String> {
+    private transient ValueState<Long> seen;
+    public void open(OpenContext context) {
+      seen = getRuntimeContext().getState(new ValueStateDescriptor<>("seen", Long.class));
+    }
+    public void processElement(Row row, Context ctx, Collector<String> out) throws Exception {
+      Long n = seen.value();
+      seen.update(n == null ? 1L : n + 1L);
+      out.collect((String) row.getField(1));
+    }
+  }
+
+  /** Row(customer, tx, amount, epoch seconds) -> Row(tx, n1, s1, n7, s7, n30, s30): exact rolling
+   *  windows (t - w, t] over the customer's last 30 days, kept as parallel arrays in one ValueState. */
+  public static class Features extends KeyedProcessFunction<String, Row, Row> {
+    private transient ValueState<ArrayList<double[]>> history;
+    public void open(OpenContext context) {
+      history = getRuntimeContext().getState(new ValueStateDescriptor<>(
+          "history", TypeInformation.of(new TypeHint<ArrayList<double[]>>() {})));
+    }
+    public void processElement(Row row, Context ctx, Collector<Row> out) throws Exception {
+      double amount = (Double) row.getField(2);
+      double ts = (Double) row.getField(3);
+      ArrayList<double[]> h = history.value();
+      if (h == null) { h = new ArrayList<>(); }
+      h.removeIf(e -> e[0] <= ts - 30 * 86400.0);
+      h.add(new double[] {ts, amount});
+      double[] n = new double[3];
+      double[] s = new double[3];
+      double[] w = {86400.0, 7 * 86400.0, 30 * 86400.0};
+      for (double[] e : h) {
+        for (int i = 0; i < 3; i++) {
+          if (e[0] > ts - w[i] && e[0] <= ts) { n[i] += 1; s[i] += e[1]; }
+        }
+      }
+      history.update(h);
+      out.collect(Row.of(row.getField(1), amount, n[0], s[0], n[1], s[1], n[2], s[2]));
+    }
+  }
+}
+"""
+
+
+def _java_jar(work: Path) -> str:
+    """Compile the JVM candidates against PyFlink's own Flink jars; the jar's file URL."""
+    import subprocess
+
+    import pyflink
+
+    lib = Path(pyflink.__file__).parent / "lib"
+    classpath = ":".join(str(p) for p in sorted(lib.glob("*.jar")))
+    src = work / "java" / "streamflow" / "bench"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "Bench.java").write_text(_JAVA, encoding="utf-8")
+    classes = work / "classes"
+    subprocess.run(
+        ["javac", "-d", str(classes), "-cp", classpath, str(src / "Bench.java")], check=True, timeout=300
+    )
+    jar = work / "streamflow-bench.jar"
+    subprocess.run(["jar", "cf", str(jar), "-C", str(classes), "."], check=True, timeout=120)
+    return jar.as_uri()
+
+
+_JAVA_JAR: dict[str, str] = {}
+
+
+def _jvm_job(settings: JobSettings, out: str, extra: dict[str, str], model: Any, kind: str) -> None:
+    """A JVM keyed function (no Python on the hot path) counting, or computing the customer windows."""
+    from fraud_jobs.flink.topology import _kafka_sink
+    from pyflink.common import Types
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    env, t_env, props = _env(settings, extra)
+    env.add_jars(_JAVA_JAR["url"])
+    jvm = get_gateway().jvm
+    _create_source(t_env, settings, props, parsed=False)
+    string, double = Types.STRING(), Types.DOUBLE()
+    if kind == "count":
+        table = t_env.sql_query(
+            "SELECT COALESCE(JSON_VALUE(s, '$.customer_id'), '') AS k,"
+            " JSON_VALUE(s, '$.transaction_id') AS tx FROM (SELECT CAST(`value` AS STRING) AS s FROM src_raw)"
+        )
+        source = t_env.to_append_stream(table, Types.ROW([string, string]))
+        j_out = source._j_data_stream.keyBy(jvm.streamflow.bench.Bench.Field0()).process(
+            jvm.streamflow.bench.Bench.Count(), string.get_java_type_info()
+        )
+        DataStream(j_out).sink_to(_kafka_sink(out, "jvm-stage", props, settings))
+        env.execute("cand-jvm-stage")
+        return
+    table = t_env.sql_query(
+        "SELECT COALESCE(JSON_VALUE(s, '$.customer_id'), '') AS k, JSON_VALUE(s, '$.transaction_id') AS tx,"
+        " CAST(JSON_VALUE(s, '$.amount') AS DOUBLE) AS amount,"
+        " CAST(UNIX_TIMESTAMP(SUBSTRING(JSON_VALUE(s, '$.event_time') FROM 1 FOR 19),"
+        " 'yyyy-MM-dd''T''HH:mm:ss') AS DOUBLE) AS ts"
+        " FROM (SELECT CAST(`value` AS STRING) AS s FROM src_raw)"
+    )
+    source = t_env.to_append_stream(table, Types.ROW([string, string, double, double]))
+    names = ["transaction_id", *_JVM_FEATURES]
+    row_type = Types.ROW_NAMED(names, [string, *([double] * len(_JVM_FEATURES))])
+    j_out = source._j_data_stream.keyBy(jvm.streamflow.bench.Bench.Field0()).process(
+        jvm.streamflow.bench.Bench.Features(), row_type.get_java_type_info()
+    )
+    features = t_env.from_data_stream(DataStream(j_out))
+    prefix = f"{settings.kafka.transactional_id_prefix}.jvm-{kind}"
+    t_env.execute_sql(
+        "CREATE TEMPORARY TABLE sink_out (transaction_id STRING, score DOUBLE) WITH ("
+        f"'connector' = 'kafka', 'topic' = '{out}',"
+        f" 'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}', 'format' = 'json',"
+        f" 'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = '{prefix}',"
+        f" 'properties.transaction.timeout.ms' = '{settings.flink.transaction_timeout_ms}')"
+    )
+    t_env.create_temporary_view("features", features)
+    if kind == "pandas":
+        t_env.create_temporary_function("score", _score_udf(model, "pandas"))
+        select = f"SELECT transaction_id, score({', '.join(_JVM_FEATURES)}) AS score FROM features"
+    else:
+        select = "SELECT transaction_id, n1 + n7 AS score FROM features"
+    t_env.sql_query(select).execute_insert("sink_out").wait()
+
+
+_JVM_FEATURES = ("amount", "n1", "s1", "n7", "s7", "n30", "s30")
+
+
 JOBS: dict[str, Callable[[JobSettings, str, dict[str, str], Any], None]] = {
     "passthrough": _passthrough,
     "two_stage": _two_stage,
@@ -335,6 +491,9 @@ JOBS: dict[str, Callable[[JobSettings, str, dict[str, str], Any], None]] = {
     "sql": lambda s, o, e, m: _sql_job(s, o, e, m, None),
     "sql_pandas": lambda s, o, e, m: _sql_job(s, o, e, m, "pandas"),
     "sql_udf": lambda s, o, e, m: _sql_job(s, o, e, m, "general"),
+    "jvm_stage": lambda s, o, e, m: _jvm_job(s, o, e, m, "count"),
+    "jvm_features": lambda s, o, e, m: _jvm_job(s, o, e, m, "features"),
+    "jvm_features_pandas": lambda s, o, e, m: _jvm_job(s, o, e, m, "pandas"),
 }
 
 
@@ -466,6 +625,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-candidates-"))
     payloads = [r.payload for r in generate(args.events, seed=11, days=30).records]
     model = _model(work, "hist_gradient_boosting")
+    if any(c.startswith("jvm_") for c in candidates):
+        _JAVA_JAR["url"] = _java_jar(work)
     rounds: list[dict[str, float]] = []
     try:
         warm = payloads[: min(len(payloads), 10_000)]
