@@ -16,9 +16,10 @@ Combination (:func:`combine`), exactly::
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Final
+from typing import ClassVar
 
 from fraud_jobs.schemas import RuleHit
+from fraud_models.features import EARTH_RADIUS_KM, haversine_km
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
@@ -34,16 +35,6 @@ __all__ = [
     "combine",
     "haversine_km",
 ]
-
-EARTH_RADIUS_KM: Final = 6371.0088
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 class Rule(BaseModel):

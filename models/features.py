@@ -41,6 +41,7 @@ __all__ = [
     "CUSTOMER_FEATURES",
     "DAY_S",
     "DEFAULT_LABEL_DELAY_S",
+    "EARTH_RADIUS_KM",
     "FEATURE_NAMES",
     "FEATURE_SCHEMA_ID",
     "FEATURE_SCHEMA_VERSION",
@@ -53,6 +54,7 @@ __all__ = [
     "assemble",
     "customer_features",
     "customer_observe",
+    "haversine_km",
     "terminal_features",
     "terminal_label",
     "terminal_observe",
@@ -68,6 +70,9 @@ _MIN_TRAVEL_HOURS = 1.0 / 60.0  # two positions a few seconds apart are not a 10
 _MIN_MEDIAN = 1e-9  # a card whose median amount is 0 still gets a finite (huge) ratio
 #: ``terminal_fraud_age_h`` when no delivered fraud is in the 30-day window: just beyond any real age.
 NO_FRAUD_AGE_H = 24.0 * _WINDOWS_DAYS[-1] + 1.0
+#: The Earth's mean radius, the one radius of every distance here and in the rules (the shipped models
+#: were trained on features computed with it).
+EARTH_RADIUS_KM = 6371.0
 
 CUSTOMER_FEATURES: tuple[str, ...] = (
     "customer_nb_tx_1d",
@@ -206,11 +211,12 @@ class TerminalFeatureState:
         return cls(values[:n], values[n : 2 * n], values[2 * n : 2 * n + m], values[2 * n + m :])
 
 
-def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km on a sphere of the mean Earth radius; the travel feature and FR-003."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def customer_features(
@@ -246,7 +252,7 @@ def customer_features(
     speed = 0.0
     if lat is not None and lon is not None and not math.isnan(state.last_geo_time):
         hours = max((event_time - state.last_geo_time) / HOUR_S, _MIN_TRAVEL_HOURS)
-        speed = _haversine_km(state.last_lat, state.last_lon, lat, lon) / hours
+        speed = haversine_km(state.last_lat, state.last_lon, lat, lon) / hours
     out.append(speed)
     # The largest amount of the previous 7 days against the 30-day median: a compromised card's earlier
     # inflated amounts, whose labels are not known yet.
