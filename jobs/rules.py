@@ -16,14 +16,15 @@ Combination (:func:`combine`), exactly::
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from fraud_jobs.schemas import RuleHit
 from fraud_models.features import EARTH_RADIUS_KM, haversine_km
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "EARTH_RADIUS_KM",
+    "RULES",
     "AnomalyRule",
     "BlocklistRule",
     "HighValueRule",
@@ -36,6 +37,10 @@ __all__ = [
     "haversine_km",
 ]
 
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+"""A customer or terminal id on a blocklist."""
+_WEIGHT = "Weight of a hit in the rule score."
+
 
 class Rule(BaseModel):
     """Common fields of every rule; ``code`` is the stable reason code on alerts and metrics."""
@@ -44,25 +49,32 @@ class Rule(BaseModel):
     code: ClassVar[str]
     name: ClassVar[str]
 
-    enabled: bool = True
-    weight: float = Field(ge=0.0, le=1.0)
+    enabled: bool = Field(default=True, description="Whether the rule runs.")
+    weight: float = Field(ge=0.0, le=1.0, description="Contribution of a hit to the rule score, in [0, 1].")
 
     def _hit(self, reason: str) -> RuleHit:
         return RuleHit(code=self.code, reason=reason, weight=self.weight)
 
 
 class HighValueRule(Rule):
-    """FR-001: the amount is far above this customer's own history (z-score vs running mean/std)."""
+    """FR-001: the amount is far above the customer's own history (z-score against running mean and std)."""
 
     code: ClassVar[str] = "FR-001"
     name: ClassVar[str] = "high_value"
-    weight: float = Field(default=0.6, ge=0.0, le=1.0)
-    min_history: int = Field(default=5, ge=2, le=10_000)
-    z_threshold: float = Field(default=4.0, gt=0.0)
-    min_std_ratio: float = Field(default=0.25, ge=0.0, le=10.0)
-    """Floor of the std as a fraction of the mean, so a customer who always pays the same is not flagged
-    for a few cents more."""
-    min_amount: float = Field(default=0.0, ge=0.0)
+    weight: float = Field(default=0.6, ge=0.0, le=1.0, description=_WEIGHT)
+    min_history: int = Field(
+        default=5, ge=2, le=10_000, description="Past transactions of the customer needed to fire."
+    )
+    z_threshold: float = Field(
+        default=4.0, gt=0.0, le=1000.0, description="Standard deviations above the customer's mean amount."
+    )
+    min_std_ratio: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=10.0,
+        description="Floor of the std as a fraction of the mean (steady spenders are not flagged for cents).",
+    )
+    min_amount: float = Field(default=0.0, ge=0.0, description="Amounts below this never fire the rule.")
 
     def check(self, amount: float, n: int, mean: float, std: float) -> RuleHit | None:
         if not self.enabled or n < self.min_history or amount < self.min_amount:
@@ -78,14 +90,20 @@ class HighValueRule(Rule):
 
 
 class VelocityRule(Rule):
-    """FR-002: more than ``max_count`` transactions of one customer within ``window_s`` seconds."""
+    """FR-002: more transactions of one customer within a sliding window than allowed."""
 
     code: ClassVar[str] = "FR-002"
     name: ClassVar[str] = "velocity"
-    weight: float = Field(default=0.6, ge=0.0, le=1.0)
-    max_count: int = Field(default=5, ge=1, le=31)
-    """At most 31: the customer state keeps the last 32 timestamps."""
-    window_s: float = Field(default=600.0, gt=0.0, le=7 * 86400.0)
+    weight: float = Field(default=0.6, ge=0.0, le=1.0, description=_WEIGHT)
+    max_count: int = Field(
+        default=5,
+        ge=1,
+        le=31,
+        description="Transactions allowed within the window (at most 31: the state keeps 32 timestamps).",
+    )
+    window_s: float = Field(
+        default=600.0, gt=0.0, le=7 * 86400.0, description="Length of the sliding window in seconds."
+    )
 
     def check(self, count_in_window: int) -> RuleHit | None:
         """``count_in_window`` includes the current transaction."""
@@ -102,10 +120,13 @@ class ImpossibleTravelRule(Rule):
 
     code: ClassVar[str] = "FR-003"
     name: ClassVar[str] = "impossible_travel"
-    weight: float = Field(default=0.8, ge=0.0, le=1.0)
-    max_speed_kmh: float = Field(default=900.0, gt=0.0)
-    min_distance_km: float = Field(default=100.0, ge=0.0)
-    """Below this distance GPS noise and neighbouring terminals would look like teleports."""
+    weight: float = Field(default=0.8, ge=0.0, le=1.0, description=_WEIGHT)
+    max_speed_kmh: float = Field(
+        default=900.0, gt=0.0, le=100_000.0, description="Travel speed in km/h above which the rule fires."
+    )
+    min_distance_km: float = Field(
+        default=100.0, ge=0.0, description="Shorter distances never fire (GPS noise, neighbouring terminals)."
+    )
 
     def check(self, distance_km: float, hours: float) -> RuleHit | None:
         if not self.enabled or distance_km < self.min_distance_km:
@@ -125,10 +146,16 @@ class UnusualHourRule(Rule):
 
     code: ClassVar[str] = "FR-004"
     name: ClassVar[str] = "unusual_hour"
-    weight: float = Field(default=0.55, ge=0.0, le=1.0)
-    min_history: int = Field(default=30, ge=1)
-    max_share: float = Field(default=0.02, ge=0.0, le=1.0)
-    """Fire when the share of past transactions within two hours of this hour (5 bins) is below this."""
+    weight: float = Field(default=0.55, ge=0.0, le=1.0, description=_WEIGHT)
+    min_history: int = Field(
+        default=30, ge=1, le=100_000, description="Past transactions of the customer needed to fire."
+    )
+    max_share: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        description="Fire when the share of past transactions within two hours of this hour is below this.",
+    )
 
     def check(self, hour: int, share: float, n: int) -> RuleHit | None:
         if not self.enabled or n < self.min_history or share >= self.max_share:
@@ -144,9 +171,9 @@ class BlocklistRule(Rule):
 
     code: ClassVar[str] = "FR-005"
     name: ClassVar[str] = "blocklist"
-    weight: float = Field(default=1.0, ge=0.0, le=1.0)
-    customers: frozenset[str] = frozenset()
-    terminals: frozenset[str] = frozenset()
+    weight: float = Field(default=1.0, ge=0.0, le=1.0, description=_WEIGHT)
+    customers: frozenset[Id] = Field(default=frozenset(), description="Customer ids blocked from the start.")
+    terminals: frozenset[Id] = Field(default=frozenset(), description="Terminal ids blocked from the start.")
 
     def check(self, customer_id: str, terminal_id: str) -> RuleHit | None:
         if not self.enabled:
@@ -163,8 +190,8 @@ class AnomalyRule(Rule):
 
     code: ClassVar[str] = "FR-006"
     name: ClassVar[str] = "ml_anomaly"
-    weight: float = Field(default=0.6, ge=0.0, le=1.0)
-    threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    weight: float = Field(default=0.6, ge=0.0, le=1.0, description=_WEIGHT)
+    threshold: float = Field(default=0.8, ge=0.0, le=1.0, description="Model score that fires it.")
 
     def check(self, ml_score: float | None, model_version: str | None) -> RuleHit | None:
         if not self.enabled or ml_score is None or ml_score < self.threshold:
@@ -181,9 +208,11 @@ class TerminalRiskRule(Rule):
 
     code: ClassVar[str] = "FR-007"
     name: ClassVar[str] = "terminal_risk"
-    weight: float = Field(default=0.3, ge=0.0, le=1.0)
-    min_frauds: int = Field(default=1, ge=1, le=8)
-    window_s: float = Field(default=28 * 86400.0, gt=0.0)
+    weight: float = Field(default=0.3, ge=0.0, le=1.0, description=_WEIGHT)
+    min_frauds: int = Field(default=1, ge=1, le=8, description="Confirmed frauds in the window that fire.")
+    window_s: float = Field(
+        default=28 * 86400.0, gt=0.0, le=365 * 86400.0, description="Window of confirmed frauds (s)."
+    )
 
     def check(self, confirmed_frauds: int) -> RuleHit | None:
         if not self.enabled or confirmed_frauds < self.min_frauds:
@@ -191,6 +220,19 @@ class TerminalRiskRule(Rule):
         return self._hit(
             f"{confirmed_frauds} confirmed fraud(s) at this terminal within {self.window_s / 86400:g} days"
         )
+
+
+RULES: tuple[type[Rule], ...] = (
+    HighValueRule,
+    VelocityRule,
+    ImpossibleTravelRule,
+    UnusualHourRule,
+    BlocklistRule,
+    AnomalyRule,
+    TerminalRiskRule,
+)
+"""Every rule, in code order: the one definition of their parameters, bounds, defaults and descriptions.
+The FraudPipeline API (``fraud_operator.api.detector``) is generated from these classes."""
 
 
 def combine(hits: list[RuleHit], ml_score: float | None, alpha: float) -> tuple[float, float]:

@@ -1,15 +1,19 @@
 """Detector part of the FraudPipeline API: parallelism, alpha, alert threshold and the rules FR-001 to FR-007.
 
-Field names and defaults mirror ``fraud_jobs.config.DetectorConfig`` (tests/operator/test_render_config.py
-checks that the rendered section loads there and that the defaults are equal).
+The rules' part is generated from ``fraud_jobs.rules.RULES``, the one definition of every rule's parameters,
+bounds, defaults and descriptions: ``spec.detector.rules.<rule name>`` has the job rule's fields in camelCase,
+durations spelled out (``window_s`` is ``windowSeconds``), and a set of ids (the blocklists) as a list with
+set semantics of at most 1000 entries (the object's size budget; control messages can grow it at run time).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Any, Final, get_args, get_origin
 
+from fraud_jobs.rules import RULES, Rule
 from fraud_operator.api.common import ApiModel, cel
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, create_model, model_validator
+from pydantic.fields import FieldInfo
 
 __all__ = [
     "BlocklistRule",
@@ -22,137 +26,85 @@ __all__ = [
     "TerminalRiskRule",
     "UnusualHourRule",
     "VelocityRule",
+    "api_field_name",
 ]
 
-Weight = Annotated[float, Field(ge=0.0, le=1.0)]
+MAX_IDS: Final = 1000
+"""Entries of a blocklist in the API (the pipeline object must fit etcd's size limit)."""
 
 
 class RuleBase(ApiModel):
-    """Fields every rule has; the detector adds a hit's weight to the rule score."""
-
-    enabled: bool = Field(default=True, description="Whether the rule runs.")
-    weight: Weight = Field(description="Contribution of a hit to the rule score, in [0, 1].")
+    """What every generated rule model derives from (the fields come from the job's rule)."""
 
 
-class HighValueRule(RuleBase):
-    """FR-001: the amount is far above the customer's own history (z-score against running mean and std)."""
+def api_field_name(job_field: str) -> str:
+    """The API name (snake_case, before camelCase) of a job rule field: ``window_s`` -> ``window_seconds``."""
+    return job_field[:-2] + "_seconds" if job_field.endswith("_s") else job_field
 
-    weight: Weight = Field(default=0.6, description="Weight of a hit in the rule score.")
-    min_history: int = Field(
-        default=5,
-        ge=2,
-        le=10000,
-        description="Past transactions of the customer needed to fire.",
+
+def _api_field(info: FieldInfo) -> tuple[Any, Any]:
+    if get_origin(info.annotation) is frozenset:
+        (item,) = get_args(info.annotation)
+        listed: Any = Field(
+            default_factory=list,
+            max_length=MAX_IDS,
+            description=info.description,
+            json_schema_extra={"x-kubernetes-list-type": "set"},
+        )
+        return list[item], listed  # type: ignore[valid-type]
+    return info.annotation, FieldInfo.merge_field_infos(info)
+
+
+def _title(rule: type[Rule]) -> str:
+    return "".join(part.capitalize() for part in rule.name.split("_")) + "Rule"
+
+
+def _summary(rule: type[Rule]) -> str:
+    """The first paragraph of the job rule's docstring, on one line."""
+    return " ".join((rule.__doc__ or rule.code).strip().split("\n\n")[0].split())
+
+
+def _api_rule(rule: type[Rule]) -> type[RuleBase]:
+    fields = {api_field_name(name): _api_field(info) for name, info in rule.model_fields.items()}
+    doc = _summary(rule)
+    model: type[RuleBase] = create_model(  # type: ignore[call-overload]
+        _title(rule), __base__=RuleBase, __doc__=doc, __module__=__name__, **fields
     )
-    z_threshold: float = Field(
-        default=4.0, gt=0.0, le=1000.0, description="Standard deviations above the customer's mean amount."
+    return model
+
+
+RULE_MODELS: Final[dict[str, type[RuleBase]]] = {rule.name: _api_rule(rule) for rule in RULES}
+"""Rule name (the key under spec.detector.rules) -> its generated API model."""
+
+
+def _rules_model() -> type[ApiModel]:
+    fields: dict[str, Any] = {
+        rule.name: (
+            RULE_MODELS[rule.name],
+            Field(default_factory=RULE_MODELS[rule.name], description=_summary(rule)),
+        )
+        for rule in RULES
+    }
+    doc = "Thresholds and weights of the rules FR-001 to FR-007 (the detector's documented defaults)."
+    model: type[ApiModel] = create_model(
+        "DetectorRules", __base__=ApiModel, __doc__=doc, __module__=__name__, **fields
     )
-    min_std_ratio: float = Field(
-        default=0.25,
-        ge=0.0,
-        le=10.0,
-        description="Floor of the std as a fraction of the mean (steady spenders are not flagged for cents).",
-    )
-    min_amount: float = Field(default=0.0, ge=0.0, description="Amounts below this never fire the rule.")
+    return model
 
 
-class VelocityRule(RuleBase):
-    """FR-002: more than maxCount transactions of one customer within windowSeconds."""
-
-    weight: Weight = Field(default=0.6, description="Weight of a hit in the rule score.")
-    max_count: int = Field(
-        default=5,
-        ge=1,
-        le=31,
-        description="Transactions allowed within the window (at most 31: the state keeps 32 timestamps).",
-    )
-    window_seconds: float = Field(
-        default=600.0, gt=0.0, le=604800.0, description="Length of the sliding window in seconds."
-    )
-
-
-class ImpossibleTravelRule(RuleBase):
-    """FR-003: consecutive geo-located transactions too far apart for the time between them."""
-
-    weight: Weight = Field(default=0.8, description="Weight of a hit in the rule score.")
-    max_speed_kmh: float = Field(
-        default=900.0, gt=0.0, le=100000.0, description="Travel speed in km/h above which the rule fires."
-    )
-    min_distance_km: float = Field(
-        default=100.0, ge=0.0, description="Shorter distances never fire (GPS noise, neighbouring terminals)."
-    )
-
-
-class UnusualHourRule(RuleBase):
-    """FR-004: the customer rarely pays at this hour of day (UTC)."""
-
-    weight: Weight = Field(default=0.55, description="Weight of a hit in the rule score.")
-    min_history: int = Field(
-        default=30,
-        ge=1,
-        le=100000,
-        description="Past transactions of the customer needed to fire.",
-    )
-    max_share: float = Field(
-        default=0.02,
-        ge=0.0,
-        le=1.0,
-        description="Fire when the share of past transactions within two hours of this hour is below this.",
-    )
-
-
-class BlocklistRule(RuleBase):
-    """FR-005: customers or terminals on a blocklist (control messages add and remove entries at run time)."""
-
-    weight: Weight = Field(default=1.0, description="Weight of a hit in the rule score.")
-    customers: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
-        default_factory=list,
-        max_length=1000,
-        description="Customer ids blocked from the start.",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-    terminals: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
-        default_factory=list,
-        max_length=1000,
-        description="Terminal ids blocked from the start.",
-        json_schema_extra={"x-kubernetes-list-type": "set"},
-    )
-
-
-class MlAnomalyRule(RuleBase):
-    """FR-006: the model scores the transaction as anomalous (a rule hit with a reason, besides alpha)."""
-
-    weight: Weight = Field(default=0.6, description="Weight of a hit in the rule score.")
-    threshold: float = Field(default=0.8, ge=0.0, le=1.0, description="Model score that fires it.")
-
-
-class TerminalRiskRule(RuleBase):
-    """FR-007: frauds at the terminal were confirmed recently (labels count only once delivered)."""
-
-    weight: Weight = Field(default=0.3, description="Weight of a hit in the rule score.")
-    min_frauds: int = Field(default=1, ge=1, le=8, description="Confirmed frauds in the window that fire.")
-    window_seconds: float = Field(
-        default=2419200.0,
-        gt=0.0,
-        le=31536000.0,
-        description="Window of confirmed frauds (s).",
-    )
-
-
-class DetectorRules(ApiModel):
-    """Thresholds and weights of the rules FR-001 to FR-007 (the detector's documented defaults)."""
-
-    high_value: HighValueRule = Field(default_factory=HighValueRule, description="FR-001 high value.")
-    velocity: VelocityRule = Field(default_factory=VelocityRule, description="FR-002 velocity.")
-    impossible_travel: ImpossibleTravelRule = Field(
-        default_factory=ImpossibleTravelRule, description="FR-003 impossible travel."
-    )
-    unusual_hour: UnusualHourRule = Field(default_factory=UnusualHourRule, description="FR-004 unusual hour.")
-    blocklist: BlocklistRule = Field(default_factory=BlocklistRule, description="FR-005 blocklist.")
-    ml_anomaly: MlAnomalyRule = Field(default_factory=MlAnomalyRule, description="FR-006 ML anomaly.")
-    terminal_risk: TerminalRiskRule = Field(
-        default_factory=TerminalRiskRule, description="FR-007 terminal risk (labels)."
-    )
+if TYPE_CHECKING:
+    DetectorRules = ApiModel
+    HighValueRule = VelocityRule = ImpossibleTravelRule = UnusualHourRule = RuleBase
+    BlocklistRule = MlAnomalyRule = TerminalRiskRule = RuleBase
+else:
+    DetectorRules = _rules_model()
+    HighValueRule = RULE_MODELS["high_value"]
+    VelocityRule = RULE_MODELS["velocity"]
+    ImpossibleTravelRule = RULE_MODELS["impossible_travel"]
+    UnusualHourRule = RULE_MODELS["unusual_hour"]
+    BlocklistRule = RULE_MODELS["blocklist"]
+    MlAnomalyRule = RULE_MODELS["ml_anomaly"]
+    TerminalRiskRule = RULE_MODELS["terminal_risk"]
 
 
 class DetectorSpec(ApiModel):

@@ -11,8 +11,11 @@ import hashlib
 import json
 from typing import Any
 
+from fraud_jobs.config import RULE_FIELDS
+from fraud_jobs.rules import RULES
+from fraud_operator.api.detector import api_field_name
 from fraud_operator.api.model import FraudModel
-from fraud_operator.api.pipeline import DetectorSpec, FraudPipeline, RuleBase
+from fraud_operator.api.pipeline import DetectorSpec, FraudPipeline
 from fraud_operator.render.naming import (
     CONFIG_FILE,
     CONFIG_HASH_ANNOTATION,
@@ -64,40 +67,29 @@ def _model_entry(model: FraudModel | None) -> dict[str, Any] | None:
 
 
 def detector_section(detector: DetectorSpec) -> dict[str, Any]:
-    """spec.detector in the shape of ``fraud_jobs.config.DetectorConfig`` (its field names and units)."""
-    rules = detector.rules
+    """spec.detector in the shape of ``fraud_jobs.config.DetectorConfig`` (its field names and units).
 
-    def rule(item: RuleBase, **fields: Any) -> dict[str, Any]:
-        return {"enabled": item.enabled, "weight": item.weight, **fields}
-
-    high = rules.high_value
-    velocity = rules.velocity
-    travel = rules.impossible_travel
-    hour = rules.unusual_hour
-    terminal = rules.terminal_risk
+    The rules are mapped by the same table the API was generated from (``fraud_jobs.rules.RULES``), so a
+    rule parameter added to the job reaches the API and this section without a hand-written mapping.
+    """
+    section: dict[str, Any] = {}
+    for rule in RULES:
+        values = getattr(detector.rules, rule.name).model_dump()
+        section[RULE_FIELDS[rule.code]] = {
+            name: _sets_sorted(values[api_field_name(name)]) for name in rule.model_fields
+        }
     return {
-        "high_value": rule(
-            high,
-            min_history=high.min_history,
-            z_threshold=high.z_threshold,
-            min_std_ratio=high.min_std_ratio,
-            min_amount=high.min_amount,
-        ),
-        "velocity": rule(velocity, max_count=velocity.max_count, window_s=velocity.window_seconds),
-        "travel": rule(travel, max_speed_kmh=travel.max_speed_kmh, min_distance_km=travel.min_distance_km),
-        "unusual_hour": rule(hour, min_history=hour.min_history, max_share=hour.max_share),
-        "blocklist": rule(
-            rules.blocklist,
-            customers=sorted(rules.blocklist.customers),
-            terminals=sorted(rules.blocklist.terminals),
-        ),
-        "anomaly": rule(rules.ml_anomaly, threshold=rules.ml_anomaly.threshold),
-        "terminal_risk": rule(terminal, min_frauds=terminal.min_frauds, window_s=terminal.window_seconds),
+        **section,
         "alpha": detector.alpha,
         "alert_threshold": detector.alert_threshold,
         "state_ttl_s": float(detector.state_ttl_seconds),
         "label_delay_s": float(detector.label_delay_seconds),
     }
+
+
+def _sets_sorted(value: Any) -> Any:
+    """Sets (the blocklists) sorted, so equal specs render byte-equal configs (the config hash)."""
+    return sorted(value) if isinstance(value, list) else value
 
 
 def detector_config(
