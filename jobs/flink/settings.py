@@ -58,6 +58,8 @@ class KafkaSettings(_Strict):
     password_env: str | None = None
     consumer_group: str = Field(min_length=1)
     transactional_id_prefix: str = Field(min_length=1)
+    alert_delivery: Literal["exactly-once", "at-least-once"] = "exactly-once"
+    """The alerts topic's guarantee (spec.detector.alertDelivery); scores and the DLQ stay exactly-once."""
 
     def client_properties(self, environ: Mapping[str, str]) -> dict[str, str]:
         """Kafka client properties (security included); credentials come from the environment only."""

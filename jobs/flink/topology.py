@@ -175,7 +175,11 @@ def _quote(value: str) -> str:
     return value.replace("'", "''")
 
 
-def _kafka_sink(topic: str, role: str, props: Mapping[str, str], settings: JobSettings) -> KafkaSink:
+def _kafka_sink(
+    topic: str, role: str, props: Mapping[str, str], settings: JobSettings, *, exactly_once: bool = True
+) -> KafkaSink:
+    """A Kafka sink of strings: transactional (``exactly_once``), else plain writes with acks=all and
+    idempotence, visible at once and repeated after a failure from the last checkpoint."""
     builder = (
         KafkaSink.builder()
         .set_bootstrap_servers(settings.kafka.bootstrap_servers)
@@ -185,10 +189,19 @@ def _kafka_sink(topic: str, role: str, props: Mapping[str, str], settings: JobSe
             .set_value_serialization_schema(SimpleStringSchema())
             .build()
         )
-        .set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
-        .set_transactional_id_prefix(f"{settings.kafka.transactional_id_prefix}.{role}")
-        .set_property("transaction.timeout.ms", str(settings.flink.transaction_timeout_ms))
     )
+    if exactly_once:
+        builder = (
+            builder.set_delivery_guarantee(DeliveryGuarantee.EXACTLY_ONCE)
+            .set_transactional_id_prefix(f"{settings.kafka.transactional_id_prefix}.{role}")
+            .set_property("transaction.timeout.ms", str(settings.flink.transaction_timeout_ms))
+        )
+    else:
+        builder = (
+            builder.set_delivery_guarantee(DeliveryGuarantee.AT_LEAST_ONCE)
+            .set_property("acks", "all")
+            .set_property("enable.idempotence", "true")
+        )
     for key, value in props.items():
         if key != "bootstrap.servers":
             builder = builder.set_property(key, value)
@@ -253,9 +266,10 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
         .uid("customer-stage")
     )
     alerts = scored.get_side_output(ALERT_TAG)
-    alerts.sink_to(_kafka_sink(topics.alerts, "alerts", props, settings)).name("alerts-kafka").uid(
+    exactly_once = settings.kafka.alert_delivery == "exactly-once"
+    alerts.sink_to(_kafka_sink(topics.alerts, "alerts", props, settings, exactly_once=exactly_once)).name(
         "alerts-kafka"
-    )
+    ).uid("alerts-kafka")
     if dsn is not None and settings.database is not None:
         alerts.process(AlertWriter(dsn, settings.database.table), output_type=string).name(
             "alerts-postgres"

@@ -8,7 +8,7 @@ set semantics of at most 1000 entries (the object's size budget; control message
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args, get_origin
 
 from fraud_jobs.rules import RULES, Rule
 from fraud_operator.api.common import ApiModel, cel
@@ -150,6 +150,14 @@ class DetectorSpec(ApiModel):
         default=604800,
         ge=0,
         description="How long after a transaction its label becomes known.",
+    )
+    alert_delivery: Literal["exactly-once", "at-least-once"] = Field(
+        default="exactly-once",
+        description=(
+            "exactly-once: alerts reach read_committed consumers when the checkpoint covering them completes"
+            " (up to one checkpoint interval later), never twice. at-least-once: alerts are written at once;"
+            " after a failure some are written again with the same alertId, for the consumer to de-duplicate."
+        ),
     )
     rules: DetectorRules = Field(default_factory=DetectorRules, description="Rule thresholds and weights.")
 

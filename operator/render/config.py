@@ -116,6 +116,7 @@ def detector_config(
             "password_env": ENV_KAFKA_PASSWORD if credentials else None,
             "consumer_group": f"{namespace}.{name}.detector",
             "transactional_id_prefix": f"{namespace}.{name}.detector",
+            "alert_delivery": spec.detector.alert_delivery,
         },
         "topics": topic_names(pipeline),
         "database": {
