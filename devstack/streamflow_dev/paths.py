@@ -28,8 +28,11 @@ def runs_root() -> Path:
 
 
 def current_run_pointer() -> Path:
-    """File holding the run directory of the stack that ``streamflow dev up`` started last."""
-    return cache_dir() / "current-run"
+    """File holding the run directory of the stack that ``streamflow dev up`` started last.
+
+    It lives beside the run directories, so a test suite with its own ``STREAMFLOW_RUNS`` never moves the
+    pointer of the stack a developer has up."""
+    return runs_root() / "current-run"
 
 
 def repo_root() -> Path:

@@ -59,6 +59,17 @@ def test_a_component_that_never_gets_ready_times_out_clearly(tmp_path: Path) -> 
         os.kill(proc.pid, signal.SIGKILL)
 
 
+PRIVATE_RUNS = Path(stack.runs_root()) / f"tests-{uuid.uuid4().hex[:8]}"
+"""These tests' own runs root (STREAMFLOW_RUNS): their `dev up`/`dev down` leave the pointer to a
+developer's running stack alone."""
+
+
+def _env() -> dict[str, str]:
+    PRIVATE_RUNS.mkdir(mode=0o755, exist_ok=True)
+    PRIVATE_RUNS.chmod(0o755)
+    return {**os.environ, "STREAMFLOW_RUNS": str(PRIVATE_RUNS)}
+
+
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streamflow_cli", *args],
@@ -66,11 +77,14 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=timeout,
         check=False,
+        env=_env(),
     )
 
 
 def test_dev_up_env_status_down_stop_exactly_what_was_started(tmp_path: Path) -> None:
-    run_dir = Path(stack.runs_root()) / f"cli-{uuid.uuid4().hex[:8]}"
+    pointer = stack.current_run_pointer()
+    before = pointer.read_text() if pointer.is_file() else None
+    run_dir = PRIVATE_RUNS / f"cli-{uuid.uuid4().hex[:8]}"
     up = _cli("dev", "up", "--components", "postgres", "--run-dir", str(run_dir))
     assert up.returncode == 0, up.stderr
     assert "postgresql:" in up.stdout
@@ -92,10 +106,11 @@ def test_dev_up_env_status_down_stop_exactly_what_was_started(tmp_path: Path) ->
     )
     assert not run_dir.exists()
     assert _processes_mentioning(str(run_dir)) == []
+    assert (pointer.read_text() if pointer.is_file() else None) == before, "the developer's pointer moved"
 
 
 def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
-    run_dir = Path(stack.runs_root()) / f"interrupt-{uuid.uuid4().hex[:8]}"
+    run_dir = PRIVATE_RUNS / f"interrupt-{uuid.uuid4().hex[:8]}"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -111,6 +126,7 @@ def test_interrupting_dev_up_leaves_no_orphans(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=_env(),
         # A runner started in the background (`cmd &` without job control) ignores SIGINT and its
         # children inherit that, so Python would install no Ctrl-C handler: give the child the default.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -138,7 +154,7 @@ def test_after_dev_up_and_dev_env_the_samples_apply() -> None:
     One stack start (the API server only); PATH holds no other kubectl than the system one, which the
     stack's must come before.
     """
-    run_dir = Path(stack.runs_root()) / f"crds-{uuid.uuid4().hex[:8]}"
+    run_dir = PRIVATE_RUNS / f"crds-{uuid.uuid4().hex[:8]}"
     up = _cli("dev", "up", "--components", "kube", "--run-dir", str(run_dir), timeout=900)
     try:
         assert up.returncode == 0, up.stderr
@@ -150,7 +166,7 @@ def test_after_dev_up_and_dev_env_the_samples_apply() -> None:
             kubectl apply -f crds/samples/
             kubectl get fraudpipelines,fraudmodels -o name
         """
-        env = {**os.environ, "PATH": "/usr/bin:/bin"}
+        env = {**_env(), "PATH": "/usr/bin:/bin"}
         env.pop("KUBECONFIG", None)
         shell = subprocess.run(
             ["bash", "-c", script],
