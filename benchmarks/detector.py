@@ -76,7 +76,8 @@ def _produce(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
     assert producer.flush(60) == 0
 
 
-def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
+def _reader(bootstrap: str, topic: str) -> Any:
+    """A read_committed consumer of partition 0 of ``topic`` from its first offset, in a fresh group."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -86,6 +87,11 @@ def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> lis
         }
     )
     consumer.assign([TopicPartition(topic, 0, 0)])
+    return consumer
+
+
+def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
+    consumer = _reader(bootstrap, topic)
     out: list[Any] = []
     deadline = time.monotonic() + timeout_s
     while len(out) < expected and time.monotonic() < deadline:

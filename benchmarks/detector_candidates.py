@@ -48,9 +48,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from detector import _model, _produce, _settings
+from detector import _consume, _drop_topics, _model, _produce, _reader, _settings
 from fraud_jobs.flink.settings import FlinkSettings, JobSettings
 from fraud_jobs.generator import generate
 
@@ -80,30 +80,9 @@ def _topics(bootstrap: str, run: str, outputs: list[str]) -> dict[str, str]:
     return names
 
 
-def _drop_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.delete_topics(names, operation_timeout=30).values():
-        future.exception(timeout=30)
-
-
 def _rate(bootstrap: str, topic: str, expected: int, timeout_s: float = 180.0) -> float:
     """Output records per second between the first and the last broker append time."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"cand-{uuid.uuid4().hex[:6]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    stamps: list[int] = []
-    deadline = time.monotonic() + timeout_s
-    while len(stamps) < expected and time.monotonic() < deadline:
-        for msg in consumer.consume(10_000, 0.5):
-            if not msg.error():
-                stamps.append(msg.timestamp()[1])
-    consumer.close()
+    stamps = [msg.timestamp()[1] for msg in _consume(bootstrap, topic, expected, timeout_s)]
     if len(stamps) < expected:
         raise RuntimeError(f"{topic}: {len(stamps)} of {expected} records within {timeout_s:.0f}s")
     stamps.sort()
@@ -282,7 +261,13 @@ def _sql_job(
     else:
         t_env.create_temporary_function("score", _score_udf(model, udf_kind))
         select = f"SELECT transaction_id, score({columns}) AS score FROM features"
-    prefix = f"{settings.kafka.transactional_id_prefix}.sql-{udf_kind or 'none'}"
+    _json_sink(t_env, settings, out, f"sql-{udf_kind or 'none'}")
+    t_env.sql_query(select).execute_insert("sink_out").wait()
+
+
+def _json_sink(t_env: Any, settings: JobSettings, out: str, role: str) -> None:
+    """Table ``sink_out`` (transaction_id, score): JSON to ``out`` through an exactly-once Kafka sink."""
+    prefix = f"{settings.kafka.transactional_id_prefix}.{role}"
     t_env.execute_sql(
         "CREATE TEMPORARY TABLE sink_out (transaction_id STRING, score DOUBLE) WITH ("
         f"'connector' = 'kafka', 'topic' = '{out}',"
@@ -290,7 +275,6 @@ def _sql_job(
         f" 'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = '{prefix}',"
         f" 'properties.transaction.timeout.ms' = '{settings.flink.transaction_timeout_ms}')"
     )
-    t_env.sql_query(select).execute_insert("sink_out").wait()
 
 
 def _source_options(settings: JobSettings, props: dict[str, str]) -> str:
@@ -463,14 +447,7 @@ def _jvm_job(settings: JobSettings, out: str, extra: dict[str, str], model: Any,
         jvm.streamflow.bench.Bench.Features(), row_type.get_java_type_info()
     )
     features = t_env.from_data_stream(DataStream(j_out))
-    prefix = f"{settings.kafka.transactional_id_prefix}.jvm-{kind}"
-    t_env.execute_sql(
-        "CREATE TEMPORARY TABLE sink_out (transaction_id STRING, score DOUBLE) WITH ("
-        f"'connector' = 'kafka', 'topic' = '{out}',"
-        f" 'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}', 'format' = 'json',"
-        f" 'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = '{prefix}',"
-        f" 'properties.transaction.timeout.ms' = '{settings.flink.transaction_timeout_ms}')"
-    )
+    _json_sink(t_env, settings, out, f"jvm-{kind}")
     t_env.create_temporary_view("features", features)
     if kind == "pandas":
         t_env.create_temporary_function("score", _score_udf(model, "pandas"))
@@ -510,15 +487,7 @@ def _peer(bootstrap: str, source: str, out: str, n: int, model: Any, logic: bool
 
     cfg = DetectorConfig.model_validate({"blocklist": {"customers": ["CB-BENCH"]}})
     scorer = load_model(model["uri"], expected_sha256=model["sha256"], expected_schema_id=FEATURE_SCHEMA_ID)
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"peer-{uuid.uuid4().hex[:6]}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.assign([TopicPartition(source, 0, 0)])
+    consumer = _reader(bootstrap, source)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     terminals: dict[str, bytes] = {}
     customers: dict[str, bytes] = {}
