@@ -52,30 +52,16 @@ class DetectorConfig(BaseModel):
     label_delay_s: float = Field(default=7 * DAY, ge=0.0)
     """How long after a transaction its label becomes known (replay delivers labels exactly this late)."""
 
-    def rules(self) -> tuple[Rule, ...]:
-        return (
-            self.high_value,
-            self.velocity,
-            self.travel,
-            self.unusual_hour,
-            self.blocklist,
-            self.anomaly,
-            self.terminal_risk,
-        )
+
+def _rule_fields() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for name, info in DetectorConfig.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, Rule):
+            fields[info.annotation.code] = name
+    return fields
 
 
-RULE_FIELDS: Final = {
-    rule.code: name
-    for name, rule in (
-        ("high_value", HighValueRule),
-        ("velocity", VelocityRule),
-        ("travel", ImpossibleTravelRule),
-        ("unusual_hour", UnusualHourRule),
-        ("blocklist", BlocklistRule),
-        ("anomaly", AnomalyRule),
-        ("terminal_risk", TerminalRiskRule),
-    )
-}
+RULE_FIELDS: Final = _rule_fields()
 """Rule code -> DetectorConfig field, the addressing scheme of ControlMessage.rules."""
 
 

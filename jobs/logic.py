@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
 from fraud_jobs.config import DetectorConfig
-from fraud_jobs.rules import combine, haversine_km
+from fraud_jobs.rules import combine
 from fraud_jobs.schemas import Channel, FraudAlert, Label, PaymentMethod, RuleHit, Transaction, alert_id_for
 from fraud_jobs.scoring import Scorer
 from fraud_jobs.state import CustomerState, TerminalState
@@ -222,7 +222,7 @@ def customer_step(
         and st.geo_ts == st.geo_ts
     ):
         # (geo_ts is NaN without a position; the same place again needs no trigonometry)
-        distance = haversine_km(st.geo_lat, st.geo_lon, lat, lon)
+        distance = feat.haversine_km(st.geo_lat, st.geo_lon, lat, lon)
         hit = cfg.travel.check(distance, abs(ts - st.geo_ts) / _HOUR_S)
         if hit is not None:
             hits.append(hit)

@@ -19,11 +19,9 @@ import math
 from typing import Annotated, ClassVar
 
 from fraud_jobs.schemas import RuleHit
-from fraud_models.features import EARTH_RADIUS_KM, haversine_km
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
-    "EARTH_RADIUS_KM",
     "RULES",
     "AnomalyRule",
     "BlocklistRule",
@@ -34,7 +32,6 @@ __all__ = [
     "UnusualHourRule",
     "VelocityRule",
     "combine",
-    "haversine_km",
 ]
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]

@@ -16,9 +16,9 @@ from fraud_jobs.rules import (
     UnusualHourRule,
     VelocityRule,
     combine,
-    haversine_km,
 )
 from fraud_jobs.schemas import BlocklistPatch, ControlMessage, RuleHit
+from fraud_models.features import haversine_km
 
 
 def test_haversine_known_distance() -> None:
