@@ -113,5 +113,6 @@ def java_main(main_class: str, *args: str, stdin: bytes | None = None, timeout: 
         check=False,
     )  # fmt: skip
     if done.returncode != 0:
-        raise RuntimeError(f"{main_class} exited {done.returncode}: {done.stderr.decode(errors='replace')[-4000:]}")
+        stderr = done.stderr.decode(errors="replace")[-4000:]
+        raise RuntimeError(f"{main_class} exited {done.returncode}: {stderr}")
     return done.stdout
