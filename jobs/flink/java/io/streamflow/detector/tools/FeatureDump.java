@@ -40,7 +40,8 @@ import java.util.zip.CRC32;
  * </ul>
  *
  * <p>Every state is encoded, decoded and checked equal after each update, and the decoded copy is the one
- * used next, so the codec is exercised on every event. Argument: the features' label delay in seconds.
+ * used next, so the codec is exercised on every event. Argument: the features' label delay in seconds;
+ * or {@code --constants} alone, to print the constants and feature names for comparison with Python's.
  */
 public final class FeatureDump {
     private static final double VELOCITY_WINDOW_S = 600.0;
@@ -58,8 +59,12 @@ public final class FeatureDump {
     }
 
     public static void main(String[] args) throws IOException {
+        if (args.length == 1 && args[0].equals("--constants")) {
+            constants();
+            return;
+        }
         if (args.length != 1) {
-            throw new IllegalArgumentException("usage: FeatureDump LABEL_DELAY_SECONDS < events");
+            throw new IllegalArgumentException("usage: FeatureDump LABEL_DELAY_SECONDS < events | --constants");
         }
         FeatureDump dump = new FeatureDump(Double.parseDouble(args[0]));
         BufferedReader in =
@@ -100,6 +105,29 @@ public final class FeatureDump {
             out.append(line).append('\n');
         }
         out.flush();
+    }
+
+    /** {@code --constants}: {@code name<TAB>value} lines, doubles as their bits, names comma-separated. */
+    private static void constants() {
+        StringBuilder out = new StringBuilder(2048);
+        out.append("FEATURE_NAMES\t").append(String.join(",", Features.FEATURE_NAMES)).append('\n');
+        out.append("CUSTOMER_FEATURES\t").append(String.join(",", Features.CUSTOMER_FEATURES)).append('\n');
+        out.append("TERMINAL_FEATURES\t").append(String.join(",", Features.TERMINAL_FEATURES)).append('\n');
+        double[] doubles = {
+            Features.DAY_S, Features.HOUR_S, Features.DEFAULT_LABEL_DELAY_S, Features.NO_FRAUD_AGE_H,
+            Features.EARTH_RADIUS_KM
+        };
+        String[] names = {"DAY_S", "HOUR_S", "DEFAULT_LABEL_DELAY_S", "NO_FRAUD_AGE_H", "EARTH_RADIUS_KM"};
+        for (int i = 0; i < names.length; i++) {
+            appendBits(out.append(names[i]).append('\t'), doubles[i]).append('\n');
+        }
+        out.append("FEATURE_SCHEMA_VERSION\t").append(Features.SCHEMA_VERSION).append('\n');
+        out.append("CUSTOMER_STATE_VERSION\t").append(CustomerState.VERSION).append('\n');
+        out.append("TERMINAL_STATE_VERSION\t").append(TerminalState.VERSION).append('\n');
+        out.append("RING_CAPACITY\t").append(CustomerState.RING_CAPACITY).append('\n');
+        out.append("FRAUD_RING_CAPACITY\t").append(TerminalState.FRAUD_RING_CAPACITY).append('\n');
+        System.out.print(out);
+        System.out.flush();
     }
 
     private void transaction(
