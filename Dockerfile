@@ -115,10 +115,26 @@ RUN set -e; for entry in \
     done \
  && rm -rf /root/.m2
 
+# ---------------------------------------------------------------- job: the detector's Java half
+
+# fraud_jobs.flink.jvm compiles the same sources the same way at first use; in the image it is built once here,
+# against the Flink jars of the PyFlink installed above, and the job finds it through STREAMFLOW_DETECTOR_JAR.
+FROM maven:3.9.11-eclipse-temurin-17 AS detector-jar
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+WORKDIR /build
+COPY --from=job-build /opt/python/lib/python3.11/site-packages/pyflink/lib ./flink/lib
+COPY --from=job-build /opt/python/lib/python3.11/site-packages/pyflink/opt ./flink/opt
+COPY jobs/flink/java ./java
+RUN find java -name '*.java' > sources.txt \
+ && javac --release 17 -encoding UTF-8 -Xlint:all,-serial,-processing -Werror -d classes \
+      -cp "flink/lib/*:$(ls flink/opt/flink-python-*.jar)" @sources.txt \
+ && mkdir /detector && jar cf /detector/streamflow-detector.jar -C classes .
+
 FROM flink:${FLINK_VERSION}-scala_2.12-java17 AS job
 COPY --from=job-build /opt/python /opt/python
 COPY --from=jars /jars/ /opt/flink/lib/
 COPY --from=jars /plugins/ /opt/flink/plugins/
+COPY --from=detector-jar /detector/streamflow-detector.jar /opt/streamflow/lib/streamflow-detector.jar
 # /opt/streamflow/config: the detector ConfigMap; /opt/streamflow/models: a read-only claim with artifacts;
 # /opt/streamflow/model-cache: the https:// artifact cache (the pod template mounts an emptyDir there).
 RUN mkdir -p /opt/streamflow/config /opt/streamflow/models /opt/streamflow/model-cache \
@@ -127,6 +143,7 @@ RUN mkdir -p /opt/streamflow/config /opt/streamflow/models /opt/streamflow/model
 ENV PATH=/opt/python/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    STREAMFLOW_MODEL_CACHE=/opt/streamflow/model-cache
+    STREAMFLOW_MODEL_CACHE=/opt/streamflow/model-cache \
+    STREAMFLOW_DETECTOR_JAR=/opt/streamflow/lib/streamflow-detector.jar
 # The official image's user "flink"; the FlinkDeployment's pod template runs as this uid.
 USER 9999:9999

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fraud_jobs.config import DetectorConfig
+from fraud_jobs.config import DetectorConfig, apply_control
 from fraud_jobs.logic import (
     ScoreRecord,
     apply_label_customer,
@@ -36,6 +36,7 @@ from fraud_jobs.logic import (
     terminal_step,
 )
 from fraud_jobs.schemas import (
+    ControlMessage,
     DeadLetterRecord,
     ErrorType,
     Label,
@@ -252,11 +253,14 @@ def replay(
     dlq_out: IO[str] | None = None,
     *,
     progress: bool = False,
+    controls: Sequence[tuple[datetime, ControlMessage]] = (),
 ) -> tuple[list[ScoreRecord], list[bool | None], ReplaySummary]:
     """Run every transaction through terminal_step then customer_step in event-time order.
 
     Returns the score records (one per scored transaction), their labels and a summary; alerts and dead
     letters are written as JSON lines to the given streams as they happen. ``progress``: a bar on stderr.
+    ``controls``: control messages, each applied before the first transaction at or after its time (as the
+    stream applies one it received before that transaction); one that does not apply raises ControlError.
     """
     started = time.perf_counter()
     if scorer is None and cfg.ml_features:
@@ -271,6 +275,7 @@ def replay(
     order = sorted(range(len(data.transactions)), key=lambda i: data.transactions[i].event_time)
     delay = timedelta(seconds=cfg.label_delay_s)
     pending: deque[tuple[float, Label]] = deque()  # delivery times are monotone: tx order + a constant
+    changes = deque(sorted(controls, key=lambda c: c[0]))
     terminals: dict[str, bytes] = {}
     customers: dict[str, bytes] = {}
     records: list[ScoreRecord] = []
@@ -281,6 +286,8 @@ def replay(
             bar.update(_PROGRESS_EVERY)
         tx = data.transactions[i]
         ts = tx.event_time.timestamp()
+        while changes and changes[0][0] <= tx.event_time:
+            cfg = apply_control(cfg, changes.popleft()[1])
         while pending and pending[0][0] <= ts:
             label = pending.popleft()[1]
             terminals[label.terminal_id] = apply_label_terminal(terminals.get(label.terminal_id), label, cfg)

@@ -1,36 +1,23 @@
-"""The job's Flink functions: each loads state, calls the pure logic, stores state and emits.
+"""The job's Python functions: what is rare, or must keep its one Python definition.
 
-Nothing here decides anything about fraud: parsing is :mod:`fraud_jobs.schemas`, the two keyed stages are
-:func:`fraud_jobs.logic.terminal_step` / :func:`fraud_jobs.logic.customer_step`, live config is
-:mod:`fraud_jobs.flink.control`. Every failure becomes a dead letter on :data:`DLQ_TAG` (never a job
-restart, never a silent drop).
-
-Every Python operator and every state access crosses the Python/JVM boundary, which costs more than the
-rules. So there are exactly two Python operators on the hot path: stage 1 parses the raw Kafka record itself
-(the JVM extracted its key), stage 2 receives a compact pickled tuple (:mod:`fraud_jobs.flink.records`);
-both emit ``Row(key, element)`` that the JVM keys directly (no PyFlink key-selector operator), and per key
-there is exactly one ``bytes`` ValueState.
+The per-event work is Java (:mod:`fraud_jobs.flink.jvm`, wired in :mod:`fraud_jobs.flink.topology`). Here:
+the records the JVM parser defers (:class:`ParseFallback`: the reasons of refused records are
+:mod:`fraud_jobs.schemas`), the control plane (:class:`ParseControl`, :class:`ControlManager`, with
+:mod:`fraud_jobs.flink.control`), the model as a pandas UDF scoring Arrow batches (:func:`model_score_udf`)
+and the PostgreSQL writers. Every failure becomes a dead letter on :data:`DLQ_TAG` (never a job restart,
+never a silent drop).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from fraud_jobs.config import DetectorConfig
-from fraud_jobs.flink.control import accept_control, fold_controls
-from fraud_jobs.flink.records import LABEL, TX, format_source, model_score_rows, parse_source, score_json
-from fraud_jobs.logic import (
-    EnrichedTransaction,
-    apply_label_customer,
-    apply_label_terminal,
-    customer_step,
-    terminal_step,
-)
+from fraud_jobs.flink.control import accept_control
+from fraud_jobs.flink.records import TX, format_source, parse_source
 from fraud_jobs.schemas import (
     ControlMessage,
     DeadLetterRecord,
@@ -46,68 +33,65 @@ from fraud_jobs.schemas import (
 )
 from fraud_jobs.scoring import Scorer
 from pyflink.common import Row, Types
-from pyflink.common.time import Time
 from pyflink.datastream import OutputTag, RuntimeContext
 from pyflink.datastream.functions import (
-    KeyedBroadcastProcessFunction,
     KeyedProcessFunction,
     ProcessFunction,
 )
 from pyflink.datastream.state import (
     ListStateDescriptor,
-    MapStateDescriptor,
-    StateTtlConfig,
     ValueStateDescriptor,
 )
 
 __all__ = [
-    "ALERT_TAG",
-    "CONTROL_STATE",
     "DLQ_TAG",
     "KEYED_ELEMENT_TYPE",
-    "MODEL_SCORES_TAG",
+    "MODEL_SCORE_ROWS_TYPE",
+    "RECORD_TYPE",
+    "SCORING_HEAD",
     "SOURCE_TYPE",
     "AlertWriter",
     "ControlManager",
-    "CustomerStage",
     "ModelScoreWriter",
     "ParseControl",
-    "TerminalStage",
+    "ParseFallback",
+    "batch_scores",
+    "load_scorer",
+    "model_score_udf",
 ]
 
 DLQ_TAG: Final = OutputTag("dlq", Types.STRING())
-ALERT_TAG: Final = OutputTag("alerts", Types.STRING())
 _STR: Final = Types.STRING()
 SOURCE_TYPE: Final = Types.ROW(
     [_STR, Types.ROW([_STR, _STR, _STR, Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])]
 )
-"""Row(key, records.SOURCE_FIELDS row): what the JVM keys by field 0 into stage 1."""
+"""Row(key, Row(kind, key, topic, partition, offset, value)): a keyed Kafka record (the benchmarks'
+Python skeletons)."""
 KEYED_ELEMENT_TYPE: Final = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])
-"""Row(customer_id, records.Element): stage 1's output, keyed by field 0 into stage 2."""
-MODEL_SCORES_TAG: Final = OutputTag("model-scores", Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()]))
-"""Row(constant key, records.model_score_rows of one transaction) for :class:`ModelScoreWriter`."""
-_MODEL_SCORES_KEY: Final = "model-scores"
-CONTROL_STATE: Final = MapStateDescriptor("controls", Types.STRING(), Types.STRING())
-_CONTROL_KEY: Final = "accepted"
-_LOG: Final = logging.getLogger(__name__)
-
-
-def _ttl(ttl_s: float) -> StateTtlConfig:
-    """Processing-time TTL for inactive keys (the logic also resets state older than ttl in event time).
-
-    Cleanup is RocksDB's compaction filter, configured explicitly: PyFlink 2.2's default background cleanup
-    builds a ``Duration.of_days(30)`` through the Py4J gateway when the state is created, and a thread-mode
-    TaskManager has no gateway, so the task fails in ``open`` on a real cluster (the local mini-cluster hides
-    it; FLINK-40628). The periodic compaction time is not passed to Java by PyFlink anyway.
-    """
-    return (
-        StateTtlConfig.new_builder(Time.milliseconds(max(1, int(ttl_s * 1000))))
-        .set_update_type(StateTtlConfig.UpdateType.OnCreateAndWrite)
-        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
-        .disable_cleanup_in_background()
-        .cleanup_in_rocksdb_compact_filter(1000, Time.days(30))
-        .build()
-    )
+"""Row(key, pickled element) between keyed Python stages (the benchmarks' Python skeletons)."""
+RECORD_TYPE: Final = Types.ROW_NAMED(
+    ["kind", "topic", "partition", "offset", "value"],
+    [_STR, _STR, Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())],
+)
+"""A Kafka record as the JVM parser reads it (``io.streamflow.detector.ParseStage.RECORD``)."""
+MODEL_SCORE_ROWS_TYPE: Final = Types.ROW([_STR, _STR])
+"""Row(constant key, JSON list of ``records.model_score_rows`` rows) from the JVM's decide step."""
+SCORING_HEAD: Final = (
+    "transaction_id",
+    "customer_id",
+    "terminal_id",
+    "event_micros",
+    "amount",
+    "source",
+    "hits",
+    "risk",
+    "alpha",
+    "alert_threshold",
+    "anomaly_enabled",
+    "anomaly_weight",
+    "anomaly_threshold",
+)
+"""The customer stage's columns before the features ``x0..x23`` (``io.streamflow.detector.Records``)."""
 
 
 class _DlqCounters:
@@ -171,175 +155,24 @@ class ControlManager(KeyedProcessFunction):  # type: ignore[misc]
         yield accepted
 
 
-class _LocalCounter:
-    """A Flink counter counted in Python and pushed to the JVM in batches (see :class:`_BatchedMetrics`)."""
-
-    __slots__ = ("_counter", "pending")
-
-    def __init__(self, counter: Any) -> None:
-        self._counter = counter
-        self.pending = 0
-
-    def inc(self, n: int = 1) -> None:
-        self.pending += n
-
-    def flush(self) -> None:
-        if self.pending:
-            self._counter.inc(self.pending)
-            self.pending = 0
-
-
-_FLUSH_EVERY: Final = 512
-_FLUSH_MS: Final = 500
-
-
-class _BatchedMetrics:
-    """Per-event counters of a keyed stage, pushed every 512 events and at most 500 ms after the first
-    unpushed one (a processing-time timer), so an idle job still reports every event.
-
-    In thread mode each ``counter.inc()`` is a call into the JVM that costs as much as a state access
-    (measured in the job: 40-150 µs under load, more than the rules); batching keeps the counts exact.
-    """
-
-    _local: list[_LocalCounter]
-    _since_flush: int
-    _timer_armed: bool
-
-    def _counter(self, group: Any, name: str) -> _LocalCounter:
-        counter = _LocalCounter(group.counter(name))
-        if not hasattr(self, "_local"):
-            self._local, self._since_flush, self._timer_armed = [], 0, False
-        self._local.append(counter)
-        return counter
-
-    def _counted(self, ctx: Any) -> None:
-        """Call at the start of every element: this element's counts are pushed by the armed timer at the
-        latest."""
-        self._since_flush += 1
-        if self._since_flush >= _FLUSH_EVERY:
-            self._flush_metrics()
-        if not self._timer_armed:
-            ctx.timer_service().register_processing_time_timer(int(time.time() * 1000) + _FLUSH_MS)
-            self._timer_armed = True
-
-    def _flush_metrics(self) -> None:
-        for counter in self._local:
-            counter.flush()
-        self._since_flush = 0
-
-    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
-        self._timer_armed = False
-        self._flush_metrics()
-        yield from ()
-
-    def close(self) -> None:
-        if hasattr(self, "_local"):
-            self._flush_metrics()
-
-
-class _LiveConfigMixin:
-    """Live DetectorConfig of a keyed stage: the file config folded with the broadcast control list."""
-
-    base_config_json: str
-    _cfg: DetectorConfig | None
-
-    def _open_config(self) -> None:
-        self._base = DetectorConfig.model_validate_json(self.base_config_json)
-        self._cfg = None
-
-    def _fold(self, controls_json: str | None) -> DetectorConfig:
-        cfg, problems = fold_controls(self._base, controls_json)
-        for problem in problems:  # accepted once, no longer applicable to this file config: say so
-            _LOG.warning("control message skipped: %s", problem)
-        return cfg
-
-    def _config(self, ctx: Any) -> DetectorConfig:
-        if self._cfg is None:  # first element after (re)start: the broadcast state may hold controls
-            self._cfg = self._fold(ctx.get_broadcast_state(CONTROL_STATE).get(_CONTROL_KEY))
-        return self._cfg
-
-    def process_broadcast_element(self, value: str, ctx: Any) -> None:
-        ctx.get_broadcast_state(CONTROL_STATE).put(_CONTROL_KEY, value)
-        self._cfg = self._fold(value)
-
-
-def _wire_text(wire: Any) -> str:
-    """The transaction of a stage-2 element as JSON for its dead letter (the wire tuple if it is damaged)."""
-    try:
-        text: str = EnrichedTransaction.from_wire(wire).tx.model_dump_json()
-    except Exception:
-        text = json.dumps(wire, default=repr)
-    return text
-
-
-def _failed(payload: bytes | str, exc: Exception, stage: Stage, source: str) -> DeadLetterRecord:
-    return dead_letter(
-        payload, ErrorType.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}", stage, parse_source(source)
-    )
-
-
-class TerminalStage(_BatchedMetrics, _LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Stage 1, keyed by terminal_id: parses the Kafka record (bad ones go to the DLQ), adds the terminal
-    features to transactions; labels update terminal risk. Both travel on, keyed by customer, to stage 2."""
-
-    def __init__(self, base_config_json: str) -> None:
-        self.base_config_json = base_config_json
+class ParseFallback(ProcessFunction):  # type: ignore[misc]
+    """The records the JVM parser was not sure of: dead letters with the Python parser's reason, or the
+    record again as its canonical JSON, which the JVM parser accepts (:data:`RECORD_TYPE` in and out)."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self._open_config()
-        desc = ValueStateDescriptor("terminal", Types.PICKLED_BYTE_ARRAY())
-        desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
-        self.state = runtime_context.get_state(desc)
-        group = runtime_context.get_metrics_group()
-        self.events_in = self._counter(group, "events_in")
-        self.labels_in = self._counter(group, "labels_in")
-        self.future_versions = self._counter(group, "future_schema_version")
-        self.labels_applied = self._counter(group, "labels_applied")
-        self.dlq = _DlqCounters(group)
+        self.dlq = _DlqCounters(runtime_context.get_metrics_group())
 
-    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
-        self._counted(ctx)
-        kind, key, topic, partition, offset, raw = value
+    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Iterator[Any]:
+        kind, topic, partition, offset, raw = value
         source = Source(topic, partition, offset)
-        raw = b"" if raw is None else bytes(raw)
-        if kind == TX:
-            self.events_in.inc()
-            parsed: Transaction | Label | DeadLetterRecord = parse_transaction(raw, source)
-        else:
-            self.labels_in.inc()
-            parsed = parse_label(raw, source)
+        data = b"" if raw is None else bytes(raw)
+        parsed: Transaction | Label | DeadLetterRecord = (
+            parse_transaction(data, source) if kind == TX else parse_label(data, source)
+        )
         if isinstance(parsed, DeadLetterRecord):
             yield DLQ_TAG, self.dlq.count(parsed)
             return
-        if parsed.terminal_id != key:  # the JVM read another terminal_id (e.g. a duplicated JSON key)
-            yield DLQ_TAG, self.dlq.count(_mismatch(raw, parsed.terminal_id, key, source))
-            return
-        cfg = self._config(ctx)
-        where = format_source(source)
-        try:
-            if isinstance(parsed, Transaction):
-                if parsed.is_future_version:
-                    self.future_versions.inc()
-                new_state, enriched = terminal_step(self.state.value(), parsed, cfg)
-                self.state.update(new_state)
-                yield Row(parsed.customer_id, (TX, where, enriched.to_wire()))
-            else:
-                self.state.update(apply_label_terminal(self.state.value(), parsed, cfg))
-                self.labels_applied.inc()
-                yield Row(parsed.customer_id, (LABEL, where, parsed.model_dump_json()))
-        except Exception as exc:  # one bad event must not restart the job: DLQ with the reason
-            yield DLQ_TAG, self.dlq.count(_failed(raw, exc, Stage.PROCESS, where))
-
-
-def _mismatch(raw: bytes, parsed: str, key: str, source: Source) -> DeadLetterRecord:
-    return dead_letter(
-        raw,
-        ErrorType.INVALID_VALUE,
-        f"terminal_id is ambiguous: the record parses to {parsed!r} but the stream keyed it by {key!r}"
-        " (duplicated JSON key?)",
-        Stage.VALIDATE,
-        source,
-    )
+        yield Row(kind, topic, partition, offset, parsed.model_dump_json().encode("utf-8"))
 
 
 def load_scorer(uri: str, sha256: str | None) -> Scorer:
@@ -351,96 +184,56 @@ def load_scorer(uri: str, sha256: str | None) -> Scorer:
     return check_scorer(load_model(uri, expected_sha256=sha256, expected_schema_id=FEATURE_SCHEMA_ID))
 
 
-class CustomerStage(_BatchedMetrics, _LiveConfigMixin, KeyedBroadcastProcessFunction):  # type: ignore[misc]
-    """Stage 2, keyed by customer_id: rules, ML score, alert decision; labels update customer state.
+def model_score_udf(uri: str, sha256: str | None, role: str = "active") -> Any:
+    """A pandas UDF scoring the feature columns ``x0..x23`` with the model at ``uri``, an Arrow batch per
+    call: ``ROW(ml, ml_error)``, the raw score, or the scorer's error for that row (``Type: message``).
+    A model that cannot be loaded fails the job (a shadow's error says it was the shadow)."""
+    from pyflink.table import DataTypes
+    from pyflink.table.udf import ScalarFunction, udf
 
-    Main output: score records (one per transaction); alerts on :data:`ALERT_TAG`.
-    """
-
-    def __init__(
-        self,
-        base_config_json: str,
-        model_uri: str | None,
-        model_sha256: str | None,
-        emit_scores: bool,
-        shadow_uri: str | None = None,
-        shadow_sha256: str | None = None,
-        emit_model_scores: bool = False,
-    ) -> None:
-        self.base_config_json = base_config_json
-        self.model_uri = model_uri
-        self.model_sha256 = model_sha256
-        self.emit_scores = emit_scores
-        self.shadow_uri = shadow_uri
-        self.shadow_sha256 = shadow_sha256
-        self.emit_model_scores = emit_model_scores
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self._open_config()
-        desc = ValueStateDescriptor("customer", Types.PICKLED_BYTE_ARRAY())
-        desc.enable_time_to_live(_ttl(self._base.state_ttl_s))
-        self.state = runtime_context.get_state(desc)
-        self.scorer = load_scorer(self.model_uri, self.model_sha256) if self.model_uri else None
-        self.shadow: Scorer | None = None
-        if self.shadow_uri:
+    class ModelScore(ScalarFunction):  # type: ignore[misc]
+        def open(self, function_context: Any) -> None:
             try:
-                self.shadow = load_scorer(self.shadow_uri, self.shadow_sha256)
-            except Exception as exc:  # the same refusal as for the active model, saying which one failed
-                raise _named(exc, f"shadow model {self.shadow_uri}: {exc}") from exc
-        group = runtime_context.get_metrics_group()
-        self.group = group
-        self.shadow_failed = group.counter("shadow_score_errors")
-        self.scored = self._counter(group, "events_scored")
-        self.alerts = group.counter("alerts")
-        self.alerts_by_rule: dict[str, Any] = {}
-        self.score_dist = group.distribution("score_permille")
-        self.latency = group.distribution("event_time_to_alert_ms")
-        self.dlq = _DlqCounters(group)
-
-    def _count_rules(self, codes: tuple[str, ...]) -> None:
-        for code in codes:
-            counter = self.alerts_by_rule.get(code)
-            if counter is None:
-                counter = self.alerts_by_rule[code] = self.group.add_group("rule", code).counter("alerts")
-            counter.inc()
-
-    def process_element(self, value: Any, ctx: Any) -> Iterator[Any]:
-        self._counted(ctx)
-        kind, source, payload = value
-        cfg = self._config(ctx)
-        if kind == LABEL:
-            try:
-                label = Label.model_validate_json(payload)
-                self.state.update(apply_label_customer(self.state.value(), label, cfg))
+                self.scorer = load_scorer(uri, sha256)
             except Exception as exc:
-                yield DLQ_TAG, self.dlq.count(_failed(payload, exc, Stage.PROCESS, source))
-            return
-        try:
-            enriched = EnrichedTransaction.from_wire(payload)
-            now = datetime.now(UTC)
-            new_state, record, alert = customer_step(
-                self.state.value(), enriched, cfg, self.scorer, now, self.shadow
-            )
-        except Exception as exc:
-            yield DLQ_TAG, self.dlq.count(_failed(_wire_text(payload), exc, Stage.SCORE, source))
-            return
-        self.state.update(new_state)
-        self.scored.inc()
-        self.score_dist.update(int(record.score * 1000))
-        if alert is not None:
-            self.alerts.inc()
-            self._count_rules(record.rule_codes)
-            self.latency.update(max(0, int((now.timestamp() - record.event_ts) * 1000)))
-            yield ALERT_TAG, alert.model_dump_json()
-        if record.shadow_error is not None:
-            self.shadow_failed.inc()
-            _LOG.warning("shadow model failed on %s: %s", record.transaction_id, record.shadow_error)
-        if self.emit_scores:
-            yield score_json(record, now.timestamp())
-        if self.emit_model_scores:
-            rows = model_score_rows(record, now.timestamp())
-            if rows:
-                yield MODEL_SCORES_TAG, Row(_MODEL_SCORES_KEY, rows)
+                if role == "active":
+                    raise
+                raise _named(exc, f"{role} model {uri}: {exc}") from exc
+            group = function_context.get_metric_group().add_group("model", role)
+            self.rows = group.counter("rows_scored")
+            self.batches = group.counter("batches_scored")
+
+        def eval(self, *columns: Any) -> Any:
+            import numpy as np
+            import pandas as pd
+
+            block = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
+            self.rows.inc(len(block))
+            self.batches.inc()
+            errors: list[str | None] = [None] * len(block)
+            try:
+                scores = np.asarray(batch_scores(self.scorer, block), dtype=np.float64)
+            except Exception:  # find the rows that fail, score the others
+                scores = np.full(len(block), np.nan)
+                for i, row in enumerate(block.tolist()):
+                    try:
+                        scores[i] = float(self.scorer.score(row))
+                    except Exception as exc:
+                        errors[i] = f"{type(exc).__name__}: {exc}"
+            return pd.DataFrame({"ml": scores, "ml_error": errors})
+
+    result = DataTypes.ROW(
+        [DataTypes.FIELD("ml", DataTypes.DOUBLE()), DataTypes.FIELD("ml_error", DataTypes.STRING())]
+    )
+    return udf(ModelScore(), result_type=result, func_type="pandas")
+
+
+def batch_scores(scorer: Scorer, block: Any) -> Any:
+    """Scores of the rows of ``block``: the scorer's ``score_batch`` when it has one, else row by row."""
+    score_batch = getattr(scorer, "score_batch", None)
+    if score_batch is not None:
+        return score_batch(block)
+    return [scorer.score(row) for row in block.tolist()]
 
 
 class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
@@ -468,18 +261,16 @@ class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
             " customer_id, event_time, scored_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (transaction_id, model_version) DO NOTHING"
         )
-        self.pending = runtime_context.get_list_state(
-            ListStateDescriptor("model-score-rows", Types.PICKLED_BYTE_ARRAY())
-        )
+        self.pending = runtime_context.get_list_state(ListStateDescriptor("model-score-rows", Types.STRING()))
         self.waiting = 0
         self.timer_at: int | None = None
         group = runtime_context.get_metrics_group()
         self.written = group.counter("model_scores_written_postgres")
         self.batches = group.counter("model_score_batches")
 
-    def process_element(self, value: Any, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+    def process_element(self, value: str, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
         self.pending.add(value)
-        self.waiting += len(value)
+        self.waiting += len(json.loads(value))
         if self.waiting >= self.batch_rows:
             self._flush()
         elif self.timer_at is None:
@@ -495,8 +286,8 @@ class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
     def _flush(self) -> None:
         rows = [
             (tx_id, version, role, score, ml, alert, customer, _utc(event_ts), _utc(scored_at))
-            for group in (self.pending.get() or ())
-            for (tx_id, version, role, score, ml, alert, customer, event_ts, scored_at) in group
+            for text in (self.pending.get() or ())
+            for (tx_id, version, role, score, ml, alert, customer, event_ts, scored_at) in json.loads(text)
         ]
         if rows:
             try:

@@ -1,20 +1,27 @@
-"""Wires the detector job: Kafka in -> parse -> terminal stage -> customer stage -> Kafka/PostgreSQL out.
+"""Wires the detector job: Kafka in -> parse -> terminal stage -> customer stage -> score -> decide -> out.
 
 ::
 
-    transactions --+                                                      +--> alerts (Kafka, exactly-once)
-                   +--union--> key_by terminal: --> key_by customer: --> +--> PostgreSQL (idempotent)
-    labels --------+           parse + stage 1      stage 2             +--> scores (Kafka, optional)
-                                  ^                    ^                 +--> model scores (PostgreSQL,
-    control --parse--> manager (p=1) --broadcast-------+                      with a shadow model)
-    every DLQ side output -------------------------------------------------------> dlq (Kafka, exactly-once)
+    transactions --> parse (JVM) --+-------------------------------+
+    labels --------> parse (JVM) --+                               |
+                         | not sure                               v
+                         +--> parse (Python) --> parse (JVM) --> key_by terminal: --> key_by customer:
+                                   | refused                         stage 1 (JVM)        stage 2 (JVM)
+                                   v                                     ^                    |
+    control --parse--> manager (Python, p=1) --broadcast-----------------+--------------------+
+                                                                                              v
+         alerts (Kafka, exactly-once or at-least-once), PostgreSQL <-- decide (JVM) <-- models (pandas UDF,
+         scores (Kafka, optional), model scores (PostgreSQL)                             Arrow batches)
+    every DLQ side output ---------------------------------------------------------> dlq (Kafka, exactly-once)
+
+Per event, only the JVM works: the parser, the keyed state, the features and the rules are Java
+(``fraud_jobs/flink/java``, each class proven equal to its Python definition by tests/jobs/flink/jvm); the
+model scores a whole Arrow batch per Python call. Python keeps what is rare or needs its one definition:
+the reasons of refused records (the Python parser), the acceptance of control messages, the PostgreSQL
+writers. docs/performance.md has the measurements that chose this design.
 
 Sources are Kafka tables (the Table API's Kafka connector) because their metadata columns carry
-topic/partition/offset, which a DLQ record must name, and because SQL's JSON_VALUE reads the terminal_id
-on the JVM: the records are keyed without a Python operator, and parsing happens inside stage 1 (which
-checks that the parsed terminal_id is the key). Both keyed stages are keyed by the JVM's
-``KeyByKeySelector`` on field 0 of a ``Row(key, element)``, exactly what PyFlink's ``key_by`` does after
-its extra Python key-selector operator: each Python operator on the hot path costs a Python/JVM crossing.
+topic/partition/offset, which a DLQ record must name.
 """
 
 from __future__ import annotations
@@ -24,21 +31,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from fraud_jobs.flink.functions import (
-    ALERT_TAG,
-    CONTROL_STATE,
     DLQ_TAG,
-    KEYED_ELEMENT_TYPE,
-    MODEL_SCORES_TAG,
+    MODEL_SCORE_ROWS_TYPE,
+    RECORD_TYPE,
+    SCORING_HEAD,
     SOURCE_TYPE,
     AlertWriter,
     ControlManager,
-    CustomerStage,
     ModelScoreWriter,
     ParseControl,
-    TerminalStage,
+    ParseFallback,
+    model_score_udf,
 )
+from fraud_jobs.flink.jvm import detector_jar
 from fraud_jobs.flink.records import LABEL, TX
 from fraud_jobs.flink.settings import JobSettings
+from fraud_models.features import FEATURE_NAMES
 from pyflink.common import Configuration, Types
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
@@ -63,6 +71,7 @@ def flink_configuration(settings: JobSettings) -> Configuration:
         "python.execution-mode": flink.execution_mode,
         "python.fn-execution.bundle.size": str(flink.bundle_size),
         "python.fn-execution.bundle.time": str(flink.bundle_time_ms),
+        "python.fn-execution.arrow.batch.size": str(flink.bundle_size),
         "python.state.cache-size": str(flink.state_cache_size),
         "execution.buffer-timeout.interval": None
         if flink.buffer_timeout_ms is None
@@ -208,22 +217,58 @@ def _kafka_sink(
     return builder.build()
 
 
+def _record_source(
+    t_env: StreamTableEnvironment,
+    name: str,
+    kind: str,
+    topic: str,
+    props: Mapping[str, str],
+    settings: JobSettings,
+    startup: str,
+) -> DataStream:
+    """``Row(kind, topic, partition, offset, value)`` per Kafka record, what the JVM parser reads."""
+    _create_source(t_env, name, topic, props, settings, startup)
+    table = t_env.sql_query(
+        f"SELECT '{_quote(kind)}' AS kind, `topic`, `partition`, `offset`, `value` FROM `{name}`"
+    )
+    return _pin_uids(t_env.to_append_stream(table, RECORD_TYPE), name)
+
+
+def _scored_table(t_env: StreamTableEnvironment, features: Any, model: Any, shadow: Any) -> Any:
+    """The customer stage's rows with the models' scores appended (``ml, ml_error, shadow_ml,
+    shadow_error``): each model is one pandas UDF that scores an Arrow batch at a time."""
+    t_env.create_temporary_view("detector_features", features)
+    x = ", ".join(f"x{i}" for i in range(len(FEATURE_NAMES)))
+    head = ", ".join(SCORING_HEAD)
+    parts = []
+    for name, spec in (("active", model), ("shadow", shadow)):
+        if spec is None:
+            parts.append("CAST(NULL AS DOUBLE), CAST(NULL AS STRING)")
+            continue
+        t_env.create_temporary_function(f"score_{name}", model_score_udf(spec.uri, spec.sha256, name))
+        parts.append(f"score_{name}({x}).ml, score_{name}({x}).ml_error")
+    query = f"SELECT {head}, {x}, {parts[0]}, {parts[1]} FROM detector_features"
+    return t_env.sql_query(query)
+
+
 def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> StreamExecutionEnvironment:
     """A StreamExecutionEnvironment holding the whole detector graph, ready to ``execute``."""
     environ = os.environ if environ is None else environ
     props = settings.kafka.client_properties(environ)
     dsn = settings.database.dsn(environ) if settings.database is not None else None
     env = StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
+    env.add_jars(detector_jar().as_uri())
     if settings.flink.parallelism is not None:
         env.set_parallelism(settings.flink.parallelism)
     t_env = StreamTableEnvironment.create(env)
+    graph = get_gateway().jvm.io.streamflow.detector.DetectorGraph
     topics = settings.topics
     startup = _STARTUP[settings.flink.starting_offsets]
     base = settings.detector.model_dump_json()
     string = Types.STRING()
 
-    txs = _keyed_source(t_env, "src_transactions", TX, topics.transactions, props, settings, startup)
-    labels = _keyed_source(t_env, "src_labels", LABEL, topics.labels, props, settings, startup)
+    txs = _record_source(t_env, "src_transactions", TX, topics.transactions, props, settings, startup)
+    labels = _record_source(t_env, "src_labels", LABEL, topics.labels, props, settings, startup)
     control_rows = _source_table(t_env, "src_control", topics.control, props, settings, "earliest-offset")
 
     parsed_control = (
@@ -236,36 +281,31 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
         .uid("control-manager")
         .set_parallelism(1)
     )
-    broadcast = accepted.broadcast(CONTROL_STATE)
+    controls = graph.controls(accepted._j_data_stream)
 
-    enriched = (
-        _key_by_field0(txs.union(labels), SOURCE_TYPE)
-        .connect(broadcast)
-        .process(TerminalStage(base), output_type=KEYED_ELEMENT_TYPE)
-        .name("terminal-stage")
-        .uid("terminal-stage")
+    # Parsing on the JVM; what it is not sure of goes to the Python parser and comes back canonical.
+    parse_tx = graph.parse(txs._j_data_stream, False, "parse-transactions")
+    parse_labels = graph.parse(labels._j_data_stream, False, "parse-labels")
+    deferred = DataStream(graph.deferred(parse_tx)).union(DataStream(graph.deferred(parse_labels)))
+    fallback = (
+        deferred.process(ParseFallback(), output_type=RECORD_TYPE).name("parse-python").uid("parse-python")
     )
+    parse_canonical = graph.parse(fallback._j_data_stream, True, "parse-canonical")
+    events = graph.union(graph.union(parse_tx, parse_labels), parse_canonical)
+
+    terminal = graph.terminalStage(events, controls, base)
     model, shadow = settings.model, settings.shadow_model
+    customer = graph.customerStage(terminal, controls, base, model is not None or shadow is not None)
+    scored = _scored_table(t_env, t_env.from_data_stream(DataStream(customer)), model, shadow)
     write_model_scores = dsn is not None and shadow is not None
-    scored = (
-        _key_by_field0(enriched, KEYED_ELEMENT_TYPE)
-        .connect(broadcast)
-        .process(
-            CustomerStage(
-                base,
-                model.uri if model else None,
-                model.sha256 if model else None,
-                bool(topics.scores),
-                shadow_uri=shadow.uri if shadow else None,
-                shadow_sha256=shadow.sha256 if shadow else None,
-                emit_model_scores=write_model_scores,
-            ),
-            output_type=string,
-        )
-        .name("customer-stage")
-        .uid("customer-stage")
+    decide = graph.decide(
+        t_env.to_data_stream(scored)._j_data_stream,
+        model.version if model else None,
+        shadow.version if shadow else None,
+        bool(topics.scores),
+        write_model_scores,
     )
-    alerts = scored.get_side_output(ALERT_TAG)
+    alerts = DataStream(graph.alerts(decide))
     exactly_once = settings.kafka.alert_delivery == "exactly-once"
     alerts.sink_to(_kafka_sink(topics.alerts, "alerts", props, settings, exactly_once=exactly_once)).name(
         "alerts-kafka"
@@ -275,8 +315,8 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
             "alerts-postgres"
         ).uid("alerts-postgres")
     if write_model_scores and dsn is not None and settings.database is not None:
-        model_scores = scored.get_side_output(MODEL_SCORES_TAG)
-        _key_by_field0(model_scores, KEYED_ELEMENT_TYPE).process(
+        model_scores = DataStream(graph.modelScores(decide))
+        _key_by_field0(model_scores, MODEL_SCORE_ROWS_TYPE).process(
             ModelScoreWriter(
                 dsn,
                 settings.database.model_scores_table,
@@ -286,13 +326,13 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
             output_type=string,
         ).name("model-scores-postgres").uid("model-scores-postgres")
     if topics.scores:
-        scored.sink_to(_kafka_sink(topics.scores, "scores", props, settings)).name("scores-kafka").uid(
+        DataStream(decide).sink_to(_kafka_sink(topics.scores, "scores", props, settings)).name(
             "scores-kafka"
-        )
+        ).uid("scores-kafka")
     dlq = parsed_control.get_side_output(DLQ_TAG).union(
         accepted.get_side_output(DLQ_TAG),
-        enriched.get_side_output(DLQ_TAG),
-        scored.get_side_output(DLQ_TAG),
+        fallback.get_side_output(DLQ_TAG),
+        *(DataStream(graph.deadLetters(op)) for op in (parse_canonical, terminal, customer, decide)),
     )
     dlq.sink_to(_kafka_sink(topics.dlq, "dlq", props, settings)).name("dlq-kafka").uid("dlq-kafka")
     return env

@@ -157,7 +157,7 @@ def free_port() -> int:
 def job_metrics(port: int, job_id: str) -> dict[str, float]:
     """Every operator metric of a running job from the mini-cluster's REST API, summed over subtasks.
 
-    Keys drop the subtask index: ``parse-transactions.events_in``, ``customer-stage.rule.FR-001.alerts``.
+    Keys drop the subtask index: ``parse-transactions.events_in``, ``decide.rule.FR-001.alerts``.
     """
 
     def get(path: str) -> Any:

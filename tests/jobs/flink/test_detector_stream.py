@@ -126,17 +126,17 @@ def test_detector_job_end_to_end(
     # --- the Flink metric groups report what happened (through the mini-cluster's REST API)
     def settled() -> dict[str, float] | None:
         metrics = job_metrics(port, str(job.get_job_id()))
-        return metrics if metrics.get("customer-stage.events_scored") == len(valid) else None
+        return metrics if metrics.get("decide.events_scored") == len(valid) else None
 
     metrics = wait_for(settled, timeout=90, interval=2, what="the metrics to report every scored event")
-    assert metrics["terminal-stage.events_in"] == len(gen.records)
-    dlq_metrics = {k: v for k, v in metrics.items() if k.startswith("terminal-stage.error_type.")}
+    assert metrics["parse-transactions.events_in"] == len(gen.records)
+    dlq_metrics = {k: v for k, v in metrics.items() if k.startswith("parse-python.error_type.")}
     assert sum(dlq_metrics.values()) == len(malformed)
     assert {k.split(".")[2] for k in dlq_metrics} == {d["error_type"] for d in dead}
-    assert metrics["customer-stage.alerts"] == len(alerted)
+    assert metrics["decide.alerts"] == len(alerted)
     by_rule = Counter(h["code"] for a in alerted.values() for h in a["rule_hits"])
     for code, count in by_rule.items():
-        assert metrics[f"customer-stage.rule.{code}.alerts"] == count
+        assert metrics[f"decide.rule.{code}.alerts"] == count
 
     # --- a label changes terminal risk only from its arrival on
     start = datetime.now(UTC)

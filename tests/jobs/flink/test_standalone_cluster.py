@@ -197,10 +197,10 @@ def test_detector_on_standalone_cluster(
 
     def settled() -> dict[str, float] | None:
         metrics = job_metrics(cluster.rest_port, job_id)
-        return metrics if metrics.get("customer-stage.events_scored") == len(valid) else None
+        return metrics if metrics.get("decide.events_scored") == len(valid) else None
 
     metrics = wait_for(settled, timeout=60, interval=2, what="the TaskManager's metrics")
-    assert metrics["terminal-stage.events_in"] == len(gen.records)
+    assert metrics["parse-transactions.events_in"] == len(gen.records)
     tm_log = "".join(p.read_text(errors="replace") for p in cluster.taskmanager_logs())
     assert "terminal-stage" in tm_log and "customer-stage" in tm_log
     assert "EmbeddedPythonEnvironmentManager" in tm_log  # thread mode: the interpreter inside the TM

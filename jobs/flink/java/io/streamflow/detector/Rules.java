@@ -334,6 +334,11 @@ public final class Rules {
       threshold = cfg.get("threshold").doubleValue();
     }
 
+    /** The model score that fires it (the decide step rebuilds the rule from it). */
+    public double threshold() {
+      return threshold;
+    }
+
     /** {@code mlScore} null: no model scored (never fires); {@code modelVersion} null or empty: "?". */
     public RuleHit check(Double mlScore, String modelVersion) {
       if (!enabled || mlScore == null || mlScore < threshold) {

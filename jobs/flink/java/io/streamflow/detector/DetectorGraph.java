@@ -1,0 +1,112 @@
+package io.streamflow.detector;
+
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.api.datastream.BroadcastStream;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.types.Row;
+
+/**
+ * The detector's JVM operators, wired for the PyFlink job ({@code fraud_jobs.flink.topology}) through the
+ * gateway: one call per operator, each with a fixed uid, so a savepoint maps onto the same operators.
+ */
+public final class DetectorGraph {
+    static final TypeInformation<Event> EVENT = TypeInformation.of(Event.class);
+
+    private DetectorGraph() {}
+
+    /** Kafka records ({@link ParseStage#RECORD}) to events; deferred records on {@link ParseStage#DEFERRED}. */
+    public static SingleOutputStreamOperator<Event> parse(
+            DataStream<Row> records, boolean canonical, String uid) {
+        return records.process(new ParseStage(canonical), EVENT).name(uid).uid(uid);
+    }
+
+    public static DataStream<Event> union(DataStream<Event> a, DataStream<Event> b) {
+        return a.union(b);
+    }
+
+    public static BroadcastStream<String> controls(DataStream<String> accepted) {
+        return accepted.broadcast(LiveConfig.CONTROLS);
+    }
+
+    public static SingleOutputStreamOperator<Event> terminalStage(
+            DataStream<Event> events, BroadcastStream<String> controls, String baseConfigJson) {
+        return events
+                .keyBy(new ByTerminal(), Types.STRING)
+                .connect(controls)
+                .process(new TerminalStage(baseConfigJson), EVENT)
+                .name("terminal-stage")
+                .uid("terminal-stage");
+    }
+
+    public static SingleOutputStreamOperator<Row> customerStage(
+            DataStream<Event> enriched,
+            BroadcastStream<String> controls,
+            String baseConfigJson,
+            boolean features) {
+        return enriched
+                .keyBy(new ByCustomer(), Types.STRING)
+                .connect(controls)
+                .process(new CustomerStage(baseConfigJson, features), Records.SCORING)
+                .name("customer-stage")
+                .uid("customer-stage");
+    }
+
+    public static SingleOutputStreamOperator<String> decide(
+            DataStream<Row> scored,
+            String modelVersion,
+            String shadowVersion,
+            boolean emitScores,
+            boolean emitModelScores) {
+        return scored
+                .process(new Decide(modelVersion, shadowVersion, emitScores, emitModelScores), Types.STRING)
+                .name("decide")
+                .uid("decide");
+    }
+
+    public static DataStream<Row> deferred(SingleOutputStreamOperator<Event> parse) {
+        return parse.getSideOutput(ParseStage.DEFERRED);
+    }
+
+    public static DataStream<String> deadLetters(SingleOutputStreamOperator<?> operator) {
+        return operator.getSideOutput(ParseStage.DLQ);
+    }
+
+    public static DataStream<String> alerts(SingleOutputStreamOperator<String> decide) {
+        return decide.getSideOutput(Decide.ALERTS);
+    }
+
+    public static DataStream<Row> modelScores(SingleOutputStreamOperator<String> decide) {
+        return decide.getSideOutput(Decide.MODEL_SCORES);
+    }
+
+    public static TypeInformation<Row> recordType() {
+        return ParseStage.RECORD;
+    }
+
+    public static TypeInformation<Row> scoredType() {
+        return Records.SCORED;
+    }
+
+    /** The key of stage 1. */
+    static final class ByTerminal implements KeySelector<Event, String> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getKey(Event e) {
+            return e.terminalId;
+        }
+    }
+
+    /** The key of stage 2. */
+    static final class ByCustomer implements KeySelector<Event, String> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String getKey(Event e) {
+            return e.customerId;
+        }
+    }
+}
