@@ -47,6 +47,7 @@ final class ConfigFold {
   private static final double NONE = Double.NaN;
   private static final int MAX_ID_LEN = 128;
   private static final BigInteger LONG_LIMIT = BigInteger.ONE.shiftLeft(63);
+  private static final BigInteger JSON_BIG_INT = BigInteger.TEN.pow(18);
 
   private enum Kind {
     BOOL,
@@ -149,7 +150,7 @@ final class ConfigFold {
   static Rules fold(String baseJson, String controlsJson) {
     ObjectNode base;
     try {
-      base = validate(parse(baseJson));
+      base = validate(parse(baseJson), true);
     } catch (JsonProcessingException e) {
       throw new IllegalArgumentException("detector config is not JSON: " + e.getOriginalMessage(), e);
     } catch (Invalid e) {
@@ -270,7 +271,7 @@ final class ConfigFold {
 
   private static ObjectNode apply(ObjectNode cfg, ObjectNode next, String part, List<String> problems) {
     try {
-      return validate(next);
+      return validate(next, false);
     } catch (Invalid e) {
       problems.add(part + e.getMessage());
       return cfg;
@@ -308,13 +309,17 @@ final class ConfigFold {
     return "[" + String.join(", ", codes) + "]";
   }
 
-  /** The config validated and normalised: fields in declaration order, canonical types, ids sorted. */
-  private static ObjectNode validate(JsonNode cfg) throws Invalid {
-    return validateModel(cfg, CONFIG, "", "DetectorConfig");
+  /**
+   * The config validated and normalised: fields in declaration order, canonical types, ids sorted.
+   * {@code json}: as {@code model_validate_json} (the file config), else as {@code model_validate} of the
+   * Python values (a control part); they differ in a few messages only.
+   */
+  private static ObjectNode validate(JsonNode cfg, boolean json) throws Invalid {
+    return validateModel(cfg, CONFIG, "", "DetectorConfig", json);
   }
 
-  private static ObjectNode validateModel(JsonNode input, List<Field> fields, String prefix, String model)
-      throws Invalid {
+  private static ObjectNode validateModel(
+      JsonNode input, List<Field> fields, String prefix, String model, boolean json) throws Invalid {
     if (!input.isObject()) {
       throw new Invalid(prefix.isEmpty() ? "DetectorConfig" : prefix.substring(0, prefix.length() - 1),
           "Input should be a valid dictionary or instance of " + model);
@@ -326,7 +331,7 @@ final class ConfigFold {
       if (value == null) {
         throw new Invalid(where, "Field required (the config is complete as model_dump_json writes it)");
       }
-      out.set(field.name(), convert(field, value, where));
+      out.set(field.name(), convert(field, value, where, json));
     }
     for (Iterator<String> names = input.fieldNames(); names.hasNext(); ) {
       String name = names.next();
@@ -337,12 +342,13 @@ final class ConfigFold {
     return out;
   }
 
-  private static JsonNode convert(Field field, JsonNode value, String where) throws Invalid {
+  private static JsonNode convert(Field field, JsonNode value, String where, boolean json)
+      throws Invalid {
     switch (field.kind()) {
       case RULE:
-        return validateModel(value, RULES.get(field.name()), where + ".", ruleModel(field.name()));
+        return validateModel(value, RULES.get(field.name()), where + ".", ruleModel(field.name()), json);
       case BOOL:
-        return NODES.booleanNode(toBool(value, where));
+        return NODES.booleanNode(toBool(value, where, json));
       case INT:
         BigInteger i = toInt(value, where);
         if (i.compareTo(BigInteger.valueOf((long) field.lo())) < 0) {
@@ -353,7 +359,7 @@ final class ConfigFold {
         }
         return NODES.numberNode(i.longValue());
       case FLOAT:
-        double x = toFloat(value, where);
+        double x = toFloat(value, where, json);
         if (field.loOpen() ? !(x > field.lo()) : !(x >= field.lo())) {
           throw new Invalid(where, "Input should be greater than " + (field.loOpen() ? "" : "or equal to ")
               + bound(field.lo()));
@@ -363,7 +369,7 @@ final class ConfigFold {
         }
         return NODES.numberNode(x);
       case IDS:
-        return toIds(value, where);
+        return toIds(value, where, json);
       default:
         throw new IllegalStateException(field.kind().name());
     }
@@ -389,26 +395,33 @@ final class ConfigFold {
     return BigDecimal.valueOf(b).stripTrailingZeros().toPlainString();
   }
 
-  private static boolean toBool(JsonNode v, String where) throws Invalid {
+  private static boolean toBool(JsonNode v, String where, boolean json) throws Invalid {
     if (v.isBoolean()) {
       return v.booleanValue();
     }
     if (v.isIntegralNumber()) {
-      return intAsBool(v.bigIntegerValue(), where);
+      BigInteger i = v.bigIntegerValue();
+      // pydantic's JSON reader keeps ints of 19 digits and more as big ints, Python's values beyond 64 bits
+      boolean big = json ? i.abs().compareTo(JSON_BIG_INT) >= 0 : i.bitLength() > 63;
+      return intAsBool(i, big, where);
     }
     if (v.isFloatingPointNumber()) {
       double d = v.doubleValue();
       if (!Double.isFinite(d) || d != Math.rint(d)) {
         throw new Invalid(where, "Input should be a valid boolean");
       }
-      return intAsBool(new BigDecimal(d).toBigInteger(), where);
+      BigInteger i = new BigDecimal(d).toBigInteger();
+      return intAsBool(i, i.bitLength() > 63, where);
     }
     throw new Invalid(where, "Input should be a valid boolean");
   }
 
-  private static boolean intAsBool(BigInteger i, String where) throws Invalid {
+  private static boolean intAsBool(BigInteger i, boolean big, String where) throws Invalid {
     if (i.signum() == 0 || i.equals(BigInteger.ONE)) {
       return i.signum() != 0;
+    }
+    if (big) {
+      throw new Invalid(where, "Input should be a valid boolean");
     }
     throw new Invalid(where, "Input should be a valid boolean, unable to interpret input");
   }
@@ -437,13 +450,13 @@ final class ConfigFold {
     throw new Invalid(where, "Input should be a valid integer");
   }
 
-  private static double toFloat(JsonNode v, String where) throws Invalid {
+  private static double toFloat(JsonNode v, String where, boolean json) throws Invalid {
     double d;
     if (v.isBoolean()) {
       d = v.booleanValue() ? 1.0 : 0.0;
     } else if (v.isIntegralNumber()) {
       d = v.bigIntegerValue().doubleValue();
-      if (Double.isInfinite(d)) {
+      if (Double.isInfinite(d) && !json) { // JSON reads it as infinity: "finite number" below
         throw new Invalid(where, "Input should be a valid number");
       }
     } else if (v.isFloatingPointNumber()) {
@@ -457,9 +470,9 @@ final class ConfigFold {
     return d;
   }
 
-  private static ArrayNode toIds(JsonNode v, String where) throws Invalid {
+  private static ArrayNode toIds(JsonNode v, String where, boolean json) throws Invalid {
     if (!v.isArray()) {
-      throw new Invalid(where, "Input should be a valid frozenset");
+      throw new Invalid(where, "Input should be a valid " + (json ? "array" : "frozenset"));
     }
     TreeSet<String> ids = new TreeSet<>();
     int index = 0;

@@ -32,8 +32,8 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.Text
  * {@code ["terminal_risk", frauds]}) and {@code combine} (a list of {@code [weights, ml_score, alpha]}).
  * Doubles travel as {@code float.hex()} text both ways. Each stdout line holds {@code config} (the effective
  * config, doubles as hex), {@code problems}, {@code hits} ({@code [code, reason, weight]} or null per call)
- * and {@code combine} ({@code [score, rule_score]} per combination), or {@code error} if the config is
- * invalid.
+ * ({@code ["raised", message]} where the hit is refused) and {@code combine} ({@code [score, rule_score]}
+ * per combination), or {@code error} if the config is invalid.
  */
 public final class RuleCheck {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -80,7 +80,13 @@ public final class RuleCheck {
     rules.problems().forEach(problems::add);
     ArrayNode hits = result.putArray("hits");
     for (JsonNode call : request.path("calls")) {
-      RuleHit hit = call(rules, call);
+      RuleHit hit;
+      try {
+        hit = call(rules, call);
+      } catch (IllegalArgumentException e) {
+        hits.addArray().add("raised").add(e.getMessage());
+        continue;
+      }
       if (hit == null) {
         hits.addNull();
       } else {
