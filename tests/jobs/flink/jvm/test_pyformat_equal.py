@@ -62,7 +62,7 @@ def _strings() -> list[str]:
 
 def _run(calls: list[list[Any]]) -> list[str]:
     stdin = "".join(json.dumps(call) + "\n" for call in calls).encode()
-    out = java_main(_MAIN, stdin=stdin).decode().splitlines()
+    out = java_main(_MAIN, stdin=stdin).decode().split("\n")[:-1]
     assert len(out) == len(calls)
     return [json.loads(line) for line in out]
 
