@@ -489,7 +489,7 @@ def _fold_cases(draw: st.DrawFn) -> tuple[DetectorConfig, str | None]:
             }
         )
     doc: str | None = None
-    for msg in draw(st.lists(_messages(), max_size=8)):
+    for msg in draw(st.lists(_messages(), max_size=6)):
         try:
             doc = accept_control(base, doc, msg)
         except ValueError:  # ControlError: refused, as the control manager refuses it
@@ -529,10 +529,10 @@ def _check_folds(cases: Iterable[tuple[DetectorConfig, str | None]]) -> dict[str
 
 
 def test_control_folds_equal_python() -> None:
-    cases = _collect(_fold_cases(), 1000)
+    cases = _collect(_fold_cases(), 800)
     seen = _check_folds(cases)
-    assert len(cases) >= 800
-    assert seen["changed"] >= 300 and seen["problems"] >= 100, seen
+    assert len(cases) >= 700
+    assert seen["changed"] >= 250 and seen["problems"] >= 80, seen
 
 
 def test_unreadable_documents_leave_the_file_config() -> None:
