@@ -261,7 +261,9 @@ class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
             " customer_id, event_time, scored_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (transaction_id, model_version) DO NOTHING"
         )
-        self.pending = runtime_context.get_list_state(ListStateDescriptor("model-score-rows", Types.STRING()))
+        self.pending = runtime_context.get_list_state(
+            ListStateDescriptor("model-score-rows", Types.PICKLED_BYTE_ARRAY())
+        )
         self.waiting = 0
         self.timer_at: int | None = None
         group = runtime_context.get_metrics_group()
@@ -286,8 +288,8 @@ class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
     def _flush(self) -> None:
         rows = [
             (tx_id, version, role, score, ml, alert, customer, _utc(event_ts), _utc(scored_at))
-            for text in (self.pending.get() or ())
-            for (tx_id, version, role, score, ml, alert, customer, event_ts, scored_at) in json.loads(text)
+            for entry in (self.pending.get() or ())
+            for (tx_id, version, role, score, ml, alert, customer, event_ts, scored_at) in _score_rows(entry)
         ]
         if rows:
             try:
@@ -308,6 +310,12 @@ class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
+
+
+def _score_rows(entry: str | tuple[tuple[Any, ...], ...]) -> Any:
+    """The rows of one pending entry: JSON from the JVM's decide step, or the tuple of rows that the Python
+    stage of earlier jobs stored (still in a savepoint taken by one)."""
+    return json.loads(entry) if isinstance(entry, str) else entry
 
 
 def _named(exc: Exception, message: str) -> Exception:

@@ -20,7 +20,7 @@ import org.apache.flink.util.Collector;
  * feature vector and the combination settings in force, so that {@link Decide} completes the decision after
  * the model scored a whole batch (FR-006 and the combination need the model's score).
  */
-public final class CustomerStage extends KeyedBroadcastProcessFunction<String, Event, String, Row> {
+public final class CustomerStage extends KeyedBroadcastProcessFunction<Row, Event, String, Row> {
     private static final long serialVersionUID = 1L;
     private static final double HOUR_S = 3600.0;
 
@@ -57,7 +57,7 @@ public final class CustomerStage extends KeyedBroadcastProcessFunction<String, E
                 if (!event.isFraud && stored != null) {
                     return; // a legitimate outcome changes nothing here
                 }
-                CustomerState st = stored == null ? new CustomerState() : CustomerState.fromBytes(stored);
+                CustomerState st = stored == null ? new CustomerState() : CustomerState.fromBytes(PickledState.unwrap(stored));
                 if (event.isFraud) {
                     st.fraudLabels += 1;
                     double delivered = event.confirmedMicros / 1e6;
@@ -68,7 +68,7 @@ public final class CustomerStage extends KeyedBroadcastProcessFunction<String, E
                 state.update(st.toBytes());
                 return;
             }
-            CustomerState st = stored == null ? new CustomerState() : CustomerState.fromBytes(stored);
+            CustomerState st = stored == null ? new CustomerState() : CustomerState.fromBytes(PickledState.unwrap(stored));
             if (event.eventTime() - st.lastTs > cfg.stateTtlS()) { // false while lastTs is NaN
                 st = new CustomerState();
             }

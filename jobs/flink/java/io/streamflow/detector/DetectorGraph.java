@@ -15,6 +15,12 @@ import org.apache.flink.types.Row;
 public final class DetectorGraph {
     static final TypeInformation<Event> EVENT = TypeInformation.of(Event.class);
 
+    /**
+     * The keyed stages' key: {@code Row(id)}, the key PyFlink's {@code KeyByKeySelector} gave the Python
+     * stages, so a savepoint of that job restores (same key serializer, same key groups).
+     */
+    static final TypeInformation<Row> KEY = Types.ROW(Types.STRING);
+
     private DetectorGraph() {}
 
     /** Kafka records ({@link ParseStage#RECORD}) to events; deferred records on {@link ParseStage#DEFERRED}. */
@@ -34,7 +40,7 @@ public final class DetectorGraph {
     public static SingleOutputStreamOperator<Event> terminalStage(
             DataStream<Event> events, BroadcastStream<String> controls, String baseConfigJson) {
         return events
-                .keyBy(new ByTerminal(), Types.STRING)
+                .keyBy(new ByTerminal(), KEY)
                 .connect(controls)
                 .process(new TerminalStage(baseConfigJson), EVENT)
                 .name("terminal-stage")
@@ -47,7 +53,7 @@ public final class DetectorGraph {
             String baseConfigJson,
             boolean features) {
         return enriched
-                .keyBy(new ByCustomer(), Types.STRING)
+                .keyBy(new ByCustomer(), KEY)
                 .connect(controls)
                 .process(new CustomerStage(baseConfigJson, features), Records.SCORING)
                 .name("customer-stage")
@@ -91,22 +97,26 @@ public final class DetectorGraph {
     }
 
     /** The key of stage 1. */
-    static final class ByTerminal implements KeySelector<Event, String> {
+    static final class ByTerminal implements KeySelector<Event, Row> {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public String getKey(Event e) {
-            return e.terminalId;
+        public Row getKey(Event e) {
+            Row key = new Row(1);
+            key.setField(0, e.terminalId);
+            return key;
         }
     }
 
     /** The key of stage 2. */
-    static final class ByCustomer implements KeySelector<Event, String> {
+    static final class ByCustomer implements KeySelector<Event, Row> {
         private static final long serialVersionUID = 1L;
 
         @Override
-        public String getKey(Event e) {
-            return e.customerId;
+        public Row getKey(Event e) {
+            Row key = new Row(1);
+            key.setField(0, e.customerId);
+            return key;
         }
     }
 }

@@ -28,10 +28,18 @@ final class JsonText {
         return out.toString();
     }
 
-    /** ISO-8601 in UTC with a {@code Z}, as pydantic writes an aware UTC datetime. */
+    /**
+     * ISO-8601 in UTC as pydantic writes an aware UTC datetime: seconds, then six fraction digits unless
+     * the microseconds are zero, then {@code Z}.
+     */
     static String isoMicros(long micros) {
-        return Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L), Math.floorMod(micros, 1_000_000L) * 1000L)
-                .toString();
+        long seconds = Math.floorDiv(micros, 1_000_000L);
+        int fraction = (int) Math.floorMod(micros, 1_000_000L);
+        String whole = Instant.ofEpochSecond(seconds).toString(); // ...:SSZ
+        if (fraction == 0) {
+            return whole;
+        }
+        return whole.substring(0, whole.length() - 1) + String.format(".%06dZ", fraction);
     }
 
     static void nullableNumber(JsonGenerator g, String field, Double value) throws IOException {

@@ -8,6 +8,7 @@ import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.streaming.api.functions.co.KeyedBroadcastProcessFunction;
+import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
 /**
@@ -15,7 +16,7 @@ import org.apache.flink.util.Collector;
  * {@code apply_label_terminal}): adds the terminal's recent activity, confirmed frauds and ML terminal
  * features to a transaction; a label updates the terminal's fraud risk. Both go on to the customer stage.
  */
-public final class TerminalStage extends KeyedBroadcastProcessFunction<String, Event, String, Event> {
+public final class TerminalStage extends KeyedBroadcastProcessFunction<Row, Event, String, Event> {
     private static final long serialVersionUID = 1L;
     private static final double HOUR_S = 3600.0;
 
@@ -45,7 +46,7 @@ public final class TerminalStage extends KeyedBroadcastProcessFunction<String, E
             byte[] stored = state.value();
             if (event.isTransaction()) {
                 double ts = event.eventTime();
-                TerminalState st = stored == null ? new TerminalState() : TerminalState.fromBytes(stored);
+                TerminalState st = stored == null ? new TerminalState() : TerminalState.fromBytes(PickledState.unwrap(stored));
                 if (ts - st.lastTs > cfg.stateTtlS()) { // false while lastTs is NaN
                     st = new TerminalState();
                 }
@@ -63,7 +64,7 @@ public final class TerminalStage extends KeyedBroadcastProcessFunction<String, E
                 st.observe(ts, event.amount);
                 state.update(st.toBytes());
             } else {
-                TerminalState st = stored == null ? new TerminalState() : TerminalState.fromBytes(stored);
+                TerminalState st = stored == null ? new TerminalState() : TerminalState.fromBytes(PickledState.unwrap(stored));
                 st.labels += 1;
                 if (event.isFraud) {
                     st.fraudLabels += 1;
