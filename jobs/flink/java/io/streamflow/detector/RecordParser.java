@@ -31,7 +31,7 @@ public final class RecordParser {
     private static final int MAX_ID_LENGTH = 128;
     private static final double MAX_AMOUNT = 1_000_000.0;
     private static final int MAX_FLOAT_CHARS = 40;
-    private static final int MAX_LONG_CHARS = 18;
+    private static final int MAX_LONG_CHARS = 20;
     private static final int MAX_UNKNOWN_NUMBER_CHARS = 1000;
     private static final long DEFER = Long.MIN_VALUE;
     private static final long MIN_UTC_MICROS = epochDay(2000, 1, 1) * 86_400_000_000L;
@@ -314,21 +314,22 @@ public final class RecordParser {
         return p.currentToken() == JsonToken.END_OBJECT && p.nextToken() == null;
     }
 
-    /** A strict int >= 1 that fits a long, or 0 (deferred: floats, bools, strings, null, huge ints). */
+    /** A strict int that fits a long, or 0 (deferred: floats, bools, strings, null, ints beyond a long). */
     private static long version(JsonParser p, JsonToken t) throws IOException {
-        if (t != JsonToken.VALUE_NUMBER_INT || p.getTextLength() > MAX_LONG_CHARS) {
-            return 0;
-        }
-        return p.getLongValue();
+        return t == JsonToken.VALUE_NUMBER_INT && fitsLong(p) ? p.getLongValue() : 0;
+    }
+
+    private static boolean fitsLong(JsonParser p) throws IOException {
+        return p.getTextLength() <= MAX_LONG_CHARS && p.getNumberType() != JsonParser.NumberType.BIG_INTEGER;
     }
 
     /**
      * A JSON number as pydantic's strict float takes it (an int converted, a float read correctly rounded, as
-     * jiter does), or NaN to defer (bools, strings, ints too long to matter, floats longer than tested).
+     * jiter does), or NaN to defer (bools, strings, ints beyond a long, floats longer than tested).
      */
     private static double number(JsonParser p, JsonToken t) throws IOException {
         if (t == JsonToken.VALUE_NUMBER_INT) {
-            return p.getTextLength() > MAX_LONG_CHARS ? Double.NaN : (double) p.getLongValue();
+            return fitsLong(p) ? (double) p.getLongValue() : Double.NaN;
         }
         if (t == JsonToken.VALUE_NUMBER_FLOAT && p.getTextLength() <= MAX_FLOAT_CHARS) {
             double d = Double.parseDouble(p.getText());

@@ -1,5 +1,6 @@
 package io.streamflow.detector.tools;
 
+import io.streamflow.detector.CanonicalJson;
 import io.streamflow.detector.ParsedLabel;
 import io.streamflow.detector.ParsedTransaction;
 import io.streamflow.detector.RecordParser;
@@ -24,11 +25,18 @@ import java.util.List;
  *
  * <p>{@code --bench N}: parses the given payloads round-robin, N times per kind after a warm-up, and prints
  * {@code {"transaction_ns":..,"label_ns":..}}: nanoseconds per parse.
+ *
+ * <p>{@code --spell}: stdin lines of doubles as raw IEEE bits (a signed long); stdout each as
+ * {@link CanonicalJson#appendDouble} writes it.
  */
 public final class ParseCheck {
     private ParseCheck() {}
 
     public static void main(String[] args) throws IOException {
+        if (args.length == 1 && args[0].equals("--spell")) {
+            spell();
+            return;
+        }
         List<byte[]> transactions = new ArrayList<>();
         List<byte[]> labels = new ArrayList<>();
         List<Boolean> order = new ArrayList<>();
@@ -63,6 +71,18 @@ public final class ParseCheck {
             } else {
                 describe(line, RecordParser.label(labels.get(l++)));
             }
+            out.append(line).append('\n');
+        }
+        out.flush();
+    }
+
+    private static void spell() throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
+        Writer out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8), 1 << 16);
+        StringBuilder line = new StringBuilder(32);
+        for (String bits = in.readLine(); bits != null; bits = in.readLine()) {
+            line.setLength(0);
+            CanonicalJson.appendDouble(line, Double.longBitsToDouble(Long.parseLong(bits.trim())));
             out.append(line).append('\n');
         }
         out.flush();
