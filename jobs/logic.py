@@ -20,16 +20,20 @@ from typing import Any, Final, NamedTuple
 from fraud_jobs.config import DetectorConfig
 from fraud_jobs.rules import combine
 from fraud_jobs.schemas import Channel, FraudAlert, Label, PaymentMethod, RuleHit, Transaction, alert_id_for
-from fraud_jobs.scoring import Scorer
+from fraud_jobs.scoring import Scorer, score_rows
 from fraud_jobs.state import CustomerState, TerminalState
 from fraud_models import features as feat
 
 __all__ = [
     "EnrichedTransaction",
+    "PendingDecision",
+    "ScoreError",
     "ScoreRecord",
     "apply_label_customer",
     "apply_label_terminal",
     "customer_step",
+    "customer_update",
+    "decide",
     "terminal_step",
 ]
 
@@ -152,53 +156,36 @@ class ScoreRecord(NamedTuple):
     """Why the shadow could not score this transaction (the active outcome stands regardless)."""
 
 
-def _ml_score(scorer: Scorer, x: tuple[float, ...], tx: Transaction) -> float:
-    raw = float(scorer.score(x))
-    if math.isnan(raw):
-        raise ValueError(f"scorer {scorer.version} returned NaN for transaction {tx.transaction_id}")
-    return min(1.0, max(0.0, raw))
+class PendingDecision(NamedTuple):
+    """A transaction after the customer stage, waiting for its model scores (the stream's scoring row).
+
+    The customer stage has judged it against the history and recorded it; FR-006 and the combination wait
+    for the model, which scores a whole batch at once (so the model never sees one row at a time, in the
+    stream or in replay)."""
+
+    tx: Transaction
+    hits: tuple[RuleHit, ...]
+    """FR-001..FR-005, in code order."""
+    risk: RuleHit | None
+    """FR-007."""
+    cfg: DetectorConfig
+    """The live config the customer stage used (its alpha, threshold and FR-006 settings decide)."""
+    x: tuple[float, ...] | None
+    """The feature vector (None: no model scores)."""
 
 
-def _expired(last_ts: float, ts: float, ttl_s: float) -> bool:
-    return ts - last_ts > ttl_s  # False while last_ts is NaN (no history yet)
+class ScoreError(Exception):
+    """The active model could not score a transaction; the text is the dead letter's message."""
 
 
-def terminal_step(
-    tstate: bytes | None, tx: Transaction, cfg: DetectorConfig
-) -> tuple[bytes, EnrichedTransaction]:
-    """Stage 1 (keyed by terminal_id): enrich ``tx`` with the terminal's state, then record it."""
-    ts = tx.event_time.timestamp()
-    st = TerminalState.from_bytes(tstate) if tstate else TerminalState()
-    if _expired(st.last_ts, ts, cfg.state_ttl_s):
-        st = TerminalState()
-    features: tuple[float, ...] = ()
-    if cfg.ml_features:
-        fstate = (
-            feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
-        )
-        features = feat.terminal_features(fstate, ts, cfg.label_delay_s)
-        feat.terminal_observe(fstate, ts)
-        st.features = fstate.to_bytes()
-    recent = st.count_since(ts - _HOUR_S)
-    frauds = st.confirmed_frauds(ts, cfg.terminal_risk.window_s)
-    st.observe(ts, tx.amount)
-    return st.to_bytes(), EnrichedTransaction(tx, recent, frauds, features)
+def customer_update(
+    cstate: bytes | None, enriched: EnrichedTransaction, cfg: DetectorConfig, features: bool
+) -> tuple[bytes, PendingDecision]:
+    """Stage 2 (keyed by customer_id) up to the model: the rules against the customer's history *before*
+    the transaction, its feature vector (``features``: a model scores), then the history records it.
 
-
-def customer_step(
-    cstate: bytes | None,
-    enriched: EnrichedTransaction,
-    cfg: DetectorConfig,
-    scorer: Scorer | None = None,
-    detection_time: datetime | None = None,
-    shadow: Scorer | None = None,
-) -> tuple[bytes, ScoreRecord, FraudAlert | None]:
-    """Stage 2 (keyed by customer_id): rules against the customer's history, ML score, combination, alert.
-
-    Rules judge the transaction against the history *before* it; then the history records it. A scorer
-    error propagates (the caller sends the transaction to the DLQ with stage ``score``). A ``shadow``
-    scorer scores the same feature vector with the same rule hits (its own FR-006 check replacing the
-    active one's); its outcome only goes into the record, and its errors only into ``shadow_error``.
+    Raises ValueError when a model scores but ``ml_features`` is off (nothing to score; the caller
+    dead-letters the transaction and keeps the state as it was).
     """
     tx = enriched.tx
     ts = tx.event_time.timestamp()
@@ -240,45 +227,22 @@ def customer_step(
     if hit is not None:
         hits.append(hit)
 
-    ml_score: float | None = None
     fstate: feat.CustomerFeatureState | None = None
     if cfg.ml_features:
         fstate = (
             feat.CustomerFeatureState.from_bytes(st.features) if st.features else feat.CustomerFeatureState()
         )
     x: tuple[float, ...] | None = None
-    if scorer is not None or shadow is not None:
+    if features:
         if fstate is None:
             raise ValueError("a scorer needs ml_features enabled (the model scores those features)")
         customer = feat.customer_features(fstate, ts, amount, lat, lon)
         x = feat.assemble(amount, ts, customer, enriched.terminal_features)
-    if scorer is not None and x is not None:
-        ml_score = _ml_score(scorer, x, tx)
     risk = cfg.terminal_risk.check(enriched.terminal_confirmed_frauds)
-    shadow_out: tuple[float, float, bool] | None = None
-    shadow_error: str | None = None
-    if shadow is not None and x is not None:
-        try:
-            shadow_ml = _ml_score(shadow, x, tx)
-            shadow_hits = list(hits)
-            for extra in (cfg.anomaly.check(shadow_ml, shadow.version), risk):
-                if extra is not None:
-                    shadow_hits.append(extra)
-            shadow_score = combine(shadow_hits, shadow_ml, cfg.alpha)[0]
-            shadow_out = (shadow_score, shadow_ml, shadow_score >= cfg.alert_threshold)
-        except Exception as exc:  # the shadow must never change the active outcome
-            shadow_error = f"{type(exc).__name__}: {exc}"
-    if scorer is not None:
-        hit = cfg.anomaly.check(ml_score, scorer.version)
-        if hit is not None:
-            hits.append(hit)
-    if risk is not None:
-        hits.append(risk)
     if fstate is not None:
         feat.customer_observe(fstate, ts, amount, lat, lon)
         st.features = fstate.to_bytes()
 
-    score, rule_score = combine(hits, ml_score, cfg.alpha)
     st.observe_amount(amount)
     st.push_time(ts)
     hours[hour] += 1
@@ -286,21 +250,67 @@ def customer_step(
         st.geo_lat, st.geo_lon, st.geo_ts = lat, lon, ts
     if not ts <= st.last_ts:
         st.last_ts = ts
+    return st.to_bytes(), PendingDecision(tx, tuple(hits), risk, cfg, x)
 
+
+def _usable(raw: float | str | None, version: str, tx: Transaction) -> float:
+    """A model's score clipped to [0, 1]; raises ScoreError with the reason it cannot be used."""
+    if isinstance(raw, str):
+        raise ScoreError(raw)
+    if raw is None or math.isnan(raw):
+        raise ScoreError(f"ValueError: scorer {version} returned NaN for transaction {tx.transaction_id}")
+    return min(1.0, max(0.0, float(raw)))
+
+
+def decide(
+    pending: PendingDecision,
+    model: tuple[str, float | str | None] | None = None,
+    shadow: tuple[str, float | str | None] | None = None,
+    detection_time: datetime | None = None,
+) -> tuple[ScoreRecord, FraudAlert | None]:
+    """FR-006, the combined score and the alert, once the models scored (``(version, raw score or the
+    error text)`` each; ``fraud_jobs.scoring.score_rows`` gives them). The shadow's outcome only goes
+    into the record. Raises ScoreError when the active model's score is unusable."""
+    tx, cfg = pending.tx, pending.cfg
+    hits = list(pending.hits)
+    ml_score = _usable(model[1], model[0], tx) if model is not None else None
+    shadow_out: tuple[float, float, bool] | None = None
+    shadow_error: str | None = None
+    if shadow is not None:
+        try:
+            shadow_ml = _usable(shadow[1], shadow[0], tx)
+        except ScoreError as exc:
+            shadow_error = str(exc)
+        else:
+            shadow_hits = list(hits)
+            for extra in (cfg.anomaly.check(shadow_ml, shadow[0]), pending.risk):
+                if extra is not None:
+                    shadow_hits.append(extra)
+            shadow_score = combine(shadow_hits, shadow_ml, cfg.alpha)[0]
+            shadow_out = (shadow_score, shadow_ml, shadow_score >= cfg.alert_threshold)
+    if model is not None:
+        hit = cfg.anomaly.check(ml_score, model[0])
+        if hit is not None:
+            hits.append(hit)
+    if pending.risk is not None:
+        hits.append(pending.risk)
+    score, rule_score = combine(hits, ml_score, cfg.alpha)
+    ts = tx.event_time.timestamp()
     is_alert = score >= cfg.alert_threshold
+    version = model[0] if model is not None else None
     record = ScoreRecord(
         tx.transaction_id,
         tx.customer_id,
         tx.terminal_id,
         ts,
-        amount,
+        tx.amount,
         score,
         rule_score,
         ml_score,
         tuple([h.code for h in hits]) if hits else (),
         is_alert,
-        scorer.version if scorer is not None else None,
-        shadow.version if shadow is not None else None,
+        version,
+        shadow[0] if shadow is not None else None,
         shadow_out[0] if shadow_out is not None else None,
         shadow_out[1] if shadow_out is not None else None,
         shadow_out[2] if shadow_out is not None else None,
@@ -313,16 +323,66 @@ def customer_step(
             transaction_id=tx.transaction_id,
             customer_id=tx.customer_id,
             terminal_id=tx.terminal_id,
-            amount=amount,
+            amount=tx.amount,
             score=score,
             rule_score=rule_score,
             ml_score=ml_score,
             rule_hits=tuple(hits),
-            model_version=scorer.version if scorer is not None else None,
+            model_version=version,
             event_time=tx.event_time,
             detection_time=detection_time or datetime.now(UTC),
         )
-    return st.to_bytes(), record, alert
+    return record, alert
+
+
+def _expired(last_ts: float, ts: float, ttl_s: float) -> bool:
+    return ts - last_ts > ttl_s  # False while last_ts is NaN (no history yet)
+
+
+def terminal_step(
+    tstate: bytes | None, tx: Transaction, cfg: DetectorConfig
+) -> tuple[bytes, EnrichedTransaction]:
+    """Stage 1 (keyed by terminal_id): enrich ``tx`` with the terminal's state, then record it."""
+    ts = tx.event_time.timestamp()
+    st = TerminalState.from_bytes(tstate) if tstate else TerminalState()
+    if _expired(st.last_ts, ts, cfg.state_ttl_s):
+        st = TerminalState()
+    features: tuple[float, ...] = ()
+    if cfg.ml_features:
+        fstate = (
+            feat.TerminalFeatureState.from_bytes(st.features) if st.features else feat.TerminalFeatureState()
+        )
+        features = feat.terminal_features(fstate, ts, cfg.label_delay_s)
+        feat.terminal_observe(fstate, ts)
+        st.features = fstate.to_bytes()
+    recent = st.count_since(ts - _HOUR_S)
+    frauds = st.confirmed_frauds(ts, cfg.terminal_risk.window_s)
+    st.observe(ts, tx.amount)
+    return st.to_bytes(), EnrichedTransaction(tx, recent, frauds, features)
+
+
+def customer_step(
+    cstate: bytes | None,
+    enriched: EnrichedTransaction,
+    cfg: DetectorConfig,
+    scorer: Scorer | None = None,
+    detection_time: datetime | None = None,
+    shadow: Scorer | None = None,
+) -> tuple[bytes, ScoreRecord, FraudAlert | None]:
+    """Stage 2 whole, for one transaction: :func:`customer_update`, the models scoring its vector as a
+    batch of one (the same :func:`fraud_jobs.scoring.score_rows` the stream uses), then :func:`decide`.
+
+    Raises ScoreError when the active model cannot score it (the returned state is then lost to the
+    caller, unlike in the stream, which keeps it: use the two steps to keep it).
+    """
+    new_state, pending = customer_update(cstate, enriched, cfg, scorer is not None or shadow is not None)
+    model = shadow_raw = None
+    if scorer is not None and pending.x is not None:
+        model = (scorer.version, score_rows(scorer, [pending.x])[0])
+    if shadow is not None and pending.x is not None:
+        shadow_raw = (shadow.version, score_rows(shadow, [pending.x])[0])
+    record, alert = decide(pending, model, shadow_raw, detection_time)
+    return new_state, record, alert
 
 
 def apply_label_terminal(tstate: bytes | None, label: Label, cfg: DetectorConfig) -> bytes:

@@ -29,10 +29,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fraud_jobs.config import DetectorConfig, apply_control
 from fraud_jobs.logic import (
+    PendingDecision,
+    ScoreError,
     ScoreRecord,
     apply_label_customer,
     apply_label_terminal,
-    customer_step,
+    customer_update,
+    decide,
     terminal_step,
 )
 from fraud_jobs.schemas import (
@@ -48,7 +51,7 @@ from fraud_jobs.schemas import (
     decode_json_object,
     validate_transaction,
 )
-from fraud_jobs.scoring import Scorer, check_scorer
+from fraud_jobs.scoring import Scorer, check_scorer, score_rows
 from fraud_models.data import Transactions
 from fraud_models.progress import progress_bar
 
@@ -65,6 +68,9 @@ __all__ = [
 
 HANDBOOK_COLUMNS: Final = ("TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT")
 _LABEL_FIELD: Final = "is_fraud"
+_SCORE_BATCH: Final = 1000
+"""Transactions the model scores at once (the stream's default bundle: the same function, other batches,
+the same bits)."""
 _PROGRESS_EVERY: Final = 1024  # transactions per bar update: a per-event update would cost more than it shows
 
 
@@ -281,6 +287,34 @@ def replay(
     records: list[ScoreRecord] = []
     labels: list[bool | None] = []
     bar = progress_bar(progress, total=len(order), desc="replay", unit="tx", unit_scale=True)
+    waiting: list[tuple[int, PendingDecision]] = []
+
+    def _dead(tx: Transaction, message: str, stage: Stage) -> None:
+        dl = dead_letter(tx.model_dump_json(), ErrorType.PROCESSING_ERROR, message, stage)
+        summary.dead_letters[dl.error_type.value] += 1
+        if dlq_out is not None:
+            dlq_out.write(dl.model_dump_json() + "\n")
+
+    def decide_waiting() -> None:
+        """The model scores the waiting transactions as one batch, as the stream's scoring step does."""
+        raw = score_rows(scorer, [d.x or () for _, d in waiting]) if scorer is not None else None
+        for k, (i, decision) in enumerate(waiting):
+            model = (scorer.version, raw[k]) if scorer is not None and raw is not None else None
+            try:
+                record, alert = decide(decision, model, detection_time=decision.tx.event_time)
+            except ScoreError as exc:
+                _dead(decision.tx, str(exc), Stage.SCORE)
+                continue
+            records.append(record)
+            labels.append(data.labels[i])
+            summary.hits_by_rule.update(record.rule_codes)
+            if alert is not None:
+                summary.alerts += 1
+                summary.alerts_by_rule.update(record.rule_codes)
+                if alerts_out is not None:
+                    alerts_out.write(alert.model_dump_json() + "\n")
+        waiting.clear()
+
     for n, i in enumerate(order, start=1):
         if not n % _PROGRESS_EVERY:
             bar.update(_PROGRESS_EVERY)
@@ -297,25 +331,15 @@ def replay(
         try:
             terminals[tx.terminal_id], enriched = terminal_step(terminals.get(tx.terminal_id), tx, cfg)
             stage = Stage.SCORE
-            customers[tx.customer_id], record, alert = customer_step(
-                customers.get(tx.customer_id), enriched, cfg, scorer, detection_time=tx.event_time
+            customers[tx.customer_id], decision = customer_update(
+                customers.get(tx.customer_id), enriched, cfg, scorer is not None
             )
         except Exception as exc:  # one bad event must not stop the stream; it goes to the DLQ with the reason
-            dl = dead_letter(
-                tx.model_dump_json(), ErrorType.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}", stage
-            )
-            summary.dead_letters[dl.error_type.value] += 1
-            if dlq_out is not None:
-                dlq_out.write(dl.model_dump_json() + "\n")
+            _dead(tx, f"{type(exc).__name__}: {exc}", stage)
             continue
-        records.append(record)
-        labels.append(data.labels[i])
-        summary.hits_by_rule.update(record.rule_codes)
-        if alert is not None:
-            summary.alerts += 1
-            summary.alerts_by_rule.update(record.rule_codes)
-            if alerts_out is not None:
-                alerts_out.write(alert.model_dump_json() + "\n")
+        waiting.append((i, decision))
+        if len(waiting) >= _SCORE_BATCH:
+            decide_waiting()
         is_fraud = data.labels[i]
         if is_fraud is not None:
             confirmed = tx.event_time + delay
@@ -332,6 +356,7 @@ def replay(
                     ),
                 )
             )
+    decide_waiting()
     bar.update(len(order) - bar.n)
     bar.close()
     summary.scored = len(records)

@@ -8,11 +8,11 @@ rules keep working (and tests run) without a trained model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
 
-__all__ = ["ConstantScorer", "Scorer", "ScorerMismatchError", "check_scorer"]
+__all__ = ["ConstantScorer", "Scorer", "ScorerMismatchError", "check_scorer", "score_rows"]
 
 
 @runtime_checkable
@@ -63,3 +63,34 @@ class ConstantScorer:
         if len(x) != len(FEATURE_NAMES):
             raise ValueError(f"expected {len(FEATURE_NAMES)} features, got {len(x)}")
         return self._value
+
+
+def score_rows(scorer: Scorer, rows: Sequence[Sequence[float]]) -> list[float | str]:
+    """Each row's raw score, or the text of the error that row raised (``Type: message``).
+
+    The rows are scored as one batch (``score_batch`` when the scorer has it, as the stream's pandas UDF
+    scores an Arrow batch): the stream and replay call this same function, so both see the same bits (a
+    tree ensemble summed row by row differs from its batch form in the last bits). A batch that raises is
+    scored again row by row, to find the rows at fault.
+    """
+    score_batch: Any = getattr(scorer, "score_batch", None)
+    try:
+        if score_batch is not None:
+            import numpy as np
+
+            return [float(v) for v in score_batch(np.asarray(rows, dtype=np.float64))]
+        return [float(scorer.score(row)) for row in rows]
+    except Exception:
+        pass
+    out: list[float | str] = []
+    for row in rows:
+        try:
+            if score_batch is not None:
+                import numpy as np
+
+                out.append(float(score_batch(np.asarray([row], dtype=np.float64))[0]))
+            else:
+                out.append(float(scorer.score(row)))
+        except Exception as exc:
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out

@@ -11,6 +11,7 @@ never a silent drop).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -31,7 +32,7 @@ from fraud_jobs.schemas import (
     parse_label,
     parse_transaction,
 )
-from fraud_jobs.scoring import Scorer
+from fraud_jobs.scoring import Scorer, score_rows
 from pyflink.common import Row, Types
 from pyflink.datastream import OutputTag, RuntimeContext
 from pyflink.datastream.functions import (
@@ -55,7 +56,6 @@ __all__ = [
     "ModelScoreWriter",
     "ParseControl",
     "ParseFallback",
-    "batch_scores",
     "load_scorer",
     "model_score_udf",
 ]
@@ -210,30 +210,18 @@ def model_score_udf(uri: str, sha256: str | None, role: str = "active") -> Any:
             block = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
             self.rows.inc(len(block))
             self.batches.inc()
-            errors: list[str | None] = [None] * len(block)
-            try:
-                scores = np.asarray(batch_scores(self.scorer, block), dtype=np.float64)
-            except Exception:  # find the rows that fail, score the others
-                scores = np.full(len(block), np.nan)
-                for i, row in enumerate(block.tolist()):
-                    try:
-                        scores[i] = float(self.scorer.score(row))
-                    except Exception as exc:
-                        errors[i] = f"{type(exc).__name__}: {exc}"
-            return pd.DataFrame({"ml": scores, "ml_error": errors})
+            raw = score_rows(self.scorer, block)
+            return pd.DataFrame(
+                {
+                    "ml": [v if isinstance(v, float) else math.nan for v in raw],
+                    "ml_error": [v if isinstance(v, str) else None for v in raw],
+                }
+            )
 
     result = DataTypes.ROW(
         [DataTypes.FIELD("ml", DataTypes.DOUBLE()), DataTypes.FIELD("ml_error", DataTypes.STRING())]
     )
     return udf(ModelScore(), result_type=result, func_type="pandas")
-
-
-def batch_scores(scorer: Scorer, block: Any) -> Any:
-    """Scores of the rows of ``block``: the scorer's ``score_batch`` when it has one, else row by row."""
-    score_batch = getattr(scorer, "score_batch", None)
-    if score_batch is not None:
-        return score_batch(block)
-    return [scorer.score(row) for row in block.tolist()]
 
 
 class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]

@@ -11,7 +11,6 @@ control message at the same place. Every score record, alert and dead letter is 
 from __future__ import annotations
 
 import json
-import math
 import zlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -39,9 +38,6 @@ pytestmark = [pytest.mark.flink, pytest.mark.kafka]
 RECORDS = 52_000
 SPLIT_DAYS = 6
 DELAY = timedelta(days=7)
-SCORE_TOLERANCE = 1e-12
-"""The stream scores a batch (``score_batch``), the replay one row at a time (``score``): the same trees,
-summed in another order, may differ in the last bits; every decision must still be identical."""
 
 
 def _model(work: Path) -> dict[str, Any]:
@@ -53,7 +49,7 @@ def _model(work: Path) -> dict[str, Any]:
         x[:, FEATURE_NAMES.index(n)]
         for n in ("amount", "customer_amount_zscore_30d", "terminal_risk_7d", "customer_nb_tx_1h")
     )
-    y = (signal + rng.normal(scale=0.7, size=len(x)) > 3.0).astype(int)
+    y = (signal + rng.normal(scale=0.7, size=len(x)) > 1.5).astype(int)
     estimator = make_estimator("hist_gradient_boosting", {"max_iter": 40}).fit(x, y)
     model = compile_model(
         estimator, algorithm="hist_gradient_boosting", columns=list(range(len(FEATURE_NAMES))), version="eq-1"
@@ -71,9 +67,9 @@ def _shifted(payload: bytes, by: timedelta) -> bytes:
 
 
 def _confirmed_fraud(record: dict[str, Any]) -> bool:
-    """The analysts' verdict: the generator's frauds, and one transaction in 50 more (the generator injects
+    """The analysts' verdict: the generator's frauds, and one transaction in 400 more (the generator injects
     its frauds late in the stream, so without these phase A would confirm none and FR-007 never fire)."""
-    return bool(record["is_fraud"]) or zlib.crc32(record["transaction_id"].encode()) % 50 == 0
+    return bool(record["is_fraud"]) or zlib.crc32(record["transaction_id"].encode()) % 400 == 0
 
 
 def _label(record: dict[str, Any]) -> bytes:
@@ -133,6 +129,12 @@ def test_the_stream_decides_every_event_as_replay(
 
     topics = {role: kafka_topic_factory(role, partitions=1) for role in ROLES}
     model = _model(tmp_path)
+    scorer = load_model(model["uri"], expected_sha256=model["sha256"], expected_schema_id=FEATURE_SCHEMA_ID)
+    # FR-006 fires on the top 5% of this model's scores over phase A (the model is trained on noise)
+    probe = tmp_path / "probe.jsonl"
+    probe.write_text("".join(p.decode() + "\n" for p in valid_a), encoding="utf-8")
+    probed, _, _ = replay(load_input(probe), DetectorConfig(), scorer)
+    anomaly = float(np.floor(np.quantile([r.ml_score for r in probed], 0.95) * 1e4) / 1e4)
     blocked = gen.control.blocklist_add
     settings = detector_settings(
         kafka_bootstrap,
@@ -140,6 +142,7 @@ def test_the_stream_decides_every_event_as_replay(
         flink_jars,
         tmp_path / "checkpoints",
         blocklist={"customers": list(blocked.customers), "terminals": list(blocked.terminals)},
+        anomaly={"threshold": anomaly},
     )
     port = free_port()
     settings = JobSettings.model_validate(settings.model_dump() | {"model": model}).with_flink(
@@ -190,7 +193,7 @@ def test_the_stream_decides_every_event_as_replay(
     records, _, summary = replay(
         load_input(source),
         cfg,
-        load_model(model["uri"], expected_sha256=model["sha256"], expected_schema_id=FEATURE_SCHEMA_ID),
+        scorer,
         replay_alerts,
         controls=[(first_b, control)],
     )
@@ -198,16 +201,17 @@ def test_the_stream_decides_every_event_as_replay(
 
     by_tx = {s["transaction_id"]: s for s in scores.records}
     assert len(by_tx) == len(scores.records) == len(records) == len(valid_a) + len(valid_b)
-    differences = 0
     for record in records:
         streamed = by_tx[record.transaction_id]
         assert streamed["rule_codes"] == list(record.rule_codes), record.transaction_id
         assert streamed["alert"] == record.alert, record.transaction_id
         assert record.ml_score is not None and streamed["ml_score"] is not None
-        assert math.isclose(streamed["ml_score"], record.ml_score, rel_tol=0, abs_tol=SCORE_TOLERANCE)
-        assert math.isclose(streamed["score"], record.score, rel_tol=0, abs_tol=SCORE_TOLERANCE)
-        assert math.isclose(streamed["rule_score"], record.rule_score, rel_tol=0, abs_tol=0)
-        differences += streamed["score"] != record.score
+        # bit for bit: both score batches with fraud_jobs.scoring.score_rows (other batches, the same bits)
+        assert (streamed["ml_score"], streamed["score"], streamed["rule_score"]) == (
+            record.ml_score,
+            record.score,
+            record.rule_score,
+        ), record.transaction_id
     codes = Counter(c for r in records for c in r.rule_codes)
     assert {"FR-001", "FR-002", "FR-003", "FR-004", "FR-005", "FR-006", "FR-007"} <= set(codes), codes
 
@@ -232,5 +236,5 @@ def test_the_stream_decides_every_event_as_replay(
     assert Counter((d["error_type"], d["error_message"]) for d in dead) == expected_dead
     print(
         f"\n{len(records)} transactions, {len(labels)} labels, {len(dead)} dead letters, "
-        f"{len(got_alerts)} alerts: identical decisions; {differences} scores differ in the last bits"
+        f"{len(got_alerts)} alerts: identical decisions and scores"
     )
