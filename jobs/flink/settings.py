@@ -148,7 +148,7 @@ class FlinkSettings(_Strict):
     checkpoint_dir: str | None = None
     restore_from: str | None = None
     """A savepoint or retained checkpoint to start from (execution.state-recovery.path)."""
-    execution_mode: Literal["thread", "process"] = "process"
+    execution_mode: Literal["thread", "process"] = "thread"
     bundle_size: int = Field(default=1000, ge=1)
     bundle_time_ms: int = Field(default=50, ge=1)
     """Python bundles (process mode only: thread mode calls Python per element, without bundles)."""
