@@ -8,9 +8,13 @@ rules keep working (and tests run) without a trained model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["ConstantScorer", "Scorer", "ScorerMismatchError", "check_scorer", "score_rows"]
 
@@ -65,7 +69,9 @@ class ConstantScorer:
         return self._value
 
 
-def score_rows(scorer: Scorer, rows: Sequence[Sequence[float]]) -> list[float | str]:
+def score_rows(
+    scorer: Scorer, rows: Sequence[Sequence[float]] | npt.NDArray[np.float64]
+) -> list[float | str]:
     """Each row's raw score, or the text of the error that row raised (``Type: message``).
 
     The rows are scored as one batch (``score_batch`` when the scorer has it, as the stream's pandas UDF

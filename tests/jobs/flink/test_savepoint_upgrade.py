@@ -19,7 +19,7 @@ Kept in either Python execution mode:
 
 The two *Python* keyed states, the control manager's accepted document (``accepted-controls``) and the
 model-score writer's waiting rows (``model-score-rows``), are kept only when the job runs in thread mode, the
-mode the savepoint was taken in. In process mode (the current default) PyFlink keeps a Python function's
+mode the savepoint was taken in. In process mode (not the default) PyFlink keeps a Python function's
 keyed state on the JVM as ``python-state-<name>``, a LIST of Beam-coded bytes, while thread mode keeps it as
 ``<name>`` with the declared type (VALUE of STRING, LIST of pickled bytes): Flink restores the old entries
 but nothing reads them, with no error. So in process mode the next control message's document, folded over
