@@ -147,7 +147,16 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry(model_settings.MODEL_CACHE, "job image, `streamflow model`", operator=False),
     CatalogEntry(model_settings.PG_DSN, "`streamflow db`, `streamflow model compare`", operator=False),
     CatalogEntry(model_settings.DB_DSN, "`streamflow model compare`", operator=False),
-    *(CatalogEntry(s, "`streamflow job run`", operator=False) for s in job_settings.SETTINGS),
+    *(
+        CatalogEntry(
+            s,
+            "the detector job"
+            if s in (job_settings.DETECTOR_JAR, job_settings.DETECTOR_JAR_CACHE)
+            else "`streamflow job run`",
+            operator=False,
+        )
+        for s in job_settings.SETTINGS
+    ),
 )
 
 

@@ -37,6 +37,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _no_pyflink_worker_environment() -> Iterator[None]:
+    """A job on the local mini-cluster runs its Beam Python workers inside this process (PyFlink's
+    loopback mode), and they set ``PYFLINK_GATEWAY_DISABLED`` in ``os.environ``; a later test's subprocess
+    that starts a PyFlink gateway would inherit it and refuse to start one."""
+    yield
+    os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)
+
+
 @pytest.fixture(scope="session")
 def session_run_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="pytest-", dir=runs_root()))

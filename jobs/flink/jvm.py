@@ -3,9 +3,9 @@
 The per-event work (parsing, keyed state, features, rules) runs in Java keyed functions; Python keeps the
 graph, the control plane and the model (scored in Arrow batches). The sources are compiled with ``javac``
 against the Flink jars PyFlink itself ships, so the jar is built for exactly the Flink it runs on and needs
-no download. The jar is cached under ``$STREAMFLOW_CACHE/jvm/<digest>/`` (digest of the sources, the Java
-release and the PyFlink version); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt jar instead (the job image
-builds it at image build time, where the root filesystem is still writable).
+no download. The jar is cached under ``$STREAMFLOW_DETECTOR_JAR_CACHE/<digest>/`` (digest of the sources,
+the Java release and the Flink jars); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt jar instead (the job
+image builds it at image build time, where the root filesystem is still writable).
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
+from fraud_jobs.env_settings import DETECTOR_JAR, DETECTOR_JAR_CACHE
+
 __all__ = ["JAVA_RELEASE", "JAVA_SOURCES", "JarBuildError", "detector_jar", "flink_classpath", "java_main"]
 
 JAVA_SOURCES: Final = Path(__file__).parent / "java"
 """Root of the Java sources (``io/streamflow/detector/*.java``), package data of fraud_jobs."""
 JAVA_RELEASE: Final = "17"
 _JAR_NAME: Final = "streamflow-detector.jar"
-_JAR_ENV: Final = "STREAMFLOW_DETECTOR_JAR"
 
 
 class JarBuildError(RuntimeError):
@@ -63,17 +64,17 @@ def _digest(sources: list[Path], classpath: list[Path]) -> str:
 
 
 def _cache_root() -> Path:
-    return Path(os.environ.get("STREAMFLOW_CACHE", "~/.cache/streamflow")).expanduser() / "jvm"
+    configured = DETECTOR_JAR_CACHE.read()
+    return (configured or Path("~/.cache/streamflow/jvm")).expanduser()
 
 
 def detector_jar(cache: Path | None = None) -> Path:
     """The compiled jar: ``$STREAMFLOW_DETECTOR_JAR`` if set, else built (once per source digest)."""
-    prebuilt = os.environ.get(_JAR_ENV)
-    if prebuilt:
-        path = Path(prebuilt)
-        if not path.is_file():
-            raise JarBuildError(f"{_JAR_ENV}={prebuilt} is not a file")
-        return path
+    prebuilt = DETECTOR_JAR.read()
+    if prebuilt is not None:
+        if not prebuilt.is_file():
+            raise JarBuildError(f"{DETECTOR_JAR.name}={prebuilt} is not a file")
+        return prebuilt
     sources, classpath = _sources(), flink_classpath()
     target = (cache or _cache_root()) / _digest(sources, classpath) / _JAR_NAME
     if target.is_file():
@@ -82,7 +83,7 @@ def detector_jar(cache: Path | None = None) -> Path:
     if javac is None or jar_tool is None:
         raise JarBuildError(
             "javac and jar (a JDK 17) are needed to build the detector's Java half; "
-            f"or set {_JAR_ENV} to a prebuilt jar"
+            f"or set {DETECTOR_JAR.name} to a prebuilt jar"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:

@@ -74,6 +74,11 @@ def _defined_metrics() -> set[str]:
         for var in re.findall(r"\.counter\(([a-z_]+)\)", text):  # a name chosen by a conditional expression
             for assignment in re.findall(rf"^\s*{var} = (.*)$", text, flags=re.M):
                 names |= {FLINK_OPERATOR_PREFIX + n for n in re.findall(r'"(\w+)"', assignment)}
+    for source in (REPO / "jobs" / "flink" / "java").rglob("*.java"):  # the JVM operators' metrics
+        text = source.read_text()
+        for match in re.finditer(r'(?:addGroup\("(\w+)", \w+\))?\.(?:counter|histogram)\("(\w+)"', text):
+            key, name = match.groups()
+            names.add(FLINK_OPERATOR_PREFIX + (f"{key}_{name}" if key else name))
     ksm = yaml.safe_load((FILES / "kube-state-metrics-crs.yaml").read_text())
     for resource in ksm["spec"]["resources"]:
         for metric in resource["metrics"]:
