@@ -58,6 +58,9 @@ _CACHE_BUDGET_FILES = 4  # the cache keeps at most this many maximum-size artifa
 # or invisible artifact is looked at again on the next resync.
 _verdicts: dict[tuple[str, int | None], Verdict] = {}
 _verdicts_lock = threading.Lock()
+# One verification at a time per (uid, generation): the create handler and a resync can ask at once, and
+# the second then waits for the first's verdict instead of downloading the artifact again.
+_verifying: dict[tuple[str, int | None], threading.Lock] = {}
 _MAX_VERDICTS = 1024
 _FINAL_REASONS = frozenset(
     {"Verified", "ArtifactDigestMismatch", "FeatureSchemaMismatch", "ArtifactInvalid", "ArtifactTooLarge"}
@@ -212,16 +215,24 @@ def artifact_verdict(model: FraudModel) -> Verdict:
             f"{VERIFY_ARTIFACTS.name}=false: the job verifies the artifact at load",
         )
     uid = model.metadata.uid
-    key = (uid or "", model.metadata.generation)
-    if uid is not None:
+    if uid is None:
+        return _verify(model)
+    key = (uid, model.metadata.generation)
+    with _verdicts_lock:
+        cached = _verdicts.get(key)
+        if cached is not None:
+            return cached
+        in_flight = _verifying.setdefault(key, threading.Lock())
+    with in_flight:
         with _verdicts_lock:
             cached = _verdicts.get(key)
         if cached is not None:
             return cached
-    verdict = _verify(model)
-    if uid is not None and verdict.reason in _FINAL_REASONS:
+        verdict = _verify(model)
         with _verdicts_lock:
-            if len(_verdicts) >= _MAX_VERDICTS:
-                _verdicts.clear()
-            _verdicts[key] = verdict
+            if verdict.reason in _FINAL_REASONS:
+                if len(_verdicts) >= _MAX_VERDICTS:
+                    _verdicts.clear()
+                _verdicts[key] = verdict
+            _verifying.pop(key, None)
     return verdict
