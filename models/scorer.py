@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
+from fraud_models.portable_math import exp2_array, sigmoid_array
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",
@@ -67,15 +68,6 @@ def _sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-def _sigmoid_array(z: Float64Array) -> Float64Array:
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    e = np.exp(z[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 class CompiledModel:
@@ -204,8 +196,12 @@ class CompiledModel:
             sub = data[:, self._columns]
             if np.isnan(sub).any():
                 raise ValueError("NaN in the model's input features")
-            z = ((sub - self.arrays["mean"]) / self.arrays["scale"]) @ self.arrays["coef"] + self.offset
-            return _sigmoid_array(z)
+            terms = (sub - self.arrays["mean"]) / self.arrays["scale"] * self.arrays["coef"]
+            # Left to right after the intercept, as ``score`` sums (BLAS ``@`` sums in a CPU-dependent order).
+            z = np.full(len(sub), self.offset)
+            for j in range(terms.shape[1]):
+                z += terms[:, j]
+            return sigmoid_array(z)
         if self.input_float32:
             data = data.astype(np.float32).astype(np.float64)
             if self.algorithm == "isolation_forest" and np.isnan(data).any():
@@ -213,9 +209,10 @@ class CompiledModel:
         out = np.empty(len(data), dtype=np.float64)
         for start in range(0, len(data), _BATCH_ROWS):
             out[start : start + _BATCH_ROWS] = self._batch_totals(data[start : start + _BATCH_ROWS])
+        # portable_math, not np.exp / np.power, whose last bit depends on the CPU (SVML with AVX-512).
         if self.algorithm == "isolation_forest":
-            return np.asarray(2.0 ** (-out / self.offset), dtype=np.float64)
-        return _sigmoid_array(self.offset + out)
+            return exp2_array(-out / self.offset)
+        return sigmoid_array(self.offset + out)
 
     def _batch_totals(self, chunk: Float64Array) -> Float64Array:
         """Sum of leaf values per row: all rows and all trees of a depth group step one level at a time.

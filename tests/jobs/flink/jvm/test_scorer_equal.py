@@ -13,11 +13,9 @@ and npy version the reader takes. 24,000 rows, NaN features and extreme values i
   routing, float32 input rounding and numpy's pairwise summation are reproduced exactly;
 * every score equals ``fraud_models.portable_math``'s link function (and the linear model's term-by-term sum)
   on those totals bit for bit;
-* against today's ``score_batch`` the scores agree within a bound, not bit for bit, because numpy's
-  ``np.exp`` and ``2.0 ** y`` are SVML on an AVX-512 CPU and the C library elsewhere (they differ in the last
-  bit on a few percent of arguments, so no Java function can match both) and a BLAS ``@`` sums the linear
-  terms in a CPU-dependent order. Once ``score_batch`` uses ``portable_math`` (the proposed change), the test
-  demands bit equality there too.
+* so every score equals ``score_batch``'s bit for bit: it uses the same link functions, not ``np.exp`` or
+  ``2.0 ** y`` (SVML on an AVX-512 CPU, the C library elsewhere: no Java function can match both), and sums
+  the linear terms left to right, not in a BLAS ``@``'s CPU-dependent order.
 
 The refusals of ``load_model`` (sha256, schema, corrupt, incomplete, inconsistent artifacts) are refusals in
 Java with the same message, and ``PortableMath`` equals ``portable_math`` on 350,000 doubles.
@@ -25,7 +23,6 @@ Java with the same message, and ``PortableMath`` equals ``portable_math`` on 350
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import zipfile
@@ -51,14 +48,6 @@ pytestmark = pytest.mark.filterwarnings(
 _MAIN: Final = "io.streamflow.detector.tools.ScoreCheck"
 _NF: Final = len(FEATURE_NAMES)
 _NAN_ERROR: Final = "ValueError: NaN in the model's input features"
-_ADOPTED: Final = "exp2_array" in inspect.getsource(CompiledModel.score_batch)
-"""Whether score_batch already uses portable_math (then Java must equal it bit for bit)."""
-_SIGMOID_ULPS: Final = 4
-"""np.exp and fdlibm's exp are each within 1 ulp of e**x, so they differ by at most 1 ulp; 1 + e, then a
-division of two such values, can move the sigmoid by a few ulp more (2 seen)."""
-_EXP2_ULPS: Final = 3
-"""numpy's 2.0 ** y is within 1 ulp; portable exp2 adds f * ln 2's rounding to fdlibm's 1 ulp (1 seen)."""
-
 Float64Array = npt.NDArray[np.float64]
 
 
@@ -389,27 +378,7 @@ def _check(models: dict[str, tuple[CompiledModel, Path]], rows: Float64Array) ->
         assert np.array_equal(_bits(totals), _bits(python_totals)), f"{name}: totals differ"
         assert np.array_equal(_bits(scores), _bits(_portable_post(model, python_totals))), f"{name}: scores"
 
-        if _ADOPTED:
-            assert np.array_equal(_bits(scores), _bits(current)), f"{name}: score_batch uses portable_math"
-        elif model.algorithm == "logistic_regression":
-            # BLAS sums the terms in another order: |dz| <= 2 * gamma_(k+1) * sum|terms| (classic bound),
-            # and the sigmoid's slope is at most 1/4. Where a term overflows there is no bound (one order
-            # meets inf - inf, NaN, where another ends at -inf): those rows only need to be there.
-            sub = rows[ok][:, model.arrays["columns"].astype(np.intp)]
-            with np.errstate(all="ignore"):
-                magnitude = np.abs(model.offset) + np.abs(
-                    (sub - model.arrays["mean"]) / model.arrays["scale"] * model.arrays["coef"]
-                ).sum(axis=1)
-                k = sub.shape[1] + 1
-                gamma = k * 2.0**-53 / (1 - k * 2.0**-53)
-                bound = 2 * gamma * magnitude / 4 + _SIGMOID_ULPS * np.spacing(np.abs(current))
-                diff = np.abs(scores - current)
-            unbounded = ~np.isfinite(magnitude)
-            assert int(np.count_nonzero(unbounded)) < len(ok) // 20, name
-            assert bool(np.all((diff <= bound) | (np.isnan(scores) & np.isnan(current)) | unbounded)), name
-        else:
-            limit = _EXP2_ULPS if model.algorithm == "isolation_forest" else _SIGMOID_ULPS
-            assert int(_ulps(scores, current).max()) <= limit, name
+        assert np.array_equal(_bits(scores), _bits(current)), f"{name}: score_batch differs"
         checked[name] = len(ok)
     return checked
 
