@@ -74,9 +74,9 @@ def score_rows(
 ) -> list[float | str]:
     """Each row's raw score, or the text of the error that row raised (``Type: message``).
 
-    The rows are scored as one batch (``score_batch`` when the scorer has it, as the stream's pandas UDF
-    scores an Arrow batch): the stream and replay call this same function, so both see the same bits (a
-    tree ensemble summed row by row differs from its batch form in the last bits). A batch that raises is
+    The rows are scored as one batch (``score_batch`` when the scorer has it): replay calls this, and the
+    stream's JVM scorer equals ``score_batch`` bit for bit, so both see the same bits (a tree ensemble summed
+    row by row in ``score`` differs from its batch form in the last bits). A batch that raises is
     scored again row by row, to find the rows at fault.
     """
     score_batch: Any = getattr(scorer, "score_batch", None)

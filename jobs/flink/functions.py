@@ -3,7 +3,7 @@
 The per-event work is Java (:mod:`fraud_jobs.flink.jvm`, wired in :mod:`fraud_jobs.flink.topology`). Here:
 the records the JVM parser defers (:class:`ParseFallback`: the reasons of refused records are
 :mod:`fraud_jobs.schemas`), the control plane (:class:`ParseControl`, :class:`ControlManager`, with
-:mod:`fraud_jobs.flink.control`), the model as a pandas UDF scoring Arrow batches (:func:`model_score_udf`)
+:mod:`fraud_jobs.flink.control`), the model's load check (:func:`load_scorer`, run by the entry point)
 and the PostgreSQL writers. Every failure becomes a dead letter on :data:`DLQ_TAG` (never a job restart,
 never a silent drop).
 """
@@ -11,7 +11,6 @@ never a silent drop).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -32,7 +31,7 @@ from fraud_jobs.schemas import (
     parse_label,
     parse_transaction,
 )
-from fraud_jobs.scoring import Scorer, score_rows
+from fraud_jobs.scoring import Scorer
 from pyflink.common import Row, Types
 from pyflink.datastream import OutputTag, RuntimeContext
 from pyflink.datastream.functions import (
@@ -49,7 +48,6 @@ __all__ = [
     "KEYED_ELEMENT_TYPE",
     "MODEL_SCORE_ROWS_TYPE",
     "RECORD_TYPE",
-    "SCORING_HEAD",
     "SOURCE_TYPE",
     "AlertWriter",
     "ControlManager",
@@ -57,7 +55,6 @@ __all__ = [
     "ParseControl",
     "ParseFallback",
     "load_scorer",
-    "model_score_udf",
 ]
 
 DLQ_TAG: Final = OutputTag("dlq", Types.STRING())
@@ -76,22 +73,6 @@ RECORD_TYPE: Final = Types.ROW_NAMED(
 """A Kafka record as the JVM parser reads it (``io.streamflow.detector.ParseStage.RECORD``)."""
 MODEL_SCORE_ROWS_TYPE: Final = Types.ROW([_STR, _STR])
 """Row(constant key, JSON list of ``records.model_score_rows`` rows) from the JVM's decide step."""
-SCORING_HEAD: Final = (
-    "transaction_id",
-    "customer_id",
-    "terminal_id",
-    "event_micros",
-    "amount",
-    "source",
-    "hits",
-    "risk",
-    "alpha",
-    "alert_threshold",
-    "anomaly_enabled",
-    "anomaly_weight",
-    "anomaly_threshold",
-)
-"""The customer stage's columns before the features ``x0..x23`` (``io.streamflow.detector.Records``)."""
 
 
 class _DlqCounters:
@@ -184,46 +165,6 @@ def load_scorer(uri: str, sha256: str | None) -> Scorer:
     return check_scorer(load_model(uri, expected_sha256=sha256, expected_schema_id=FEATURE_SCHEMA_ID))
 
 
-def model_score_udf(uri: str, sha256: str | None, role: str = "active") -> Any:
-    """A pandas UDF scoring the feature columns ``x0..x23`` with the model at ``uri``, an Arrow batch per
-    call: ``ROW(ml, ml_error)``, the raw score, or the scorer's error for that row (``Type: message``).
-    A model that cannot be loaded fails the job (a shadow's error says it was the shadow)."""
-    from pyflink.table import DataTypes
-    from pyflink.table.udf import ScalarFunction, udf
-
-    class ModelScore(ScalarFunction):  # type: ignore[misc]
-        def open(self, function_context: Any) -> None:
-            try:
-                self.scorer = load_scorer(uri, sha256)
-            except Exception as exc:
-                if role == "active":
-                    raise
-                raise _named(exc, f"{role} model {uri}: {exc}") from exc
-            group = function_context.get_metric_group().add_group("model", role)
-            self.rows = group.counter("rows_scored")
-            self.batches = group.counter("batches_scored")
-
-        def eval(self, *columns: Any) -> Any:
-            import numpy as np
-            import pandas as pd
-
-            block = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-            self.rows.inc(len(block))
-            self.batches.inc()
-            raw = score_rows(self.scorer, block)
-            return pd.DataFrame(
-                {
-                    "ml": [v if isinstance(v, float) else math.nan for v in raw],
-                    "ml_error": [v if isinstance(v, str) else None for v in raw],
-                }
-            )
-
-    result = DataTypes.ROW(
-        [DataTypes.FIELD("ml", DataTypes.DOUBLE()), DataTypes.FIELD("ml_error", DataTypes.STRING())]
-    )
-    return udf(ModelScore(), result_type=result, func_type="pandas")
-
-
 class ModelScoreWriter(KeyedProcessFunction):  # type: ignore[misc]
     """Writes ``gold.model_scores`` (active and shadow rows) in batches, idempotent by (transaction_id,
     model_version) with ``ON CONFLICT DO NOTHING``.
@@ -304,14 +245,6 @@ def _score_rows(entry: str | tuple[tuple[Any, ...], ...]) -> Any:
     """The rows of one pending entry: JSON from the JVM's decide step, or the tuple of rows that the Python
     stage of earlier jobs stored (still in a savepoint taken by one)."""
     return json.loads(entry) if isinstance(entry, str) else entry
-
-
-def _named(exc: Exception, message: str) -> Exception:
-    """``exc``'s type with ``message`` (e.g. ModelLoadError stays ModelLoadError), else a RuntimeError."""
-    try:
-        return type(exc)(message)
-    except Exception:
-        return RuntimeError(message)
 
 
 def _utc(ts: float) -> datetime:

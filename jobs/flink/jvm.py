@@ -1,7 +1,7 @@
 """The detector's JVM half: Java sources shipped in this package, compiled into one jar on first use.
 
-The per-event work (parsing, keyed state, features, rules) runs in Java keyed functions; Python keeps the
-graph, the control plane and the model (scored in Arrow batches). The sources are compiled with ``javac``
+The per-event work (parsing, keyed state, features, rules, the model's score) runs in Java functions;
+Python keeps the graph, the control plane, the fallback parser and the PostgreSQL writers. The sources are compiled with ``javac``
 against the Flink jars PyFlink itself ships, so the jar is built for exactly the Flink it runs on and needs
 no download. The jar is cached under ``$STREAMFLOW_DETECTOR_JAR_CACHE/<digest>/`` (digest of the sources,
 the Java release and the Flink jars); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt jar instead (the job

@@ -1,4 +1,4 @@
-"""Wires the detector job: Kafka in -> parse -> terminal stage -> customer stage -> score -> decide -> out.
+"""Wires the detector job: Kafka in -> parse -> terminal stage -> customer stage -> score and decide -> out.
 
 ::
 
@@ -10,15 +10,15 @@
                                    v                                     ^                    |
     control --parse--> manager (Python, p=1) --broadcast-----------------+--------------------+
                                                                                               v
-         alerts (Kafka, exactly-once or at-least-once), PostgreSQL <-- decide (JVM) <-- models (pandas UDF,
-         scores (Kafka, optional), model scores (PostgreSQL)                             Arrow batches)
+         alerts (Kafka, exactly-once or at-least-once), PostgreSQL <-- decide: models + FR-006 (JVM)
+         scores (Kafka, optional), model scores (PostgreSQL)
     every DLQ side output ---------------------------------------------------------> dlq (Kafka, exactly-once)
 
-Per event, only the JVM works: the parser, the keyed state, the features and the rules are Java
-(``fraud_jobs/flink/java``, each class proven equal to its Python definition by tests/jobs/flink/jvm); the
-model scores a whole Arrow batch per Python call. Python keeps what is rare or needs its one definition:
-the reasons of refused records (the Python parser), the acceptance of control messages, the PostgreSQL
-writers. docs/performance.md has the measurements that chose this design.
+Per event, only the JVM works: the parser, the keyed state, the features, the rules and the model scorer
+are Java (``fraud_jobs/flink/java``, each class proven equal to its Python definition by
+tests/jobs/flink/jvm); the scorer reads the artifact the entry point fetched and checked. Python keeps what
+is rare or needs its one definition: the reasons of refused records (the Python parser), the acceptance of
+control messages, the PostgreSQL writers. docs/performance.md has the measurements that chose this design.
 
 Sources are Kafka tables (the Table API's Kafka connector) because their metadata columns carry
 topic/partition/offset, which a DLQ record must name.
@@ -34,19 +34,19 @@ from fraud_jobs.flink.functions import (
     DLQ_TAG,
     MODEL_SCORE_ROWS_TYPE,
     RECORD_TYPE,
-    SCORING_HEAD,
     SOURCE_TYPE,
     AlertWriter,
     ControlManager,
     ModelScoreWriter,
     ParseControl,
     ParseFallback,
-    model_score_udf,
+    load_scorer,
 )
 from fraud_jobs.flink.jvm import detector_jar
 from fraud_jobs.flink.records import LABEL, TX
-from fraud_jobs.flink.settings import JobSettings
-from fraud_models.features import FEATURE_NAMES
+from fraud_jobs.flink.settings import JobSettings, ModelSettings
+from fraud_models.artifacts import fetch, redact
+from fraud_models.features import FEATURE_SCHEMA_ID
 from pyflink.common import Configuration, Types
 from pyflink.common.serialization import SimpleStringSchema
 from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
@@ -234,21 +234,25 @@ def _record_source(
     return _pin_uids(t_env.to_append_stream(table, RECORD_TYPE), name)
 
 
-def _scored_table(t_env: StreamTableEnvironment, features: Any, model: Any, shadow: Any) -> Any:
-    """The customer stage's rows with the models' scores appended (``ml, ml_error, shadow_ml,
-    shadow_error``): each model is one pandas UDF that scores an Arrow batch at a time."""
-    t_env.create_temporary_view("detector_features", features)
-    x = ", ".join(f"x{i}" for i in range(len(FEATURE_NAMES)))
-    head = ", ".join(SCORING_HEAD)
-    parts = []
-    for name, spec in (("active", model), ("shadow", shadow)):
-        if spec is None:
-            parts.append("CAST(NULL AS DOUBLE), CAST(NULL AS STRING)")
-            continue
-        t_env.create_temporary_function(f"score_{name}", model_score_udf(spec.uri, spec.sha256, name))
-        parts.append(f"score_{name}({x}).ml, score_{name}({x}).ml_error")
-    query = f"SELECT {head}, {x}, {parts[0]}, {parts[1]} FROM detector_features"
-    return t_env.sql_query(query)
+def _shipped(graph_jvm: Any, spec: ModelSettings | None, role: str) -> Any:
+    """The model as a ``ShippedModel`` for the decide step, or None.
+
+    The entry point fetches and checks the artifact here (``load_model``: sha256, feature schema, format), so
+    a model that cannot be scored with stops the job before it is submitted, with Python's message (a
+    shadow's says it was the shadow); the checked bytes then travel in the job graph to every task.
+    """
+    if spec is None:
+        return None
+    try:
+        load_scorer(spec.uri, spec.sha256)
+        data = fetch(spec.uri, expected_sha256=spec.sha256).read_bytes()
+    except Exception as exc:
+        if role == "active":
+            raise
+        raise _named(exc, f"{role} model {redact(spec.uri)}: {exc}") from exc
+    return graph_jvm.ShippedModel(
+        role, spec.version, redact(spec.uri), spec.sha256, FEATURE_SCHEMA_ID, bytearray(data)
+    )
 
 
 def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> StreamExecutionEnvironment:
@@ -261,7 +265,8 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
     if settings.flink.parallelism is not None:
         env.set_parallelism(settings.flink.parallelism)
     t_env = StreamTableEnvironment.create(env)
-    graph = get_gateway().jvm.io.streamflow.detector.DetectorGraph
+    detector = get_gateway().jvm.io.streamflow.detector
+    graph = detector.DetectorGraph
     topics = settings.topics
     startup = _STARTUP[settings.flink.starting_offsets]
     base = settings.detector.model_dump_json()
@@ -296,12 +301,11 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
     terminal = graph.terminalStage(events, controls, base)
     model, shadow = settings.model, settings.shadow_model
     customer = graph.customerStage(terminal, controls, base, model is not None or shadow is not None)
-    scored = _scored_table(t_env, t_env.from_data_stream(DataStream(customer)), model, shadow)
     write_model_scores = dsn is not None and shadow is not None
     decide = graph.decide(
-        t_env.to_data_stream(scored)._j_data_stream,
-        model.version if model else None,
-        shadow.version if shadow else None,
+        customer,
+        _shipped(detector, model, "active"),
+        _shipped(detector, shadow, "shadow"),
         bool(topics.scores),
         write_model_scores,
     )
@@ -336,6 +340,14 @@ def build(settings: JobSettings, environ: Mapping[str, str] | None = None) -> St
     )
     dlq.sink_to(_kafka_sink(topics.dlq, "dlq", props, settings)).name("dlq-kafka").uid("dlq-kafka")
     return env
+
+
+def _named(exc: Exception, message: str) -> Exception:
+    """``exc``'s type with ``message`` (e.g. ModelLoadError stays ModelLoadError), else a RuntimeError."""
+    try:
+        return type(exc)(message)
+    except Exception:
+        return RuntimeError(message)
 
 
 def _control_key(_value: Any) -> str:

@@ -13,14 +13,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from fraud_jobs.config import DetectorConfig
-from fraud_jobs.flink.settings import JobSettings
+from fraud_jobs.flink.settings import JobSettings, ModelSettings
 from fraud_jobs.generator import GeneratedRecord
 from fraud_jobs.replay import load_input, replay
+from fraud_models.features import FEATURE_NAMES
+from fraud_models.scorer import compile_model
+from sklearn.ensemble import IsolationForest
 
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
+
+
+def forest_model(path: Path, seed: int, version: str, scale: float) -> ModelSettings:
+    """A small IsolationForest trained on noise of ``scale``, compiled and saved at ``path``: the stream's
+    features look more anomalous to a forest trained on small noise (seed 1, scale 1: ~5% over FR-006's
+    0.6) than on wide noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(500, len(FEATURE_NAMES))) * scale
+    forest = IsolationForest(n_estimators=20, random_state=seed).fit(X)
+    model = compile_model(
+        forest, algorithm="isolation_forest", columns=list(range(len(FEATURE_NAMES))), version=version
+    )
+    sha256 = model.save(path)
+    return ModelSettings(name=version, version=version, uri=str(path), sha256=sha256)
 
 
 def assert_scored_as_replayed(

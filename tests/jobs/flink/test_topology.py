@@ -8,7 +8,7 @@ from typing import Any
 from fraud_jobs.flink.settings import JobSettings
 from fraud_jobs.flink.topology import build
 
-from tests.jobs.flink.streams import detector_settings
+from tests.jobs.flink.streams import detector_settings, forest_model
 
 TOPICS = {role: f"uids-{role}" for role in ("transactions", "alerts", "dlq", "labels", "control")}
 
@@ -31,7 +31,7 @@ def test_stateful_operators_keep_their_uids_when_a_shadow_model_is_added(
     flink_jars: str, tmp_path: Path
 ) -> None:
     plain = detector_settings("127.0.0.1:9", TOPICS, flink_jars, tmp_path)
-    model = {"version": "a", "uri": "file:///nonexistent/a.npz"}
+    model = forest_model(tmp_path / "a.npz", 1, "a", 1.0).model_dump()
     shadowed = JobSettings.model_validate(
         plain.model_dump()
         | {

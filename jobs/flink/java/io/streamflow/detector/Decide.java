@@ -21,8 +21,9 @@ import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
 /**
- * The rest of {@code fraud_jobs.logic.customer_step} once the model scored a batch: FR-006, the combined
- * score, the alert; the shadow model's outcome beside it.
+ * {@code fraud_jobs.logic.decide} for what the customer stage emits: the models score the features (the
+ * active and the shadow model, {@link ModelScorer}), then FR-006, the combined score and the alert; the
+ * shadow model's outcome beside it.
  *
  * <p>Main output: the score record of every transaction (the scores topic), when asked for. Side outputs:
  * {@link #ALERTS}, {@link #MODEL_SCORES} (the rows of {@code gold.model_scores}) and dead letters on
@@ -40,11 +41,18 @@ public final class Decide extends ProcessFunction<Row, String> {
     public static final OutputTag<Row> MODEL_SCORES = new OutputTag<>("model-scores", MODEL_SCORE_ROWS);
     private static final String MODEL_SCORES_KEY = "model-scores";
 
+    private final ShippedModel activeModel;
+    private final ShippedModel shadowModel;
     private final String modelVersion;
     private final String shadowVersion;
     private final boolean emitScores;
     private final boolean emitModelScores;
 
+    private transient ModelScorer active;
+    private transient ModelScorer shadow;
+    private transient Counter activeRows;
+    private transient Counter shadowRows;
+    private transient double[] features;
     private transient MetricGroup group;
     private transient Counter scored;
     private transient Counter alerts;
@@ -57,17 +65,29 @@ public final class Decide extends ProcessFunction<Row, String> {
     private transient double anomalyWeight;
     private transient double anomalyThreshold;
 
+    /** The models are null when the job has none in that role. */
     public Decide(
-            String modelVersion, String shadowVersion, boolean emitScores, boolean emitModelScores) {
-        this.modelVersion = modelVersion;
-        this.shadowVersion = shadowVersion;
+            ShippedModel activeModel, ShippedModel shadowModel, boolean emitScores, boolean emitModelScores) {
+        this.activeModel = activeModel;
+        this.shadowModel = shadowModel;
+        this.modelVersion = activeModel == null ? null : activeModel.version();
+        this.shadowVersion = shadowModel == null ? null : shadowModel.version();
         this.emitScores = emitScores;
         this.emitModelScores = emitModelScores;
     }
 
     @Override
-    public void open(OpenContext context) {
+    public void open(OpenContext context) throws ModelLoadException {
         group = getRuntimeContext().getMetricGroup();
+        features = new double[Records.FEATURES];
+        if (activeModel != null) {
+            active = activeModel.load();
+            activeRows = group.addGroup("model", "active").counter("rows_scored");
+        }
+        if (shadowModel != null) {
+            shadow = shadowModel.load();
+            shadowRows = group.addGroup("model", "shadow").counter("rows_scored");
+        }
         scored = group.counter("events_scored");
         alerts = group.counter("alerts");
         shadowFailed = group.counter("shadow_score_errors");
@@ -89,9 +109,16 @@ public final class Decide extends ProcessFunction<Row, String> {
                         (Double) row.getField(Records.ANOMALY_THRESHOLD));
         List<RuleHit> risk = parseHits((String) row.getField(Records.RISK));
 
+        if (active != null || shadow != null) {
+            for (int i = 0; i < Records.FEATURES; i++) {
+                features[i] = (Double) row.getField(Records.X0 + i);
+            }
+        }
         Double ml = null;
-        if (modelVersion != null) {
-            String error = modelError(modelVersion, txId, row, Records.ML, Records.ML_ERROR);
+        if (active != null) {
+            activeRows.inc();
+            double[] raw = new double[1];
+            String error = score(active, modelVersion, txId, raw);
             if (error != null) {
                 ctx.output(
                         ParseStage.DLQ,
@@ -103,16 +130,18 @@ public final class Decide extends ProcessFunction<Row, String> {
                                 (String) row.getField(Records.SOURCE)));
                 return;
             }
-            ml = clip((Double) row.getField(Records.ML));
+            ml = clip(raw[0]);
         }
         Double shadowScore = null;
         Double shadowMl = null;
         Boolean shadowAlert = null;
         String shadowError = null;
-        if (shadowVersion != null) {
-            shadowError = modelError(shadowVersion, txId, row, Records.SHADOW_ML, Records.SHADOW_ERROR);
+        if (shadow != null) {
+            shadowRows.inc();
+            double[] raw = new double[1];
+            shadowError = score(shadow, shadowVersion, txId, raw);
             if (shadowError == null) {
-                shadowMl = clip((Double) row.getField(Records.SHADOW_ML));
+                shadowMl = clip(raw[0]);
                 List<RuleHit> shadowHits = new ArrayList<>(hits);
                 RuleHit hit = anomaly.check(shadowMl, shadowVersion);
                 if (hit != null) {
@@ -164,14 +193,17 @@ public final class Decide extends ProcessFunction<Row, String> {
         }
     }
 
-    /** Why the model's score of this row cannot be used (as the Python stage words it), or null. */
-    private static String modelError(String version, String txId, Row row, int scoreField, int errorField) {
-        String error = (String) row.getField(errorField);
-        if (error != null) {
-            return error;
+    /**
+     * Scores {@link #features} into {@code raw[0]}; returns why that score cannot be used, worded as
+     * {@code score_rows} and {@code decide} word it in Python, or null.
+     */
+    private String score(ModelScorer model, String version, String txId, double[] raw) {
+        try {
+            raw[0] = model.score(features);
+        } catch (IllegalArgumentException e) {
+            return "ValueError: " + e.getMessage();
         }
-        Double raw = (Double) row.getField(scoreField);
-        if (raw == null || raw.isNaN()) {
+        if (Double.isNaN(raw[0])) {
             return "ValueError: scorer " + version + " returned NaN for transaction " + txId;
         }
         return null;

@@ -60,14 +60,15 @@ public final class DetectorGraph {
                 .uid("customer-stage");
     }
 
+    /** The models are null when the job has none in that role. */
     public static SingleOutputStreamOperator<String> decide(
-            DataStream<Row> scored,
-            String modelVersion,
-            String shadowVersion,
+            DataStream<Row> scoring,
+            ShippedModel activeModel,
+            ShippedModel shadowModel,
             boolean emitScores,
             boolean emitModelScores) {
-        return scored
-                .process(new Decide(modelVersion, shadowVersion, emitScores, emitModelScores), Types.STRING)
+        return scoring
+                .process(new Decide(activeModel, shadowModel, emitScores, emitModelScores), Types.STRING)
                 .name("decide")
                 .uid("decide");
     }
@@ -90,10 +91,6 @@ public final class DetectorGraph {
 
     public static TypeInformation<Row> recordType() {
         return ParseStage.RECORD;
-    }
-
-    public static TypeInformation<Row> scoredType() {
-        return Records.SCORED;
     }
 
     /** The key of stage 1. */

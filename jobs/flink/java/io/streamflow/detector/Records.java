@@ -26,27 +26,18 @@ public final class Records {
     static final int ANOMALY_WEIGHT = 11;
     static final int ANOMALY_THRESHOLD = 12;
     static final int X0 = 13;
-    /** Appended by the scoring step: the active model's raw score or its error, the shadow's likewise. */
-    static final int ML = X0 + FEATURES;
-
-    static final int ML_ERROR = ML + 1;
-    static final int SHADOW_ML = ML + 2;
-    static final int SHADOW_ERROR = ML + 3;
 
     /**
      * What the customer stage emits per transaction: the transaction, the hits of FR-001..FR-005 (JSON array,
      * null without one), FR-007's hit (JSON, or null), the combination settings in force and the features
      * {@code x0..x23} (null when no model scores).
      */
-    public static final TypeInformation<Row> SCORING = scoringType(false);
-
-    /** {@link #SCORING} with {@code ml, ml_error, shadow_ml, shadow_error} appended by the scoring step. */
-    public static final TypeInformation<Row> SCORED = scoringType(true);
+    public static final TypeInformation<Row> SCORING = scoringType();
 
     private Records() {}
 
-    private static TypeInformation<Row> scoringType(boolean scored) {
-        int n = X0 + FEATURES + (scored ? 4 : 0);
+    private static TypeInformation<Row> scoringType() {
+        int n = X0 + FEATURES;
         String[] names = new String[n];
         TypeInformation<?>[] types = new TypeInformation<?>[n];
         String[] head = {
@@ -62,16 +53,6 @@ public final class Records {
         for (int i = 0; i < FEATURES; i++) {
             names[X0 + i] = "x" + i;
             types[X0 + i] = Types.DOUBLE;
-        }
-        if (scored) {
-            names[ML] = "ml";
-            types[ML] = Types.DOUBLE;
-            names[ML_ERROR] = "ml_error";
-            types[ML_ERROR] = Types.STRING;
-            names[SHADOW_ML] = "shadow_ml";
-            types[SHADOW_ML] = Types.DOUBLE;
-            names[SHADOW_ERROR] = "shadow_error";
-            types[SHADOW_ERROR] = Types.STRING;
         }
         return Types.ROW_NAMED(names, types);
     }
