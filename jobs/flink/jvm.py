@@ -1,11 +1,11 @@
 """The detector's JVM half: Java sources shipped in this package, compiled into one jar on first use.
 
 The per-event work (parsing, keyed state, features, rules, the model's score) runs in Java functions;
-Python keeps the graph, the control plane, the fallback parser and the PostgreSQL writers. The sources are compiled with ``javac``
-against the Flink jars PyFlink itself ships, so the jar is built for exactly the Flink it runs on and needs
-no download. The jar is cached under ``$STREAMFLOW_DETECTOR_JAR_CACHE/<digest>/`` (digest of the sources,
-the Java release and the Flink jars); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt jar instead (the job
-image builds it at image build time, where the root filesystem is still writable).
+Python keeps the graph, the control plane, the fallback parser and the PostgreSQL writers. The sources are
+compiled with ``javac`` against the Flink jars PyFlink itself ships, so the jar is built for exactly the
+Flink it runs on and needs no download. The jar is cached under ``$STREAMFLOW_DETECTOR_JAR_CACHE/<digest>/``
+(digest of the sources, the Java release and the Flink jars); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt
+jar instead (the job image builds it at image build time, where the root filesystem is still writable).
 """
 
 from __future__ import annotations
@@ -21,11 +21,29 @@ from typing import Final
 
 from fraud_jobs.env_settings import DETECTOR_JAR, DETECTOR_JAR_CACHE
 
-__all__ = ["JAVA_RELEASE", "JAVA_SOURCES", "JarBuildError", "detector_jar", "flink_classpath", "java_main"]
+__all__ = [
+    "JAVAC_OPTIONS",
+    "JAVA_RELEASE",
+    "JAVA_SOURCES",
+    "JarBuildError",
+    "detector_jar",
+    "flink_classpath",
+    "java_main",
+]
 
 JAVA_SOURCES: Final = Path(__file__).parent / "java"
 """Root of the Java sources (``io/streamflow/detector/*.java``), package data of fraud_jobs."""
 JAVA_RELEASE: Final = "17"
+JAVAC_OPTIONS: Final = (
+    "--release",
+    JAVA_RELEASE,
+    "-encoding",
+    "UTF-8",
+    "-Xlint:all,-serial,-processing",
+    "-Werror",
+)
+"""How the sources are compiled, here and in the job image's ``detector-jar`` stage (a test holds the
+Dockerfile to this): every lint warning is an error."""
 _JAR_NAME: Final = "streamflow-detector.jar"
 
 
@@ -90,8 +108,7 @@ def detector_jar(cache: Path | None = None) -> Path:
         classes = Path(work) / "classes"
         classes.mkdir()
         compiled = subprocess.run(
-            [javac, "--release", JAVA_RELEASE, "-encoding", "UTF-8", "-Xlint:all,-serial,-processing",
-             "-Werror", "-d", str(classes), "-cp", os.pathsep.join(map(str, classpath)),
+            [javac, *JAVAC_OPTIONS, "-d", str(classes), "-cp", os.pathsep.join(map(str, classpath)),
              *map(str, sources)],
             capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from fraud_jobs.flink.jvm import JAVA_SOURCES, JAVAC_OPTIONS
 from fraud_operator.api.flink import FlinkSpec
 from fraud_operator.render.flink import MODEL_CACHE_MOUNT, MODEL_MOUNT
 from fraud_operator.render.naming import CONFIG_MOUNT, FLINK_UID
@@ -199,6 +200,22 @@ def test_job_image_paths_match_the_rendered_pod_template() -> None:
     assert "STREAMFLOW_MODEL_CACHE" in (REPO / "models" / "artifacts.py").read_text()
     # the FlinkDeployment runs `-pym fraud_jobs.detector`, which the image's package must provide
     assert importlib.util.find_spec("fraud_jobs.detector") is not None
+
+
+def test_detector_jar_is_built_as_fraud_jobs_builds_it() -> None:
+    """The image's jar stage compiles the package's Java sources with the options and against the Flink jars
+    of ``fraud_jobs.flink.jvm`` (which builds the same jar outside the image), from the job's Python."""
+    stage = STAGES["detector-jar"].text
+    assert f"javac {' '.join(JAVAC_OPTIONS)} -d classes" in stage
+    assert f"COPY {JAVA_SOURCES.relative_to(REPO)} ./java" in stage
+    minor = ".".join(ARGS["PYTHON_VERSION"].split(".")[:2])
+    site = f"/opt/python/lib/python{minor}/site-packages/pyflink"
+    assert f"COPY --from=job-build {site}/lib ./flink/lib" in stage
+    assert f"COPY --from=job-build {site}/opt ./flink/opt" in stage
+    assert "COPY --from=detector-jar /detector/streamflow-detector.jar" in STAGES["job"].text
+    assert re.search(
+        r"STREAMFLOW_DETECTOR_JAR=/opt/streamflow/lib/streamflow-detector\.jar", STAGES["job"].text
+    )
 
 
 def test_operator_entrypoint_is_the_streamflow_operator_command() -> None:
