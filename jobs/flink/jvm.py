@@ -4,7 +4,7 @@ The per-event work (parsing, keyed state, features, rules, the model's score) ru
 Python keeps the graph, the control plane, the fallback parser and the PostgreSQL writers. The sources are
 compiled with ``javac`` against the Flink jars PyFlink itself ships, so the jar is built for exactly the
 Flink it runs on and needs no download. The jar is cached under ``$STREAMFLOW_DETECTOR_JAR_CACHE/<digest>/``
-(digest of the sources, the Java release and the Flink jars); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt
+(digest of the sources, the javac options and the Flink jars); ``$STREAMFLOW_DETECTOR_JAR`` names a prebuilt
 jar instead (the job image builds it at image build time, where the root filesystem is still writable).
 """
 
@@ -72,7 +72,7 @@ def _sources() -> list[Path]:
 
 
 def _digest(sources: list[Path], classpath: list[Path]) -> str:
-    h = hashlib.sha256(JAVA_RELEASE.encode())
+    h = hashlib.sha256(" ".join(JAVAC_OPTIONS).encode())
     for path in sources:
         h.update(path.relative_to(JAVA_SOURCES).as_posix().encode())
         h.update(path.read_bytes())
