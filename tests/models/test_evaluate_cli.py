@@ -12,7 +12,7 @@ from fraud_models.evaluate import (
     CEILING_LABEL,
     DETECTOR_MODEL,
     EXPERIMENTS,
-    VISIBLE_CEILING_LABEL,
+    SCENARIO_REFERENCE_LABEL,
 )
 from fraud_models.metrics import delay_visible_frauds
 from streamflow_cli import main
@@ -42,7 +42,7 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
         assert cells[3:5] == ["1.000", "1.000"]
         split_rows = [r for r in rows if r.split("|")[1].strip() == cells[1] and "ours" in r]
         assert all(float(r.split("|")[5]) <= float(cells[5]) for r in split_rows)
-    visible = [r for r in rows if VISIBLE_CEILING_LABEL in r]  # the file has the simulator's scenarios
+    visible = [r for r in rows if SCENARIO_REFERENCE_LABEL in r]  # the file has the simulator's scenarios
     assert [r.split("|")[1].strip() for r in visible] == ["ch3", "ch7"]
     for bound, row in zip(ceilings, visible, strict=True):
         assert 0.0 < float(row.split("|")[5]) <= float(bound.split("|")[5])

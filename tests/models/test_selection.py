@@ -150,10 +150,11 @@ def test_select_end_to_end_never_replays_the_test_window(
         assert all(0.0 <= f["cardPrecisionAt100"] <= 1.0 and 0.0 <= f["auc"] <= 1.0 for f in c["folds"])
     assert report["chosen"] in {"default", "lr"} and report["reason"]
     assert f"Chosen: **{report['chosen']}**" in printed
-    # The file has the simulator's scenarios: each fold's ceiling for a delay-respecting model is shown.
-    ceilings = report["delayCeilingCardPrecisionAt100"]
-    assert len(ceilings) == 2 and all(0.0 < c <= 1.0 for c in ceilings)
-    assert "| ceiling for a delay-respecting model" in printed
+    # The file has the simulator's scenarios: each fold's scenario reference is shown, and called no bound.
+    references = report["scenarioReferenceCardPrecisionAt100"]
+    assert len(references) == 2 and all(0.0 < c <= 1.0 for c in references)
+    assert "| scenario reference, not a bound" in printed
+    assert "ceiling" not in printed
 
     # A third fold would need feature history from before the data starts: a clear error, nothing run.
     assert main([*args[:-4], "--folds", "3", "--no-progress"]) == 1
