@@ -210,9 +210,9 @@ def _skeleton(settings: JobSettings, out_topic: str) -> None:
     a stage keyed by terminal and a stage keyed by customer, each reading and writing one small ValueState
     per event, the same sink. It is the ceiling for any detector built this way: what it loses against the
     pass-through is the price of two keyed Python stages, before a single rule runs."""
-    from fraud_jobs.flink.functions import KEYED_ELEMENT_TYPE, SOURCE_TYPE
     from fraud_jobs.flink.records import TX
-    from fraud_jobs.flink.topology import _kafka_sink, _key_by_field0, _keyed_source
+    from fraud_jobs.flink.topology import _kafka_sink, _key_by_field0
+    from keyed_source import KEYED_ELEMENT_TYPE, SOURCE_TYPE, keyed_source
     from pyflink.common import Row, Types
     from pyflink.datastream.functions import KeyedProcessFunction
     from pyflink.datastream.state import ValueStateDescriptor
@@ -242,7 +242,7 @@ def _skeleton(settings: JobSettings, out_topic: str) -> None:
             yield value
 
     env, t_env, props = _job_env(settings)
-    source = _keyed_source(t_env, "src", TX, settings.topics.transactions, props, settings, "earliest-offset")
+    source = keyed_source(t_env, "src", TX, settings.topics.transactions, props, settings, "earliest-offset")
     stage1 = _key_by_field0(source, SOURCE_TYPE).process(ByTerminal("t"), output_type=KEYED_ELEMENT_TYPE)
     stage2 = _key_by_field0(stage1, KEYED_ELEMENT_TYPE).process(ByCustomer("c"), output_type=Types.STRING())
     stage2.sink_to(_kafka_sink(out_topic, "skeleton", props, settings))

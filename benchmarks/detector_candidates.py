@@ -134,9 +134,9 @@ def _keyed_stage(name: str, emit: Callable[[Any], Any]) -> Any:
 
 
 def _two_stage(settings: JobSettings, out: str, extra: dict[str, str], model: Any) -> None:
-    from fraud_jobs.flink.functions import KEYED_ELEMENT_TYPE, SOURCE_TYPE
     from fraud_jobs.flink.records import TX
-    from fraud_jobs.flink.topology import _kafka_sink, _key_by_field0, _keyed_source
+    from fraud_jobs.flink.topology import _kafka_sink, _key_by_field0
+    from keyed_source import KEYED_ELEMENT_TYPE, SOURCE_TYPE, keyed_source
     from pyflink.common import Row, Types
 
     def by_terminal(value: Any) -> Any:
@@ -144,7 +144,7 @@ def _two_stage(settings: JobSettings, out: str, extra: dict[str, str], model: An
         return Row(str(json.loads(text).get("customer_id", "")), text)
 
     env, t_env, props = _env(settings, extra)
-    source = _keyed_source(t_env, "src", TX, settings.topics.transactions, props, settings, "earliest-offset")
+    source = keyed_source(t_env, "src", TX, settings.topics.transactions, props, settings, "earliest-offset")
     stage1 = _key_by_field0(source, SOURCE_TYPE).process(
         _keyed_stage("t", by_terminal), output_type=KEYED_ELEMENT_TYPE
     )

@@ -45,10 +45,8 @@ from pyflink.datastream.state import (
 
 __all__ = [
     "DLQ_TAG",
-    "KEYED_ELEMENT_TYPE",
     "MODEL_SCORE_ROWS_TYPE",
     "RECORD_TYPE",
-    "SOURCE_TYPE",
     "AlertWriter",
     "ControlManager",
     "ModelScoreWriter",
@@ -59,13 +57,6 @@ __all__ = [
 
 DLQ_TAG: Final = OutputTag("dlq", Types.STRING())
 _STR: Final = Types.STRING()
-SOURCE_TYPE: Final = Types.ROW(
-    [_STR, Types.ROW([_STR, _STR, _STR, Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())])]
-)
-"""Row(key, Row(kind, key, topic, partition, offset, value)): a keyed Kafka record (the benchmarks'
-Python skeletons)."""
-KEYED_ELEMENT_TYPE: Final = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])
-"""Row(key, pickled element) between keyed Python stages (the benchmarks' Python skeletons)."""
 RECORD_TYPE: Final = Types.ROW_NAMED(
     ["kind", "topic", "partition", "offset", "value"],
     [_STR, _STR, Types.INT(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE())],

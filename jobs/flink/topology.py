@@ -34,7 +34,6 @@ from fraud_jobs.flink.functions import (
     DLQ_TAG,
     MODEL_SCORE_ROWS_TYPE,
     RECORD_TYPE,
-    SOURCE_TYPE,
     AlertWriter,
     ControlManager,
     ModelScoreWriter,
@@ -125,29 +124,6 @@ def _source_table(
     """Rows (topic, partition, offset, value) of one topic (the control topic, benchmarks)."""
     _create_source(t_env, name, topic, props, settings, startup)
     return _pin_uids(t_env.to_data_stream(t_env.from_path(name)), name)
-
-
-def _keyed_source(
-    t_env: StreamTableEnvironment,
-    name: str,
-    kind: str,
-    topic: str,
-    props: Mapping[str, str],
-    settings: JobSettings,
-    startup: str,
-) -> DataStream:
-    """``Row(terminal_id, Row(kind, terminal_id, topic, partition, offset, value))`` per record.
-
-    The key is '' when the JVM cannot read a string terminal_id (bad JSON, missing field): stage 1 then
-    parses the record and sends it to the DLQ with the parser's reason.
-    """
-    _create_source(t_env, name, topic, props, settings, startup)
-    key = "COALESCE(JSON_VALUE(CAST(`value` AS STRING), '$.terminal_id'), '')"
-    table = t_env.sql_query(
-        f"SELECT k, ROW('{_quote(kind)}', k, `topic`, `partition`, `offset`, `value`)"
-        f" FROM (SELECT {key} AS k, `topic`, `partition`, `offset`, `value` FROM `{name}`)"
-    )
-    return _pin_uids(t_env.to_append_stream(table, SOURCE_TYPE), name)
 
 
 def _pin_uids(stream: DataStream, name: str) -> DataStream:
