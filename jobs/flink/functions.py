@@ -63,7 +63,8 @@ RECORD_TYPE: Final = Types.ROW_NAMED(
 )
 """A Kafka record as the JVM parser reads it (``io.streamflow.detector.ParseStage.RECORD``)."""
 MODEL_SCORE_ROWS_TYPE: Final = Types.ROW([_STR, _STR])
-"""Row(constant key, JSON list of ``records.model_score_rows`` rows) from the JVM's decide step."""
+"""Row(constant key, JSON list of ``gold.model_scores`` rows) from the JVM's decide step: per row
+``[transaction_id, model_version, role, score, ml_score, alert, customer_id, event_ts, scored_at]``."""
 
 
 class _DlqCounters:

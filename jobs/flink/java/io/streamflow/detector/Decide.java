@@ -314,7 +314,11 @@ public final class Decide extends ProcessFunction<Row, String> {
                 });
     }
 
-    /** {@code records.model_score_rows} as a JSON list, or null when no model scored. */
+    /**
+     * The {@code gold.model_scores} rows of this transaction as a JSON list (the active model's, and the
+     * shadow's when it scored), read by {@code fraud_jobs.flink.functions.ModelScoreWriter}; null when no
+     * model scored.
+     */
     private String modelScoreRows(Row row, Outcome o, long nowMillis) {
         boolean active = modelVersion != null;
         boolean shadow = shadowVersion != null && o.shadowScore() != null;
