@@ -58,9 +58,9 @@ def _flipped(data: ReplayInput, after: datetime) -> tuple[ReplayInput, int]:
 
 
 def _scores(
-    data: ReplayInput, model: CompiledModel
+    data: ReplayInput, model: CompiledModel, delay: timedelta = DELAY
 ) -> list[tuple[str, float, float | None, tuple[str, ...]]]:
-    records, _, summary = replay(data, DetectorConfig(label_delay_s=DELAY.total_seconds()), model)
+    records, _, summary = replay(data, DetectorConfig(label_delay_s=delay.total_seconds()), model)
     assert summary.labels_delivered > 0
     return [(r.transaction_id, r.score, r.ml_score, r.rule_codes) for r in records]
 
@@ -69,6 +69,9 @@ def test_flipping_every_label_of_the_last_label_delay_changes_no_score(ten_days:
     model = _label_driven_model()
     end = max(tx.event_time for tx in ten_days.transactions)
     baseline = _scores(ten_days, model)
+    # Every transaction is compared (emitted score, model score, rule codes), not a sample of them.
+    assert len(baseline) == len(ten_days.transactions) > 90_000
+    assert all(ml is not None for _, _, ml, _ in baseline)
 
     late, flipped = _flipped(ten_days, end - DELAY)
     assert flipped > 50_000  # seven of the ten days
@@ -78,3 +81,15 @@ def test_flipping_every_label_of_the_last_label_delay_changes_no_score(ten_days:
     earlier, _ = _flipped(ten_days, end - DELAY - timedelta(days=1))
     changed = sum(a != b for a, b in zip(_scores(earlier, model), baseline, strict=True))
     assert changed > 100, f"flipping delivered labels changed only {changed} scores: the check is blind"
+
+
+def test_the_check_catches_a_detector_that_uses_labels_a_day_early(ten_days: ReplayInput) -> None:
+    # A leak planted on purpose: the same flip, replayed by a detector that delivers labels after 6 days.
+    model = _label_driven_model()
+    end = max(tx.event_time for tx in ten_days.transactions)
+    late, _ = _flipped(ten_days, end - DELAY)
+    early = DELAY - timedelta(days=1)
+    changed = sum(
+        a != b for a, b in zip(_scores(late, model, early), _scores(ten_days, model, early), strict=True)
+    )
+    assert changed > 100, f"a one-day leak changed only {changed} scores: the check would not see it"
