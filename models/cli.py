@@ -1,4 +1,4 @@
-"""``streamflow model train|evaluate|select|compare``: the data scientist's side of the ML lifecycle.
+"""``streamflow model train|evaluate|select|quality|compare``: the data scientist's side of the ML lifecycle.
 
 Exit codes: 2 for a usage error (argparse's, and :class:`UsageError` for options that do not fit
 together), 1 when the command fails on its inputs (a missing or invalid data file, too little history,
@@ -183,6 +183,30 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
     add_progress_switch(select)
     select.set_defaults(func=_select)
 
+    quality = commands.add_parser(
+        "quality",
+        help="per fold: the model alone, the score the detector emits, the handbook's RF and LR",
+        description="On the prequential folds of `model select` and the protocol's test week (ch3): "
+        "AUC, AP and CP@100 of the default model, of the detector's emitted score with that model (rules + "
+        "model, replayed as the job runs them), and of the handbook's random forest and logistic "
+        "regression refitted on each fold.",
+    )
+    quality.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
+    quality.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
+    quality.add_argument(
+        "--train-window", type=_window, default="2018-07-25..2018-07-31", help="the protocol's fit window"
+    )
+    quality.add_argument(
+        "--test-window", type=_window, default="2018-08-08..2018-08-14", help="the protocol's test window"
+    )
+    quality.add_argument(
+        "--folds", type=positive_int, default=10, help="folds, each one test window earlier (default 10)"
+    )
+    quality.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
+    quality.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
+    add_progress_switch(quality)
+    quality.set_defaults(func=_quality)
+
     compare = commands.add_parser(
         "compare",
         help="active vs shadow model side by side (AUC, AP, CP@100, agreement, drift)",
@@ -292,6 +316,33 @@ def _select(args: argparse.Namespace) -> int:
         args.write.write_text(table + "\n")
     if args.json:
         args.json.write_text(json.dumps(selection.to_json(), indent=2) + "\n")
+    return 0
+
+
+def _quality(args: argparse.Namespace) -> int:
+    from fraud_models.data import DataError
+    from fraud_models.detector_quality import run_quality
+
+    try:
+        if args.model_hooks.detector_run is None:
+            raise UsageError("the detector is not available here (it needs fraud_jobs: use `streamflow`)")
+        report = run_quality(
+            _data(args),
+            args.label_delay,
+            args.train_window,
+            args.test_window,
+            args.model_hooks.detector_run,
+            folds=args.folds,
+            progress=progress_wanted(args.progress),
+        )
+    except (DataError, ValueError, OSError) as exc:
+        return _fail("quality", exc)
+    table = report.markdown()
+    print(table)
+    if args.write:
+        args.write.write_text(table + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     return 0
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "SCENARIO_REFERENCE_LABEL",
     "DetectorRun",
     "Row",
+    "detector_figures",
     "markdown_table",
     "run_evaluation",
 ]
@@ -180,7 +181,20 @@ def _detector_rows(
     model: CompiledModel,
     label_delay_s: float,
 ) -> list[Row]:
-    """The detector replayed over the split's history (from the fit window's feature history on)."""
+    """The detector's emitted and model scores judged on the split's evaluation rows."""
+    combined, model_scores, settings = detector_figures(detector, tx, split, model, label_delay_s)
+    return [
+        _row(split_name, f"ours: the detector as it runs ({settings}), combined score", combined),
+        _row(split_name, "ours: the detector as it runs, its model score (FR-006)", model_scores),
+    ]
+
+
+def detector_figures(
+    detector: DetectorRun, tx: Transactions, split: Split, model: CompiledModel, label_delay_s: float
+) -> tuple[dict[str, float], dict[str, float], str]:
+    """The metrics of the score the detector emits and of its model score on ``split.evaluate``, and the
+    detector's settings in words; the detector is replayed from the fit window's feature history on, so
+    its state (and its model's features) are those of the offline replay."""
     keep = tx.event_time >= history_start(split.fit_window.start, label_delay_s)
     keep &= tx.event_time < split.eval_window.end
     sub = tx.select(keep)
@@ -189,18 +203,7 @@ def _detector_rows(
     ev = split.evaluate[keep]
     combined, model_scores, settings = detector(sub, model, label_delay_s)
     args = (sub.event_time[ev], sub.customer_id[ev], sub.label[ev])
-    return [
-        _row(
-            split_name,
-            f"ours: the detector as it runs ({settings}), combined score",
-            evaluate_scores(*args, combined[ev]),
-        ),
-        _row(
-            split_name,
-            "ours: the detector as it runs, its model score (FR-006)",
-            evaluate_scores(*args, model_scores[ev]),
-        ),
-    ]
+    return evaluate_scores(*args, combined[ev]), evaluate_scores(*args, model_scores[ev]), settings
 
 
 def markdown_table(rows: list[Row]) -> str:
