@@ -279,13 +279,29 @@ def _rest(port: int, path: str) -> Any:
 
 def _checkpoints(port: int, job_id: str) -> dict[str, Any]:
     """Flink's own summary of the job's completed checkpoints so far: end-to-end duration (trigger to the
-    last acknowledgement, which the exactly-once sinks' commit then follows) and full state size."""
-    summary = _rest(port, f"/jobs/{job_id}/checkpoints")["summary"]
-    counts = _rest(port, f"/jobs/{job_id}/checkpoints")["counts"]
+    last acknowledgement, which the exactly-once sinks' commit then follows) and full state size; and, for
+    the latest one, each chain's slowest subtask split into its synchronous and asynchronous snapshot
+    phases and its barrier alignment."""
+    overview = _rest(port, f"/jobs/{job_id}/checkpoints")
+    summary, latest = overview["summary"], overview["latest"]["completed"]
+    names = {v["id"]: v["name"] for v in _rest(port, f"/jobs/{job_id}")["vertices"]}
+    phases: dict[str, dict[str, int]] = {}
+    for vertex in (
+        (_rest(port, f"/jobs/{job_id}/checkpoints/details/{latest['id']}")["tasks"]) if latest else ()
+    ):
+        detail = _rest(port, f"/jobs/{job_id}/checkpoints/details/{latest['id']}/subtasks/{vertex}")
+        subtasks = [t for t in detail["subtasks"] if "checkpoint" in t]
+        phases[names.get(vertex, vertex)] = {
+            "end_to_end": max(t["end_to_end_duration"] for t in subtasks),
+            "sync": max(t["checkpoint"]["sync"] for t in subtasks),
+            "async": max(t["checkpoint"]["async"] for t in subtasks),
+            "alignment": max(t["alignment"]["duration"] for t in subtasks),
+        }
     return {
-        "completed": counts["completed"],
+        "completed": overview["counts"]["completed"],
         "end_to_end_ms": {k: summary["end_to_end_duration"][k] for k in ("min", "p50", "p99", "max")},
         "state_bytes": {k: summary["state_size"][k] for k in ("p50", "max")},
+        "latest_by_operator_ms": phases,
     }
 
 
