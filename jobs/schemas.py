@@ -60,6 +60,8 @@ MAX_PAYLOAD_BYTES: Final = 16 * 1024
 DLQ_PAYLOAD_LIMIT: Final = 10 * 1024
 MAX_AMOUNT: Final = 1_000_000.0
 """Amounts above this are a producer bug (cents sent as units, overflow), not a purchase."""
+_MAX_SCHEMA_VERSION: Final = 2**63 - 1
+"""A record's schema version is a 64-bit integer on every reader (the detector's JVM stages read a long)."""
 _MAX_ID_LEN: Final = 128
 _MIN_YEAR: Final = 2000
 _MAX_YEAR: Final = 2100
@@ -178,7 +180,7 @@ class Transaction(_Wire):
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
 
-    schema_version: int = Field(default=1, ge=1)
+    schema_version: int = Field(default=1, ge=1, le=_MAX_SCHEMA_VERSION)
     transaction_id: _Id
     customer_id: _Id
     terminal_id: _Id
@@ -345,7 +347,7 @@ class Label(_Wire):
     It carries the routing fields so both keyed stages (terminal, customer) can apply it without a lookup.
     """
 
-    schema_version: int = Field(default=1, ge=1)  # newer versions parse with the fields known here
+    schema_version: int = Field(default=1, ge=1, le=_MAX_SCHEMA_VERSION)  # newer: the fields known here
     transaction_id: _Id
     is_fraud: bool
     confirmed_at: datetime

@@ -87,6 +87,11 @@ def test_unknown_fields_are_ignored_and_future_versions_counted() -> None:
     assert (stats.parsed, stats.future_version) == (2, 1)
 
 
+def test_the_largest_schema_version_a_jvm_long_holds_parses_as_a_future_version() -> None:
+    parsed = parse_transaction(tx_bytes(schema_version=2**63 - 1), Source("t", 0, 0))
+    assert isinstance(parsed, Transaction) and parsed.is_future_version
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -114,6 +119,7 @@ def test_unknown_fields_are_ignored_and_future_versions_counted() -> None:
         (tx_bytes(lat=50.0), ErrorType.INVALID_GEO),
         (tx_bytes(lat=95.0, lon=0.0), ErrorType.INVALID_GEO),
         (tx_bytes(schema_version=0), ErrorType.UNSUPPORTED_SCHEMA_VERSION),
+        (tx_bytes(schema_version=2**63), ErrorType.UNSUPPORTED_SCHEMA_VERSION),  # beyond a JVM long
         (tx_bytes(customer_id=""), ErrorType.INVALID_VALUE),
         (tx_bytes(currency="euro"), ErrorType.INVALID_VALUE),
         (tx_bytes(channel="fax"), ErrorType.INVALID_VALUE),
