@@ -35,6 +35,7 @@ from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 
 __all__ = [
     "BOOK_FEATURES",
@@ -219,6 +220,12 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
+def _sum(values: Sequence[float]) -> float:
+    """Left to right from 0.0, as the JVM port adds: Python 3.12's ``sum`` compensates its rounding, which
+    would move a feature by a last bit between the two (and between Python versions)."""
+    return reduce(float.__add__, values, 0.0)
+
+
 def customer_features(
     state: CustomerFeatureState,
     event_time: float,
@@ -233,16 +240,16 @@ def customer_features(
     lo7 = bisect_right(times, event_time - 7 * DAY_S, 0, lo1)
     lo30 = bisect_right(times, event_time - 30 * DAY_S, 0, lo7)
     # The windows are nested: sum each disjoint slice once.
-    s1 = sum(amounts[lo1:hi])
-    s7 = s1 + sum(amounts[lo7:lo1])
-    s30 = s7 + sum(amounts[lo30:lo7])
+    s1 = _sum(amounts[lo1:hi])
+    s7 = s1 + _sum(amounts[lo7:lo1])
+    s30 = s7 + _sum(amounts[lo30:lo7])
     n1, n7, n30 = float(hi - lo1 + 1), float(hi - lo7 + 1), float(hi - lo30 + 1)
     out: list[float] = [n1, (s1 + amount) / n1, n7, (s7 + amount) / n7, n30, (s30 + amount) / n30]
     # Deviation of this amount from the previous 30 days.
     n = hi - lo30
     if n:
         mean = s30 / n
-        var = max(0.0, sum([a * a for a in amounts[lo30:hi]]) / n - mean * mean)
+        var = max(0.0, _sum([a * a for a in amounts[lo30:hi]]) / n - mean * mean)
         out.append((amount - mean) / max(math.sqrt(var), 1.0))
         out.append(amount / mean if mean > 0 else 1.0)
     else:
