@@ -13,7 +13,7 @@ import org.apache.flink.types.Row;
  * gateway: one call per operator, each with a fixed uid, so a savepoint maps onto the same operators.
  */
 public final class DetectorGraph {
-    static final TypeInformation<Event> EVENT = TypeInformation.of(Event.class);
+    static final TypeInformation<Event> EVENT = EventSerializer.TYPE;
 
     /**
      * The keyed stages' key: {@code Row(id)}, the key PyFlink's {@code KeyByKeySelector} gave the Python
