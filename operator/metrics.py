@@ -35,7 +35,7 @@ API_DRY_RUNS = Counter(
 )
 RECONCILES = Counter(
     "streamflow_reconciles",
-    "Reconciliations by kind and result (applied, unchanged, invalid, waiting, error).",
+    "Reconciliations by kind and result (applied, unchanged, invalid, degraded, deleting, gone, error).",
     ["kind", "result"],
 )
 RECONCILE_SECONDS = Histogram(

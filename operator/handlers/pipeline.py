@@ -66,7 +66,8 @@ KAFKA_RETRY_SECONDS = 10.0
 
 @dataclass
 class ReconcileResult:
-    """What a reconcile did; ``result`` is the metric label (applied, unchanged, invalid, degraded)."""
+    """What a reconcile did; ``result`` is the metric label (applied, unchanged, invalid, degraded, deleting,
+    gone)."""
 
     result: str
     written: list[str] = field(default_factory=list)
@@ -384,8 +385,21 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     return ReconcileResult(outcome, changes, retry, min(delays, default=KAFKA_RETRY_SECONDS))
 
 
+def _live(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The pipeline as the API server holds it now, or None when it is gone (or replaced by another with its
+    name). A caller's body can be older: a model event reconciles every pipeline from one listing, and any
+    event may have waited for the lock; reconciling that body would re-apply an older spec over a newer
+    edit (and on a cluster, roll the job twice)."""
+    meta = body.get("metadata") or {}
+    live = clients().applier.get(API_VERSION, KIND, str(meta.get("namespace")), str(meta.get("name")))
+    if live is None or (live.get("metadata") or {}).get("uid") != meta.get("uid"):
+        return None
+    return live
+
+
 def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
-    """Reconcile one pipeline; raises kopf.TemporaryError (retry later) or kopf.PermanentError (bad spec).
+    """Reconcile one pipeline as it is now (:func:`_live`); raises kopf.TemporaryError (retry later) or
+    kopf.PermanentError (bad spec).
 
     ``attempt`` is kopf's ``retry`` of the calling handler (0 on the first try): the database step's
     backoff grows with it, and the TemporaryError asks kopf to wait that long.
@@ -396,7 +410,8 @@ def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
     result = "error"
     try:
         with pipeline_lock(namespace, name):
-            outcome = _reconcile_locked(body, attempt)
+            live = _live(body)
+            outcome = ReconcileResult("gone") if live is None else _reconcile_locked(live, attempt)
         result = outcome.result
     except kopf.PermanentError:
         result = "invalid"
