@@ -310,13 +310,7 @@ def _select(args: argparse.Namespace) -> int:
         )
     except (DataError, ValueError, OSError) as exc:
         return _fail("select", exc)
-    table = selection.markdown()
-    print(table)
-    if args.write:
-        args.write.write_text(table + "\n")
-    if args.json:
-        args.json.write_text(json.dumps(selection.to_json(), indent=2) + "\n")
-    return 0
+    return _report(args, selection.markdown(), selection.to_json())
 
 
 def _quality(args: argparse.Namespace) -> int:
@@ -337,12 +331,16 @@ def _quality(args: argparse.Namespace) -> int:
         )
     except (DataError, ValueError, OSError) as exc:
         return _fail("quality", exc)
-    table = report.markdown()
+    return _report(args, report.markdown(), report.to_json())
+
+
+def _report(args: argparse.Namespace, table: str, figures: Any) -> int:
+    """Print the Markdown table; also write it (``--write``) and every figure as JSON (``--json``)."""
     print(table)
     if args.write:
         args.write.write_text(table + "\n")
     if args.json:
-        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
 
 
