@@ -103,6 +103,21 @@ def _data(args: argparse.Namespace) -> Path:
 _LABEL_DELAY_HELP = f"how long a label takes to arrive, {DURATION_HELP} (default 7d)"
 
 
+def _fold_arguments(parser: argparse.ArgumentParser, *, test_help: str) -> None:
+    """The options of the commands that judge on prequential folds (``select``, ``quality``)."""
+    parser.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
+    parser.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
+    parser.add_argument(
+        "--train-window", type=_window, default="2018-07-25..2018-07-31", help="the protocol's fit window"
+    )
+    parser.add_argument("--test-window", type=_window, default="2018-08-08..2018-08-14", help=test_help)
+    parser.add_argument(
+        "--folds", type=positive_int, default=10, help="folds, each one test window earlier (default 10)"
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
+    parser.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
+
+
 def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | None = None) -> None:
     """Add this area's subcommands to the `streamflow` parser."""
     model = subparsers.add_parser("model", help="train and evaluate fraud models")
@@ -159,27 +174,12 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         description="Shifts the split back one test-window length per fold and judges every candidate on "
         "each; the first candidate (the default model) stays unless a challenger wins clearly.",
     )
-    select.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
-    select.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
-    select.add_argument(
-        "--train-window", type=_window, default="2018-07-25..2018-07-31", help="the protocol's fit window"
-    )
-    select.add_argument(
-        "--test-window",
-        type=_window,
-        default="2018-08-08..2018-08-14",
-        help="the protocol's test window (never read)",
-    )
-    select.add_argument(
-        "--folds", type=positive_int, default=10, help="folds, each one test window earlier (default 10)"
-    )
+    _fold_arguments(select, test_help="the protocol's test window (never read)")
     select.add_argument(
         "--candidates", type=Path, help="JSON list of candidates (default: the built-in grid)"
     )
     select.add_argument("--min-gain", type=float, default=0.002, help="mean CP@100 gain a challenger needs")
     select.add_argument("--min-win-share", type=share, default=0.6, help="share of folds it must win")
-    select.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
-    select.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
     add_progress_switch(select)
     select.set_defaults(func=_select)
 
@@ -191,19 +191,7 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         "model, replayed as the job runs them), and of the handbook's random forest and logistic "
         "regression refitted on each fold.",
     )
-    quality.add_argument("--data", type=Path, default=None, help=_HANDBOOK_HELP)
-    quality.add_argument("--label-delay", type=duration_arg, default="7d", help=_LABEL_DELAY_HELP)
-    quality.add_argument(
-        "--train-window", type=_window, default="2018-07-25..2018-07-31", help="the protocol's fit window"
-    )
-    quality.add_argument(
-        "--test-window", type=_window, default="2018-08-08..2018-08-14", help="the protocol's test window"
-    )
-    quality.add_argument(
-        "--folds", type=positive_int, default=10, help="folds, each one test window earlier (default 10)"
-    )
-    quality.add_argument("--json", type=Path, help="also write every figure as JSON to this file")
-    quality.add_argument("--write", type=Path, help="also write the table as Markdown to this file")
+    _fold_arguments(quality, test_help="the protocol's test window")
     add_progress_switch(quality)
     quality.set_defaults(func=_quality)
 
