@@ -19,6 +19,8 @@ from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.render import render_all
 
+from tests.conftest import wait_for
+
 pytestmark = pytest.mark.cluster
 
 SAMPLES = Path(__file__).resolve().parents[2] / "crds" / "samples"
@@ -121,6 +123,20 @@ def test_storage_mistakes_are_refused_naming_the_field(
     assert field in _refusal(kube, namespace, flink)
 
 
+def _wait_established(kube: Any, crd: str) -> None:
+    """Until the CRD reports Established. ``kubectl wait`` fails at once on a CRD created a moment ago,
+    whose ``status.conditions`` the API server has not written yet, instead of waiting for it."""
+
+    def established() -> bool:
+        found = kube.kubectl("get", f"crd/{crd}", "-o", "json", check=False)
+        if found.returncode != 0:
+            return False
+        conditions = (json.loads(found.stdout).get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+    wait_for(established, timeout=60, interval=0.5, what=f"CRD {crd} Established")
+
+
 def test_a_stored_pipeline_from_before_the_rule_still_updates(kube: Any, namespace: str) -> None:
     """CRD validation ratcheting (GA in Kubernetes 1.33): unchanged spec.flink keeps validating."""
     crd = json.loads(kube.kubectl("get", "crd", "fraudpipelines.streamflow.io", "-o", "json").stdout)
@@ -138,7 +154,7 @@ def test_a_stored_pipeline_from_before_the_rule_still_updates(kube: Any, namespa
     flink_schema["x-kubernetes-validations"] = [r for r in current_rules if "durable" not in r["message"]]
     kube.kubectl("apply", "-f", "-", input=json.dumps(legacy))
     try:
-        kube.kubectl("wait", "--for=condition=Established", f"crd/fraudpipelines.{group}", "--timeout=60s")
+        _wait_established(kube, f"fraudpipelines.{group}")
         old = _pipeline_doc(namespace, {"highAvailability": False})  # savepoint on an emptyDir
         old["apiVersion"] = f"{group}/v1alpha1"
         created = kube.kubectl("apply", "-n", namespace, "-f", "-", check=False, input=json.dumps(old))
