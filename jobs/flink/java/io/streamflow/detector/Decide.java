@@ -53,6 +53,8 @@ public final class Decide extends ProcessFunction<Row, String> {
     private transient Counter activeRows;
     private transient Counter shadowRows;
     private transient double[] features;
+    /** The last model score {@link #score} computed. */
+    private transient double raw;
     private transient MetricGroup group;
     private transient Counter scored;
     private transient Counter alerts;
@@ -117,8 +119,7 @@ public final class Decide extends ProcessFunction<Row, String> {
         Double ml = null;
         if (active != null) {
             activeRows.inc();
-            double[] raw = new double[1];
-            String error = score(active, modelVersion, txId, raw);
+            String error = score(active, modelVersion, txId);
             if (error != null) {
                 ctx.output(
                         ParseStage.DLQ,
@@ -130,7 +131,7 @@ public final class Decide extends ProcessFunction<Row, String> {
                                 (String) row.getField(Records.SOURCE)));
                 return;
             }
-            ml = clip(raw[0]);
+            ml = clip(raw);
         }
         Double shadowScore = null;
         Double shadowMl = null;
@@ -138,10 +139,9 @@ public final class Decide extends ProcessFunction<Row, String> {
         String shadowError = null;
         if (shadow != null) {
             shadowRows.inc();
-            double[] raw = new double[1];
-            shadowError = score(shadow, shadowVersion, txId, raw);
+            shadowError = score(shadow, shadowVersion, txId);
             if (shadowError == null) {
-                shadowMl = clip(raw[0]);
+                shadowMl = clip(raw);
                 List<RuleHit> shadowHits = new ArrayList<>(hits);
                 RuleHit hit = anomaly.check(shadowMl, shadowVersion);
                 if (hit != null) {
@@ -194,16 +194,16 @@ public final class Decide extends ProcessFunction<Row, String> {
     }
 
     /**
-     * Scores {@link #features} into {@code raw[0]}; returns why that score cannot be used, worded as
+     * Scores {@link #features} into {@link #raw}; returns why that score cannot be used, worded as
      * {@code score_rows} and {@code decide} word it in Python, or null.
      */
-    private String score(ModelScorer model, String version, String txId, double[] raw) {
+    private String score(ModelScorer model, String version, String txId) {
         try {
-            raw[0] = model.score(features);
+            raw = model.score(features);
         } catch (IllegalArgumentException e) {
             return "ValueError: " + e.getMessage();
         }
-        if (Double.isNaN(raw[0])) {
+        if (Double.isNaN(raw)) {
             return "ValueError: scorer " + version + " returned NaN for transaction " + txId;
         }
         return null;
