@@ -18,13 +18,16 @@ if TYPE_CHECKING:
     from fraud_models.data import Transactions
     from fraud_models.scorer import CompiledModel
 
-__all__ = ["compare_database", "detector_run", "handbook_data", "register"]
+__all__ = ["compare_database", "detector_run", "handbook_data", "register", "rule_hits"]
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """The models area's subcommands, with the detector and database hooks plugged in."""
     hooks = ModelHooks(
-        detector_run=detector_run, compare_database=compare_database, default_data=handbook_data
+        detector_run=detector_run,
+        rule_hits=rule_hits,
+        compare_database=compare_database,
+        default_data=handbook_data,
     )
     register_models(subparsers, hooks)
 
@@ -37,6 +40,14 @@ def detector_run(
     from fraud_jobs.replay import detector_scores
 
     return detector_scores(tx, model, DetectorConfig(label_delay_s=label_delay_s))
+
+
+def rule_hits(tx: Transactions, label_delay_s: float) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """Which rules fire on each row, replayed by the detector's own logic at its default settings."""
+    from fraud_jobs.config import DetectorConfig
+    from fraud_jobs.replay import detector_rule_hits
+
+    return detector_rule_hits(tx, DetectorConfig(label_delay_s=label_delay_s))
 
 
 def compare_database(args: argparse.Namespace) -> Any:

@@ -20,9 +20,10 @@ from typing import Any, Final, NamedTuple
 from fraud_jobs.config import DetectorConfig
 from fraud_jobs.rules import combine
 from fraud_jobs.schemas import Channel, FraudAlert, Label, PaymentMethod, RuleHit, Transaction, alert_id_for
-from fraud_jobs.scoring import Scorer, score_rows
+from fraud_jobs.scoring import Scorer, combiner_of, score_rows
 from fraud_jobs.state import CustomerState, TerminalState
 from fraud_models import features as feat
+from fraud_models.combiner import Combiner
 
 __all__ = [
     "EnrichedTransaction",
@@ -267,10 +268,15 @@ def decide(
     model: tuple[str, float | str | None] | None = None,
     shadow: tuple[str, float | str | None] | None = None,
     detection_time: datetime | None = None,
+    *,
+    combiner: Combiner | None = None,
+    shadow_combiner: Combiner | None = None,
 ) -> tuple[ScoreRecord, FraudAlert | None]:
     """FR-006, the combined score and the alert, once the models scored (``(version, raw score or the
     error text)`` each; ``fraud_jobs.scoring.score_rows`` gives them). The shadow's outcome only goes
-    into the record. Raises ScoreError when the active model's score is unusable."""
+    into the record. ``combiner``/``shadow_combiner``: each model's learned combiner, if its artifact
+    has one (:func:`fraud_jobs.scoring.combiner_of`). Raises ScoreError when the active model's score is
+    unusable."""
     tx, cfg = pending.tx, pending.cfg
     hits = list(pending.hits)
     ml_score = _usable(model[1], model[0], tx) if model is not None else None
@@ -286,7 +292,7 @@ def decide(
             for extra in (cfg.anomaly.check(shadow_ml, shadow[0]), pending.risk):
                 if extra is not None:
                     shadow_hits.append(extra)
-            shadow_score = combine(shadow_hits, shadow_ml, cfg.alpha)[0]
+            shadow_score = combine(shadow_hits, shadow_ml, cfg.alpha, shadow_combiner)[0]
             shadow_out = (shadow_score, shadow_ml, shadow_score >= cfg.alert_threshold)
     if model is not None:
         hit = cfg.anomaly.check(ml_score, model[0])
@@ -294,7 +300,7 @@ def decide(
             hits.append(hit)
     if pending.risk is not None:
         hits.append(pending.risk)
-    score, rule_score = combine(hits, ml_score, cfg.alpha)
+    score, rule_score = combine(hits, ml_score, cfg.alpha, combiner)
     ts = tx.event_time.timestamp()
     is_alert = score >= cfg.alert_threshold
     version = model[0] if model is not None else None
@@ -381,7 +387,14 @@ def customer_step(
         model = (scorer.version, score_rows(scorer, [pending.x])[0])
     if shadow is not None and pending.x is not None:
         shadow_raw = (shadow.version, score_rows(shadow, [pending.x])[0])
-    record, alert = decide(pending, model, shadow_raw, detection_time)
+    record, alert = decide(
+        pending,
+        model,
+        shadow_raw,
+        detection_time,
+        combiner=combiner_of(scorer),
+        shadow_combiner=combiner_of(shadow),
+    )
     return new_state, record, alert
 
 

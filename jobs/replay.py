@@ -38,6 +38,7 @@ from fraud_jobs.logic import (
     decide,
     terminal_step,
 )
+from fraud_jobs.rules import RULES
 from fraud_jobs.schemas import (
     ControlMessage,
     DeadLetterRecord,
@@ -51,7 +52,7 @@ from fraud_jobs.schemas import (
     decode_json_object,
     validate_transaction,
 )
-from fraud_jobs.scoring import Scorer, check_scorer, score_rows
+from fraud_jobs.scoring import Scorer, check_scorer, combiner_of, score_rows
 from fraud_models.data import Transactions
 from fraud_models.progress import progress_bar
 
@@ -59,6 +60,8 @@ __all__ = [
     "HANDBOOK_COLUMNS",
     "ReplayInput",
     "ReplaySummary",
+    "detector_rule_hits",
+    "detector_scores",
     "iter_jsonl",
     "load_input",
     "load_scorer",
@@ -298,10 +301,13 @@ def replay(
     def decide_waiting() -> None:
         """The model scores the waiting transactions as one batch, as the stream's scoring step does."""
         raw = score_rows(scorer, [d.x or () for _, d in waiting]) if scorer is not None else None
+        combiner = combiner_of(scorer)
         for k, (i, decision) in enumerate(waiting):
             model = (scorer.version, raw[k]) if scorer is not None and raw is not None else None
             try:
-                record, alert = decide(decision, model, detection_time=decision.tx.event_time)
+                record, alert = decide(
+                    decision, model, detection_time=decision.tx.event_time, combiner=combiner
+                )
             except ScoreError as exc:
                 _dead(decision.tx, str(exc), Stage.SCORE)
                 continue
@@ -364,11 +370,11 @@ def replay(
     return records, labels, summary
 
 
-def detector_scores(
-    tx: Transactions, scorer: Scorer, cfg: DetectorConfig
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
-    """Each row's combined and model score from :func:`replay` (the detector's own logic), and the
-    settings in words; for `streamflow model evaluate`, so its table judges what the detector decides."""
+def _replay_rows(
+    tx: Transactions, cfg: DetectorConfig, scorer: Scorer | None
+) -> tuple[list[ScoreRecord], dict[str, int]]:
+    """:func:`replay` of the rows of ``tx`` with their labels; the records and each row's index by id.
+    Raises ValueError when a row was not scored."""
     data = ReplayInput()
     validate = Transaction.model_validate
     for tid, cid, term, amount, t in zip(
@@ -387,20 +393,47 @@ def detector_scores(
         }
         data.transactions.append(validate(row | {"event_time": datetime.fromtimestamp(t, UTC)}))
     data.labels = [None] * len(tx) if tx.label is None else [bool(v) for v in tx.label.tolist()]
-    records, _, summary = replay(data, cfg, check_scorer(scorer))
+    records, _, summary = replay(data, cfg, None if scorer is None else check_scorer(scorer))
     if summary.scored != len(tx):
         raise ValueError(
             f"the detector scored {summary.scored} of {len(tx)} transactions: {summary.dead_letters}"
         )
-    row_of = {str(tid): i for i, tid in enumerate(tx.transaction_id.tolist())}
+    return records, {str(tid): i for i, tid in enumerate(tx.transaction_id.tolist())}
+
+
+def detector_scores(
+    tx: Transactions, scorer: Scorer, cfg: DetectorConfig
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], str]:
+    """Each row's combined and model score from :func:`replay` (the detector's own logic), and the
+    settings in words; for `streamflow model evaluate`, so its table judges what the detector decides."""
+    records, row_of = _replay_rows(tx, cfg, scorer)
     combined = np.full(len(tx), np.nan)
     model = np.full(len(tx), np.nan)
     for record in records:
         i = row_of[record.transaction_id]
         combined[i] = record.score
         model[i] = np.nan if record.ml_score is None else record.ml_score
-    settings = f"rules + model, alpha {cfg.alpha:g}, alert threshold {cfg.alert_threshold:g}"
+    if combiner_of(scorer) is not None:
+        settings = f"rules + model, learned combiner, alert threshold {cfg.alert_threshold:g}"
+    else:
+        settings = f"rules + model, alpha {cfg.alpha:g}, alert threshold {cfg.alert_threshold:g}"
     return combined, model, settings
+
+
+def detector_rule_hits(tx: Transactions, cfg: DetectorConfig) -> tuple[list[str], npt.NDArray[np.bool_]]:
+    """Which rules fired on each row of ``tx`` (replayed without a model, labels delivered late), one column
+    per rule code in code order, FR-006 (the model's own) left out: the inputs of a learned combiner."""
+    codes = [rule.code for rule in RULES if rule.code != "FR-006"]
+    records, row_of = _replay_rows(tx, cfg.model_copy(update={"ml_features": False}), None)
+    hits = np.zeros((len(tx), len(codes)), dtype=bool)
+    column = {code: j for j, code in enumerate(codes)}
+    for record in records:
+        i = row_of[record.transaction_id]
+        for code in record.rule_codes:
+            j = column.get(code)
+            if j is not None:
+                hits[i, j] = True
+    return codes, hits
 
 
 def load_scorer(model: str, sha256: str | None = None) -> Scorer:

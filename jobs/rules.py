@@ -10,7 +10,11 @@ Combination (:func:`combine`), exactly::
     rule_score = min(1, sum(weight of every rule that fired))          # FR-006 included when it fired
     score      = rule_score                                             # no model configured
     score      = clip((1 - alpha) * rule_score + alpha * ml_score, 0, 1)  # with a model
+    score      = combiner.score(ml_score, hits)    # with a model whose artifact carries a learned combiner
     alert      = score >= alert_threshold
+
+The learned combiner (``fraud_models.combiner``) replaces the fixed blend for the models trained with one:
+``alpha`` is then unused, and a rule's configured weight counts only for rules the combiner did not learn.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import math
 from typing import Annotated, ClassVar
 
 from fraud_jobs.schemas import RuleHit
+from fraud_models.combiner import Combiner
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
@@ -232,7 +237,9 @@ RULES: tuple[type[Rule], ...] = (
 The FraudPipeline API (``fraud_operator.api.detector``) is generated from these classes."""
 
 
-def combine(hits: list[RuleHit], ml_score: float | None, alpha: float) -> tuple[float, float]:
+def combine(
+    hits: list[RuleHit], ml_score: float | None, alpha: float, combiner: Combiner | None = None
+) -> tuple[float, float]:
     """(score, rule_score) as documented in the module docstring."""
     rule_score = 0.0
     for hit in hits:
@@ -240,5 +247,7 @@ def combine(hits: list[RuleHit], ml_score: float | None, alpha: float) -> tuple[
     rule_score = min(1.0, rule_score)
     if ml_score is None:
         return rule_score, rule_score
+    if combiner is not None:
+        return combiner.score(ml_score, [(hit.code, hit.weight) for hit in hits]), rule_score
     score = (1.0 - alpha) * rule_score + alpha * ml_score
     return min(1.0, max(0.0, score)), rule_score

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from fraud_models.combiner import Combiner
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["ConstantScorer", "Scorer", "ScorerMismatchError", "check_scorer", "score_rows"]
+__all__ = ["ConstantScorer", "Scorer", "ScorerMismatchError", "check_scorer", "combiner_of", "score_rows"]
 
 
 @runtime_checkable
@@ -44,6 +45,12 @@ def check_scorer(scorer: Scorer) -> Scorer:
             f"the detector computes {FEATURE_SCHEMA_ID} ({len(FEATURE_NAMES)} features)"
         )
     return scorer
+
+
+def combiner_of(scorer: Scorer | None) -> Combiner | None:
+    """The learned combiner a scorer's artifact carries (``CompiledModel.combiner``), or None."""
+    combiner = getattr(scorer, "combiner", None)
+    return combiner if isinstance(combiner, Combiner) else None
 
 
 class ConstantScorer:

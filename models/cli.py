@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     from fraud_models.data import Transactions
     from fraud_models.scorer import CompiledModel
-    from fraud_models.training import Window
+    from fraud_models.training import RuleHitsRun, Window
 
 __all__ = ["DSN_ENVS", "DetectorRun", "ModelHooks", "UsageError", "register"]
 
@@ -77,12 +77,14 @@ class DetectorRun(Protocol):
 class ModelHooks:
     """What the model commands need from the layers above this package, given by the `streamflow` wiring.
 
-    ``detector_run`` adds the detector rows to `model evaluate` (fraud_jobs); ``compare_database`` is
+    ``detector_run`` adds the detector rows to `model evaluate` (fraud_jobs); ``rule_hits`` trains the
+    learned combiner of `model train` and `model quality` (fraud_jobs' rules); ``compare_database`` is
     `model compare`'s database mode (the operator's connection handling); ``default_data`` is the dataset of
     `model evaluate`/`select` without --data (the handbook file). Without a hook the command says so.
     """
 
     detector_run: DetectorRun | None = None
+    rule_hits: RuleHitsRun | None = None
     compare_database: Callable[[argparse.Namespace], Any] | None = None
     default_data: Callable[[], Path] | None = None
 
@@ -158,6 +160,11 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         metavar="KEY=VALUE",
         help="estimator parameter override (repeatable), e.g. max_iter=200",
     )
+    train.add_argument(
+        "--fixed-blend",
+        action="store_true",
+        help="no learned combiner in the artifact: pipelines combine it with the rules by their alpha",
+    )
     add_progress_switch(train)
     train.set_defaults(func=_train)
 
@@ -192,6 +199,16 @@ def register(subparsers: argparse._SubParsersAction[Any], hooks: ModelHooks | No
         "regression refitted on each fold.",
     )
     _fold_arguments(quality, test_help="the protocol's test window")
+    quality.add_argument(
+        "--fit-days",
+        type=positive_int,
+        help="days our model fits on, up to each fold's fit-window end (default: the fit window's)",
+    )
+    quality.add_argument(
+        "--fixed-blend",
+        action="store_true",
+        help="judge the pipeline's fixed blend (alpha) instead of the model's learned combiner",
+    )
     add_progress_switch(quality)
     quality.set_defaults(func=_quality)
 
@@ -235,6 +252,7 @@ def _train(args: argparse.Namespace) -> int:
             artifact_uri=args.artifact_uri,
             progress=progress_wanted(args.progress),
             params=dict(args.param),
+            rule_hits=None if args.fixed_blend else _rule_hits(args),
         )
         card = train_to_directory(request)
     except (DataError, ValueError, OSError) as exc:
@@ -315,11 +333,21 @@ def _quality(args: argparse.Namespace) -> int:
             args.test_window,
             args.model_hooks.detector_run,
             folds=args.folds,
+            rule_hits=None if args.fixed_blend else _rule_hits(args),
+            fit_days=args.fit_days,
             progress=progress_wanted(args.progress),
         )
     except (DataError, ValueError, OSError) as exc:
         return _fail("quality", exc)
     return _report(args, report.markdown(), report.to_json())
+
+
+def _rule_hits(args: argparse.Namespace) -> RuleHitsRun:
+    """The rules-hits hook a learned combiner is trained with; a usage error without fraud_jobs."""
+    hook: RuleHitsRun | None = args.model_hooks.rule_hits
+    if hook is None:
+        raise UsageError("the rules are not available here (a learned combiner needs fraud_jobs)")
+    return hook
 
 
 def _report(args: argparse.Namespace, table: str, figures: Any) -> int:

@@ -25,11 +25,13 @@ from fraud_models.offline import build_features
 from fraud_models.scorer import sha256_file
 from fraud_models.training import (
     SUPERVISED,
+    RuleHitsRun,
     Split,
     TrainedModel,
     Window,
     feature_columns,
     fit_model,
+    fit_with_combiner,
     history_start,
     split_rows,
 )
@@ -57,6 +59,8 @@ class TrainRequest:
     artifact_uri: str | None = None
     progress: bool = True
     params: dict[str, Any] = field(default_factory=dict)
+    rule_hits: RuleHitsRun | None = None
+    """The detector's rules (a hook): with it the artifact carries a learned combiner of score and rules."""
 
 
 def plot_curves(
@@ -149,6 +153,22 @@ def _ceilings_markdown(card: dict[str, Any]) -> str:
     return text + "\n"
 
 
+def _combiner_markdown(card: dict[str, Any]) -> str:
+    c = card.get("combiner")
+    if not c:
+        return "No learned combiner: the pipeline's fixed blend (alpha) combines this model with the rules.\n"
+    learned = ", ".join(f"{code} {w:+.3f}" for code, w in c["rule_weights"].items()) or "none"
+    hits = ", ".join(f"{code} {n}" for code, n in c["rule_hits"].items())
+    return (
+        f"The artifact carries a learned combiner: log-odds = {c['bias']:+.3f} "
+        f"{c['model_weight']:+.3f} x logit(model score) + the weights of the learned rules that fired "
+        f"({learned}); every other rule's configured weight is a floor of the score. Fitted on "
+        f"{c['fitted_on']['start']} .. {c['fitted_on']['end']} ({c['rows']} rows, {c['frauds']} frauds), "
+        f"scored by a probe model fitted on {c['probe_window']['start']} .. {c['probe_window']['end']}. "
+        f"Rule hits there: {hits}.\n"
+    )
+
+
 def _markdown(card: dict[str, Any]) -> str:
     m = card["metrics"]
     rows = "\n".join(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in m.items())
@@ -175,6 +195,9 @@ def _markdown(card: dict[str, Any]) -> str:
 {rows}
 
 {_ceilings_markdown(card)}
+## Combination with the rules
+
+{_combiner_markdown(card)}
 ## Parameters
 
 | parameter | value |
@@ -230,9 +253,28 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
     version = req.version or (
         f"{req.algorithm.replace('_', '-')}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     )
-    model: TrainedModel = fit_model(
-        req.algorithm, features, tx, split, feature_set=req.feature_set, params=req.params, version=version
-    )
+    if req.rule_hits is not None:
+        model: TrainedModel = fit_with_combiner(
+            req.algorithm,
+            features,
+            tx,
+            split,
+            req.rule_hits,
+            req.label_delay_s,
+            feature_set=req.feature_set,
+            params=req.params,
+            version=version,
+        )
+    else:
+        model = fit_model(
+            req.algorithm,
+            features,
+            tx,
+            split,
+            feature_set=req.feature_set,
+            params=req.params,
+            version=version,
+        )
     ceilings = _card_precision_ceilings(tx, split)
     reference = _scenario_reference(tx, split, req.label_delay_s)
     stages.update()
@@ -282,6 +324,7 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
         "card_precision_at_100_ceilings": ceilings,
         "card_precision_at_100_scenario_reference": reference,
         "compiled_max_abs_diff": model.compiled_max_abs_diff,
+        "combiner": model.extra.get("combiner"),
         "artifacts": {"model.npz": npz_sha, "model.joblib": sha256_file(out / "model.joblib")},
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from fraud_models.combiner import Combiner, CombinerError
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
 from fraud_models.portable_math import exp2_array, sigmoid_array
 
@@ -82,6 +83,12 @@ class CompiledModel:
         self.n_features: int = int(meta["n_features"])
         self.input_float32: bool = bool(meta.get("input_float32", False))
         self.offset: float = float(meta["offset"])
+        try:
+            self.combiner: Combiner | None = (
+                Combiner.from_meta(meta["combiner"]) if "combiner" in meta else None
+            )
+        except CombinerError as exc:
+            raise ModelLoadError(f"artifact's {exc}") from None
         if self.algorithm not in SUPPORTED_ALGORITHMS:
             raise ModelLoadError(
                 f"unsupported algorithm {self.algorithm!r} (supported: {', '.join(SUPPORTED_ALGORITHMS)})"
@@ -247,6 +254,13 @@ class CompiledModel:
                 np.take(children, node, out=node, mode="clip")
             totals += np.take(self._b_value, node).sum(axis=1)
         return totals
+
+    def with_combiner(self, combiner: Combiner | None) -> CompiledModel:
+        """The same model with ``combiner`` in its metadata (None: without one)."""
+        meta = {k: v for k, v in self.meta.items() if k != "combiner"}
+        if combiner is not None:
+            meta["combiner"] = combiner.to_meta()
+        return CompiledModel(meta, self.arrays)
 
     # -- persistence ------------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:

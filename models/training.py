@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from fraud_models.combiner import Combiner, fit_combiner
 from fraud_models.data import DataError, Transactions
 from fraud_models.durations import parse_duration
 from fraud_models.features import DAY_S, FEATURE_NAMES, LABEL_DERIVED_FEATURES
@@ -24,11 +25,13 @@ __all__ = [
     "ALGORITHMS",
     "FEATURE_SETS",
     "SUPERVISED",
+    "RuleHitsRun",
     "Split",
     "TrainedModel",
     "Window",
     "feature_columns",
     "fit_model",
+    "fit_with_combiner",
     "history_start",
     "make_estimator",
     "parse_duration",
@@ -265,3 +268,62 @@ def fit_model(
         y_eval,
         diff,
     )
+
+
+class RuleHitsRun(Protocol):
+    """Which rules fire on each row, as the detector runs them (``fraud_jobs.replay.detector_rule_hits``):
+    the codes and a (rows, codes) boolean matrix. A hook, since the rules live in the layer above."""
+
+    def __call__(self, tx: Transactions, label_delay_s: float) -> tuple[list[str], npt.NDArray[np.bool_]]: ...
+
+
+def fit_with_combiner(
+    algorithm: str,
+    features: npt.NDArray[np.float64],
+    tx: Transactions,
+    split: Split,
+    rule_hits: RuleHitsRun,
+    label_delay_s: float,
+    *,
+    feature_set: str = "full",
+    params: dict[str, Any] | None = None,
+    version: str = "dev",
+) -> TrainedModel:
+    """:func:`fit_model` with a learned combiner of its score and the rules' hits in the artifact.
+
+    The combiner needs scores the model did not train on, so a probe model is fitted on the training
+    window without its last quarter of days (at least one), and the combiner on the probe's scores and
+    the rules' hits over that held-out tail (known-compromised cards removed, as in every evaluation).
+    The shipped model is then fitted on the whole window; everything stays inside the training window.
+    ``extra["combiner"]`` says what the combiner learned and from which rows.
+    """
+    fit = split.fit_window
+    days = max(1, round((fit.end - fit.start) / DAY_S))
+    if days < 2:
+        raise DataError(f"{tx.source}: a learned combiner needs a training window of at least 2 days")
+    cut = fit.end - max(1, round(days / 4)) * DAY_S
+    probe_split = split_rows(tx, Window(fit.start, cut), Window(cut, fit.end), label_delay_s)
+    probe = fit_model(
+        algorithm,
+        features,
+        tx,
+        probe_split,
+        feature_set=feature_set,
+        params=params,
+        version=f"{version}-probe",
+    )
+    keep = (tx.event_time >= history_start(fit.start, label_delay_s)) & (tx.event_time < fit.end)
+    codes, hits = rule_hits(tx.select(keep), label_delay_s)
+    rows = probe_split.evaluate[keep]
+    combiner: Combiner = fit_combiner(probe.scores, hits[rows], codes, probe.labels)
+    model = fit_model(algorithm, features, tx, split, feature_set=feature_set, params=params, version=version)
+    model.compiled = model.compiled.with_combiner(combiner)
+    model.extra["combiner"] = {
+        **combiner.to_meta(),
+        "probe_window": probe_split.fit_window.iso(),
+        "fitted_on": probe_split.eval_window.iso(),
+        "rows": int(rows.sum()),
+        "frauds": int(probe.labels.sum()),
+        "rule_hits": {code: int(hits[rows][:, j].sum()) for j, code in enumerate(codes)},
+    }
+    return model

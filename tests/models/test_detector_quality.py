@@ -38,13 +38,30 @@ def test_quality_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         assert fold["modelGap"] == 0.0
     # The detector column is the emitted (rules + model) score, not the model's own.
     assert any(f["detector"] != f["model"] for f in folds)
-    assert "rules + model, alpha 0.2" in report["settings"]
+    # The model carries a learned combiner (as `model train` fits it), and the detector used it.
+    assert "rules + model, learned combiner" in report["settings"]
+    assert "our model fits on 7 days" in report["settings"]
     rows = [line for line in printed.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| fold | fit → test | model alone")
     assert [r.split("|")[1].strip() for r in rows[1:4]] == ["f1", "f2", "ch3"]
     assert rows[4].startswith("| mean of the 2 folds |")
     mean_ap = (report["folds"][0]["rf"]["ap"] + report["folds"][1]["rf"]["ap"]) / 2
     assert f"{mean_ap:.3f}" in rows[4].split("|")[5]
+
+
+def test_quality_judges_the_fixed_blend_on_request_and_longer_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_handbook_parquet(
+        tmp_path / "tx.parquet", generate(days=77, customers=60, terminals=20, seed=7, compromised_share=0.4)
+    )
+    out_json = tmp_path / "quality.json"
+    args = ["model", "quality", "--data", str(data), *WINDOWS, "--folds", "1", "--no-progress"]
+    assert main([*args, "--fixed-blend", "--fit-days", "14", "--json", str(out_json)]) == 0
+    capsys.readouterr()
+    report = json.loads(out_json.read_text())
+    assert "rules + model, alpha 0.2" in report["settings"]
+    assert "our model fits on 14 days" in report["settings"]
 
 
 def test_quality_needs_the_detector(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -110,6 +110,32 @@ def test_train_writes_every_artifact_and_a_manifest_that_loads(
     )
     assert model.algorithm == algorithm
     assert (out / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The learned combiner: fitted on the window's last quarter (4 of 14 days) by a probe model fitted
+    # before it, shipped in the artifact, described in the card.
+    combiner = card["combiner"]
+    assert combiner["probe_window"] == {"start": "2018-04-15T00:00:00Z", "end": "2018-04-25T00:00:00Z"}
+    assert combiner["fitted_on"] == {"start": "2018-04-25T00:00:00Z", "end": "2018-04-29T00:00:00Z"}
+    assert combiner["rows"] > 0 and combiner["frauds"] > 0
+    assert set(combiner["rule_hits"]) == {"FR-001", "FR-002", "FR-003", "FR-004", "FR-005", "FR-007"}
+    assert model.combiner is not None and model.combiner.to_meta() == {
+        k: combiner[k] for k in ("bias", "model_weight", "rule_weights")
+    }
+    assert "The artifact carries a learned combiner" in (out / "model_card.md").read_text()
+
+
+def test_train_with_the_fixed_blend_ships_no_combiner(handbook_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    window = ("--train-window", "2018-04-15..2018-04-28", "--test-window", "2018-05-03..2018-05-10")
+    assert _train(handbook_file, out, *window, "--fixed-blend") == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["combiner"] is None
+    assert (
+        load_model(
+            str(out / "model.npz"), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID
+        ).combiner
+        is None
+    )
+    assert "the pipeline's fixed blend (alpha)" in (out / "model_card.md").read_text()
 
 
 def test_train_without_test_window_holds_out_the_last_days(handbook_file: Path, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from fraud_jobs.flink.topology import build
 from fraud_jobs.generator import generate
 from fraud_jobs.replay import load_input, replay
 from fraud_jobs.schemas import BlocklistPatch, ControlMessage, DeadLetterRecord, parse_transaction
+from fraud_models.combiner import Combiner
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
 from fraud_models.scorer import compile_model, load_model
 from fraud_models.training import make_estimator
@@ -38,11 +39,13 @@ pytestmark = [pytest.mark.flink, pytest.mark.kafka]
 RECORDS = 52_000
 SPLIT_DAYS = 6
 DELAY = timedelta(days=7)
+COMBINER = Combiner(-1.0, 0.8, {"FR-001": 1.2, "FR-002": 0.9, "FR-007": 0.6})
 
 
 def _model(work: Path) -> dict[str, Any]:
     """A small boosted model whose score rises with the amount's deviation and the terminal's risk, so
-    that FR-006 fires on some transactions and not on others."""
+    that FR-006 fires on some transactions and not on others, with a learned combiner: FR-001, FR-002 and
+    FR-007 learned, the other rules' weights kept as floors (so both paths of the combination run)."""
     rng = np.random.default_rng(17)
     x = rng.normal(size=(4000, len(FEATURE_NAMES)))
     signal = sum(
@@ -53,7 +56,7 @@ def _model(work: Path) -> dict[str, Any]:
     estimator = make_estimator("hist_gradient_boosting", {"max_iter": 40}).fit(x, y)
     model = compile_model(
         estimator, algorithm="hist_gradient_boosting", columns=list(range(len(FEATURE_NAMES))), version="eq-1"
-    )
+    ).with_combiner(COMBINER)
     path = work / "model.npz"
     sha256 = model.save(path)
     return {"version": "eq-1", "uri": path.as_uri(), "sha256": sha256}
@@ -212,6 +215,9 @@ def test_the_stream_decides_every_event_as_replay(
             record.score,
             record.rule_score,
         ), record.transaction_id
+    # the learned combination decided (the fixed blend would give alpha * ml_score without hits)
+    plain = [r for r in records if not r.rule_codes]
+    assert plain and all(r.score == COMBINER.score(r.ml_score or 0.0, []) for r in plain)
     codes = Counter(c for r in records for c in r.rule_codes)
     assert {"FR-001", "FR-002", "FR-003", "FR-004", "FR-005", "FR-006", "FR-007"} <= set(codes), codes
 

@@ -32,6 +32,7 @@ from fraud_jobs.flink.control import accept_control, fold_controls
 from fraud_jobs.flink.jvm import java_main
 from fraud_jobs.rules import Rule, combine
 from fraud_jobs.schemas import BlocklistPatch, ControlMessage, RuleHit
+from fraud_models.combiner import Combiner
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -203,6 +204,14 @@ _VERSION: Final = st.none() | st.sampled_from(["", "v1", "m-2026.12"]) | st.text
 _WEIGHTS: Final = st.lists(_UNIT | st.sampled_from([1.5, -0.0, 0.3, 0.1]), max_size=8)
 _ML_SCORE: Final = _UNIT | st.sampled_from([0.0, 1.0, -0.5, 1.5, math.nan, -0.0])
 _ML: Final = st.none() | _ML_SCORE
+_CODES: Final = st.sampled_from(["FR-001", "FR-002", "FR-003", "FR-004", "FR-005", "FR-006", "FR-007"])
+_LOG_ODDS: Final = _floats(-30.0, 30.0) | st.sampled_from([0.0, -0.0, 700.0, -700.0, 1e-300])
+_COMBINERS: Final = st.none() | st.builds(
+    lambda bias, model, rules: {"bias": bias, "model_weight": model, "rule_weights": rules},
+    _LOG_ODDS,
+    _LOG_ODDS,
+    st.dictionaries(_CODES.filter(lambda c: c != "FR-006"), _floats(0.0, 10.0), max_size=4),
+)
 
 
 def _near(draw: st.DrawFn, x: float) -> float:
@@ -252,7 +261,10 @@ def _rule_cases(draw: st.DrawFn) -> tuple[DetectorConfig, list[list[Any]], list[
     calls.append(["terminal_risk", _count(draw, cfg.terminal_risk.min_frauds) % 11])
     combos: list[list[Any]] = []
     for _ in range(draw(_REPEAT)):
-        combos.append([draw(_WEIGHTS), draw(_ML), cfg.alpha if draw(st.booleans()) else draw(_UNIT)])
+        weights = draw(_WEIGHTS)
+        alpha = cfg.alpha if draw(st.booleans()) else draw(_UNIT)
+        codes = [draw(_CODES) for _ in weights]
+        combos.append([weights, draw(_ML), alpha, codes, draw(_COMBINERS)])
     return cfg, calls, combos
 
 
@@ -267,10 +279,21 @@ def _py_call(cfg: DetectorConfig, call: list[Any]) -> list[Any] | None:
 
 
 def _py_combine(combo: list[Any]) -> list[str]:
-    weights, ml, alpha = combo
-    hits = [RuleHit.model_construct(code="FR-000", reason="weight", weight=w) for w in weights]
-    score, rule_score = combine(hits, ml, alpha)
+    """The combination as RuleCheck writes it; the codes and the learned combiner are optional."""
+    weights, ml, alpha, *rest = combo
+    codes = rest[0] if rest else ["FR-000"] * len(weights)
+    combiner = Combiner.from_meta(rest[1]) if len(rest) > 1 and rest[1] is not None else None
+    hits = [
+        RuleHit.model_construct(code=c, reason="weight", weight=w)
+        for c, w in zip(codes, weights, strict=True)
+    ]
+    score, rule_score = combine(hits, ml, alpha, combiner)
     return [score.hex(), rule_score.hex()]
+
+
+def _enc_combo(combo: list[Any]) -> list[Any]:
+    weights, ml, alpha, *rest = combo
+    return [[w.hex() for w in weights], _enc(ml), alpha.hex(), *rest]
 
 
 def _check_rules(cases: list[tuple[DetectorConfig, list[list[Any]], list[list[Any]]]]) -> dict[str, int]:
@@ -281,7 +304,7 @@ def _check_rules(cases: list[tuple[DetectorConfig, list[list[Any]], list[list[An
             {
                 "config": cfg.model_dump_json(),
                 "calls": [[c[0], *map(_enc, c[1:])] for c in calls],
-                "combine": [[[w.hex() for w in ws], _enc(ml), alpha.hex()] for ws, ml, alpha in combos],
+                "combine": [_enc_combo(c) for c in combos],
             }
         )
     fired: dict[str, int] = {}

@@ -18,7 +18,7 @@ and npy version the reader takes. 24,000 rows, NaN features and extreme values i
   the linear terms left to right, not in a BLAS ``@``'s CPU-dependent order.
 
 The refusals of ``load_model`` (sha256, schema, corrupt, incomplete, inconsistent artifacts) are refusals in
-Java with the same message, and ``PortableMath`` equals ``portable_math`` on 350,000 doubles.
+Java with the same message, and ``PortableMath`` equals ``portable_math`` on about 400,000 doubles.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pytest
 from fraud_jobs.flink.jvm import java_main
 from fraud_jobs.scoring import score_rows
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
-from fraud_models.portable_math import exp2_array, exp_array, sigmoid_array
+from fraud_models.portable_math import exp2_array, exp_array, log_array, sigmoid_array
 from fraud_models.scorer import SUPPORTED_ALGORITHMS, CompiledModel, ModelLoadError, compile_model, load_model
 from fraud_models.training import feature_columns, make_estimator
 
@@ -383,6 +383,9 @@ def _check(models: dict[str, tuple[CompiledModel, Path]], rows: Float64Array) ->
     return checked
 
 
+_COMBINER: Final = {"bias": -4.5, "model_weight": 0.9, "rule_weights": {"FR-001": 0.7}}
+
+
 def test_java_reads_and_refuses_artifacts_like_load_model(
     models: dict[str, tuple[CompiledModel, Path]], tmp_path: Path
 ) -> None:
@@ -405,6 +408,23 @@ def test_java_reads_and_refuses_artifacts_like_load_model(
         "linear sizes": (lin_meta, {**lin_arrays, "coef": lin_arrays["coef"][:-1]}),
         "linear column": (lin_meta, {**lin_arrays, "columns": lin_arrays["columns"] + _NF}),
         "23 features": ({**lin_meta, "n_features": _NF - 1}, {k: v[:-1] for k, v in lin_arrays.items()}),
+        "combiner not an object": ({**meta, "combiner": [1.0]}, arrays),
+        "combiner null": ({**meta, "combiner": None}, arrays),
+        "combiner extra fields": ({**meta, "combiner": {**_COMBINER, "zeta": 1, "alpha": 2}}, arrays),
+        "combiner without bias": ({**meta, "combiner": {"model_weight": 1.0}}, arrays),
+        "combiner bias a string": ({**meta, "combiner": {**_COMBINER, "bias": "1"}}, arrays),
+        "combiner bias a bool": ({**meta, "combiner": {**_COMBINER, "bias": True}}, arrays),
+        "combiner weight too large": ({**meta, "combiner": {**_COMBINER, "model_weight": 10**400}}, arrays),
+        "combiner rules a list": ({**meta, "combiner": {**_COMBINER, "rule_weights": []}}, arrays),
+        "combiner takes no FR-006": (
+            {**meta, "combiner": {**_COMBINER, "rule_weights": {"FR-001": 1.0, "FR-006": 1.0}}},
+            arrays,
+        ),
+        "combiner rule code": ({**meta, "combiner": {**_COMBINER, "rule_weights": {"fr-1": 1.0}}}, arrays),
+        "combiner rule weight": (
+            {**meta, "combiner": {**_COMBINER, "rule_weights": {"FR-007": None}}},
+            arrays,
+        ),
     }
     cases: list[tuple[str, Path, str | None, str]] = [
         ("good", tmp_path / "good.npz", sha, FEATURE_SCHEMA_ID),
@@ -413,6 +433,8 @@ def test_java_reads_and_refuses_artifacts_like_load_model(
         ("wrong sha256", tmp_path / "good.npz", "0" * 64, FEATURE_SCHEMA_ID),
         ("wrong schema", tmp_path / "good.npz", sha, "0123456789abcdef"),
     ]
+    combined = _save(tmp_path / "combined.npz", {**meta, "combiner": _COMBINER}, arrays)
+    cases.append(("good, with a combiner", combined, None, FEATURE_SCHEMA_ID))
     for i, (name, (m, a)) in enumerate(broken.items()):
         cases.append((name, _save(tmp_path / f"broken-{i}.npz", m, a), None, FEATURE_SCHEMA_ID))
     corrupt = {
@@ -451,6 +473,7 @@ def test_java_reads_and_refuses_artifacts_like_load_model(
             else:
                 assert answer == f"error {message}", (name, answer)
         else:
+            assert not name.startswith("combiner"), f"{name}: Python accepted it"
             assert answer.startswith("ok ModelScorer(hist_gradient_boosting hgb, "), (name, answer)
     refused = got[len(cases) :]
     assert all(answer.startswith("error ") for answer in refused), refused
@@ -483,8 +506,9 @@ def _flip(data: bytes, at: int) -> bytes:
 
 
 def test_portable_math_equals_java(models: dict[str, tuple[CompiledModel, Path]]) -> None:
-    """fdlibm's exp in numpy against StrictMath.exp, and exp2 and the sigmoid built on it, on 350,000 doubles:
-    random bit patterns (NaN, infinities, subnormals), the scorer's ranges and the branch edges."""
+    """fdlibm's exp and log in numpy against StrictMath's, and exp2 and the sigmoid built on exp, on about
+    400,000 doubles: random bit patterns (NaN, infinities, subnormals), the scorer's ranges and the branch
+    edges; for log also the combiner's odds (p / (1 - p) of scores in (0, 1)) and neighbours of sqrt(2)."""
     rng = np.random.default_rng(11)
     edges = [709.782712893384, -745.1332191019411, -708.3964185322641, 0.34657359027997264,
              1.0397207708399179, 2.0**-28, 1000.5, -1021.5, -1074.5, 1100.0, -1100.0]  # fmt: skip
@@ -499,11 +523,16 @@ def test_portable_math_equals_java(models: dict[str, tuple[CompiledModel, Path]]
             np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, -5e-324, 1e308, -1e308]),
             np.array([np.nextafter(e * s, d) for e in edges for s in (1, -1) for d in (np.inf, -np.inf)]),
             np.array([e * s for e in edges for s in (1, -1)]),
+            (lambda p: p / (1.0 - p))(rng.uniform(1e-9, 1.0 - 1e-9, 40_000)),
+            np.sqrt(2.0)
+            * 2.0 ** rng.integers(-1060, 1020, 2_000)
+            * (1.0 + rng.uniform(-1e-12, 1e-12, 2_000)),
+            1.0 + rng.uniform(-2e-6, 2e-6, 5_000),
         ]
     )
     text = "\n".join(f"{b:016x}" for b in x.view(np.uint64).tolist()).encode()
     functions: dict[str, Callable[[Float64Array], Float64Array]] = {
-        "exp": exp_array, "exp2": exp2_array, "sigmoid": sigmoid_array,
+        "exp": exp_array, "exp2": exp2_array, "sigmoid": sigmoid_array, "log": log_array,
     }  # fmt: skip
     for name, function in functions.items():
         out = java_main(_MAIN, "--math", name, stdin=text).decode().split()

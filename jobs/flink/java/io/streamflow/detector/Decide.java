@@ -148,7 +148,7 @@ public final class Decide extends ProcessFunction<Row, String> {
                     shadowHits.add(hit);
                 }
                 shadowHits.addAll(risk);
-                shadowScore = Rules.combine(shadowHits, shadowMl, alpha).score();
+                shadowScore = Rules.combine(shadowHits, shadowMl, alpha, shadow.combiner()).score();
                 shadowAlert = shadowScore >= threshold;
             }
         }
@@ -159,7 +159,7 @@ public final class Decide extends ProcessFunction<Row, String> {
             }
         }
         hits.addAll(risk);
-        Rules.Combined combined = Rules.combine(hits, ml, alpha);
+        Rules.Combined combined = Rules.combine(hits, ml, alpha, active == null ? null : active.combiner());
         double score = combined.score();
         boolean isAlert = score >= threshold;
         long now = System.currentTimeMillis();

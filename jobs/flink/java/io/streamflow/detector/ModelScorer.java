@@ -43,6 +43,7 @@ public final class ModelScorer {
     private final int nFeatures;
     private final boolean inputFloat32;
     private final double offset;
+    private final Combiner combiner;
     private final boolean linear;
     private final boolean isolationForest;
 
@@ -70,6 +71,7 @@ public final class ModelScorer {
         nFeatures = integer(meta, "n_features");
         inputFloat32 = truthy(meta.get("input_float32"));
         offset = number(meta, "offset");
+        combiner = meta.has("combiner") ? Combiner.fromMeta(meta.get("combiner")) : null;
         if (!SUPPORTED.contains(algorithm)) {
             throw new ModelLoadException("unsupported algorithm " + PyFormat.repr(algorithm)
                     + " (supported: " + String.join(", ", SUPPORTED) + ")");
@@ -238,6 +240,11 @@ public final class ModelScorer {
                     "model expects " + model.nFeatures + " features, schema has " + expected);
         }
         return model;
+    }
+
+    /** The learned combiner the artifact carries ({@code CompiledModel.combiner}), or null. */
+    public Combiner combiner() {
+        return combiner;
     }
 
     public String algorithm() {

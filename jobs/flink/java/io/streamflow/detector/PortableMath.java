@@ -39,6 +39,11 @@ public final class PortableMath {
         return r * Double.longBitsToDouble((m - s + 1023) << 52) * Double.longBitsToDouble((s + 1023) << 52);
     }
 
+    /** {@code ln x}: fdlibm's {@code __ieee754_log} (error below 1 ulp), as {@code portable_math.log_array}. */
+    public static double log(double x) {
+        return StrictMath.log(x);
+    }
+
     /** {@code 1 / (1 + exp(-z))} for {@code z >= 0}, else {@code e / (1 + e)} with {@code e = exp(z)} (NaN too). */
     public static double sigmoid(double z) {
         if (z >= 0) {

@@ -76,9 +76,10 @@ public final class Rules {
 
   /**
    * {@code fraud_jobs.rules.combine}: the weights summed left to right and capped at 1; with a model score
-   * ({@code mlScore} not null) blended by {@code alpha} and clipped to [0, 1].
+   * ({@code mlScore} not null) blended by {@code alpha} and clipped to [0, 1], or combined by the model's
+   * learned {@code combiner} when it has one (null: none).
    */
-  public static Combined combine(List<RuleHit> hits, Double mlScore, double alpha) {
+  public static Combined combine(List<RuleHit> hits, Double mlScore, double alpha, Combiner combiner) {
     double ruleScore = 0.0;
     for (RuleHit hit : hits) {
       ruleScore += hit.weight();
@@ -86,6 +87,9 @@ public final class Rules {
     ruleScore = pyMin(1.0, ruleScore);
     if (mlScore == null) {
       return new Combined(ruleScore, ruleScore);
+    }
+    if (combiner != null) {
+      return new Combined(combiner.score(mlScore, hits), ruleScore);
     }
     double score = (1.0 - alpha) * ruleScore + alpha * mlScore;
     return new Combined(pyMin(1.0, pyMax(0.0, score)), ruleScore);
@@ -153,12 +157,12 @@ public final class Rules {
   }
 
   /** Python's {@code max(a, b)}: {@code a} unless {@code b > a}. */
-  private static double pyMax(double a, double b) {
+  static double pyMax(double a, double b) {
     return b > a ? b : a;
   }
 
   /** Python's {@code min(a, b)}: {@code a} unless {@code b < a}. */
-  private static double pyMin(double a, double b) {
+  static double pyMin(double a, double b) {
     return b < a ? b : a;
   }
 

@@ -1,5 +1,7 @@
 package io.streamflow.detector.tools;
 
+import io.streamflow.detector.Combiner;
+import io.streamflow.detector.ModelLoadException;
 import io.streamflow.detector.PyFormat;
 import io.streamflow.detector.RuleHit;
 import io.streamflow.detector.Rules;
@@ -29,7 +31,8 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.Text
  * {@code [rule, args...]}: {@code ["high_value", amount, n, mean, std]}, {@code ["velocity", count]},
  * {@code ["travel", distance_km, hours]}, {@code ["unusual_hour", hour, share, n]},
  * {@code ["blocklist", customer, terminal]}, {@code ["anomaly", ml_score, version]},
- * {@code ["terminal_risk", frauds]}) and {@code combine} (a list of {@code [weights, ml_score, alpha]}).
+ * {@code ["terminal_risk", frauds]}) and {@code combine} (a list of {@code [weights, ml_score, alpha]},
+ * optionally followed by the hits' codes and a learned combiner's metadata object).
  * Doubles travel as {@code float.hex()} text both ways. Each stdout line holds {@code config} (the effective
  * config, doubles as hex), {@code problems}, {@code hits} ({@code [code, reason, weight]} or null per call)
  * ({@code ["raised", message]} where the hit is refused) and {@code combine} ({@code [score, rule_score]}
@@ -96,9 +99,19 @@ public final class RuleCheck {
     ArrayNode combined = result.putArray("combine");
     for (JsonNode c : request.path("combine")) {
       List<RuleHit> weights = new ArrayList<>();
-      c.get(0).forEach(w -> weights.add(new RuleHit("FR-000", "weight", x(w))));
+      JsonNode codes = c.path(3);
+      for (int i = 0; i < c.get(0).size(); i++) {
+        String code = codes.isArray() ? codes.get(i).textValue() : "FR-000";
+        weights.add(new RuleHit(code, "weight", x(c.get(0).get(i))));
+      }
       Double ml = c.get(1).isNull() ? null : x(c.get(1));
-      Rules.Combined score = Rules.combine(weights, ml, x(c.get(2)));
+      Combiner combiner;
+      try {
+        combiner = c.path(4).isObject() ? Combiner.fromMeta(c.get(4)) : null;
+      } catch (ModelLoadException e) {
+        throw new IllegalArgumentException(e.getMessage(), e);
+      }
+      Rules.Combined score = Rules.combine(weights, ml, x(c.get(2)), combiner);
       combined.addArray().add(PyFormat.hex(score.score())).add(PyFormat.hex(score.ruleScore()));
     }
   }

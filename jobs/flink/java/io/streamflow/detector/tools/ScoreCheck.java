@@ -29,7 +29,7 @@ import java.util.function.DoubleUnaryOperator;
  *       one by one by {@link ModelScorer#score}; the two must agree (else exit 1).
  *   <li>{@code ScoreCheck --load} with {@code PATH<TAB>SHA256|-<TAB>SCHEMA_ID} lines on stdin: per line
  *       {@code ok <model>} or {@code error <message>} of {@link ModelScorer#load}.
- *   <li>{@code ScoreCheck --math exp|exp2|sigmoid} with one double a line: {@link PortableMath}'s result.
+ *   <li>{@code ScoreCheck --math exp|exp2|sigmoid|log} with one double a line: {@link PortableMath}'s result.
  *   <li>{@code ScoreCheck --bench ARTIFACT SECONDS} with rows on stdin: {@code batch_ns_per_row <x>} and
  *       {@code row_ns_per_row <x>}, the best of repeated timed passes over the rows after a warm-up.
  * </ul>
@@ -155,6 +155,9 @@ public final class ScoreCheck {
                 break;
             case "sigmoid":
                 f = PortableMath::sigmoid;
+                break;
+            case "log":
+                f = PortableMath::log;
                 break;
             default:
                 throw new IllegalArgumentException("unknown function " + function);
