@@ -42,7 +42,7 @@ def detector_run(
     return detector_scores(tx, model, DetectorConfig(label_delay_s=label_delay_s))
 
 
-def rule_hits(tx: Transactions, label_delay_s: float) -> tuple[list[str], npt.NDArray[np.bool_]]:
+def rule_hits(tx: Transactions, label_delay_s: float) -> tuple[list[str], npt.NDArray[np.bool_], list[float]]:
     """Which rules fire on each row, replayed by the detector's own logic at its default settings."""
     from fraud_jobs.config import DetectorConfig
     from fraud_jobs.replay import detector_rule_hits

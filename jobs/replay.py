@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fraud_jobs.config import DetectorConfig, apply_control
+from fraud_jobs.config import RULE_FIELDS, DetectorConfig, apply_control
 from fraud_jobs.logic import (
     PendingDecision,
     ScoreError,
@@ -420,10 +420,14 @@ def detector_scores(
     return combined, model, settings
 
 
-def detector_rule_hits(tx: Transactions, cfg: DetectorConfig) -> tuple[list[str], npt.NDArray[np.bool_]]:
+def detector_rule_hits(
+    tx: Transactions, cfg: DetectorConfig
+) -> tuple[list[str], npt.NDArray[np.bool_], list[float]]:
     """Which rules fired on each row of ``tx`` (replayed without a model, labels delivered late), one column
-    per rule code in code order, FR-006 (the model's own) left out: the inputs of a learned combiner."""
+    per rule code in code order, FR-006 (the model's own) left out, and each rule's configured weight: the
+    inputs of a learned combiner."""
     codes = [rule.code for rule in RULES if rule.code != "FR-006"]
+    weights = [float(getattr(cfg, RULE_FIELDS[code]).weight) for code in codes]
     records, row_of = _replay_rows(tx, cfg.model_copy(update={"ml_features": False}), None)
     hits = np.zeros((len(tx), len(codes)), dtype=bool)
     column = {code: j for j, code in enumerate(codes)}
@@ -433,7 +437,7 @@ def detector_rule_hits(tx: Transactions, cfg: DetectorConfig) -> tuple[list[str]
             j = column.get(code)
             if j is not None:
                 hits[i, j] = True
-    return codes, hits
+    return codes, hits, weights
 
 
 def load_scorer(model: str, sha256: str | None = None) -> Scorer:

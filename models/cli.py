@@ -257,6 +257,12 @@ def _train(args: argparse.Namespace) -> int:
         card = train_to_directory(request)
     except (DataError, ValueError, OSError) as exc:
         return _fail("train", exc)
+    if card.get("combiner_skipped"):
+        print(
+            f"streamflow model train: no learned combiner: {card['combiner_skipped']} "
+            "(pipelines combine this model with the rules by their alpha)",
+            file=sys.stderr,
+        )
     m = card["metrics"]
     print(
         f"{card['version']}: AUC {m['auc_roc']:.3f}  AP {m['average_precision']:.3f}  "

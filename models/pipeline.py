@@ -137,6 +137,7 @@ def fraudmodel_manifest(card: dict[str, Any], artifact_uri: str) -> dict[str, An
                 f"{card['algorithm']} on {card['features']['set']} features; "
                 f"card precision@100/day {metrics['card_precision_at_100']:.3f}; model card model_card.md"
             ),
+            **({"alerting": card["alerting"]} if card.get("alerting") else {}),
         },
     }
 
@@ -156,7 +157,11 @@ def _ceilings_markdown(card: dict[str, Any]) -> str:
 def _combiner_markdown(card: dict[str, Any]) -> str:
     c = card.get("combiner")
     if not c:
-        return "No learned combiner: the pipeline's fixed blend (alpha) combines this model with the rules.\n"
+        why = f" (it could not be fitted: {card['combiner_skipped']})" if card.get("combiner_skipped") else ""
+        return (
+            f"No learned combiner{why}: the pipeline's fixed blend (alpha) combines this model with the "
+            "rules.\n"
+        )
     learned = ", ".join(f"{code} {w:+.3f}" for code, w in c["rule_weights"].items()) or "none"
     hits = ", ".join(f"{code} {n}" for code, n in c["rule_hits"].items())
     return (
@@ -166,6 +171,24 @@ def _combiner_markdown(card: dict[str, Any]) -> str:
         f"{c['fitted_on']['start']} .. {c['fitted_on']['end']} ({c['rows']} rows, {c['frauds']} frauds), "
         f"scored by a probe model fitted on {c['probe_window']['start']} .. {c['probe_window']['end']}. "
         f"Rule hits there: {hits}.\n"
+    )
+
+
+def _alerting_markdown(card: dict[str, Any]) -> str:
+    a = card.get("alerting")
+    if not a:
+        return "No thresholds by budget (they are measured with the learned combiner).\n"
+    rows = "\n".join(
+        f"| {b['alertsPerDay']} | {b['threshold']:.6g} | {b['validationAlertsPerDay']:g} | "
+        f"{b.get('evaluationAlertsPerDay', '—')} |"
+        for b in a["budgets"]
+    )
+    return (
+        "The threshold a pipeline's `spec.detector.alertBudget` gets: the lowest detector score that stayed "
+        f"within the budget on the combiner's held-out rows ({a['eventsPerDay']:g} events a day), and the "
+        "alerts a day it gave on the evaluation window.\n\n"
+        "| budget (alerts/day) | threshold | alerts/day, validation | alerts/day, evaluation |\n"
+        f"|---|---|---|---|\n{rows}\n"
     )
 
 
@@ -198,6 +221,9 @@ def _markdown(card: dict[str, Any]) -> str:
 ## Combination with the rules
 
 {_combiner_markdown(card)}
+## Alert budgets
+
+{_alerting_markdown(card)}
 ## Parameters
 
 | parameter | value |
@@ -253,19 +279,24 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
     version = req.version or (
         f"{req.algorithm.replace('_', '-')}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     )
+    model: TrainedModel | None = None
+    combiner_skipped: str | None = None
     if req.rule_hits is not None:
-        model: TrainedModel = fit_with_combiner(
-            req.algorithm,
-            features,
-            tx,
-            split,
-            req.rule_hits,
-            req.label_delay_s,
-            feature_set=req.feature_set,
-            params=req.params,
-            version=version,
-        )
-    else:
+        try:
+            model = fit_with_combiner(
+                req.algorithm,
+                features,
+                tx,
+                split,
+                req.rule_hits,
+                req.label_delay_s,
+                feature_set=req.feature_set,
+                params=req.params,
+                version=version,
+            )
+        except (DataError, ValueError) as exc:  # the model alone may still train: it says so if not
+            combiner_skipped = str(exc)
+    if model is None:
         model = fit_model(
             req.algorithm,
             features,
@@ -325,6 +356,8 @@ def train_to_directory(req: TrainRequest) -> dict[str, Any]:
         "card_precision_at_100_scenario_reference": reference,
         "compiled_max_abs_diff": model.compiled_max_abs_diff,
         "combiner": model.extra.get("combiner"),
+        "combiner_skipped": combiner_skipped,
+        "alerting": model.extra.get("alerting"),
         "artifacts": {"model.npz": npz_sha, "model.joblib": sha256_file(out / "model.joblib")},
     }
     (out / "model_card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

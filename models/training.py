@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from fraud_models.alerting import alerting_table, emitted_scores
 from fraud_models.combiner import Combiner, fit_combiner
 from fraud_models.data import DataError, Transactions
 from fraud_models.durations import parse_duration
@@ -272,9 +273,12 @@ def fit_model(
 
 class RuleHitsRun(Protocol):
     """Which rules fire on each row, as the detector runs them (``fraud_jobs.replay.detector_rule_hits``):
-    the codes and a (rows, codes) boolean matrix. A hook, since the rules live in the layer above."""
+    the codes, a (rows, codes) boolean matrix and each rule's configured weight. A hook, since the rules
+    live in the layer above."""
 
-    def __call__(self, tx: Transactions, label_delay_s: float) -> tuple[list[str], npt.NDArray[np.bool_]]: ...
+    def __call__(
+        self, tx: Transactions, label_delay_s: float
+    ) -> tuple[list[str], npt.NDArray[np.bool_], list[float]]: ...
 
 
 def fit_with_combiner(
@@ -295,9 +299,11 @@ def fit_with_combiner(
     window without its last quarter of days (at least one), and the combiner on the probe's scores and
     the rules' hits over that held-out tail (known-compromised cards removed, as in every evaluation).
     The shipped model is then fitted on the whole window; everything stays inside the training window.
-    ``extra["combiner"]`` says what the combiner learned and from which rows.
+    ``extra["combiner"]`` says what the combiner learned and from which rows; ``extra["alerting"]`` is the
+    threshold per alert budget, measured on the emitted scores of every row of the tail
+    (:func:`fraud_models.alerting.alerting_table`), with the alerts a day each gave on the evaluation window.
     """
-    fit = split.fit_window
+    fit, ev = split.fit_window, split.eval_window
     days = max(1, round((fit.end - fit.start) / DAY_S))
     if days < 2:
         raise DataError(f"{tx.source}: a learned combiner needs a training window of at least 2 days")
@@ -312,9 +318,12 @@ def fit_with_combiner(
         params=params,
         version=f"{version}-probe",
     )
-    keep = (tx.event_time >= history_start(fit.start, label_delay_s)) & (tx.event_time < fit.end)
-    codes, hits = rule_hits(tx.select(keep), label_delay_s)
-    rows = probe_split.evaluate[keep]
+    t = tx.event_time
+    keep = (t >= history_start(fit.start, label_delay_s)) & (t < max(fit.end, ev.end))
+    codes, kept_hits, weights = rule_hits(tx.select(keep), label_delay_s)
+    hits = np.zeros((len(tx), len(codes)), dtype=bool)
+    hits[keep] = kept_hits
+    rows = probe_split.evaluate
     combiner: Combiner = fit_combiner(probe.scores, hits[rows], codes, probe.labels)
     model = fit_model(algorithm, features, tx, split, feature_set=feature_set, params=params, version=version)
     model.compiled = model.compiled.with_combiner(combiner)
@@ -326,4 +335,13 @@ def fit_with_combiner(
         "frauds": int(probe.labels.sum()),
         "rule_hits": {code: int(hits[rows][:, j].sum()) for j, code in enumerate(codes)},
     }
+    tail, evaluation = probe_split.eval_window.mask(t), ev.mask(t)
+    model.extra["alerting"] = alerting_table(
+        emitted_scores(combiner, probe.compiled.score_batch(features[tail]), hits[tail], codes, weights),
+        (fit.end - cut) / DAY_S,
+        emitted_scores(
+            combiner, model.compiled.score_batch(features[evaluation]), hits[evaluation], codes, weights
+        ),
+        (ev.end - ev.start) / DAY_S,
+    )
     return model

@@ -69,12 +69,15 @@ def compare_shadow(
     *,
     active_version: str,
     shadow_version: str,
+    threshold: float | None = None,
 ) -> ShadowOutcome:
-    """Compare the two model versions on the pipeline's database; never raises for database trouble."""
+    """Compare the two model versions on the pipeline's database at ``threshold`` (default: the spec's
+    alertThreshold); never raises for database trouble."""
     found = app_connection(api_client, namespace, pipeline)
     if isinstance(found, DatabaseOutcome):
         return ShadowOutcome(WAITING_FOR_DATABASE, found.message)
-    threshold = pipeline.spec.detector.alert_threshold
+    if threshold is None:
+        threshold = pipeline.spec.detector.alert_threshold
     try:
         with psycopg.connect(
             found.dsn,

@@ -202,6 +202,18 @@ def fraudmodel_crd() -> dict[str, Any]:
             "description": "Offline card precision@100 per day.",
         },
         {
+            "name": "Threshold@100/day",
+            "type": "number",
+            "jsonPath": ".spec.alerting.budgets[?(@.alertsPerDay==100)].threshold",
+            "description": "Alert threshold for a budget of 100 alerts a day (spec.alerting).",
+        },
+        {
+            "name": "Alerts/day",
+            "type": "number",
+            "jsonPath": ".spec.alerting.budgets[?(@.alertsPerDay==100)].evaluationAlertsPerDay",
+            "description": "Alerts a day that threshold gave on the evaluation window (budget: 100).",
+        },
+        {
             "name": "Phase",
             "type": "string",
             "jsonPath": ".status.phase",

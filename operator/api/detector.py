@@ -16,6 +16,7 @@ from pydantic import Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 __all__ = [
+    "AlertBudgetPolicy",
     "BlocklistRule",
     "DetectorRules",
     "DetectorSpec",
@@ -31,6 +32,17 @@ __all__ = [
 
 MAX_IDS: Final = 1000
 """Entries of a blocklist in the API (the pipeline object must fit etcd's size limit)."""
+
+
+class AlertBudgetPolicy(ApiModel):
+    """How many alerts a day the investigators can review."""
+
+    alerts_per_day: int = Field(
+        ge=1,
+        le=1_000_000,
+        description="Alerts a day; measured on the model's validation traffic, so a pipeline with more "
+        "events a day than spec.alerting.eventsPerDay of its model gets proportionally more.",
+    )
 
 
 class RuleBase(ApiModel):
@@ -139,7 +151,15 @@ class DetectorSpec(ApiModel):
         description="Share of the ML score: score = (1 - alpha) * ruleScore + alpha * modelScore.",
     )
     alert_threshold: float = Field(
-        default=0.4, ge=0.0, le=1.0, description="Combined score at or above which an alert is raised."
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="Combined score at or above which an alert is raised (unless alertBudget is set).",
+    )
+    alert_budget: AlertBudgetPolicy | None = Field(
+        default=None,
+        description="Alert by budget instead of by score: the threshold comes from the active model's "
+        "spec.alerting (the largest budget there not above this one) and replaces alertThreshold.",
     )
     state_ttl_seconds: int = Field(
         default=7776000,

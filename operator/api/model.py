@@ -14,12 +14,14 @@ from pydantic import Field, StringConstraints, model_validator
 
 __all__ = [
     "ALGORITHMS",
+    "AlertBudget",
     "Algorithm",
     "ComparedModel",
     "ComparisonWindow",
     "FraudModel",
     "FraudModelSpec",
     "FraudModelStatus",
+    "ModelAlerting",
     "ModelArtifact",
     "ModelMetrics",
     "ModelPhase",
@@ -65,6 +67,64 @@ class ModelMetrics(ApiModel):
     )
 
 
+class AlertBudget(ApiModel):
+    """The threshold that keeps the detector within one alert budget, as measured when it was trained."""
+
+    alerts_per_day: int = Field(ge=1, le=1_000_000, description="The budget: alerts a day.")
+    threshold: Score = Field(
+        description="Lowest detector score threshold that raised at most alertsPerDay alerts a day on the "
+        "validation rows (the score the detector emits: this model and the rules, as combined)."
+    )
+    validation_alerts_per_day: float = Field(
+        ge=0.0, description="Alerts a day at that threshold on the validation rows (at most the budget)."
+    )
+    evaluation_alerts_per_day: float | None = Field(
+        default=None, ge=0.0, description="Alerts a day at that threshold on the later evaluation window."
+    )
+
+
+class ModelAlerting(ApiModel):
+    """Alert thresholds by budget: a pipeline's spec.detector.alertBudget picks its threshold from here."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": cel(
+            (
+                "self.budgets.all(a, self.budgets.all(b, !(a.alertsPerDay < b.alertsPerDay)"
+                " || a.threshold >= b.threshold))",
+                "a larger budget must not have a higher threshold",
+                ".budgets",
+            ),
+            (
+                "self.budgets.all(a, self.budgets.exists_one(b, b.alertsPerDay == a.alertsPerDay))",
+                "each alertsPerDay appears once",
+                ".budgets",
+            ),
+        )
+    }
+
+    events_per_day: float = Field(
+        ge=0.0, description="Events a day of the validation traffic the budgets were measured on."
+    )
+    budgets: list[AlertBudget] = Field(
+        min_length=1, max_length=32, description="One threshold per budget, in increasing alertsPerDay."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelAlerting:
+        for a in self.budgets:
+            for b in self.budgets:
+                if a.alerts_per_day < b.alerts_per_day and a.threshold < b.threshold:
+                    raise ValueError("budgets: a larger budget must not have a higher threshold")
+        if len({b.alerts_per_day for b in self.budgets}) != len(self.budgets):
+            raise ValueError("budgets: each alertsPerDay appears once")
+        return self
+
+    def threshold_for(self, alerts_per_day: int) -> AlertBudget | None:
+        """The entry of the largest budget not above ``alerts_per_day`` (None: every budget is above it)."""
+        fitting = [b for b in self.budgets if b.alerts_per_day <= alerts_per_day]
+        return max(fitting, key=lambda b: b.alerts_per_day) if fitting else None
+
+
 class TrainingWindow(ApiModel):
     """Event-time window of the training data."""
 
@@ -103,6 +163,10 @@ class FraudModelSpec(ApiModel):
     training_window: TrainingWindow = Field(description="Event-time window of the training data.")
     description: Annotated[str, StringConstraints(max_length=4096)] | None = Field(
         default=None, description="Free-text notes, e.g. a link to the model card."
+    )
+    alerting: ModelAlerting | None = Field(
+        default=None,
+        description="Alert thresholds by budget, measured when the model was trained (`model train`).",
     )
 
 

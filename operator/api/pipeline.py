@@ -356,6 +356,11 @@ class FraudPipelineStatus(StatusModel):
         default=None, description="Hash of the detector configuration last applied."
     )
     flink_deployment: str | None = Field(default=None, description="Name of the FlinkDeployment.")
+    alert_threshold: float | None = Field(
+        default=None,
+        description="Score the job alerts at: spec.detector.alertThreshold, or the active model's threshold "
+        "for spec.detector.alertBudget (live control messages can still change it).",
+    )
     topics: list[str] = Field(default_factory=list, description="Names of the pipeline's Kafka topics.")
     model_history: list[ModelRoll] = Field(
         default_factory=list, description="Most recent model rolls, newest last."

@@ -32,7 +32,7 @@ from fraud_operator.handlers.status import (
     pipeline_status,
 )
 from fraud_operator.metrics import RECONCILE_SECONDS, RECONCILES, record_pipeline_conditions
-from fraud_operator.render import config_hash, detector_config, topic_specs
+from fraud_operator.render import alert_threshold, config_hash, detector_config, topic_specs
 from fraud_operator.render.monitoring import PODMONITOR_API_VERSION
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
 from fraud_operator.settings import KAFKA_TIMEOUT_SECONDS
@@ -324,6 +324,7 @@ def _status_fields(
                 "parallelism": pipeline.spec.detector.parallelism,
                 "flinkDeployment": flinkdeployment_name(pipeline),
                 "configHash": config_hash(detector_config(pipeline, model, shadow)),
+                "alertThreshold": alert_threshold(pipeline.spec.detector, model),
             }
         )
     elif flink.exists:

@@ -20,7 +20,7 @@ from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
 from fraud_operator.handlers.rolls import RollPlan, plan_roll
 from fraud_operator.handlers.status import Finding
-from fraud_operator.render import ScheduleError, render_all
+from fraud_operator.render import AlertBudgetUnavailable, ScheduleError, render_all
 from fraud_operator.render.monitoring import PODMONITOR_API_VERSION
 from pydantic import ValidationError
 
@@ -184,6 +184,8 @@ def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
         children = render_all(pipeline, model, shadow)
     except ScheduleError as exc:
         raise SpecRefused("InvalidSpec", str(exc)) from exc
+    except AlertBudgetUnavailable as exc:  # the model may change: not final for this generation
+        raise SpecRefused("AlertBudgetUnavailable", str(exc)) from exc
     children, monitored = _monitoring(applier, pipeline, children)
     desired = [child for child in children if model is not None or child["kind"] not in MODEL_KINDS]
     return PipelinePlan(

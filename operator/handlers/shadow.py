@@ -76,8 +76,14 @@ def _outcome(
         missing = active if active_version is None else shadow
         return ShadowOutcome(WAITING_FOR_SCORES, f"waiting for scores: FraudModel {missing} not found")
     pipeline = parse_pipeline(live)
+    threshold = status.get("alertThreshold")  # the threshold the job runs with (alertBudget resolved)
     return compare_shadow(
-        api_client, namespace, pipeline, active_version=active_version, shadow_version=shadow_version
+        api_client,
+        namespace,
+        pipeline,
+        active_version=active_version,
+        shadow_version=shadow_version,
+        threshold=float(threshold) if isinstance(threshold, (int, float)) else None,
     )
 
 

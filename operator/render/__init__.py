@@ -9,7 +9,13 @@ from typing import Any
 
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
-from fraud_operator.render.config import config_hash, detector_config, render_detector_configmap
+from fraud_operator.render.config import (
+    AlertBudgetUnavailable,
+    alert_threshold,
+    config_hash,
+    detector_config,
+    render_detector_configmap,
+)
 from fraud_operator.render.cronjobs import ScheduleError, render_transform_cronjobs
 from fraud_operator.render.flink import render_flinkdeployment
 from fraud_operator.render.kafka import TopicSpec, render_kafka_topics, topic_specs
@@ -19,8 +25,10 @@ from fraud_operator.render.pdb import render_pdbs
 from fraud_operator.render.rbac import render_flink_rbac
 
 __all__ = [
+    "AlertBudgetUnavailable",
     "ScheduleError",
     "TopicSpec",
+    "alert_threshold",
     "config_hash",
     "detector_config",
     "render_all",

@@ -30,6 +30,8 @@ __all__ = [
     "ENV_DB_USER",
     "ENV_KAFKA_PASSWORD",
     "ENV_KAFKA_USERNAME",
+    "AlertBudgetUnavailable",
+    "alert_threshold",
     "bootstrap_servers",
     "config_hash",
     "detector_config",
@@ -66,8 +68,37 @@ def _model_entry(model: FraudModel | None) -> dict[str, Any] | None:
     }
 
 
-def detector_section(detector: DetectorSpec) -> dict[str, Any]:
-    """spec.detector in the shape of ``fraud_jobs.config.DetectorConfig`` (its field names and units).
+class AlertBudgetUnavailable(ValueError):
+    """spec.detector.alertBudget cannot be turned into a threshold with this model (the message says why)."""
+
+
+def alert_threshold(detector: DetectorSpec, model: FraudModel | None) -> float:
+    """The score the job alerts at: ``alertThreshold``, or with ``alertBudget`` the threshold the model's
+    ``spec.alerting`` gives for the largest budget not above it. Without a model (nothing is deployed
+    then) ``alertThreshold``. Raises AlertBudgetUnavailable naming the fields."""
+    budget = detector.alert_budget
+    if budget is None or model is None:
+        return detector.alert_threshold
+    alerting = model.spec.alerting
+    name = model.metadata.name
+    if alerting is None:
+        raise AlertBudgetUnavailable(
+            f"spec.detector.alertBudget: FraudModel {name} has no spec.alerting (thresholds by budget are "
+            "measured by `streamflow model train`); set spec.detector.alertThreshold instead"
+        )
+    entry = alerting.threshold_for(budget.alerts_per_day)
+    if entry is None:
+        smallest = min(b.alerts_per_day for b in alerting.budgets)
+        raise AlertBudgetUnavailable(
+            f"spec.detector.alertBudget.alertsPerDay: {budget.alerts_per_day} is below the smallest budget "
+            f"FraudModel {name} has a threshold for ({smallest} a day)"
+        )
+    return entry.threshold
+
+
+def detector_section(detector: DetectorSpec, model: FraudModel | None = None) -> dict[str, Any]:
+    """spec.detector in the shape of ``fraud_jobs.config.DetectorConfig`` (its field names and units), the
+    alert threshold resolved (:func:`alert_threshold`).
 
     The rules are mapped by the same table the API was generated from (``fraud_jobs.rules.RULES``), so a
     rule parameter added to the job reaches the API and this section without a hand-written mapping.
@@ -81,7 +112,7 @@ def detector_section(detector: DetectorSpec) -> dict[str, Any]:
     return {
         **section,
         "alpha": detector.alpha,
-        "alert_threshold": detector.alert_threshold,
+        "alert_threshold": alert_threshold(detector, model),
         "state_ttl_s": float(detector.state_ttl_seconds),
         "label_delay_s": float(detector.label_delay_seconds),
     }
@@ -126,7 +157,7 @@ def detector_config(
             "user_env": ENV_DB_USER,
             "password_env": ENV_DB_PASSWORD,
         },
-        "detector": detector_section(spec.detector),
+        "detector": detector_section(spec.detector, model),
         "model": _model_entry(model),
         "shadow_model": _model_entry(shadow_model),
         "checkpointing": {

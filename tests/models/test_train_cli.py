@@ -121,6 +121,17 @@ def test_train_writes_every_artifact_and_a_manifest_that_loads(
         k: combiner[k] for k in ("bias", "model_weight", "rule_weights")
     }
     assert "The artifact carries a learned combiner" in (out / "model_card.md").read_text()
+    # Thresholds by alert budget, measured on the combiner's held-out rows, in the card and the manifest
+    alerting = card["alerting"]
+    assert spec["alerting"] == alerting
+    budgets = alerting["budgets"]
+    assert budgets[0]["alertsPerDay"] == 1 and len(budgets) >= 3
+    for b in budgets:
+        assert b["validationAlertsPerDay"] <= b["alertsPerDay"] and 0.0 < b["threshold"] <= 1.0
+        assert b["evaluationAlertsPerDay"] >= 0.0
+    assert [b["threshold"] for b in budgets] == sorted((b["threshold"] for b in budgets), reverse=True)
+    assert alerting["eventsPerDay"] > budgets[-1]["alertsPerDay"]
+    assert "| budget (alerts/day) | threshold |" in (out / "model_card.md").read_text()
 
 
 def test_train_with_the_fixed_blend_ships_no_combiner(handbook_file: Path, tmp_path: Path) -> None:

@@ -128,6 +128,8 @@ def test_fraudmodel_crd_surface() -> None:
         "AUC",
         "AP",
         "CP@100",
+        "Threshold@100/day",
+        "Alerts/day",
         "Phase",
         "Used by",
         "Age",

@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fraud_jobs.config import DetectorConfig
 from fraud_models.features import FEATURE_SCHEMA_ID
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import DetectorSpec, FraudPipeline
 from fraud_operator.render import render_all
 from fraud_operator.render.config import (
+    AlertBudgetUnavailable,
+    alert_threshold,
     config_hash,
     detector_config,
     detector_section,
     render_detector_configmap,
 )
 from fraud_operator.render.flink import render_flinkdeployment
+from pydantic import ValidationError
 
 
 def _hash(doc: dict[str, Any], model: FraudModel) -> str:
@@ -124,3 +128,73 @@ def test_default_detector_spec_equals_the_detector_defaults() -> None:
     from fraud_jobs.config import DetectorConfig
 
     assert DetectorConfig.model_validate(detector_section(DetectorSpec())) == DetectorConfig()
+
+
+def _with_budget(pipeline: FraudPipeline, alerts_per_day: int) -> FraudPipeline:
+    doc = pipeline.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["detector"]["alertBudget"] = {"alertsPerDay": alerts_per_day}
+    return FraudPipeline.model_validate(doc)
+
+
+def _without_alerting(model: FraudModel) -> FraudModel:
+    return model.model_copy(update={"spec": model.spec.model_copy(update={"alerting": None})})
+
+
+def _with_alerting(model: FraudModel) -> FraudModel:
+    doc = model.model_dump(by_alias=True, exclude_none=True)
+    doc["spec"]["alerting"] = {
+        "eventsPerDay": 9000.0,
+        "budgets": [
+            {"alertsPerDay": 10, "threshold": 0.9, "validationAlertsPerDay": 9.5},
+            {
+                "alertsPerDay": 100,
+                "threshold": 0.5,
+                "validationAlertsPerDay": 99.0,
+                "evaluationAlertsPerDay": 104.1,
+            },
+            {"alertsPerDay": 200, "threshold": 0.3, "validationAlertsPerDay": 200.0},
+        ],
+    }
+    return FraudModel.model_validate(doc)
+
+
+def test_an_alert_budget_takes_the_models_threshold_for_the_largest_budget_not_above_it(
+    pipeline: FraudPipeline, model: FraudModel
+) -> None:
+    with_table = _with_alerting(model)
+    assert pipeline.spec.detector.alert_threshold == 0.6
+    for budget, threshold in ((10, 0.9), (99, 0.9), (100, 0.5), (150, 0.5), (5000, 0.3)):
+        config = detector_config(_with_budget(pipeline, budget), with_table)
+        assert config["detector"]["alert_threshold"] == threshold, budget
+        assert alert_threshold(_with_budget(pipeline, budget).spec.detector, with_table) == threshold
+    # without a budget the spec's threshold stands, with or without a table
+    assert detector_config(pipeline, with_table)["detector"]["alert_threshold"] == 0.6
+    # without a model nothing is deployed: the rules-only config keeps the spec's threshold
+    assert detector_config(_with_budget(pipeline, 100), None)["detector"]["alert_threshold"] == 0.6
+
+
+def test_an_alert_budget_the_model_cannot_serve_names_the_field(
+    pipeline: FraudPipeline, model: FraudModel
+) -> None:
+    with pytest.raises(
+        AlertBudgetUnavailable, match=r"spec\.detector\.alertBudget: FraudModel .* no spec\.alerting"
+    ):
+        detector_config(_with_budget(pipeline, 100), _without_alerting(model))
+    with pytest.raises(
+        AlertBudgetUnavailable, match=r"alertsPerDay: 5 is below the smallest budget .* \(10 a day\)"
+    ):
+        render_all(_with_budget(pipeline, 5), _with_alerting(model))
+
+
+def test_a_model_alerting_table_must_be_monotone(model: FraudModel) -> None:
+    doc = model.model_dump(by_alias=True, exclude_none=True)
+    budgets = [
+        {"alertsPerDay": 10, "threshold": 0.4, "validationAlertsPerDay": 9.0},
+        {"alertsPerDay": 100, "threshold": 0.5, "validationAlertsPerDay": 99.0},
+    ]
+    doc["spec"]["alerting"] = {"eventsPerDay": 9000.0, "budgets": budgets}
+    with pytest.raises(ValidationError, match="a larger budget must not have a higher threshold"):
+        FraudModel.model_validate(doc)
+    doc["spec"]["alerting"]["budgets"] = [budgets[0], budgets[0]]
+    with pytest.raises(ValidationError, match="each alertsPerDay appears once"):
+        FraudModel.model_validate(doc)
