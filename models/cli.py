@@ -275,18 +275,22 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from fraud_models.data import DataError
-    from fraud_models.evaluate import markdown_table, run_evaluation
+    from fraud_models.evaluate import budget_markdown, markdown_table, run_evaluation
 
     try:
-        rows = run_evaluation(
+        evaluation = run_evaluation(
             _data(args),
             args.label_delay,
             progress=progress_wanted(args.progress),
             detector=args.model_hooks.detector_run,
+            rule_hits=args.model_hooks.rule_hits,
         )
     except (DataError, ValueError, OSError) as exc:
         return _fail("evaluate", exc)
-    table = markdown_table(rows)
+    table = markdown_table(evaluation.rows)
+    budgets = budget_markdown(evaluation.budgets)
+    if budgets:
+        table += "\n\n" + budgets
     print(table)
     if args.write:
         args.write.write_text(table + "\n")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from fraud_models.data import DataError, Transactions, load_transactions
-from fraud_models.features import FEATURE_SCHEMA_ID
+from fraud_models.features import DAY_S, FEATURE_SCHEMA_ID
 from fraud_models.metrics import (
     card_precision_ceiling,
     card_precision_scenario_references,
@@ -24,16 +24,29 @@ from fraud_models.metrics import (
 )
 from fraud_models.offline import build_features
 from fraud_models.scorer import CompiledModel
-from fraud_models.training import Split, fit_model, history_start, parse_window, split_rows
+from fraud_models.training import (
+    RuleHitsRun,
+    Split,
+    TrainedModel,
+    fit_model,
+    fit_with_combiner,
+    history_start,
+    parse_window,
+    split_rows,
+)
 
 __all__ = [
     "BASELINES",
+    "BUDGETS_SHOWN",
     "CEILING_LABEL",
     "DETECTOR_MODEL",
     "EXPERIMENTS",
     "SCENARIO_REFERENCE_LABEL",
+    "BudgetRow",
     "DetectorRun",
+    "Evaluation",
     "Row",
+    "budget_markdown",
     "detector_figures",
     "markdown_table",
     "run_evaluation",
@@ -119,13 +132,46 @@ class Row:
     recall_1pct: float | None = None
 
 
+BUDGETS_SHOWN = (50, 100, 200)
+"""Alert budgets (a day) whose thresholds `model evaluate` holds against the test week."""
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    """One alert budget of the detector's model on one split: the threshold its table gives, the alerts a
+    day that threshold raised on the test week (every transaction of it) and how many of them were fraud."""
+
+    split: str
+    alerts_per_day: int
+    threshold: float
+    validation_per_day: float
+    test_mean_per_day: float
+    test_max_per_day: int
+    precision: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The comparison table's rows and, with a learned combiner, the alert budgets held against the test."""
+
+    rows: list[Row]
+    budgets: list[BudgetRow]
+
+
 def run_evaluation(
-    data: Path, label_delay_s: float, *, progress: bool = True, detector: DetectorRun | None = None
-) -> list[Row]:
+    data: Path,
+    label_delay_s: float,
+    *,
+    progress: bool = True,
+    detector: DetectorRun | None = None,
+    rule_hits: RuleHitsRun | None = None,
+) -> Evaluation:
     """Replay the whole dataset once, then fit and judge every experiment on its split.
 
     With ``detector``, the ch3 model also goes through the detector's own logic (rules + model, as
-    `streamflow replay` runs it) and its combined and model scores are judged like the others.
+    `streamflow replay` runs it) and its combined and model scores are judged like the others; with
+    ``rule_hits`` too, that model is trained as `model train` trains it (a learned combiner and thresholds
+    by budget), and the alerts a day at :data:`BUDGETS_SHOWN` are counted on the test week.
     """
     tx = load_transactions(data, require_labels=True)
     first = min(parse_window(CH7[0]).start, parse_window(CH3[0]).start)
@@ -148,17 +194,26 @@ def run_evaluation(
         if reference is not None:
             rows.append(Row(name, SCENARIO_REFERENCE_LABEL, None, None, reference[0]))
     rows += [Row(split, model, auc, ap, cp) for split, model, auc, ap, cp in BASELINES]
+    budgets: list[BudgetRow] = []
     for split_name, algorithm, feature_set, label, params in EXPERIMENTS:
-        model = fit_model(
-            algorithm, features, tx, splits[split_name], feature_set=feature_set, params=params, version=label
-        )
-        rows.append(_row(split_name, label, model.metrics))
-        if detector is not None and label == DETECTOR_MODEL:
-            rows += _detector_rows(
-                detector, tx, split_name, splits[split_name], model.compiled, label_delay_s
+        split = splits[split_name]
+        detected = detector is not None and label == DETECTOR_MODEL
+        if detected and rule_hits is not None:
+            model: TrainedModel = fit_with_combiner(
+                algorithm, features, tx, split, rule_hits, label_delay_s, feature_set=feature_set,
+                params=params, version=label,
+            )  # fmt: skip
+        else:
+            model = fit_model(
+                algorithm, features, tx, split, feature_set=feature_set, params=params, version=label
             )
+        rows.append(_row(split_name, label, model.metrics))
+        if detector is not None and detected:
+            run = _detector_run(detector, tx, split, model.compiled, label_delay_s)
+            rows += _detector_rows(run, split_name)
+            budgets += _budget_rows(run, split_name, model.extra.get("alerting"))
     order = {"ch3": 0, "ch7": 1}
-    return sorted(rows, key=lambda r: order[r.split])
+    return Evaluation(sorted(rows, key=lambda r: order[r.split]), budgets)
 
 
 def _row(split: str, label: str, m: dict[str, float]) -> Row:
@@ -173,37 +228,118 @@ def _row(split: str, label: str, m: dict[str, float]) -> Row:
     )
 
 
-def _detector_rows(
-    detector: DetectorRun,
-    tx: Transactions,
-    split_name: str,
-    split: Split,
-    model: CompiledModel,
-    label_delay_s: float,
-) -> list[Row]:
+@dataclass(frozen=True)
+class _DetectorRun:
+    """The detector replayed over a split: its rows (``sub``), their scores, the split's masks on them."""
+
+    sub: Transactions
+    combined: npt.NDArray[np.float64]
+    model_scores: npt.NDArray[np.float64]
+    settings: str
+    evaluate: npt.NDArray[np.bool_]
+    window: npt.NDArray[np.bool_]
+
+
+def _detector_run(
+    detector: DetectorRun, tx: Transactions, split: Split, model: CompiledModel, label_delay_s: float
+) -> _DetectorRun:
+    """Replay from the fit window's feature history on, so the detector's state (and its model's features)
+    are those of the offline replay."""
+    keep = tx.event_time >= history_start(split.fit_window.start, label_delay_s)
+    keep &= tx.event_time < split.eval_window.end
+    sub = tx.select(keep)
+    if sub.label is None:
+        raise DataError(f"{tx.source}: no labels")
+    combined, model_scores, settings = detector(sub, model, label_delay_s)
+    return _DetectorRun(
+        sub, combined, model_scores, settings, split.evaluate[keep], split.eval_window.mask(sub.event_time)
+    )
+
+
+def _detector_rows(run: _DetectorRun, split_name: str) -> list[Row]:
     """The detector's emitted and model scores judged on the split's evaluation rows."""
-    combined, model_scores, settings = detector_figures(detector, tx, split, model, label_delay_s)
+    ev, sub = run.evaluate, run.sub
+    assert sub.label is not None
+    args = (sub.event_time[ev], sub.customer_id[ev], sub.label[ev])
     return [
-        _row(split_name, f"ours: the detector as it runs ({settings}), combined score", combined),
-        _row(split_name, "ours: the detector as it runs, its model score (FR-006)", model_scores),
+        _row(
+            split_name,
+            f"ours: the detector as it runs ({run.settings}), combined score",
+            evaluate_scores(*args, run.combined[ev]),
+        ),
+        _row(
+            split_name,
+            "ours: the detector as it runs, its model score (FR-006)",
+            evaluate_scores(*args, run.model_scores[ev]),
+        ),
     ]
+
+
+def _budget_rows(run: _DetectorRun, split_name: str, alerting: dict[str, Any] | None) -> list[BudgetRow]:
+    """Alerts a day on the test week (every transaction in it) at the thresholds the model's table gives."""
+    if not alerting:
+        return []
+    w = run.window
+    scores, day = run.combined[w], (run.sub.event_time[w] // DAY_S).astype(np.int64)
+    assert run.sub.label is not None
+    labels = run.sub.label[w].astype(bool)
+    days = np.unique(day)
+    out = []
+    for entry in alerting["budgets"]:
+        if entry["alertsPerDay"] not in BUDGETS_SHOWN:
+            continue
+        alert = scores >= entry["threshold"]
+        per_day = np.array([int(alert[day == d].sum()) for d in days])
+        out.append(
+            BudgetRow(
+                split_name,
+                entry["alertsPerDay"],
+                entry["threshold"],
+                entry["validationAlertsPerDay"],
+                float(per_day.mean()),
+                int(per_day.max()),
+                float(labels[alert].mean()) if alert.any() else 0.0,
+            )
+        )
+    return out
+
+
+def budget_markdown(budgets: list[BudgetRow]) -> str:
+    """The alert budgets against the test week, or nothing without them."""
+    if not budgets:
+        return ""
+    lines = [
+        "| split | budget (alerts/day) | threshold (from the model) | alerts/day, validation | "
+        "alerts/day on the test week: mean | max | share that were fraud |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for b in budgets:
+        lines.append(
+            f"| {b.split} | {b.alerts_per_day} | {b.threshold:.4g} | {b.validation_per_day:g} | "
+            f"{b.test_mean_per_day:.1f} | {b.test_max_per_day} | {b.precision:.3f} |"
+        )
+    lines.append("")
+    lines.append(
+        "The detector's emitted score on every transaction of the test week, at the thresholds its model's "
+        "spec.alerting gives (measured on the training window's held-out tail)."
+    )
+    return "\n".join(lines)
 
 
 def detector_figures(
     detector: DetectorRun, tx: Transactions, split: Split, model: CompiledModel, label_delay_s: float
 ) -> tuple[dict[str, float], dict[str, float], str]:
     """The metrics of the score the detector emits and of its model score on ``split.evaluate``, and the
-    detector's settings in words; the detector is replayed from the fit window's feature history on, so
-    its state (and its model's features) are those of the offline replay."""
-    keep = tx.event_time >= history_start(split.fit_window.start, label_delay_s)
-    keep &= tx.event_time < split.eval_window.end
-    sub = tx.select(keep)
-    if sub.label is None:
-        raise DataError(f"{tx.source}: no labels")
-    ev = split.evaluate[keep]
-    combined, model_scores, settings = detector(sub, model, label_delay_s)
+    detector's settings in words (the replay of :func:`_detector_run`)."""
+    run = _detector_run(detector, tx, split, model, label_delay_s)
+    ev, sub = run.evaluate, run.sub
+    assert sub.label is not None
     args = (sub.event_time[ev], sub.customer_id[ev], sub.label[ev])
-    return evaluate_scores(*args, combined[ev]), evaluate_scores(*args, model_scores[ev]), settings
+    return (
+        evaluate_scores(*args, run.combined[ev]),
+        evaluate_scores(*args, run.model_scores[ev]),
+        run.settings,
+    )
 
 
 def markdown_table(rows: list[Row]) -> str:

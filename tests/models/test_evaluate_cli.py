@@ -33,7 +33,9 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
     printed = capsys.readouterr().out
     table = out.read_text()
     assert table.strip() == printed.strip()
-    rows = [line for line in table.splitlines() if line.startswith("| ch")]
+    main_table, header, budget_table = table.partition("| split | budget (alerts/day) |")
+    assert header
+    rows = [line for line in main_table.splitlines() if line.startswith("| ch")]
     assert len(rows) == 6 + len(BASELINES) + len(EXPERIMENTS)  # 2 ceilings a split, 2 detector rows
     ceilings = [r for r in rows if CEILING_LABEL in r]
     assert [r.split("|")[1].strip() for r in ceilings] == ["ch3", "ch7"]
@@ -52,8 +54,17 @@ def test_evaluate_prints_and_writes_the_side_by_side_table(
     offline = next(r for r in rows if f"| {DETECTOR_MODEL} |" in r).split("|")[3:]
     detector_model = next(r for r in rows if "the detector as it runs, its model score" in r).split("|")[3:]
     assert detector_model == offline
-    combined = next(r for r in rows if "the detector as it runs (rules + model, alpha 0.2" in r)
+    combined = next(r for r in rows if "the detector as it runs (rules + model, learned combiner" in r)
     assert all(0.0 <= float(c) <= 1.0 for c in combined.split("|")[3:8])
+    # The alert budgets of that model (trained as `model train` trains it) against the test week
+    budgets = [line for line in budget_table.splitlines() if line.startswith("| ch3 | ")]
+    shown = [int(b.split("|")[2]) for b in budgets]  # the budgets the small file's tail can tell apart
+    assert shown and shown == [50, 100, 200][: len(shown)]
+    for line in budgets:
+        cells = [c.strip() for c in line.split("|")[1:-1]]
+        threshold, validation, mean, top, share = map(float, cells[2:])
+        assert 0.0 < threshold <= 1.0 and validation <= int(cells[1]) and 0.0 <= mean <= top
+        assert 0.0 <= share <= 1.0
     for _, _, _, label, _ in EXPERIMENTS:
         row = next(r for r in rows if label in r)
         auc = float(row.split("|")[3])
