@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +48,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model configuration to judge: an algorithm, estimator parameters, a feature set.
+    """A model configuration to judge: an algorithm, estimator parameters, a feature set, a fit length.
 
     ``monotone_increasing`` names features the score may only rise with (scikit-learn's
     ``monotonic_cst``, resolved against the feature set's columns when the model is fitted).
+    ``fit_days``: the candidate fits on that many days up to each fold's fit-window end (None: the fold's
+    own fit window), so how much labelled history to train on is chosen like any other setting; every
+    candidate is judged on the same rows (the protocol's known-compromised cards removed).
     """
 
     name: str
@@ -60,8 +63,11 @@ class Candidate:
     params: Mapping[str, Any] = field(default_factory=dict)
     feature_set: str = "full"
     monotone_increasing: tuple[str, ...] = ()
+    fit_days: int | None = None
 
     def __post_init__(self) -> None:
+        if self.fit_days is not None and not 1 <= self.fit_days <= 366:
+            raise ValueError(f"candidate {self.name!r}: fitDays must be between 1 and 366")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(
                 f"candidate {self.name!r}: unsupported algorithm {self.algorithm!r} "
@@ -113,7 +119,7 @@ DEFAULT_CANDIDATES: tuple[Candidate, ...] = (
 def load_candidates(spec: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
     """Candidates from JSON objects: name, description, algorithm, params, featureSet, monotoneIncreasing."""
     out = []
-    known = {"name", "description", "algorithm", "params", "featureSet", "monotoneIncreasing"}
+    known = {"name", "description", "algorithm", "params", "featureSet", "monotoneIncreasing", "fitDays"}
     for i, item in enumerate(spec):
         if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
             raise ValueError(f"candidate #{i + 1}: expected an object with a string 'name'")
@@ -128,6 +134,9 @@ def load_candidates(spec: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
             raise ValueError(
                 f"candidate {item['name']!r}: 'monotoneIncreasing' must be a list of feature names"
             )
+        fit_days = item.get("fitDays")
+        if fit_days is not None and (isinstance(fit_days, bool) or not isinstance(fit_days, int)):
+            raise ValueError(f"candidate {item['name']!r}: 'fitDays' must be a whole number of days")
         weights = params.get("class_weight")
         if isinstance(weights, Mapping):  # JSON object keys are strings; the classes are 0 and 1
             try:
@@ -142,6 +151,7 @@ def load_candidates(spec: Sequence[Mapping[str, Any]]) -> tuple[Candidate, ...]:
                 dict(params),
                 str(item.get("featureSet", "full")),
                 tuple(monotone),
+                fit_days,
             )
         )
     names = [c.name for c in out]
@@ -245,6 +255,7 @@ class Selection:
                     "params": {k: _jsonable(v) for k, v in r.candidate.params.items()},
                     "featureSet": r.candidate.feature_set,
                     "monotoneIncreasing": list(r.candidate.monotone_increasing),
+                    "fitDays": r.candidate.fit_days,
                     "meanCardPrecisionAt100": r.mean_cp,
                     "meanAveragePrecision": r.mean_ap,
                     "meanAuc": r.mean_auc,
@@ -339,11 +350,15 @@ def run_selection(
     windows = fold_windows(train, test, folds)
     tx = load_transactions(data, require_labels=True)
     first_day = float(tx.event_time.min() // DAY_S * DAY_S)
-    needed = history_start(windows[-1][0].start, label_delay_s)
+    longest = max((c.fit_days or 0) * DAY_S for c in candidates)
+    earliest = min(windows[-1][0].start, windows[-1][0].end - longest)
+    needed = history_start(earliest, label_delay_s)
     if needed < first_day:
-        usable = sum(history_start(f.start, label_delay_s) >= first_day for f, _ in windows)
+        usable = sum(
+            history_start(min(f.start, f.end - longest), label_delay_s) >= first_day for f, _ in windows
+        )
         raise DataError(
-            f"{tx.source}: fold {folds} fits from {_day(windows[-1][0].start)} and needs feature "
+            f"{tx.source}: fold {folds} fits from {_day(earliest)} and needs feature "
             f"history from {_day(needed)}, but the data starts {_day(first_day)}: "
             f"use at most {usable} fold(s)"
         )
@@ -355,11 +370,16 @@ def run_selection(
     for candidate in candidates:
         figures = []
         for k, split in enumerate(splits, start=1):
+            judged = split
+            if candidate.fit_days is not None:  # its own fit window, judged on the protocol's rows
+                fit = Window(split.fit_window.end - candidate.fit_days * DAY_S, split.fit_window.end)
+                own = split_rows(tx, fit, split.eval_window, label_delay_s)
+                judged = replace(own, evaluate=split.evaluate)
             model = fit_model(
                 candidate.algorithm,
                 features,
                 tx,
-                split,
+                judged,
                 feature_set=candidate.feature_set,
                 params=candidate.estimator_params(),
                 version=candidate.name,

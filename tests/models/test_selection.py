@@ -104,6 +104,15 @@ def test_candidates_from_json_are_checked() -> None:
             load_candidates(spec)
 
 
+def test_a_candidates_fit_length_is_checked() -> None:
+    (c,) = load_candidates([{"name": "w", "fitDays": 28}])
+    assert c.fit_days == 28
+    with pytest.raises(ValueError, match="'fitDays' must be a whole number"):
+        load_candidates([{"name": "w", "fitDays": "28"}])
+    with pytest.raises(ValueError, match="fitDays must be between 1 and 366"):
+        load_candidates([{"name": "w", "fitDays": 0}])
+
+
 def test_the_default_grid_starts_with_the_shipped_defaults() -> None:
     assert DEFAULT_CANDIDATES[0].name == "default"
     assert DEFAULT_CANDIDATES[0].params == {} and DEFAULT_CANDIDATES[0].feature_set == "full"
@@ -132,6 +141,7 @@ def test_select_end_to_end_never_replays_the_test_window(
             [
                 {"name": "default", "description": "the shipped defaults"},
                 {"name": "lr", "algorithm": "logistic_regression", "featureSet": "book"},
+                {"name": "ten-days", "description": "the default on 10 days", "fitDays": 10},
             ]
         )
     )
@@ -144,11 +154,14 @@ def test_select_end_to_end_never_replays_the_test_window(
     assert replayed and max(replayed) < test_start
     report = json.loads(out_json.read_text())
     assert [f["test"]["start"][:10] for f in report["folds"]] == ["2018-06-03", "2018-05-27"]
-    assert [c["name"] for c in report["candidates"]] == ["default", "lr"]
+    assert [c["name"] for c in report["candidates"]] == ["default", "lr", "ten-days"]
+    assert [c["fitDays"] for c in report["candidates"]] == [None, None, 10]
+    # a longer fit is another model, judged on the same rows
+    assert report["candidates"][2]["folds"] != report["candidates"][0]["folds"]
     for c in report["candidates"]:
         assert len(c["folds"]) == 2
         assert all(0.0 <= f["cardPrecisionAt100"] <= 1.0 and 0.0 <= f["auc"] <= 1.0 for f in c["folds"])
-    assert report["chosen"] in {"default", "lr"} and report["reason"]
+    assert report["chosen"] in {"default", "lr", "ten-days"} and report["reason"]
     assert f"Chosen: **{report['chosen']}**" in printed
     # The file has the simulator's scenarios: each fold's scenario reference is shown, and called no bound.
     references = report["scenarioReferenceCardPrecisionAt100"]
