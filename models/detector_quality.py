@@ -31,6 +31,7 @@ from fraud_models.training import (
     fit_model,
     fit_with_combiner,
     history_start,
+    longer_fit,
     split_rows,
 )
 
@@ -177,18 +178,19 @@ def run_quality(
 
     ``rule_hits``: the model is trained with a learned combiner (:func:`fit_with_combiner`), as
     `model train` does, and the detector emits its combination; without it, the pipeline's fixed blend.
-    ``fit_days``: our model fits on that many days up to each fold's fit-window end (the handbook's
-    baselines keep the one-week protocol)."""
+    ``fit_days``: our model fits on up to that many days before each fold's fit-window end, as far as the
+    data's warmed-up history reaches (:func:`longer_fit`); the handbook's baselines keep the one-week
+    protocol."""
     windows = [*fold_windows(train, test, folds), (train, test)]
-    if fit_days is not None:
-        if fit_days < 1:
-            raise ValueError("fit_days must be at least 1")
-        ours = [(Window(f.end - fit_days * DAY_S, f.end), ev) for f, ev in windows]
-    else:
-        ours = windows
+    if fit_days is not None and fit_days < 1:
+        raise ValueError("fit_days must be at least 1")
     tx = load_transactions(data, require_labels=True)
     first_day = float(tx.event_time.min() // DAY_S * DAY_S)
-    needed = history_start(min(ours[-2][0].start, windows[-2][0].start), label_delay_s)
+    ours = [
+        (windows[k][0] if fit_days is None else longer_fit(f, fit_days, first_day, label_delay_s), ev)
+        for k, (f, ev) in enumerate(windows)
+    ]
+    needed = history_start(windows[-2][0].start, label_delay_s)
     if needed < first_day:
         raise DataError(
             f"{tx.source}: fold {folds} needs feature history from {_day(needed)}, "
@@ -225,8 +227,16 @@ def run_quality(
         if progress:
             cells = "  ".join(f"{key} {figures[key].cell()}" for key, _ in SERIES)
             print(f"{name}: {cells}", file=sys.stderr, flush=True)
-    days = fit_days or round((train.end - train.start) / DAY_S)
-    settings += f"; our model fits on {days} days up to each fold's fit-window end"
+    if fit_days is None:
+        settings += (
+            f"; our model fits on each fold's {round((train.end - train.start) / DAY_S)}-day fit window"
+        )
+    else:
+        spans = [round((f.end - f.start) / DAY_S) for f, _ in ours]
+        settings += (
+            f"; our model fits on up to {fit_days} days before each fold's fit-window end, as far as the "
+            f"data's history reaches ({min(spans)}..{max(spans)} days)"
+        )
     return QualityReport(tuple(results[:-1]), results[-1], settings, label_delay_s)
 
 

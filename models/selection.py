@@ -30,6 +30,7 @@ from fraud_models.training import (
     feature_columns,
     fit_model,
     history_start,
+    longer_fit,
     split_rows,
 )
 
@@ -52,8 +53,9 @@ class Candidate:
 
     ``monotone_increasing`` names features the score may only rise with (scikit-learn's
     ``monotonic_cst``, resolved against the feature set's columns when the model is fitted).
-    ``fit_days``: the candidate fits on that many days up to each fold's fit-window end (None: the fold's
-    own fit window), so how much labelled history to train on is chosen like any other setting; every
+    ``fit_days``: the candidate fits on up to that many days before each fold's fit-window end, as far as
+    the data's warmed-up history reaches (:func:`fraud_models.training.longer_fit`; None: the fold's own
+    fit window), so how much labelled history to train on is chosen like any other setting; every
     candidate is judged on the same rows (the protocol's known-compromised cards removed).
     """
 
@@ -350,15 +352,11 @@ def run_selection(
     windows = fold_windows(train, test, folds)
     tx = load_transactions(data, require_labels=True)
     first_day = float(tx.event_time.min() // DAY_S * DAY_S)
-    longest = max((c.fit_days or 0) * DAY_S for c in candidates)
-    earliest = min(windows[-1][0].start, windows[-1][0].end - longest)
-    needed = history_start(earliest, label_delay_s)
+    needed = history_start(windows[-1][0].start, label_delay_s)
     if needed < first_day:
-        usable = sum(
-            history_start(min(f.start, f.end - longest), label_delay_s) >= first_day for f, _ in windows
-        )
+        usable = sum(history_start(f.start, label_delay_s) >= first_day for f, _ in windows)
         raise DataError(
-            f"{tx.source}: fold {folds} fits from {_day(earliest)} and needs feature "
+            f"{tx.source}: fold {folds} fits from {_day(windows[-1][0].start)} and needs feature "
             f"history from {_day(needed)}, but the data starts {_day(first_day)}: "
             f"use at most {usable} fold(s)"
         )
@@ -372,7 +370,7 @@ def run_selection(
         for k, split in enumerate(splits, start=1):
             judged = split
             if candidate.fit_days is not None:  # its own fit window, judged on the protocol's rows
-                fit = Window(split.fit_window.end - candidate.fit_days * DAY_S, split.fit_window.end)
+                fit = longer_fit(split.fit_window, candidate.fit_days, first_day, label_delay_s)
                 own = split_rows(tx, fit, split.eval_window, label_delay_s)
                 judged = replace(own, evaluate=split.evaluate)
             model = fit_model(

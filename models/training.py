@@ -34,6 +34,7 @@ __all__ = [
     "fit_model",
     "fit_with_combiner",
     "history_start",
+    "longer_fit",
     "make_estimator",
     "parse_duration",
     "parse_window",
@@ -96,8 +97,19 @@ def history_start(window_start: float, label_delay_s: float) -> float:
     Customer windows look back 30 days, terminal windows ``ceil(delay) + 30`` whole days before the
     current day; replaying from this moment gives the same features as replaying from the beginning.
     """
-    days = math.ceil(label_delay_s / DAY_S) + 32
-    return float((window_start // DAY_S - days) * DAY_S)
+    return float((window_start // DAY_S - _history_days(label_delay_s)) * DAY_S)
+
+
+def _history_days(label_delay_s: float) -> int:
+    return math.ceil(label_delay_s / DAY_S) + 32
+
+
+def longer_fit(fit: Window, days: int, first_event_time: float, label_delay_s: float) -> Window:
+    """``days`` of fit window up to ``fit.end``, or as many as the data's warmed-up history allows (rows
+    earlier than :func:`history_start` needs would have features computed from a truncated history); never
+    less than ``fit`` itself. A bank's "all labelled history the delay allows", capped at ``days``."""
+    warm = float((first_event_time // DAY_S + _history_days(label_delay_s)) * DAY_S)
+    return Window(min(fit.start, max(fit.end - days * DAY_S, warm)), fit.end)
 
 
 def feature_columns(feature_set: str) -> list[int]:

@@ -40,7 +40,7 @@ def test_quality_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert any(f["detector"] != f["model"] for f in folds)
     # The model carries a learned combiner (as `model train` fits it), and the detector used it.
     assert "rules + model, learned combiner" in report["settings"]
-    assert "our model fits on 7 days" in report["settings"]
+    assert "our model fits on each fold's 7-day fit window" in report["settings"]
     rows = [line for line in printed.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| fold | fit → test | model alone")
     assert [r.split("|")[1].strip() for r in rows[1:4]] == ["f1", "f2", "ch3"]
@@ -61,7 +61,7 @@ def test_quality_judges_the_fixed_blend_on_request_and_longer_fits(
     capsys.readouterr()
     report = json.loads(out_json.read_text())
     assert "rules + model, alpha 0.2" in report["settings"]
-    assert "our model fits on 14 days" in report["settings"]
+    assert "our model fits on up to 14 days before each fold's fit-window end" in report["settings"]
 
 
 def test_quality_needs_the_detector(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from fraud_models.selection import (
     fold_windows,
     load_candidates,
 )
-from fraud_models.training import feature_columns, parse_window
+from fraud_models.training import feature_columns, longer_fit, parse_window
 from streamflow_cli import main
 
 from tests.models.synth import generate, write_handbook_parquet
@@ -172,3 +172,18 @@ def test_select_end_to_end_never_replays_the_test_window(
     # A third fold would need feature history from before the data starts: a clear error, nothing run.
     assert main([*args[:-4], "--folds", "3", "--no-progress"]) == 1
     assert "use at most 2 fold(s)" in capsys.readouterr().err
+
+
+def test_a_longer_fit_reaches_back_only_as_far_as_warmed_up_history() -> None:
+    fit = parse_window("2018-05-16..2018-05-22")
+    first = parse_window("2018-04-01..2018-04-01").start
+    week = 7 * DAY
+    assert longer_fit(fit, 7, first, week) == fit
+    assert longer_fit(fit, 3, first, week) == fit  # never shorter than the protocol's own window
+    # 39 days of history (30-day windows, a 7-day delay, 2 days' margin) before the first day it may use
+    assert longer_fit(fit, 28, first, week).iso()["start"] == "2018-05-10T00:00:00Z"
+    later = parse_window("2018-07-25..2018-07-31")
+    assert longer_fit(later, 28, first, week).iso() == {
+        "start": "2018-07-04T00:00:00Z",
+        "end": "2018-08-01T00:00:00Z",
+    }
