@@ -41,7 +41,10 @@ __all__ = [
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 """A customer or terminal id on a blocklist."""
-_WEIGHT = "Weight of a hit in the rule score."
+_WEIGHT = (
+    "Weight of a hit in the rule score; with a model's learned combiner, the floor of the score when the "
+    "combiner did not learn this rule."
+)
 
 
 class Rule(BaseModel):

@@ -148,7 +148,8 @@ class DetectorSpec(ApiModel):
         default=0.2,
         ge=0.0,
         le=1.0,
-        description="Share of the ML score: score = (1 - alpha) * ruleScore + alpha * modelScore.",
+        description="Share of the ML score: score = (1 - alpha) * ruleScore + alpha * modelScore; only for "
+        "models without a learned combiner (streamflow model train --fixed-blend, or older models).",
     )
     alert_threshold: float = Field(
         default=0.4,
