@@ -30,13 +30,18 @@ BUDGETS: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000
 
 def budget_threshold(scores: npt.ArrayLike, days: float, per_day: float) -> float | None:
     """The lowest threshold at which ``score >= threshold`` alerts at most ``per_day * days`` of ``scores``
-    (the next double above the first score over the allowance, so ties never push it over), or None when
-    the allowance covers every row (any threshold keeps within it: the budget says nothing here)."""
+    (the first six-decimal number above the first score over the allowance, so ties never push it over and
+    it reads well in ``kubectl get fm``; at most 1, where scores of exactly 1 all alert), or None when the
+    allowance covers every row (any threshold keeps within it: the budget says nothing here)."""
     allowed = math.floor(per_day * days)
     s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
     if allowed >= len(s):
         return None
-    return min(1.0, float(np.nextafter(s[allowed], np.inf)))
+    first_over = float(s[allowed])
+    threshold = math.ceil(first_over * 1e6) / 1e6
+    if not threshold > first_over:  # on the grid already (or rounded onto it): the next step up
+        threshold = (round(first_over * 1e6) + 1) / 1e6
+    return min(1.0, threshold)
 
 
 def emitted_scores(
