@@ -360,14 +360,32 @@ def _rule_hits(args: argparse.Namespace) -> RuleHitsRun:
     return hook
 
 
+_TABLE_BEGIN = "<!-- streamflow model {command}: begin -->"
+_TABLE_END = "<!-- streamflow model {command}: end -->"
+
+
 def _report(args: argparse.Namespace, table: str, figures: Any) -> int:
-    """Print the Markdown table; also write it (``--write``) and every figure as JSON (``--json``)."""
+    """Print the Markdown table; also write it (``--write``) and every figure as JSON (``--json``).
+
+    A ``--write`` file that holds this command's begin and end markers (e.g. docs/evaluation.md) keeps
+    everything around them: only the table between them is replaced, so a page can carry it generated."""
     print(table)
     if args.write:
-        args.write.write_text(table + "\n")
+        _write_table(args.write, str(args.model_command), table)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+def _write_table(path: Path, command: str, table: str) -> None:
+    begin, end = _TABLE_BEGIN.format(command=command), _TABLE_END.format(command=command)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    head, found, rest = text.partition(begin)
+    _, closed, tail = rest.partition(end)
+    if found and closed:
+        path.write_text(f"{head}{begin}\n{table}\n{end}{tail}", encoding="utf-8")
+    else:
+        path.write_text(table + "\n", encoding="utf-8")
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -55,10 +55,21 @@ def test_quality_judges_the_fixed_blend_on_request_and_longer_fits(
     data = write_handbook_parquet(
         tmp_path / "tx.parquet", generate(days=77, customers=60, terminals=20, seed=7, compromised_share=0.4)
     )
-    out_json = tmp_path / "quality.json"
+    out_json, page = tmp_path / "quality.json", tmp_path / "evaluation.md"
+    page.write_text(
+        "# Page\n\n<!-- streamflow model quality: begin -->\nold table\n"
+        "<!-- streamflow model quality: end -->\n\nText after.\n"
+    )
     args = ["model", "quality", "--data", str(data), *WINDOWS, "--folds", "1", "--no-progress"]
-    assert main([*args, "--fixed-blend", "--fit-days", "14", "--json", str(out_json)]) == 0
-    capsys.readouterr()
+    assert (
+        main([*args, "--fixed-blend", "--fit-days", "14", "--json", str(out_json), "--write", str(page)]) == 0
+    )
+    printed = capsys.readouterr().out
+    # a page with the command's markers keeps its text: only the table between them is replaced
+    text = page.read_text()
+    assert text.startswith("# Page\n\n<!-- streamflow model quality: begin -->\n| fold |")
+    assert text.endswith("<!-- streamflow model quality: end -->\n\nText after.\n")
+    assert printed.strip() in text and "old table" not in text
     report = json.loads(out_json.read_text())
     assert "rules + model, alpha 0.2" in report["settings"]
     assert "our model fits on up to 14 days before each fold's fit-window end" in report["settings"]
