@@ -199,7 +199,7 @@ def customer_update(
     hit = cfg.high_value.check(amount, st.n, st.mean, st.std)
     if hit is not None:
         hits.append(hit)
-    hit = cfg.velocity.check(st.count_since(ts - cfg.velocity.window_s) + 1)
+    hit = cfg.velocity.check(st.count_within(ts - cfg.velocity.window_s, ts) + 1)
     if hit is not None:
         hits.append(hit)
     lat, lon = tx.lat, tx.lon
@@ -361,7 +361,7 @@ def terminal_step(
         features = feat.terminal_features(fstate, ts, cfg.label_delay_s)
         feat.terminal_observe(fstate, ts)
         st.features = fstate.to_bytes()
-    recent = st.count_since(ts - _HOUR_S)
+    recent = st.count_within(ts - _HOUR_S, ts)
     frauds = st.confirmed_frauds(ts, cfg.terminal_risk.window_s)
     st.observe(ts, tx.amount)
     return st.to_bytes(), EnrichedTransaction(tx, recent, frauds, features)

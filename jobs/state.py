@@ -82,15 +82,16 @@ class CustomerState:
         self.mean += delta / self.n
         self.m2 += delta * (amount - self.mean)
 
-    def count_since(self, since_ts: float) -> int:
-        """Ring timestamps strictly after ``since_ts`` (the ring is sorted)."""
-        return len(self.ring) - bisect_right(self.ring, since_ts)
+    def count_within(self, since_ts: float, until_ts: float) -> int:
+        """Ring timestamps in ``(since_ts, until_ts]`` (the ring is sorted): a transaction that arrives
+        late is counted with what happened before it, not with the later ones already seen."""
+        return bisect_right(self.ring, until_ts) - bisect_right(self.ring, since_ts)
 
     def push_time(self, ts: float) -> None:
         ring = self.ring
         if not ring or ts >= ring[-1]:
             ring.append(ts)
-        else:  # out-of-order event: keep the ring sorted for count_since
+        else:  # out-of-order event: keep the ring sorted for count_within
             insort(ring, ts)
         if len(ring) > RING_CAPACITY:
             del ring[0]
@@ -168,16 +169,17 @@ class TerminalState:
         ring = self.ring
         if not ring or ts >= ring[-1]:
             ring.append(ts)
-        else:  # out-of-order event: keep the ring sorted for count_since
+        else:  # out-of-order event: keep the ring sorted for count_within
             insort(ring, ts)
         if len(ring) > RING_CAPACITY:
             del ring[0]
         if not ts <= self.last_ts:  # also true when last_ts is NaN
             self.last_ts = ts
 
-    def count_since(self, since_ts: float) -> int:
-        """Ring timestamps strictly after ``since_ts`` (the ring is sorted)."""
-        return len(self.ring) - bisect_right(self.ring, since_ts)
+    def count_within(self, since_ts: float, until_ts: float) -> int:
+        """Ring timestamps in ``(since_ts, until_ts]`` (the ring is sorted): a transaction that arrives
+        late is counted with what happened before it, not with the later ones already seen."""
+        return bisect_right(self.ring, until_ts) - bisect_right(self.ring, since_ts)
 
     def add_fraud_label(self, delivered_ts: float) -> None:
         ring = self.fraud_ring

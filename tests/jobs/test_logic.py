@@ -138,6 +138,16 @@ def test_velocity_fires_fr002_from_the_sixth_transaction(make_tx: MakeTx) -> Non
     assert all(a is not None for _, a in results[5:])
 
 
+def test_velocity_counts_what_came_before_a_late_transaction_not_after(make_tx: MakeTx) -> None:
+    p = Pipeline()
+    p.run(history(make_tx))
+    start = T0 + next_day()
+    p.run([make_tx(at=start + timedelta(seconds=30 * k), amount=50.0) for k in range(1, 8)])
+    # arrives last, happened first: seven transactions came after it within the window, none before
+    record, _ = p.one(make_tx(at=start, amount=50.0))
+    assert "FR-002" not in record.rule_codes
+
+
 def test_impossible_travel_fires_fr003_and_v1_events_are_still_scored(make_tx: MakeTx) -> None:
     p = Pipeline()
     p.run(history(make_tx))

@@ -110,7 +110,8 @@ def test_ring_is_bounded_and_sorted() -> None:
     st.push_time(50.5)  # out of order
     assert len(st.ring) == RING_CAPACITY
     assert st.ring == sorted(st.ring)
-    assert st.count_since(97.0) == 2
+    assert st.count_within(97.0, 99.0) == 2
+    assert st.count_within(79.0, 80.5) == 1  # up to 80.5: 80, not the later 81..99
     assert len(CustomerState.from_bytes(st.to_bytes()).ring) == RING_CAPACITY
 
 
@@ -149,4 +150,5 @@ def test_terminal_ring_stays_sorted_with_out_of_order_events() -> None:
     for ts in (10.0, 30.0, 20.0, 40.0, 5.0):
         st.observe(ts, 1.0)
     assert st.ring == [5.0, 10.0, 20.0, 30.0, 40.0]
-    assert st.count_since(15.0) == 3 and st.last_ts == 40.0 and st.n == 5
+    assert st.count_within(15.0, 40.0) == 3 and st.last_ts == 40.0 and st.n == 5
+    assert st.count_within(5.0, 20.0) == 2  # (5, 20]: 10 and 20, not the later 30 and 40

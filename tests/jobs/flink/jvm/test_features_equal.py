@@ -56,8 +56,8 @@ COLUMNS: tuple[str, ...] = (
     "customer.n",
     "customer.mean",
     "customer.std",
-    "customer.count_since_600s",
-    "terminal.count_since_1h",
+    "customer.count_within_600s",
+    "terminal.count_within_1h",
     "terminal.confirmed_frauds_28d",
     "terminal.state_crc32",
     "customer.state_crc32",
@@ -122,13 +122,13 @@ class Reference:
         terminal = feat.terminal_features(tf, ts, self.label_delay_s)
         feat.terminal_observe(tf, ts)
         tst.features = tf.to_bytes()
-        recent = tst.count_since(ts - RECENT_WINDOW_S)
+        recent = tst.count_within(ts - RECENT_WINDOW_S, ts)
         frauds = tst.confirmed_frauds(ts, RISK_WINDOW_S)
         tst.observe(ts, amount)
         terminal_crc = zlib.crc32(tst.to_bytes())
 
         cst = self.customers.setdefault(tx.customer, CustomerState())
-        n, mean, std, velocity = cst.n, cst.mean, cst.std, cst.count_since(ts - VELOCITY_WINDOW_S)
+        n, mean, std, velocity = cst.n, cst.mean, cst.std, cst.count_within(ts - VELOCITY_WINDOW_S, ts)
         cf = self.cfeatures.setdefault(tx.customer, feat.CustomerFeatureState())
         x = feat.assemble(amount, ts, feat.customer_features(cf, ts, amount, lat, lon), terminal)
         feat.customer_observe(cf, ts, amount, lat, lon)

@@ -91,7 +91,7 @@ public final class CustomerStage extends KeyedBroadcastProcessFunction<Row, Even
         double amount = tx.amount;
         List<RuleHit> hits = new ArrayList<>(4);
         add(hits, cfg.highValue().check(amount, st.n, st.mean, st.std()));
-        add(hits, cfg.velocity().check(st.countSince(ts - cfg.velocity().windowS()) + 1));
+        add(hits, cfg.velocity().check(st.countWithin(ts - cfg.velocity().windowS(), ts) + 1));
         if (tx.hasGeo && (tx.lat != st.geoLat || tx.lon != st.geoLon) && st.geoTs == st.geoTs) {
             double distance = Features.haversineKm(st.geoLat, st.geoLon, tx.lat, tx.lon);
             add(hits, cfg.travel().check(distance, Math.abs(ts - st.geoTs) / HOUR_S));

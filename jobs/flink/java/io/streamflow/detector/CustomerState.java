@@ -53,9 +53,9 @@ public final class CustomerState {
         m2 += delta * (amount - mean);
     }
 
-    /** {@code count_since}: ring timestamps strictly after {@code sinceTs}. */
-    public int countSince(double sinceTs) {
-        return ring.countSince(sinceTs);
+    /** {@code count_within}: ring timestamps in {@code (sinceTs, untilTs]}. */
+    public int countWithin(double sinceTs, double untilTs) {
+        return ring.countWithin(sinceTs, untilTs);
     }
 
     /** {@code push_time}: keep the timestamp among the most recent {@link #RING_CAPACITY}, sorted. */

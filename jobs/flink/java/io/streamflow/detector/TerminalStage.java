@@ -58,7 +58,7 @@ public final class TerminalStage extends KeyedBroadcastProcessFunction<Row, Even
                     features = st.features.features(ts, cfg.labelDelayS());
                     st.features.observe(ts);
                 }
-                event.terminalTx1h = st.countSince(ts - HOUR_S);
+                event.terminalTx1h = st.countWithin(ts - HOUR_S, ts);
                 event.terminalConfirmedFrauds = st.confirmedFrauds(ts, cfg.terminalRisk().windowS());
                 event.terminalFeatures = features;
                 st.observe(ts, event.amount);

@@ -45,9 +45,9 @@ public final class TerminalState {
         }
     }
 
-    /** {@code count_since}: ring timestamps strictly after {@code sinceTs}. */
-    public int countSince(double sinceTs) {
-        return ring.countSince(sinceTs);
+    /** {@code count_within}: ring timestamps in {@code (sinceTs, untilTs]}. */
+    public int countWithin(double sinceTs, double untilTs) {
+        return ring.countWithin(sinceTs, untilTs);
     }
 
     /** {@code add_fraud_label}: the delivery time of a confirmed fraud, keeping the newest eight. */

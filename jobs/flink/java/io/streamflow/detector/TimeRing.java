@@ -48,9 +48,9 @@ final class TimeRing {
         }
     }
 
-    /** Timestamps strictly after {@code sinceTs}. */
-    int countSince(double sinceTs) {
-        return size - PyMath.bisectRight(values, sinceTs, 0, size);
+    /** {@code count_within}: timestamps in {@code (sinceTs, untilTs]}. */
+    int countWithin(double sinceTs, double untilTs) {
+        return PyMath.bisectRight(values, untilTs, 0, size) - PyMath.bisectRight(values, sinceTs, 0, size);
     }
 
     /** Timestamps in {@code (since, until]}. */

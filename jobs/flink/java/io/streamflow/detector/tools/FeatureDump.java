@@ -30,7 +30,7 @@ import java.util.zip.CRC32;
  * <ul>
  *   <li>{@code T customer terminal event_ts amount lat lon} (lat and lon {@code -} without a position):
  *       a transaction. Output: the 24 assembled features, then the customer's n (decimal), mean, std and
- *       count_since(ts - 600) (decimal), the terminal's count_since(ts - 3600) and
+ *       count_within(ts - 600, ts) (decimal), the terminal's count_within(ts - 3600, ts) and
  *       confirmed_frauds(ts, 28 days) (decimal), all as of before the transaction; then the CRC-32 of the
  *       terminal's and the customer's state bytes after it (8 hex digits each).
  *   <li>{@code L customer terminal tx_event_ts confirmed_ts 1|0}: a label delivered now, at confirmed_ts.
@@ -139,7 +139,7 @@ public final class FeatureDump {
         double[] terminalFeatures = tf.features(ts, labelDelayS);
         tf.observe(ts);
         tst.features = tf;
-        int recent = tst.countSince(ts - RECENT_WINDOW_S);
+        int recent = tst.countWithin(ts - RECENT_WINDOW_S, ts);
         int frauds = tst.confirmedFrauds(ts, RISK_WINDOW_S);
         tst.observe(ts, amount);
         byte[] terminalBytes = tst.toBytes();
@@ -150,7 +150,7 @@ public final class FeatureDump {
         long n = cst.n;
         double mean = cst.mean;
         double std = cst.std();
-        int velocity = cst.countSince(ts - VELOCITY_WINDOW_S);
+        int velocity = cst.countWithin(ts - VELOCITY_WINDOW_S, ts);
         CustomerFeatureState cf = cst.features != null ? cst.features : new CustomerFeatureState();
         double[] x = Features.assemble(amount, ts, cf.features(ts, amount, hasGeo, lat, lon), terminalFeatures);
         cf.observe(ts, amount, hasGeo, lat, lon);
