@@ -17,6 +17,7 @@ from fraud_jobs.logic import (
 from fraud_jobs.schemas import FraudAlert, Label, Transaction, alert_id_for
 from fraud_jobs.scoring import ConstantScorer, Scorer, ScorerMismatchError, check_scorer
 from fraud_jobs.state import CustomerState, TerminalState
+from fraud_models.combiner import Combiner
 from fraud_models.features import FEATURE_NAMES, TERMINAL_FEATURES
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -369,6 +370,32 @@ def test_shadow_scores_the_same_features_and_never_changes_the_active_outcome(ma
         assert b_rec.shadow_alert == (expected >= BLOCKING.alert_threshold)
     assert both[-1][0].alert and both[-1][1] is not None  # the blocklisted customer still alerts
     assert not both[0][0].alert and both[0][0].shadow_alert  # the shadow alone would have alerted
+
+
+class _Combined(ConstantScorer):
+    """A constant model whose artifact carries a learned combiner (as CompiledModel.combiner)."""
+
+    def __init__(self, value: float, version: str, combiner: Combiner) -> None:
+        super().__init__(value, version)
+        self.combiner = combiner
+
+
+def test_each_model_is_combined_by_its_own_learned_combiner(make_tx: MakeTx) -> None:
+    txs = [*history(make_tx), make_tx(at=T0 + next_day(), amount=950.0, lat=50.85, lon=4.35)]
+    active = _Combined(0.1, "v-active", Combiner(-1.0, 1.0, {"FR-001": 2.0}))
+    shadow = _Combined(0.9, "v-shadow", Combiner(-3.0, 0.5, {}))
+    for record, alert in _run_with_shadow(txs, active, shadow):
+        assert record.score == active.combiner.score(0.1, [(c, _weight(c)) for c in record.rule_codes])
+        assert record.rule_score == min(1.0, sum(_weight(c) for c in record.rule_codes))
+        shadow_hits = [(c, _weight(c)) for c in record.rule_codes if c != "FR-006"]
+        assert record.shadow_score == shadow.combiner.score(0.9, shadow_hits)
+        assert (alert is not None) == (record.score >= BLOCKING.alert_threshold)
+    last = _run_with_shadow(txs, active, shadow)[-1][0]
+    assert last.rule_codes == ("FR-001",) and last.score > active.combiner.score(0.1, [])  # FR-001 learned
+
+
+def _weight(code: str) -> float:
+    return {"FR-001": BLOCKING.high_value.weight, "FR-006": BLOCKING.anomaly.weight}.get(code, 0.0)
 
 
 def test_a_failing_shadow_is_recorded_not_raised(make_tx: MakeTx) -> None:
