@@ -133,7 +133,14 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
     assert table[1].split()[:5] == ["payments", "True", "iforest-v1", "RUNNING", "2"]
     models = cluster.kubectl("get", "fm").stdout.splitlines()
     print("\n".join(["$ kubectl get fm", *models]))
-    assert models[0].split()[3:7] == ["AUC", "AP", "CP@100", "PHASE"]  # an unset metric prints blank
+    assert models[0].split()[3:9] == [  # an unset metric prints blank
+        "AUC",
+        "AP",
+        "CP@100",
+        "THRESHOLD@100/DAY",
+        "ALERTS/DAY",
+        "PHASE",
+    ]
     assert (
         cluster.kubectl("get", "fm", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
         == ["Ready"] * 2
