@@ -175,12 +175,35 @@ class Applier:
         with self._discovery:
             if self._unserved.get(key, 0.0) > time.monotonic():
                 return False
+            if key not in self._resources and not self._group_version_lists(api_version, kind):
+                self._unserved[key] = time.monotonic() + _UNSERVED_TTL
+                return False
             try:
                 self._resource_locked(api_version, kind)
             except ResourceNotFoundError:
                 self._unserved[key] = time.monotonic() + _UNSERVED_TTL
                 return False
         return True
+
+    def _group_version_lists(self, api_version: str, kind: str) -> bool:
+        """Whether the discovery document of ``api_version`` lists ``kind``: one request, where a miss in
+        the dynamic client rediscovers every API group."""
+        path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        try:
+            document = self._api_client.call_api(
+                path,
+                "GET",
+                response_types_map={200: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _preload_content=True,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        resources = (document or {}).get("resources") or []
+        return any(item.get("kind") == kind for item in resources)
 
     def _resource_locked(self, api_version: str, kind: str) -> Any:
         if self._dynamic is None:

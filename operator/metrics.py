@@ -14,6 +14,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "API_DRY_RUNS",
     "API_WRITES",
+    "LEVEL_CHECKS",
     "PIPELINES_BY_CONDITION",
     "RECONCILES",
     "RECONCILE_SECONDS",
@@ -43,6 +44,12 @@ RECONCILE_SECONDS = Histogram(
     "Duration of one reconciliation, by kind.",
     ["kind"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+LEVEL_CHECKS = Counter(
+    "streamflow_level_checks",
+    "Level checks of what no watch reports, by what was checked (database: a schema, once per database and "
+    "interval; reconcile: a full reconcile, for topics on the broker).",
+    ["what"],
 )
 PIPELINES_BY_CONDITION = Gauge(
     "streamflow_pipelines",

@@ -50,7 +50,9 @@ RESYNC_SECONDS: Setting[float] = Setting(
     "STREAMFLOW_RESYNC_SECONDS",
     positive_seconds,
     30.0,
-    "Interval of the level-based resync of every FraudPipeline and FraudModel (read at start-up).",
+    "Interval of the level checks of what no watch reports (a pipeline's topics on the broker in admin-API "
+    "mode, its database schema, a model's age), each object at its own offset so the checks spread over "
+    "the interval; watch events trigger every other reconcile (read at start-up).",
 )
 SHADOW_COMPARE_SECONDS: Setting[float] = Setting(
     "STREAMFLOW_SHADOW_COMPARE_SECONDS",

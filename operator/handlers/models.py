@@ -81,15 +81,31 @@ def model_status(body: Mapping[str, Any], used_by: list[str], now: datetime) -> 
     return status
 
 
+def _changed_users(live: Mapping[str, Any], uses: Mapping[str, bool]) -> list[str]:
+    users = set((live.get("status") or {}).get("usedBy") or [])
+    users |= {pipeline for pipeline, uses_it in uses.items() if uses_it}
+    users -= {pipeline for pipeline, uses_it in uses.items() if not uses_it}
+    return sorted(users)
+
+
 def refresh_model(
-    applier: Applier, namespace: str, name: str
+    applier: Applier, namespace: str, name: str, uses: Mapping[str, bool] | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Validate one model and write its status if it changed; returns (old, new) status."""
-    pipelines = applier.list(API_VERSION, "FraudPipeline", namespace, "")
-    used_by = pipelines_using(pipelines, name)
+    """Validate one model and write its status if it changed; returns (old, new) status.
+
+    ``uses``: what the operator's pipeline events changed since the last refresh ({pipeline: True when it
+    now references the model, False when it no longer does}), applied to the live usedBy; without it (a
+    model's create, update or resume) the pipelines are listed, which an operator start does once per model.
+    """
+    listed = (
+        pipelines_using(applier.list(API_VERSION, "FraudPipeline", namespace, ""), name)
+        if uses is None
+        else None
+    )
     seen: dict[str, Any] = {}
 
     def compute(live: dict[str, Any]) -> dict[str, Any]:
+        used_by = listed if listed is not None else _changed_users(live, uses or {})
         seen["old"] = live.get("status") or {}
         seen["new"] = model_status(live, used_by, datetime.now(UTC))
         return dict(seen["new"])
@@ -100,13 +116,15 @@ def refresh_model(
     return seen.get("old"), seen.get("new", {})
 
 
-def reconcile_model(body: Mapping[str, Any]) -> None:
-    """Validate the model, update usedBy, and post an event when the phase changes."""
+def reconcile_model(body: Mapping[str, Any], uses: Mapping[str, bool] | None = None) -> None:
+    """Validate the model, update usedBy (``uses``: see :func:`refresh_model`), and post an event when the
+    phase changes."""
     meta = body.get("metadata") or {}
     started = time.monotonic()
     result = "error"
     try:
-        old, new = refresh_model(clients().applier, str(meta.get("namespace")), str(meta.get("name")))
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        old, new = refresh_model(clients().applier, namespace, name, uses)
         changed = old is not None and new and old.get("phase") != new.get("phase")
         if changed and new.get("phase") == "Rejected":
             kopf.warn(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]

@@ -22,7 +22,14 @@ from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
 from fraud_operator.handlers.context import clients, pipeline_lock
 from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, owner_body, plan_pipeline
-from fraud_operator.handlers.rolls import RollPlan, advance_rolls, apply_plan, in_flight, roll_events
+from fraud_operator.handlers.rolls import (
+    RollPlan,
+    advance_rolls,
+    apply_plan,
+    in_flight,
+    roll_events,
+    roll_timeout,
+)
 from fraud_operator.handlers.status import (
     Finding,
     FlinkObservation,
@@ -43,7 +50,10 @@ __all__ = [
     "KIND",
     "PRUNABLE",
     "ReconcileResult",
+    "forget_reconciled",
     "reconcile",
+    "reconciled_since",
+    "roll_just_failed",
     "write_pipeline_status",
 ]
 
@@ -73,6 +83,7 @@ class ReconcileResult:
     written: list[str] = field(default_factory=list)
     retry: str | None = None
     retry_after_s: float = KAFKA_RETRY_SECONDS
+    roll_failed: bool = False  # this reconcile's status write ended the roll in flight as Failed
 
 
 def _now() -> datetime:
@@ -86,7 +97,7 @@ def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
 def _policy(spec: Mapping[str, Any]) -> tuple[float, int]:
     """rollTimeoutSeconds and historyLimit of the live spec (CRD defaults when absent)."""
     policy = spec.get("modelPolicy") or {}
-    return float(policy.get("rollTimeoutSeconds") or 600), int(policy.get("historyLimit") or 10)
+    return roll_timeout(spec), int(policy.get("historyLimit") or 10)
 
 
 def _roll_fields(
@@ -156,6 +167,18 @@ def write_pipeline_status(
     new = seen["new"]
     record_pipeline_conditions(namespace, name, {c["type"]: c["status"] for c in new.get("conditions", [])})
     return seen["old"], new
+
+
+def roll_just_failed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether a status write moved the newest roll to Failed (a timeout, or Flink reported FAILED).
+
+    Its rollback (modelPolicy.autoRollback) is planned by the next reconcile, which must follow at once:
+    no event would bring it.
+    """
+    history = new.get("modelHistory") if new else None
+    if not history or old is None or history[-1].get("result") != "Failed":
+        return False
+    return bool(list(old.get("modelHistory") or []) != list(history))
 
 
 def announce(body: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> None:
@@ -383,7 +406,13 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     if not db_outcome.migrated and db_outcome.retry_after_s is not None:
         retry = retry or db_outcome.message
         delays.append(db_outcome.retry_after_s)
-    return ReconcileResult(outcome, changes, retry, min(delays, default=KAFKA_RETRY_SECONDS))
+    return ReconcileResult(
+        outcome,
+        changes,
+        retry,
+        min(delays, default=KAFKA_RETRY_SECONDS),
+        roll_failed=roll_just_failed(old, new),
+    )
 
 
 def _live(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -396,6 +425,21 @@ def _live(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if live is None or (live.get("metadata") or {}).get("uid") != meta.get("uid"):
         return None
     return live
+
+
+# (namespace, name) -> monotonic time the latest reconcile of the pipeline took its lock (and read it)
+_reconciled_at: dict[tuple[str, str], float] = {}
+
+
+def reconciled_since(namespace: str, name: str, since: float) -> bool:
+    """Whether a reconcile of the pipeline read it (and its models and children) after ``since``
+    (time.monotonic()): a trigger from before then needs no reconcile of its own."""
+    return _reconciled_at.get((namespace, name), float("-inf")) > since
+
+
+def forget_reconciled(namespace: str, name: str) -> None:
+    """Drop a deleted pipeline's entry."""
+    _reconciled_at.pop((namespace, name), None)
 
 
 def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
@@ -411,8 +455,13 @@ def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
     result = "error"
     try:
         with pipeline_lock(namespace, name):
+            _reconciled_at[(namespace, name)] = time.monotonic()
             live = _live(body)
             outcome = ReconcileResult("gone") if live is None else _reconcile_locked(live, attempt)
+            if outcome.roll_failed:
+                # The roll just failed: roll back now, from the status just written.
+                live = _live(body)
+                outcome = ReconcileResult("gone") if live is None else _reconcile_locked(live, attempt)
         result = outcome.result
     except kopf.PermanentError:
         result = "invalid"

@@ -1,41 +1,74 @@
 """The kopf handlers, thin by design: each one only routes its trigger to a reconcile function.
 
 They are registered by :func:`register` into a given registry, so a test can build a registry with a short
-resync interval while ``kopf run -m fraud_operator`` gets the default registry at import time.
+level-check interval while ``kopf run -m fraud_operator`` gets the default registry at import time.
+
+Watch events drive every reconcile: a pipeline's own events (create, spec change, resume), its children's
+(deleted, or changed by another field manager), its models' (a change that matters to it). Nothing
+re-reconciles every pipeline on a timer; what no watch reports is checked by :mod:`.resync`, spread over
+the interval.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Mapping
+import random
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
+from fraud_operator.apply import FIELD_MANAGER
+from fraud_operator.database import reconcile_database
 from fraud_operator.handlers.context import clients, pipeline_lock, reset_clients
-from fraud_operator.handlers.models import reconcile_model, refresh_model
+from fraud_operator.handlers.models import reconcile_model
 from fraud_operator.handlers.pipeline import (
     FLINK_API_VERSION,
     KIND,
     announce,
+    forget_reconciled,
     reconcile,
+    reconciled_since,
+    roll_just_failed,
     write_pipeline_status,
 )
 from fraud_operator.handlers.resolve import parse_pipeline
+from fraud_operator.handlers.resync import Scheduler, Tracked, tracked_from
 from fraud_operator.handlers.shadow import compare_pipeline, has_shadow_model
 from fraud_operator.handlers.status import observe_flink
-from fraud_operator.metrics import forget_pipeline
+from fraud_operator.metrics import LEVEL_CHECKS, forget_pipeline
 from fraud_operator.render import topic_specs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL
 from fraud_operator.settings import SHADOW_COMPARE_SECONDS, TOPIC_DELETE_TIMEOUT_SECONDS
 from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, delete_topics
 
-__all__ = ["FINALIZER", "register"]
+__all__ = ["CHILD_KINDS", "FINALIZER", "Background", "register"]
 
 FINALIZER = "streamflow.io/topic-cleanup"
 PIPELINES = "fraudpipelines"
 MODELS = "fraudmodels"
 logger = logging.getLogger(__name__)
+# (group, version, plural) of the child kinds the reconcile renders (the FlinkDeployment also has a status
+# handler of its own): a child deleted or changed by someone else brings its pipeline back.
+CHILD_KINDS = (
+    ("", "v1", "configmaps"),
+    ("", "v1", "serviceaccounts"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("kafka.strimzi.io", "v1", "kafkatopics"),
+    ("batch", "v1", "cronjobs"),
+    ("monitoring.coreos.com", "v1", "podmonitors"),
+)
+# Coalescing: triggers arriving within this window reconcile a pipeline (or refresh a model) once.
+_KICK_DELAY = 0.5
+_USED_BY_DELAY = 2.0
+# A roll's start is recorded to the second: its timeout check runs this long after the deadline.
+_ROLL_MARGIN = 1.5
 
 
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -81,28 +114,6 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
 def pipeline_changed(body: kopf.Body, retry: int = 0, **_: Any) -> None:
     """Create, spec update and resume of a FraudPipeline; ``retry`` (kopf's count) drives the backoff."""
     reconcile(body, attempt=retry)
-
-
-def pipeline_resync(body: kopf.Body, retry: int = 0, **_: Any) -> None:
-    """Level-based resync; an invalid spec is already in the status, so it is not an error here."""
-    try:
-        reconcile(body, attempt=retry)
-    except kopf.PermanentError:
-        return
-
-
-def pipeline_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """On deletion, forget the pipeline's metrics and refresh usedBy of the models it referenced."""
-    if type != "DELETED":
-        return
-    meta = body.get("metadata") or {}
-    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-    forget_pipeline(namespace, name)
-    spec = body.get("spec") or {}
-    applier = clients().applier
-    for ref in (spec.get("modelRef") or {}, spec.get("shadowModelRef") or {}):
-        if ref.get("name"):
-            refresh_model(applier, namespace, str(ref["name"]))
 
 
 def pipeline_shadow_compare(body: kopf.Body, **_: Any) -> None:
@@ -159,26 +170,6 @@ def model_changed(body: kopf.Body, **_: Any) -> None:
     reconcile_model(body)
 
 
-def model_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """A model appeared, changed phase or went away: reconcile the pipelines that reference it."""
-    if type is None:
-        return  # the initial listing; the pipelines' resume handlers cover it
-    meta = body.get("metadata") or {}
-    namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-    applier = clients().applier
-    for item in applier.list(API_VERSION, KIND, namespace, ""):
-        spec = item.get("spec") or {}
-        refs = {(spec.get("modelRef") or {}).get("name"), (spec.get("shadowModelRef") or {}).get("name")}
-        if name not in refs or (item.get("metadata") or {}).get("deletionTimestamp"):
-            continue
-        try:
-            reconcile(item)
-        except (kopf.TemporaryError, kopf.PermanentError) as exc:
-            logger.info(
-                "pipeline %s/%s after model %s changed: %s", namespace, item["metadata"]["name"], name, exc
-            )
-
-
 def _pipeline_owner(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("apiVersion") == API_VERSION and ref.get("kind") == KIND:
@@ -216,17 +207,287 @@ def flink_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         "metadata": {"name": name, "namespace": namespace, "uid": owner["uid"]},
     }
     announce(pipeline_ref, old, new)
-    history = new.get("modelHistory") if new else None
-    if history and history[-1].get("result") == "Failed" and old is not None:
-        if old.get("modelHistory") == history:
-            return
-        pipeline = applier.get(API_VERSION, KIND, namespace, name)
-        if pipeline is None or (pipeline.get("metadata") or {}).get("deletionTimestamp"):
-            return
+    if roll_just_failed(old, new):
         try:
-            reconcile(pipeline)
+            reconcile(pipeline_ref)  # reads the live pipeline; a deleted one is left alone
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
             logger.info("pipeline %s/%s after a failed model roll: %s", namespace, name, exc)
+
+
+def _owner_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
+    owner = _pipeline_owner(body)
+    if owner is None:
+        return None
+    return str((body.get("metadata") or {}).get("namespace")), str(owner["name"])
+
+
+def changed_by_others(body: Mapping[str, Any]) -> bool:
+    """Whether another field manager wrote the object's spec or data at or after our last apply.
+
+    Status writes (the subresource) do not count: controllers report there. Our own applies show up as
+    events too; they must not reconcile the pipeline again.
+    """
+    entries = (body.get("metadata") or {}).get("managedFields") or []
+    ours = max((str(e.get("time") or "") for e in entries if e.get("manager") == FIELD_MANAGER), default="")
+    return any(
+        e.get("manager") != FIELD_MANAGER
+        and e.get("subresource") != "status"
+        and str(e.get("time") or "") >= ours
+        for e in entries
+    )
+
+
+def _model_digest(body: Mapping[str, Any]) -> str:
+    """What of a model a pipeline's reconcile reads; usedBy (written for the pipelines) is left out."""
+    status = body.get("status") or {}
+    meta = body.get("metadata") or {}
+    relevant = {
+        "spec": body.get("spec"),
+        "generation": meta.get("generation"),
+        "deleting": bool(meta.get("deletionTimestamp")),
+        **{key: status.get(key) for key in ("phase", "reason", "message", "observedGeneration")},
+    }
+    return json.dumps(relevant, sort_keys=True, default=str)
+
+
+class Background:
+    """The state of one operator run behind the event handlers: what each pipeline is, and the queue.
+
+    Keys of the queue: ``("reconcile", ns, name)`` reconciles the live pipeline once;
+    ``("roll", ns, name)`` does the same when the model roll in flight runs out of time (a key of its own,
+    so that an earlier reconcile does not take the deadline's place); ``("check", ns, name)`` is the
+    pipeline's level check; ``("model", ns, name)`` validates a model and refreshes its usedBy (also its
+    periodic check: a model may age past maxAgeDays).
+    """
+
+    def __init__(self, interval: float, workers: int = 2) -> None:
+        self.interval = interval
+        self.scheduler = Scheduler(self._run, workers=workers)
+        self._lock = threading.Lock()
+        self._pipelines: dict[tuple[str, str], Tracked] = {}
+        self._models: dict[tuple[str, str], str] = {}
+        self._kicked: dict[tuple[str, str], float] = {}  # (namespace, name) -> earliest unserved kick
+        # (namespace, model) -> {pipeline: references it now} not yet written into the model's usedBy
+        self._uses: dict[tuple[str, str], dict[str, bool]] = {}
+        # (namespace, cluster, database) -> (monotonic time of the check, schema version or None)
+        self._databases: dict[tuple[str, str, str], tuple[float, int | None]] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def reset(self, **_: Any) -> None:
+        """kopf startup: forget what an earlier run of this registry knew; the watches' listings refill it."""
+        with self._lock:
+            self._pipelines.clear()
+            self._models.clear()
+            self._kicked.clear()
+            self._uses.clear()
+            self._databases.clear()
+        self.scheduler.rearm()
+
+    def stop(self, **_: Any) -> None:
+        """kopf cleanup: the workers finish their current job and end."""
+        self.scheduler.stop()
+
+    def _next_check(self) -> float:
+        return self.interval * random.uniform(0.9, 1.1)
+
+    def kick(self, namespace: str, name: str, delay: float = _KICK_DELAY) -> None:
+        """Reconcile pipeline ``name`` from its live object soon (coalesced with other kicks).
+
+        The time of the earliest kick not yet served is kept: a reconcile that starts after it (kopf's
+        create handler, say, at a cold start when the models turn Ready) has seen what the kick is about.
+        """
+        with self._lock:
+            self._kicked.setdefault((namespace, name), time.monotonic())
+        self.scheduler.at(("reconcile", namespace, name), delay)
+
+    def users(self, namespace: str, model: str) -> list[str]:
+        """Pipelines known to reference ``model`` (modelRef or shadowModelRef)."""
+        with self._lock:
+            return sorted(
+                n for (ns, n), t in self._pipelines.items() if ns == namespace and model in t.models
+            )
+
+    # ------------------------------------------------------------------ event handlers
+    # Coroutines: they only update the index and the queue, so they run on kopf's event loop and leave
+    # its thread pool (sync handlers) to the reconciles, which at start-up compete with thousands of
+    # child events.
+
+    async def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+        """Track the pipeline for its level check; on deletion forget it and refresh its models' usedBy."""
+        self.scheduler.start()
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        key = (namespace, name)
+        if type == "DELETED":
+            with self._lock:
+                gone = self._pipelines.pop(key, None)
+            self.scheduler.forget(("check", namespace, name))
+            self.scheduler.forget(("reconcile", namespace, name))
+            self.scheduler.forget(("roll", namespace, name))
+            forget_pipeline(namespace, name)
+            forget_reconciled(namespace, name)
+            with self._lock:
+                self._kicked.pop(key, None)
+            models = gone.models if gone is not None else tracked_from(body).models
+            self._note_uses(namespace, name, frozenset(), models)
+            return
+        tracked = tracked_from(body)
+        with self._lock:
+            before = self._pipelines.get(key)
+            self._pipelines[key] = tracked
+        self.scheduler.spread(("check", namespace, name), self.interval)
+        if tracked.roll_deadline is not None:
+            # Only while a roll is in flight: one reconcile just after its timeout, which fails the roll
+            # (and rolls it back) unless Flink confirmed it meanwhile.
+            self.scheduler.at(("roll", namespace, name), tracked.roll_deadline - time.time() + _ROLL_MARGIN)
+        if type is None:
+            return  # kopf's initial listing: the models' resume handlers list the pipelines themselves
+        old = before.models if before is not None else frozenset()
+        self._note_uses(namespace, name, tracked.models - old, old - tracked.models)
+
+    def _note_uses(
+        self, namespace: str, pipeline: str, added: frozenset[str], removed: frozenset[str]
+    ) -> None:
+        """Queue the usedBy change of each model that ``pipeline`` started or stopped referencing.
+
+        Changes, not the index's whole list: at a start-up the index fills while the first refreshes run,
+        and a list computed from it then would drop pipelines from usedBy and write them back later.
+        """
+        with self._lock:
+            for model, uses in [(m, True) for m in added] + [(m, False) for m in removed]:
+                self._uses.setdefault((namespace, model), {})[pipeline] = uses
+        for model in added | removed:
+            self.scheduler.at(("model", namespace, model), _USED_BY_DELAY)
+
+    async def model_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+        """A model changed in a way its pipelines read: reconcile each of them from its live object.
+
+        Only names are queued, never the pipelines as listed now: a pipeline edited meanwhile must get its
+        new spec applied, not its old one again.
+        """
+        self.scheduler.start()
+        meta = body.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        key = (namespace, name)
+        if type == "DELETED":
+            with self._lock:
+                self._models.pop(key, None)
+            self.scheduler.forget(("model", namespace, name))
+            changed = True
+        else:
+            digest = _model_digest(body)
+            with self._lock:
+                before = self._models.get(key)
+                self._models[key] = digest
+            self.scheduler.spread(("model", namespace, name), self.interval)
+            # The initial listing changes nothing: the pipelines' resume handlers reconcile them anyway.
+            changed = type is not None and before != digest
+        if changed:
+            for pipeline in self.users(namespace, name):
+                self.kick(namespace, pipeline)
+
+    async def child_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+        """A child was deleted or changed by someone else: its pipeline puts the spec's version back."""
+        if type is None or (type != "DELETED" and not changed_by_others(body)):
+            return
+        owner = _owner_key(body)
+        if owner is not None and owner in self._pipelines:
+            self.kick(*owner)
+
+    # ------------------------------------------------------------------ queued work
+
+    def _run(self, key: Hashable) -> float | None:
+        what, namespace, name = str(key[0]), str(key[1]), str(key[2])  # type: ignore[index]
+        if what == "reconcile":
+            with self._lock:
+                kicked = self._kicked.pop((namespace, name), None)
+            if kicked is not None and reconciled_since(namespace, name, kicked):
+                return None
+            return self._reconcile(namespace, name)
+        if what == "roll":
+            return self._reconcile(namespace, name)
+        if what == "check":
+            return self._check(namespace, name)
+        if what == "model":
+            return self._model(namespace, name)
+        return None
+
+    def _reconcile(self, namespace: str, name: str) -> float | None:
+        """Reconcile the live pipeline; a temporary failure comes back after its delay."""
+        tracked = self._pipelines.get((namespace, name))
+        if tracked is None:
+            return None
+        try:
+            # reconcile() reads the live pipeline; the uid keeps a pipeline recreated with this name apart.
+            reconcile({"metadata": {"namespace": namespace, "name": name, "uid": tracked.uid}})
+        except kopf.TemporaryError as exc:
+            logger.info("pipeline %s/%s: %s", namespace, name, exc)
+            return float(exc.delay or 10.0)
+        except kopf.PermanentError:
+            return None
+        return None
+
+    def _check(self, namespace: str, name: str) -> float | None:
+        """The level check of one pipeline: what its watches cannot report.
+
+        Admin-API topics live on the broker: a full reconcile. The database schema is checked once per
+        interval per database (migrate() with nothing pending writes nothing), and a pipeline whose status
+        disagrees with it is reconciled. (A roll in flight has its own deadline: the "roll" key.)
+        """
+        tracked = self._pipelines.get((namespace, name))
+        if tracked is None:
+            return None
+        if not tracked.observed:
+            # A generation not reconciled yet belongs to kopf's handlers (which retry); checking it now
+            # would only reconcile it twice, e.g. every pipeline at a cold start.
+            return self._next_check()
+        if not tracked.strimzi or tracked.database is None:
+            LEVEL_CHECKS.labels(what="reconcile").inc()
+            self.kick(namespace, name, 0.0)
+            return self._next_check()
+        db_key = (namespace, *tracked.database)
+        now = time.monotonic()
+        with self._lock:
+            last = self._databases.get(db_key)
+        if last is None or now - last[0] >= self.interval * 0.9:
+            version = self._schema_version(namespace, name)
+            with self._lock:
+                self._databases[db_key] = last = (now, version)
+            LEVEL_CHECKS.labels(what="database").inc()
+        if last[1] is None or last[1] != tracked.schema_version:
+            self.kick(namespace, name, 0.0)
+        return self._next_check()
+
+    def _schema_version(self, namespace: str, name: str) -> int | None:
+        """The database step as the reconcile runs it; the schema version when it is complete, else None."""
+        ctx = clients()
+        body = ctx.applier.get(API_VERSION, KIND, namespace, name)
+        if body is None:
+            return None
+        try:
+            pipeline = parse_pipeline(body)
+        except Exception:
+            return None
+        outcome = reconcile_database(ctx.api_client, namespace, pipeline, attempt=0)
+        if not outcome.migrated or outcome.applied:
+            return None  # migrations were missing: every pipeline of this database reports it again
+        return None if outcome.schema_version is None else int(outcome.schema_version)
+
+    def _model(self, namespace: str, name: str) -> float | None:
+        """Validate one model (it may have aged past maxAgeDays); apply the usedBy changes queued for it."""
+        body = clients().applier.get(API_VERSION, "FraudModel", namespace, name)
+        with self._lock:
+            uses = self._uses.pop((namespace, name), {})
+        if body is None:
+            return None  # its create handler lists the pipelines that reference it
+        try:
+            reconcile_model(body, uses=uses)
+        except Exception:
+            with self._lock:  # kept for the retry, behind any newer change of the same pipeline
+                self._uses[(namespace, name)] = {**uses, **self._uses.get((namespace, name), {})}
+            raise
+        return self._next_check()
 
 
 def _on_spec(registry: kopf.OperatorRegistry, plural: str, prefix: str, handler: Callable[..., Any]) -> None:
@@ -241,21 +502,22 @@ def _on_spec(registry: kopf.OperatorRegistry, plural: str, prefix: str, handler:
 
 def register(
     registry: kopf.OperatorRegistry, *, resync_seconds: float, compare_seconds: float | None = None
-) -> None:
-    """Register every handler of the operator into ``registry``.
+) -> Background:
+    """Register every handler of the operator into ``registry``; returns the run's background state.
 
+    ``resync_seconds`` is the interval of the level checks (each pipeline and model at its own offset).
     ``compare_seconds`` is the shadow comparison's interval (default: STREAMFLOW_SHADOW_COMPARE_SECONDS
     or 300 s); the first comparison of a pipeline runs one interval after the operator starts or the
     pipeline appears, so a restart storm does not query every database at once.
     """
     compare = SHADOW_COMPARE_SECONDS.value() if compare_seconds is None else compare_seconds
+    background = Background(resync_seconds)
     on = kopf.on
     on.startup(registry=registry, id="configure")(configure)
+    on.startup(registry=registry, id="background-reset")(background.reset)
+    on.cleanup(registry=registry, id="background")(background.stop)
     on.login(registry=registry, id="login")(login)
     _on_spec(registry, PIPELINES, "pipeline", pipeline_changed)
-    kopf.timer(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-resync", interval=resync_seconds)(
-        pipeline_resync
-    )
     kopf.timer(
         GROUP,
         VERSION,
@@ -266,22 +528,26 @@ def register(
         initial_delay=compare,
         when=has_shadow_model,
     )(pipeline_shadow_compare)
-    on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(pipeline_event)
+    on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(background.pipeline_event)
     on.delete(
         GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-topic-cleanup", when=_needs_topic_cleanup
     )(pipeline_deleted)
 
     _on_spec(registry, MODELS, "model", model_changed)
-    kopf.timer(GROUP, VERSION, MODELS, registry=registry, id="model-resync", interval=resync_seconds)(
-        model_changed
-    )
-    on.event(GROUP, VERSION, MODELS, registry=registry, id="model-event")(model_event)
+    on.event(GROUP, VERSION, MODELS, registry=registry, id="model-event")(background.model_event)
 
+    # Typed like kopf's filters (its MetaFilterToken is not exported): a plain dict infers dict[str, object].
+    ours: dict[str, Any] = {"app.kubernetes.io/managed-by": MANAGED_BY, PIPELINE_LABEL: kopf.PRESENT}
     on.event(
         "flink.apache.org",
         "v1beta1",
         "flinkdeployments",
         registry=registry,
         id="flinkdeployment-status",
-        labels={"app.kubernetes.io/managed-by": MANAGED_BY, PIPELINE_LABEL: kopf.PRESENT},
+        labels=ours,
     )(flink_deployment_event)
+    for group, version, plural in (*CHILD_KINDS, ("flink.apache.org", "v1beta1", "flinkdeployments")):
+        on.event(group, version, plural, registry=registry, id=f"child-{plural}", labels=ours)(
+            background.child_event
+        )
+    return background

@@ -22,7 +22,9 @@ __all__ = [
     "apply_plan",
     "in_flight",
     "plan_roll",
+    "roll_deadline",
     "roll_events",
+    "roll_timeout",
 ]
 
 IN_PROGRESS, SUCCEEDED, FAILED, ROLLED_BACK = "InProgress", "Succeeded", "Failed", "RolledBack"
@@ -49,6 +51,19 @@ def _parse(raw: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def roll_timeout(spec: Mapping[str, Any]) -> float:
+    """spec.modelPolicy.rollTimeoutSeconds of a pipeline spec (the CRD default when absent)."""
+    return float((spec.get("modelPolicy") or {}).get("rollTimeoutSeconds") or 600)
+
+
+def roll_deadline(entry: Mapping[str, Any], spec: Mapping[str, Any]) -> float:
+    """When (epoch seconds) the roll ``entry`` runs out of time; now when its start is unreadable."""
+    started = _parse(entry.get("at"))
+    if started is None:
+        return datetime.now(UTC).timestamp()
+    return started.timestamp() + roll_timeout(spec)
 
 
 def in_flight(history: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import FIELD_MANAGER
-from fraud_operator.metrics import RECONCILES, writes_total
+from fraud_operator.metrics import LEVEL_CHECKS, writes_total
 from fraud_operator.render import render_flinkdeployment
 from fraud_operator.render.naming import CONFIG_HASH_ANNOTATION
 from kopf.testing import KopfRunner
@@ -54,8 +54,9 @@ def _all_children_exist(cluster: Cluster) -> dict[tuple[str, str], dict[str, Any
     return children if all(counts[kind] == n for _, kind, n in CHILD_KINDS) else None
 
 
-def _unchanged_reconciles() -> float:
-    return float(RECONCILES.labels(kind="FraudPipeline", result="unchanged")._value.get())
+def _level_checks() -> float:
+    """Database checks of the level check (every 2 s here; Strimzi topics need none)."""
+    return float(LEVEL_CHECKS.labels(what="database")._value.get())
 
 
 def _create_ready_pipeline(cluster: Cluster) -> dict[tuple[str, str], dict[str, Any]]:
@@ -145,23 +146,25 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
         cluster.kubectl("get", "fm", "-o", "jsonpath={.items[*].status.phase}").stdout.split()
         == ["Ready"] * 2
     )
-    # usedBy follows the pipeline's reconcile on the model's own (next) event: give it a resync.
+    # usedBy of both models (modelRef and shadowModelRef) follows the pipeline's event a moment later.
     wait_for(
-        lambda: '["payments"]' in cluster.kubectl("get", "fm", "iforest-v1").stdout,
+        lambda: all(
+            (m.get("status") or {}).get("usedBy") == ["payments"] for m in cluster.items(MODELS, "FraudModel")
+        ),
         timeout=30,
-        what="iforest-v1 to list payments in USED BY",
+        what="iforest-v1 and hgb-v2 to list payments in usedBy",
     )
     assert cluster.events("Ready"), "a Normal event announces Ready"
 
-    # A resync with nothing changed sends no write at all: counter and resourceVersions stay put.
-    settled = _unchanged_reconciles()
-    wait_for(lambda: _unchanged_reconciles() > settled, timeout=30, what="a first unchanged resync")
+    # A level check with nothing changed sends no write at all: counter and resourceVersions stay put.
+    settled = _level_checks()
+    wait_for(lambda: _level_checks() > settled, timeout=30, what="a first level check")
     before_writes = writes_total()
     before_versions = {key: obj["metadata"]["resourceVersion"] for key, obj in _children(cluster).items()}
     before_pipeline = cluster.pipeline("payments")["metadata"]["resourceVersion"]
     model_versions = [m["metadata"]["resourceVersion"] for m in cluster.items(MODELS, "FraudModel")]
-    ticks = _unchanged_reconciles()
-    wait_for(lambda: _unchanged_reconciles() >= ticks + 3, timeout=30, what="three more resyncs")
+    ticks = _level_checks()
+    wait_for(lambda: _level_checks() >= ticks + 3, timeout=30, what="three more level checks")
 
     assert writes_total() - before_writes == 0
     assert {
