@@ -23,7 +23,7 @@ import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
 from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
-from fraud_operator.handlers.context import clients, pipeline_lock, reset_clients
+from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
 from fraud_operator.handlers.models import reconcile_model
 from fraud_operator.handlers.pipeline import (
     FLINK_API_VERSION,
@@ -87,6 +87,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # (kopf's default: 60 s); a reconcile takes about a second, so poll often.
     settings.background.cancellation_polling = 1.0
     settings.posting.level = logging.INFO
+    settings.execution.max_workers = HANDLER_THREADS
 
 
 def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
