@@ -248,13 +248,21 @@ class Applier:
 
     # ------------------------------------------------------------------ writes
 
-    def apply(self, desired: Mapping[str, Any], owner: Mapping[str, Any], *, dry_run: bool = False) -> bool:
+    def apply(
+        self,
+        desired: Mapping[str, Any],
+        owner: Mapping[str, Any],
+        *,
+        dry_run: bool = False,
+        compare: bool = True,
+    ) -> bool:
         """Adopt ``desired`` by ``owner`` and apply it unless the live object already matches.
 
         Returns True when a write was sent. Unknown fields are refused (fieldValidation=Strict), so an
         object the upstream schema would silently prune fails loudly instead. ``dry_run`` has the API server
         validate and admit the object without persisting it (counted apart from the writes): True then
-        means that a real apply would write.
+        means that a real apply would write. ``compare=False`` skips reading the live object, for a caller
+        that has just compared it (a dry run of the same object).
         """
         obj = copy.deepcopy(dict(desired))
         kopf.adopt(obj, owner=owner_of(owner))  # type: ignore[arg-type]
@@ -263,9 +271,10 @@ class Applier:
         annotations[APPLIED_HASH_ANNOTATION] = applied_hash(obj)
         api_version, kind = obj["apiVersion"], obj["kind"]
         name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
-        live = self.get(api_version, kind, namespace, name)
-        if live is not None and is_subset(obj, live):
-            return False
+        if compare:
+            live = self.get(api_version, kind, namespace, name)
+            if live is not None and is_subset(obj, live):
+                return False
         resource = self._resource(api_version, kind)
         for _attempt in range(_CONFLICT_RETRIES):
             try:

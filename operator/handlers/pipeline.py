@@ -318,12 +318,15 @@ def _refuse(body: Mapping[str, Any], refused: SpecRefused) -> ReconcileResult:
 
 
 def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """Apply the children the plan found changed and prune the ones the spec dropped: (written, rejected)."""
+    """Apply the children the plan found changed and prune the ones the spec dropped: (written, rejected).
+
+    The plan compared each of them with its live object moments ago (its dry run), so they are not read again.
+    """
     written: list[str] = []
     rejected: list[str] = []
     for child in plan.changed:
         try:
-            if applier.apply(child, owner):
+            if applier.apply(child, owner, compare=False):
                 written.append(f"{child['kind']} {child['metadata']['name']}")
         except ChildRejected as exc:  # accepted by the dry run moments ago; e.g. a concurrent change
             rejected.append(str(exc))

@@ -170,9 +170,8 @@ def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
         pipeline = parse_pipeline(body)
     except ValidationError as exc:
         raise SpecRefused("InvalidSpec", describe_error(exc)) from exc
-    namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
     target, shadow, model_finding = _models(applier, pipeline, datetime.now(UTC))
-    live_status = (applier.get(API_VERSION, KIND, namespace, name) or {}).get("status") or {}
+    live_status = body.get("status") or {}  # the caller's body is the live pipeline, read under its lock
     roll = plan_roll(
         live_status,
         target=target.metadata.name if target is not None else None,
