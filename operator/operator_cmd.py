@@ -28,6 +28,9 @@ def run_operator(
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    from fraud_operator.malloc import limit_arenas
+
+    limit_arenas()  # before kopf's and the scheduler's threads exist
     import fraud_operator  # noqa: F401  (registers the handlers)
     import kopf
     from prometheus_client import start_http_server

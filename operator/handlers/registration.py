@@ -39,6 +39,7 @@ from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.handlers.resync import Scheduler, Tracked, tracked_from
 from fraud_operator.handlers.shadow import compare_pipeline, has_shadow_model
 from fraud_operator.handlers.status import observe_flink
+from fraud_operator.malloc import trim
 from fraud_operator.metrics import LEVEL_CHECKS, forget_pipeline
 from fraud_operator.render import topic_specs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL
@@ -69,6 +70,7 @@ _KICK_DELAY = 0.5
 _USED_BY_DELAY = 2.0
 # A roll's start is recorded to the second: its timeout check runs this long after the deadline.
 _ROLL_MARGIN = 1.5
+_TRIM = ("trim", "", "")
 
 
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -258,7 +260,8 @@ class Background:
     ``("roll", ns, name)`` does the same when the model roll in flight runs out of time (a key of its own,
     so that an earlier reconcile does not take the deadline's place); ``("check", ns, name)`` is the
     pipeline's level check; ``("model", ns, name)`` validates a model and refreshes its usedBy (also its
-    periodic check: a model may age past maxAgeDays).
+    periodic check: a model may age past maxAgeDays); ``("trim", "", "")`` hands freed memory back to the
+    system once per interval.
     """
 
     def __init__(self, interval: float, workers: int = 2) -> None:
@@ -314,9 +317,13 @@ class Background:
     # its thread pool (sync handlers) to the reconciles, which at start-up compete with thousands of
     # child events.
 
+    def _start(self) -> None:
+        if self.scheduler.start():
+            self.scheduler.at(_TRIM, self.interval)
+
     async def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """Track the pipeline for its level check; on deletion forget it and refresh its models' usedBy."""
-        self.scheduler.start()
+        self._start()
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         key = (namespace, name)
@@ -367,7 +374,7 @@ class Background:
         Only names are queued, never the pipelines as listed now: a pipeline edited meanwhile must get its
         new spec applied, not its old one again.
         """
-        self.scheduler.start()
+        self._start()
         meta = body.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         key = (namespace, name)
@@ -412,6 +419,9 @@ class Background:
             return self._check(namespace, name)
         if what == "model":
             return self._model(namespace, name)
+        if what == "trim":
+            trim()  # after a burst (a start-up, a restart's reconciles) the memory it took goes back
+            return self.interval
         return None
 
     def _reconcile(self, namespace: str, name: str) -> float | None:
