@@ -9,7 +9,8 @@ The combiner is a logistic regression fitted on rows the model did not train on:
 
 *Learned* rules are those that fired in the combiner's rows (L2-regularised, so a few hits move little);
 every other rule (one the data never exercised, such as a blocklist) keeps its configured weight as a
-floor of the score, so a hit the data cannot judge is never silenced. FR-006 is never an input: it is the model's own score.
+floor of the score, so a hit the data cannot judge is never silenced. FR-006 is never an input: it is the
+model's own score.
 Terms are added in the order written, left to right, and ``logit`` and ``sigmoid`` are the portable fdlibm
 functions, so ``io.streamflow.detector.Combiner`` computes the same bits.
 """

@@ -240,6 +240,12 @@ def changed_by_others(body: Mapping[str, Any]) -> bool:
     )
 
 
+def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
+    """(namespace, name) of an object's body."""
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace")), str(meta.get("name"))
+
+
 def _model_digest(body: Mapping[str, Any]) -> str:
     """What of a model a pipeline's reconcile reads; usedBy (written for the pipelines) is left out."""
     status = body.get("status") or {}
@@ -324,9 +330,7 @@ class Background:
     async def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """Track the pipeline for its level check; on deletion forget it and refresh its models' usedBy."""
         self._start()
-        meta = body.get("metadata") or {}
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        key = (namespace, name)
+        key = namespace, name = _identity(body)
         if type == "DELETED":
             with self._lock:
                 gone = self._pipelines.pop(key, None)
@@ -375,9 +379,7 @@ class Background:
         new spec applied, not its old one again.
         """
         self._start()
-        meta = body.get("metadata") or {}
-        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
-        key = (namespace, name)
+        key = namespace, name = _identity(body)
         if type == "DELETED":
             with self._lock:
                 self._models.pop(key, None)
