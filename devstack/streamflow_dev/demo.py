@@ -258,6 +258,17 @@ def _roll_model(demo: _Demo, api: Any) -> None:
     wait_until(
         "demo", lambda: active_model() == "iforest-demo-v2", timeout=180, what="showing the new active model"
     )
+
+    def used_by(model: str) -> str:
+        return demo.kubectl("get", "fm", model, "-n", NAMESPACE, "-o", "jsonpath={.status.usedBy}")
+
+    # The operator writes a model's usedBy a moment after the pipeline event that changed it.
+    wait_until(
+        "demo",
+        lambda: PIPELINE in used_by("iforest-demo-v2") and PIPELINE not in used_by("iforest-demo-v1"),
+        timeout=60,
+        what="showing usedBy follow the roll",
+    )
     demo.show("get", "fm", "-n", NAMESPACE)
     demo.show("get", "fp", "-n", NAMESPACE)
     history = demo.kubectl("get", f"fp/{PIPELINE}", "-n", NAMESPACE, "-o", "jsonpath={.status.modelHistory}")
