@@ -187,8 +187,8 @@ def run_quality(
     tx = load_transactions(data, require_labels=True)
     first_day = float(tx.event_time.min() // DAY_S * DAY_S)
     ours = [
-        (windows[k][0] if fit_days is None else longer_fit(f, fit_days, first_day, label_delay_s), ev)
-        for k, (f, ev) in enumerate(windows)
+        (f if fit_days is None else longer_fit(f, fit_days, first_day, label_delay_s), ev)
+        for f, ev in windows
     ]
     needed = history_start(windows[-2][0].start, label_delay_s)
     if needed < first_day:

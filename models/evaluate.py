@@ -256,22 +256,20 @@ def _detector_run(
     )
 
 
-def _detector_rows(run: _DetectorRun, split_name: str) -> list[Row]:
-    """The detector's emitted and model scores judged on the split's evaluation rows."""
+def _figures(run: _DetectorRun) -> tuple[dict[str, float], dict[str, float]]:
+    """The metrics of the emitted score and of the model score on the split's evaluation rows."""
     ev, sub = run.evaluate, run.sub
     assert sub.label is not None
     args = (sub.event_time[ev], sub.customer_id[ev], sub.label[ev])
+    return evaluate_scores(*args, run.combined[ev]), evaluate_scores(*args, run.model_scores[ev])
+
+
+def _detector_rows(run: _DetectorRun, split_name: str) -> list[Row]:
+    """The detector's emitted and model scores judged on the split's evaluation rows."""
+    emitted, model = _figures(run)
     return [
-        _row(
-            split_name,
-            f"ours: the detector as it runs ({run.settings}), combined score",
-            evaluate_scores(*args, run.combined[ev]),
-        ),
-        _row(
-            split_name,
-            "ours: the detector as it runs, its model score (FR-006)",
-            evaluate_scores(*args, run.model_scores[ev]),
-        ),
+        _row(split_name, f"ours: the detector as it runs ({run.settings}), combined score", emitted),
+        _row(split_name, "ours: the detector as it runs, its model score (FR-006)", model),
     ]
 
 
@@ -332,14 +330,7 @@ def detector_figures(
     """The metrics of the score the detector emits and of its model score on ``split.evaluate``, and the
     detector's settings in words (the replay of :func:`_detector_run`)."""
     run = _detector_run(detector, tx, split, model, label_delay_s)
-    ev, sub = run.evaluate, run.sub
-    assert sub.label is not None
-    args = (sub.event_time[ev], sub.customer_id[ev], sub.label[ev])
-    return (
-        evaluate_scores(*args, run.combined[ev]),
-        evaluate_scores(*args, run.model_scores[ev]),
-        run.settings,
-    )
+    return (*_figures(run), run.settings)
 
 
 def markdown_table(rows: list[Row]) -> str:
