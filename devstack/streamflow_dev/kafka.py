@@ -26,6 +26,7 @@ __all__ = [
     "ExtraListener",
     "KafkaEndpoints",
     "ensure_kafka_jars",
+    "new_cluster_id",
     "restart_kafka",
     "start_kafka",
 ]
@@ -137,6 +138,17 @@ def _jvm(node_dir: Path) -> list[str]:
     ]
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka's ``Uuid.randomUuid()`` makes it: url-safe base64 of 16 random bytes.
+
+    Like Kafka's, it never starts with ``-``: StorageTool's argument parser would read it as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start_kafka(
     run_dir: Path,
     started: list[ManagedProcess],
@@ -152,11 +164,11 @@ def start_kafka(
     props.write_text(_server_properties(node_dir, port, controller_port, extra_listeners))
     (node_dir / "log4j2.properties").write_text(_LOG4J2)
     jvm = _jvm(node_dir)
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     logs = run_dir / "logs"
     fmt = start_process(
         "kafka-storage-format",
-        [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+        [*jvm, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
         logs / "kafka-format.log",
     )
     started.append(fmt)  # so an interrupt during formatting stops it too

@@ -68,3 +68,16 @@ def test_read_committed_sees_committed_and_never_aborted(
     assert {v for v in uncommitted_view if v.startswith(b"aborted")} == {
         f"aborted-{i}".encode() for i in range(5)
     }
+
+
+def test_a_cluster_id_never_starts_with_a_dash_so_storage_tool_reads_it_as_a_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One id in 64 drawn naively starts with ``-``; StorageTool then failed with "expected one argument"."""
+    from streamflow_dev import kafka
+
+    draws = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x12" + bytes(15))])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(draws))
+    cluster_id = kafka.new_cluster_id()
+    assert not cluster_id.startswith("-")
+    assert cluster_id == "EgAAAAAAAAAAAAAAAAAAAA"
