@@ -43,6 +43,8 @@ APPLIED_HASH_ANNOTATION = "streamflow.io/applied-hash"
 _CONFLICT_RETRIES = 5
 _UNSERVED_TTL = 60.0
 _TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
+# A list of only the objects' metadata: no specs or statuses to transfer and parse.
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -245,6 +247,18 @@ class Applier:
             lambda: resource.get(namespace=namespace, label_selector=label_selector, serialize=False),
         )
         return [dict(item) for item in _decoded(result).get("items") or []]
+
+    def names(self, api_version: str, kind: str, namespace: str) -> dict[str, str]:
+        """Name -> uid of every object of ``kind`` in ``namespace``, from a list of their metadata only."""
+        resource = self._resource(api_version, kind)
+        result = self._call(
+            f"list {kind} metadata",
+            lambda: resource.get(
+                namespace=namespace, serialize=False, header_params={"Accept": _METADATA_LIST}
+            ),
+        )
+        items = _decoded(result).get("items") or []
+        return {str(i["metadata"]["name"]): str(i["metadata"].get("uid") or "") for i in items}
 
     # ------------------------------------------------------------------ writes
 

@@ -51,6 +51,7 @@ __all__ = [
     "PRUNABLE",
     "ReconcileResult",
     "forget_reconciled",
+    "mirrored",
     "reconcile",
     "reconciled_since",
     "roll_just_failed",
@@ -164,6 +165,7 @@ def write_pipeline_status(
     live = applier.update_status(API_VERSION, KIND, namespace, name, compute)
     if live is None or "new" not in seen:
         return None, {}
+    _mirrored[(namespace, name)] = flink
     new = seen["new"]
     record_pipeline_conditions(namespace, name, {c["type"]: c["status"] for c in new.get("conditions", [])})
     return seen["old"], new
@@ -434,6 +436,15 @@ def _live(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 _reconciled_at: dict[tuple[str, str], float] = {}
 
 
+# (namespace, name) -> the FlinkDeployment as the pipeline's latest status write observed it
+_mirrored: dict[tuple[str, str], FlinkObservation] = {}
+
+
+def mirrored(namespace: str, name: str) -> FlinkObservation | None:
+    """What the pipeline's status last said of its FlinkDeployment (None: not written by this process)."""
+    return _mirrored.get((namespace, name))
+
+
 def reconciled_since(namespace: str, name: str, since: float) -> bool:
     """Whether a reconcile of the pipeline read it (and its models and children) after ``since``
     (time.monotonic()): a trigger from before then needs no reconcile of its own."""
@@ -441,8 +452,9 @@ def reconciled_since(namespace: str, name: str, since: float) -> bool:
 
 
 def forget_reconciled(namespace: str, name: str) -> None:
-    """Drop a deleted pipeline's entry."""
+    """Drop a deleted pipeline's entries."""
     _reconciled_at.pop((namespace, name), None)
+    _mirrored.pop((namespace, name), None)
 
 
 def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:

@@ -24,12 +24,14 @@ from fraud_operator.api.common import API_VERSION, GROUP, VERSION
 from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
 from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
+from fraud_operator.handlers.models import KIND as MODEL_KIND
 from fraud_operator.handlers.models import reconcile_model
 from fraud_operator.handlers.pipeline import (
     FLINK_API_VERSION,
     KIND,
     announce,
     forget_reconciled,
+    mirrored,
     reconcile,
     reconciled_since,
     roll_just_failed,
@@ -38,7 +40,7 @@ from fraud_operator.handlers.pipeline import (
 from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.handlers.resync import Scheduler, Tracked, tracked_from
 from fraud_operator.handlers.shadow import compare_pipeline, has_shadow_model
-from fraud_operator.handlers.status import observe_flink
+from fraud_operator.handlers.status import FlinkObservation, observe_flink
 from fraud_operator.malloc import trim
 from fraud_operator.metrics import LEVEL_CHECKS, forget_pipeline
 from fraud_operator.render import topic_specs
@@ -68,9 +70,17 @@ CHILD_KINDS = (
 # Coalescing: triggers arriving within this window reconcile a pipeline (or refresh a model) once.
 _KICK_DELAY = 0.5
 _USED_BY_DELAY = 2.0
+# A FlinkDeployment found by a watch's listing (a restart) is mirrored this late: the pipeline's resume
+# reconcile, which observes it too, usually comes first and leaves nothing to do.
+_LISTED_FLINK_DELAY = 30.0
 # A roll's start is recorded to the second: its timeout check runs this long after the deadline.
 _ROLL_MARGIN = 1.5
 _TRIM = ("trim", "", "")
+# After a watch (re)lists, the index is compared with the API server's objects this soon, and at most this
+# often; also once per interval, for a namespace whose objects were all deleted (its listing sends nothing).
+_SWEEP = ("sweep", "", "")
+_SWEEP_DELAY = 2.0
+_SWEEP_GAP = 10.0
 
 
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -180,34 +190,25 @@ def _pipeline_owner(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def flink_deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """Mirror lifecycleState and jobStatus.state of our FlinkDeployments into the owning pipeline.
+def mirror_flink(namespace: str, name: str, deployment_name: str, uid: str) -> None:
+    """Mirror lifecycleState and jobStatus.state of pipeline ``name``'s FlinkDeployment into its status.
 
     A model roll the Flink operator reports as failed is followed at once by a reconcile, which rolls back
     (modelPolicy.autoRollback) instead of waiting for the next resync.
     """
-    if type == "DELETED":
-        return
-    owner = _pipeline_owner(body)
-    if owner is None:
-        return
-    namespace = str((body.get("metadata") or {}).get("namespace"))
-    name = str(owner["name"])
     applier = clients().applier
     with pipeline_lock(namespace, name):  # a reconcile in progress writes its roll bookkeeping first
-        # The event may have waited for the lock: observe the FlinkDeployment as it is now, not as it was.
-        deployment = applier.get(
-            FLINK_API_VERSION, "FlinkDeployment", namespace, str((body.get("metadata") or {}).get("name"))
-        )
+        # The event may have waited: observe the FlinkDeployment as it is now, not as it was.
+        deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, deployment_name)
         if deployment is None:
             return
         old, new = write_pipeline_status(
-            applier, namespace, name, facts=None, flink=observe_flink(deployment), only_uid=str(owner["uid"])
+            applier, namespace, name, facts=None, flink=observe_flink(deployment), only_uid=uid
         )
     pipeline_ref = {
         "apiVersion": API_VERSION,
         "kind": KIND,
-        "metadata": {"name": name, "namespace": namespace, "uid": owner["uid"]},
+        "metadata": {"name": name, "namespace": namespace, "uid": uid},
     }
     announce(pipeline_ref, old, new)
     if roll_just_failed(old, new):
@@ -264,10 +265,12 @@ class Background:
 
     Keys of the queue: ``("reconcile", ns, name)`` reconciles the live pipeline once;
     ``("roll", ns, name)`` does the same when the model roll in flight runs out of time (a key of its own,
-    so that an earlier reconcile does not take the deadline's place); ``("check", ns, name)`` is the
+    so that an earlier reconcile does not take the deadline's place); ``("flink", ns, name)`` mirrors the
+    pipeline's FlinkDeployment into its status; ``("check", ns, name)`` is the
     pipeline's level check; ``("model", ns, name)`` validates a model and refreshes its usedBy (also its
     periodic check: a model may age past maxAgeDays); ``("trim", "", "")`` hands freed memory back to the
-    system once per interval.
+    system once per interval; ``("sweep", "", "")`` drops what the index holds of objects deleted while a
+    watch was disconnected (no DELETED event reports them; the watch's new listing just lacks them).
     """
 
     def __init__(self, interval: float, workers: int = 2) -> None:
@@ -276,7 +279,12 @@ class Background:
         self._lock = threading.Lock()
         self._pipelines: dict[tuple[str, str], Tracked] = {}
         self._models: dict[tuple[str, str], str] = {}
+        # (kind, namespace, name) -> monotonic time of its latest event (a sweep keeps the newer ones)
+        self._seen: dict[tuple[str, str, str], float] = {}
+        self._last_sweep = float("-inf")
         self._kicked: dict[tuple[str, str], float] = {}  # (namespace, name) -> earliest unserved kick
+        # (namespace, pipeline) -> (FlinkDeployment, pipeline uid, its latest observation) not yet mirrored
+        self._flink: dict[tuple[str, str], tuple[str, str, FlinkObservation]] = {}
         # (namespace, model) -> {pipeline: references it now} not yet written into the model's usedBy
         self._uses: dict[tuple[str, str], dict[str, bool]] = {}
         # (namespace, cluster, database) -> (monotonic time of the check, schema version or None)
@@ -289,7 +297,9 @@ class Background:
         with self._lock:
             self._pipelines.clear()
             self._models.clear()
+            self._seen.clear()
             self._kicked.clear()
+            self._flink.clear()
             self._uses.clear()
             self._databases.clear()
         self.scheduler.rearm()
@@ -326,6 +336,12 @@ class Background:
     def _start(self) -> None:
         if self.scheduler.start():
             self.scheduler.at(_TRIM, self.interval)
+            self.scheduler.at(_SWEEP, self.interval)
+
+    def _sweep_soon(self) -> None:
+        """A watch is listing (kopf's events without a type): compare the index with the server soon."""
+        gap = self._last_sweep + _SWEEP_GAP - time.monotonic()
+        self.scheduler.at(_SWEEP, max(_SWEEP_DELAY, gap))
 
     async def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """Track the pipeline for its level check; on deletion forget it and refresh its models' usedBy."""
@@ -334,29 +350,38 @@ class Background:
         if type == "DELETED":
             with self._lock:
                 gone = self._pipelines.pop(key, None)
-            self.scheduler.forget(("check", namespace, name))
-            self.scheduler.forget(("reconcile", namespace, name))
-            self.scheduler.forget(("roll", namespace, name))
-            forget_pipeline(namespace, name)
-            forget_reconciled(namespace, name)
-            with self._lock:
-                self._kicked.pop(key, None)
             models = gone.models if gone is not None else tracked_from(body).models
-            self._note_uses(namespace, name, frozenset(), models)
+            self._forget_pipeline(namespace, name, models)
             return
         tracked = tracked_from(body)
         with self._lock:
             before = self._pipelines.get(key)
             self._pipelines[key] = tracked
+            self._seen[(KIND, namespace, name)] = time.monotonic()
         self.scheduler.spread(("check", namespace, name), self.interval)
         if tracked.roll_deadline is not None:
             # Only while a roll is in flight: one reconcile just after its timeout, which fails the roll
             # (and rolls it back) unless Flink confirmed it meanwhile.
             self.scheduler.at(("roll", namespace, name), tracked.roll_deadline - time.time() + _ROLL_MARGIN)
         if type is None:
-            return  # kopf's initial listing: the models' resume handlers list the pipelines themselves
+            self._sweep_soon()
+            if before is None:
+                return  # a first listing: the models' resume handlers list the pipelines themselves
         old = before.models if before is not None else frozenset()
         self._note_uses(namespace, name, tracked.models - old, old - tracked.models)
+
+    def _forget_pipeline(self, namespace: str, name: str, models: frozenset[str]) -> None:
+        """A pipeline deleted (and out of the index): drop its queued work, and it from its models' usedBy."""
+        for what in ("check", "reconcile", "roll"):
+            self.scheduler.forget((what, namespace, name))
+        forget_pipeline(namespace, name)
+        forget_reconciled(namespace, name)
+        self.scheduler.forget(("flink", namespace, name))
+        with self._lock:
+            self._kicked.pop((namespace, name), None)
+            self._flink.pop((namespace, name), None)
+            self._seen.pop((KIND, namespace, name), None)
+        self._note_uses(namespace, name, frozenset(), models)
 
     def _note_uses(
         self, namespace: str, pipeline: str, added: frozenset[str], removed: frozenset[str]
@@ -383,6 +408,7 @@ class Background:
         if type == "DELETED":
             with self._lock:
                 self._models.pop(key, None)
+                self._seen.pop((MODEL_KIND, namespace, name), None)
             self.scheduler.forget(("model", namespace, name))
             changed = True
         else:
@@ -390,7 +416,10 @@ class Background:
             with self._lock:
                 before = self._models.get(key)
                 self._models[key] = digest
+                self._seen[(MODEL_KIND, namespace, name)] = time.monotonic()
             self.scheduler.spread(("model", namespace, name), self.interval)
+            if type is None:
+                self._sweep_soon()
             # The initial listing changes nothing: the pipelines' resume handlers reconcile them anyway.
             changed = type is not None and before != digest
         if changed:
@@ -405,6 +434,26 @@ class Background:
         if owner is not None and owner in self._pipelines:
             self.kick(*owner)
 
+    async def flink_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+        """A FlinkDeployment changed: mirror what its status says into the pipeline's, unless the pipeline's
+        latest status write already observed exactly that (the reconcile that applied it, usually).
+
+        Queued, not run in kopf's handler threads: at a cold start of N pipelines, N such events waited
+        there in line, and a spec change's handler behind them (seconds at 1,000 pipelines).
+        """
+        self._start()
+        await self.child_event(type, body)
+        owner = _pipeline_owner(body)
+        if type == "DELETED" or owner is None:
+            return
+        namespace, deployment = _identity(body)
+        name, seen = str(owner["name"]), observe_flink(body)
+        if mirrored(namespace, name) == seen:
+            return
+        with self._lock:
+            self._flink[(namespace, name)] = (deployment, str(owner["uid"]), seen)
+        self.scheduler.at(("flink", namespace, name), 0.0 if type is not None else _LISTED_FLINK_DELAY)
+
     # ------------------------------------------------------------------ queued work
 
     def _run(self, key: Hashable) -> float | None:
@@ -417,6 +466,8 @@ class Background:
             return self._reconcile(namespace, name)
         if what == "roll":
             return self._reconcile(namespace, name)
+        if what == "flink":
+            return self._mirror(namespace, name)
         if what == "check":
             return self._check(namespace, name)
         if what == "model":
@@ -424,6 +475,57 @@ class Background:
         if what == "trim":
             trim()  # after a burst (a start-up, a restart's reconciles) the memory it took goes back
             return self.interval
+        if what == "sweep":
+            self._sweep()
+            return self.interval
+        return None
+
+    def _sweep(self) -> None:
+        """Forget the pipelines and models the API server no longer has, and take the pipelines out of
+        their models' usedBy.
+
+        Each namespace is listed (metadata only); an entry whose latest event came after the list was sent
+        is kept, whatever the list says: that event is newer than the list. A name listed with another uid
+        (recreated) is kept too: the new object's event replaces the entry and notes its models.
+        """
+        self._last_sweep = time.monotonic()
+        with self._lock:
+            namespaces = sorted({ns for ns, _ in self._pipelines} | {ns for ns, _ in self._models})
+        applier = clients().applier
+        for namespace in namespaces:
+            listed_at = time.monotonic()
+            pipelines = applier.names(API_VERSION, KIND, namespace)
+            models = applier.names(API_VERSION, MODEL_KIND, namespace)
+            with self._lock:
+                gone = {
+                    key: tracked
+                    for key, tracked in self._pipelines.items()
+                    if key[0] == namespace
+                    and key[1] not in pipelines
+                    and self._seen.get((KIND, *key), 0.0) < listed_at
+                }
+                for key in gone:
+                    del self._pipelines[key]
+                for key in [k for k in self._models if k[0] == namespace and k[1] not in models]:
+                    if self._seen.get((MODEL_KIND, *key), 0.0) < listed_at:
+                        del self._models[key]
+                        self._seen.pop((MODEL_KIND, *key), None)
+            for (_, name), tracked in gone.items():
+                logger.info("pipeline %s/%s was deleted while unwatched: forgotten", namespace, name)
+                self._forget_pipeline(namespace, name, tracked.models)
+
+    def _mirror(self, namespace: str, name: str) -> float | None:
+        """Mirror the FlinkDeployment's status, unless a status write observed it meanwhile."""
+        with self._lock:
+            pending = self._flink.pop((namespace, name), None)
+        if pending is None or mirrored(namespace, name) == pending[2]:
+            return None
+        try:
+            mirror_flink(namespace, name, pending[0], pending[1])
+        except Exception:
+            with self._lock:  # kept for the retry unless a newer event replaced it
+                self._flink.setdefault((namespace, name), pending)
+            raise
         return None
 
     def _reconcile(self, namespace: str, name: str) -> float | None:
@@ -558,8 +660,8 @@ def register(
         registry=registry,
         id="flinkdeployment-status",
         labels=ours,
-    )(flink_deployment_event)
-    for group, version, plural in (*CHILD_KINDS, ("flink.apache.org", "v1beta1", "flinkdeployments")):
+    )(background.flink_event)
+    for group, version, plural in CHILD_KINDS:
         on.event(group, version, plural, registry=registry, id=f"child-{plural}", labels=ours)(
             background.child_event
         )

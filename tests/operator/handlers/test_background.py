@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+import kopf
 import pytest
 from fraud_operator.handlers import registration
 from fraud_operator.handlers.resync import Tracked
+from fraud_operator.handlers.status import observe_flink
 
 
 def _background(monkeypatch: pytest.MonkeyPatch) -> tuple[registration.Background, list[Mapping[str, Any]]]:
@@ -67,3 +70,117 @@ def test_used_by_changes_are_applied_as_changes_not_as_the_index(monkeypatch: py
     assert handed == [{"p": True, "q": False}]
     background._run(("model", "ns", "m"))  # the periodic check: nothing to change
     assert handed[-1] == {}
+
+
+class _Listing:
+    """An applier whose lists return ``names``; ``during`` runs while the list is in flight."""
+
+    def __init__(self, names: dict[str, dict[str, str]], during: Any = None) -> None:
+        self._names = names
+        self._during = during
+
+    def names(self, api_version: str, kind: str, namespace: str) -> dict[str, str]:
+        if self._during is not None:
+            self._during()
+        return self._names.get(kind, {})
+
+
+def test_a_sweep_forgets_a_pipeline_deleted_while_unwatched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Absent from the API server's list and not seen since: gone from the index and from usedBy."""
+    background, _ = _background(monkeypatch)
+    background._pipelines[("ns", "q")] = Tracked(
+        strimzi=True, database=None, schema_version=None, models=frozenset({"m"}), uid="u2"
+    )
+
+    class Clients:
+        applier = _Listing({"FraudPipeline": {"p": "u1"}})
+
+    monkeypatch.setattr(registration, "clients", lambda: Clients())
+    background._run(("sweep", "", ""))
+    assert background.users("ns", "m") == ["p"]
+    assert background._uses[("ns", "m")] == {"q": False}
+
+
+def test_a_sweep_keeps_a_pipeline_recreated_meanwhile_and_one_seen_after_its_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event newer than the list wins over it; a name listed with another uid is another object."""
+    background, _ = _background(monkeypatch)
+
+    def event_during_the_list() -> None:
+        asyncio.run(
+            background.pipeline_event(
+                "ADDED",
+                kopf.Body({"metadata": {"namespace": "ns", "name": "new", "uid": "u3"}, "spec": {}}),
+            )
+        )
+
+    class Clients:
+        applier = _Listing({"FraudPipeline": {"p": "other-uid"}}, during=event_during_the_list)
+
+    monkeypatch.setattr(registration, "clients", lambda: Clients())
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)  # no workers: the test runs the keys
+    background._run(("sweep", "", ""))
+    assert ("ns", "new") in background._pipelines
+    assert ("ns", "p") in background._pipelines  # recreated with a new uid: its own event follows
+
+
+def test_a_relisted_pipeline_whose_models_changed_meanwhile_updates_used_by(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listing event of a pipeline the index knew is compared with it: usedBy follows a modelRef changed
+    while the watch was disconnected."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    body = {"metadata": {"namespace": "ns", "name": "p", "uid": "u1"}, "spec": {"modelRef": {"name": "n"}}}
+    asyncio.run(background.pipeline_event(None, kopf.Body(cast(kopf.RawBody, body))))
+    assert background._uses == {("ns", "n"): {"p": True}, ("ns", "m"): {"p": False}}
+
+
+def _deployment(state: str) -> dict[str, Any]:
+    owner = {"apiVersion": "streamflow.io/v1alpha1", "kind": "FraudPipeline", "name": "p", "uid": "u1"}
+    return {
+        "metadata": {"namespace": "ns", "name": "p", "generation": 1, "ownerReferences": [owner]},
+        "status": {"jobStatus": {"state": state}, "lifecycleState": "STABLE", "observedGeneration": 1},
+    }
+
+
+def test_a_flink_deployment_event_the_status_already_says_queues_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reconcile that applied a FlinkDeployment observed it in its status write: its event is spent."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    body = _deployment("RUNNING")
+    monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(body))
+    asyncio.run(background.flink_event("MODIFIED", kopf.Body(cast(kopf.RawBody, body))))
+    assert background.scheduler.queued() == 0
+
+
+def test_a_flink_deployment_change_is_mirrored_by_the_queue_not_by_kopfs_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    running = _deployment("RUNNING")
+    monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(running))
+    mirrored: list[tuple[str, ...]] = []
+    monkeypatch.setattr(registration, "mirror_flink", lambda *args: mirrored.append(args))
+    failed = _deployment("FAILED")
+    asyncio.run(background.flink_event("MODIFIED", kopf.Body(cast(kopf.RawBody, failed))))
+    assert background.scheduler.queued() == 1
+    background._run(("flink", "ns", "p"))
+    assert mirrored == [("ns", "p", "p", "u1")]
+
+
+def test_every_watch_event_handler_is_a_coroutine() -> None:
+    """Every watch event handler is a coroutine that queues its work: a spec change's handler never waits in
+    kopf's thread pool behind thousands of child or FlinkDeployment events (a cold start's)."""
+    registry = kopf.OperatorRegistry()
+    registration.register(registry, resync_seconds=3600)
+    threaded = sorted(
+        str(handler.id)
+        for handler in registry._watching.get_all_handlers()
+        if not asyncio.iscoroutinefunction(handler.fn)
+    )
+    assert threaded == []
