@@ -193,6 +193,20 @@ def _apiserver_writes(kubectl: Callable[..., str]) -> dict[str, float]:
     return counts
 
 
+def _apiserver_requests(kubectl: Callable[..., str]) -> dict[str, float]:
+    """Requests the API server served, by verb (dry runs apart; watches and leases left out)."""
+    counts: dict[str, float] = {}
+    for name, labels, value in _prometheus(kubectl("get", "--raw", "/metrics")):
+        if name != "apiserver_request_total" or labels.get("resource") == "leases":
+            continue
+        verb = labels.get("verb", "").upper()
+        if verb == "WATCH":
+            continue
+        key = verb + (" dry-run" if labels.get("dry_run") else "")
+        counts[key] = counts.get(key, 0.0) + value
+    return counts
+
+
 def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     keys = set(after) | set(before)
     return {
@@ -453,6 +467,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
 
             # -------------------------------------------------- cold convergence
             api_cpu0, etcd_cpu0 = _cpu_seconds(apiserver), _cpu_seconds(etcd)
+            requests0 = _apiserver_requests(kubectl)
             op = Operator(
                 args.python, Path(args.source_root), env, namespace, logs / f"operator-{args.label}-{n}.log"
             )
@@ -477,6 +492,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 "etcd_cpu_s": round(_cpu_seconds(etcd) - etcd_cpu0, 1),
                 "writes": metrics["writes"],
                 "reconciles": metrics.get("reconciles:FraudPipeline", 0),
+                "apiserver_requests": _diff(_apiserver_requests(kubectl), requests0),
                 **op.failures(),
             }
             _log(f"N={n}: cold {result['cold']}")
@@ -484,6 +500,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             # -------------------------------------------------- change latency
             rng = random.Random(n)
             latencies: list[float] = []
+            each: list[dict[str, Any]] = []  # every patch: sent (s after the operator's start), latency
             missed = 0
             budget_end = time.monotonic() + args.change_budget
             done = 0
@@ -504,10 +521,13 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                     {"spec": {"detector": {"alertThreshold": threshold}}},
                 )
                 seen = cms.wait_change(f"{name}-detector-config", t0, timeout=60)
+                since = round(t0 - op.started, 2)
                 if seen is None:
                     missed += 1
+                    each.append({"pipeline": name, "sent_s": since, "latency_s": None})
                 else:
                     latencies.append(seen - t0)
+                    each.append({"pipeline": name, "sent_s": since, "latency_s": round(seen - t0, 3)})
             latencies.sort()
 
             def pct(q: float) -> float | None:
@@ -522,8 +542,14 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 "p50_s": pct(0.50),
                 "p99_s": pct(0.99),
                 "max_s": round(latencies[-1], 3) if latencies else None,
+                "each": each,
             }
-            _log(f"N={n}: change {result['change']}")
+            _log(f"N={n}: change { ({k: v for k, v in result['change'].items() if k != 'each'}) }")
+            if not args.restart:
+                result["peak_rss_mb"] = round(op.peak_rss_mb(), 1)
+                result["rss_mb_after_change"] = round(op.rss_mb(), 1)
+                result["loadavg_after"] = _loadavg()
+                return result
 
             # -------------------------------------------------- idle
             time.sleep(args.settle)
@@ -607,6 +633,12 @@ def main(argv: list[str] | None = None) -> int:
         "--change-budget", type=float, default=600.0, help="stop patching after this many seconds"
     )
     parser.add_argument("--idle-seconds", type=float, default=300.0)
+    parser.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="stop after the change latency (no idle or restart phase): for traces",
+    )
     parser.add_argument("--settle", type=float, default=15.0, help="seconds before idle/restart counts")
     parser.add_argument("--converge-timeout", type=float, default=900.0)
     parser.add_argument("--source-root", default=str(REPO), help="checkout whose operator runs")
@@ -621,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "operator_scale.json"))
     args = parser.parse_args(argv)
     out = Path(args.out)
-    results = (
+    results: dict[str, Any] = (
         json.loads(out.read_text()) if out.exists() else {"benchmark": __doc__.splitlines()[0], "runs": []}
     )
     source = Path(args.source_root)
