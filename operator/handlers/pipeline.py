@@ -73,6 +73,9 @@ PRUNABLE = (
 logger = logging.getLogger(__name__)
 # Retry delay while Kafka is unreachable; the database step brings its own per-reason backoff.
 KAFKA_RETRY_SECONDS = 10.0
+# A database schema found current this recently (by another pipeline's reconcile or a level check) is not
+# checked again; the level checks keep verifying it once per interval.
+_SCHEMA_FRESH_SECONDS = 30.0
 
 
 @dataclass
@@ -282,7 +285,9 @@ def _database_finding(
     Level-based like the rest: with nothing pending, migrate() takes its lock, finds the history complete
     and writes nothing. ``attempt`` (kopf's ``retry``) lengthens the outcome's ``retry_after_s``.
     """
-    outcome = reconcile_database(api_client, pipeline.metadata.namespace, pipeline, attempt=attempt)
+    outcome = reconcile_database(
+        api_client, pipeline.metadata.namespace, pipeline, attempt=attempt, fresh_within=_SCHEMA_FRESH_SECONDS
+    )
     # A cluster CNPG reports as stuck is a problem to fix (Degraded), not something to wait for.
     reason = (
         "ClusterUnhealthy" if outcome.degraded and outcome.reason == "ClusterNotReady" else outcome.reason
@@ -323,6 +328,10 @@ def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tupl
     """Apply the children the plan found changed and prune the ones the spec dropped: (written, rejected).
 
     The plan compared each of them with its live object moments ago (its dry run), so they are not read again.
+    A pipeline never reconciled before has nothing to prune (only objects owned by its uid are), so its
+    five label-selected lists, each scanning every object of its kind in the namespace, are not sent. (An
+    operator stopped between a first apply and its status write can leave some; the next reconcile of the
+    pipeline, a restart's at the latest, prunes them.)
     """
     written: list[str] = []
     rejected: list[str] = []
@@ -332,7 +341,8 @@ def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tupl
                 written.append(f"{child['kind']} {child['metadata']['name']}")
         except ChildRejected as exc:  # accepted by the dry run moments ago; e.g. a concurrent change
             rejected.append(str(exc))
-    written.extend(_prune(applier, plan.pipeline, plan.desired))
+    if not plan.new:
+        written.extend(_prune(applier, plan.pipeline, plan.desired))
     return written, rejected
 
 
@@ -434,8 +444,6 @@ def _live(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 # (namespace, name) -> monotonic time the latest reconcile of the pipeline took its lock (and read it)
 _reconciled_at: dict[tuple[str, str], float] = {}
-
-
 # (namespace, name) -> the FlinkDeployment as the pipeline's latest status write observed it
 _mirrored: dict[tuple[str, str], FlinkObservation] = {}
 

@@ -17,6 +17,7 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
+from fraud_operator.handlers import verdicts
 from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
 from fraud_operator.handlers.rolls import RollPlan, plan_roll
 from fraud_operator.handlers.status import Finding
@@ -53,6 +54,7 @@ class PipelinePlan:
     monitored: Finding
     desired: list[dict[str, Any]]  # every child of the spec, in apply order
     changed: list[dict[str, Any]]  # those that differ from the live objects; the API server accepted them
+    new: bool = False  # never reconciled (no status): no child can carry its uid yet, none to prune
 
 
 def owner_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,7 +137,12 @@ def _monitoring(
 
 
 def _judged(
-    applier: Applier, desired: list[dict[str, Any]], owner: Mapping[str, Any]
+    applier: Applier,
+    desired: list[dict[str, Any]],
+    owner: Mapping[str, Any],
+    *,
+    shape: str,
+    new: bool,
 ) -> list[dict[str, Any]]:
     """The children that would change, each accepted by a dry run; raises SpecRefused on the first refusal.
 
@@ -143,17 +150,30 @@ def _judged(
     binding against the Role as stored (its escalation check reads the Role's rules, and an account
     without ``bind`` gets NotFound for a Role that does not exist yet), and a dry run stores no Role.
     The binding is applied after its Role, where that check runs for real.
+
+    ``new``: the pipeline was never reconciled (no status yet), so its children are not read first: all
+    of them are applied (a server-side apply of an object that is already so writes nothing).
+    Creations are judged once per ``shape`` (:mod:`.verdicts`).
     """
+    adopted = [applier.adopted(child, owner) for child in desired]
+    states = ["absent"] * len(desired) if new else [applier.compare(obj) for obj in adopted]
+    created = tuple(desired[i]["kind"] for i, state in enumerate(states) if state == "absent")
+    if all(state != "changed" for state in states) and verdicts.accepted(shape, created):
+        return [child for child, state in zip(desired, states, strict=True) if state != "unchanged"]
     changed: list[dict[str, Any]] = []
-    for child in desired:
+    for child, obj, state in zip(desired, adopted, states, strict=True):
+        if state == "unchanged":
+            continue
         if child["kind"] == "RoleBinding" and _binds_a_changed_role(child, changed):
             changed.append(child)
             continue
         try:
-            if applier.apply(child, owner, dry_run=True):
-                changed.append(child)
+            applier.send(obj, dry_run=True)
         except ChildRejected as exc:
             raise SpecRefused("ApplyRejected", str(exc)) from exc
+        changed.append(child)
+    if all(state != "changed" for state in states):
+        verdicts.accept(shape, created)
     return changed
 
 
@@ -196,5 +216,12 @@ def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
         model_finding=roll.finding if roll.finding is not None else model_finding,
         monitored=monitored,
         desired=desired,
-        changed=_judged(applier, desired, owner_body(body)),
+        changed=_judged(
+            applier,
+            desired,
+            owner_body(body),
+            shape=verdicts.shape(pipeline, model, shadow),
+            new=not live_status,
+        ),
+        new=not live_status,
     )

@@ -23,6 +23,7 @@ import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
 from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
+from fraud_operator.handlers import verdicts
 from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
 from fraud_operator.handlers.models import KIND as MODEL_KIND
 from fraud_operator.handlers.models import reconcile_model
@@ -302,6 +303,7 @@ class Background:
             self._flink.clear()
             self._uses.clear()
             self._databases.clear()
+        verdicts.forget_all()
         self.scheduler.rearm()
 
     def stop(self, **_: Any) -> None:

@@ -1,0 +1,76 @@
+"""Which children a plan has the API server judge (dry run) before anything is written, without a cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pytest
+from fraud_operator.apply import Applier, ChildRejected
+from fraud_operator.handlers import plan, verdicts
+
+OWNER = {"apiVersion": "streamflow.io/v1alpha1", "kind": "FraudPipeline", "metadata": {"name": "p"}}
+
+
+class FakeApplier(Applier):
+    """Live objects by name; records reads and dry runs; refuses the kinds in ``refuse``."""
+
+    def __init__(self, live: Mapping[str, str] | None = None, refuse: tuple[str, ...] = ()) -> None:
+        self.live = dict(live or {})  # name -> "unchanged" | "changed"
+        self.refuse = refuse
+        self.reads: list[str] = []
+        self.dry_runs: list[str] = []
+
+    def compare(self, obj: Mapping[str, Any]) -> str:
+        name = str(obj["metadata"]["name"])
+        self.reads.append(name)
+        return self.live.get(name, "absent")
+
+    def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
+        assert dry_run, "the plan never writes"
+        self.dry_runs.append(str(obj["metadata"]["name"]))
+        if obj["kind"] in self.refuse:
+            raise ChildRejected(obj["kind"], obj["metadata"]["name"], 422, "no")
+        return True
+
+
+def _children() -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": kind, "metadata": {"name": f"p-{kind.lower()}", "namespace": "ns"}}
+        for kind in ("ConfigMap", "ServiceAccount", "CronJob")
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_verdicts() -> Iterator[None]:
+    verdicts.forget_all()
+    yield
+    verdicts.forget_all()
+
+
+def test_a_new_pipeline_reads_no_child_and_its_shape_is_judged_once() -> None:
+    first, second = FakeApplier(), FakeApplier()
+    assert plan._judged(first, _children(), OWNER, shape="s", new=True) == _children()
+    assert first.reads == [] and len(first.dry_runs) == 3
+    assert plan._judged(second, _children(), OWNER, shape="s", new=True) == _children()
+    assert second.reads == [] and second.dry_runs == []  # the same shape: accepted before
+    third = FakeApplier()
+    plan._judged(third, _children(), OWNER, shape="other", new=True)
+    assert len(third.dry_runs) == 3
+
+
+def test_a_refused_creation_is_not_remembered() -> None:
+    with pytest.raises(plan.SpecRefused):
+        plan._judged(FakeApplier(refuse=("CronJob",)), _children(), OWNER, shape="s", new=True)
+    again = FakeApplier()
+    plan._judged(again, _children(), OWNER, shape="s", new=True)
+    assert len(again.dry_runs) == 3
+
+
+def test_updates_are_always_dry_run_and_unchanged_children_left_out() -> None:
+    live = {"p-configmap": "changed", "p-serviceaccount": "unchanged"}
+    for _ in range(2):
+        applier = FakeApplier(live)
+        changed = plan._judged(applier, _children(), OWNER, shape="s", new=False)
+        assert [c["kind"] for c in changed] == ["ConfigMap", "CronJob"]
+        assert applier.dry_runs == ["p-configmap", "p-cronjob"]
