@@ -362,17 +362,22 @@ class Applier:
         namespace: str,
         name: str,
         compute: Callable[[dict[str, Any]], dict[str, Any] | None],
+        *,
+        known: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         """Read the object, let ``compute`` derive status changes from it, and patch them if any.
 
         ``compute`` gets the fresh object and returns the status fields to merge (None or an empty dict:
         nothing to do). The patch carries the resourceVersion it was computed from, so a concurrent writer
         makes it fail with 409 and it is recomputed on the newer object. Returns the object the changes
-        were computed from, or None when it no longer exists.
+        were computed from, or None when it no longer exists. ``known``: the object as the caller read it
+        moments ago, used instead of a read for the first attempt (only by a caller that alone writes the
+        status meanwhile: a change it cannot see would be taken for no change).
         """
         resource = self._resource(api_version, kind).status
-        for _attempt in range(_CONFLICT_RETRIES):
-            live = self.get(api_version, kind, namespace, name)
+        for attempt in range(_CONFLICT_RETRIES):
+            first = known if attempt == 0 else None
+            live = first if first is not None else self.get(api_version, kind, namespace, name)
             if live is None:
                 return None
             changes = compute(live)

@@ -141,11 +141,13 @@ def write_pipeline_status(
     flink: FlinkObservation,
     only_uid: str | None = None,
     plan: RollPlan | None = None,
+    known: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Recompute and write the pipeline's status; returns (old status, new status) for event decisions.
 
     Model rolls advance here, against the live status, so the FlinkDeployment watch and the reconcile
-    never overwrite each other's bookkeeping.
+    never overwrite each other's bookkeeping. ``known``: the pipeline as read under its lock by the caller
+    (see :meth:`Applier.update_status`).
     """
     seen: dict[str, Any] = {}
 
@@ -165,7 +167,7 @@ def write_pipeline_status(
         seen["old"], seen["new"] = old, new
         return new
 
-    live = applier.update_status(API_VERSION, KIND, namespace, name, compute)
+    live = applier.update_status(API_VERSION, KIND, namespace, name, compute, known=known)
     if live is None or "new" not in seen:
         return None, {}
     _mirrored[(namespace, name)] = flink
@@ -406,8 +408,17 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         findings=[reconciled, plan.model_finding, topics_finding, db_finding, plan.monitored],
         fields=_status_fields(plan, flink, rejected, db_fields),
     )
+    # The pipeline was read under its lock at the start, and only writers holding the lock write its
+    # status: that read serves as the status write's first attempt (a spec edit since makes it a 409).
     old, new = write_pipeline_status(
-        applier, namespace, name, facts=facts, flink=flink, only_uid=pipeline.metadata.uid, plan=plan.roll
+        applier,
+        namespace,
+        name,
+        facts=facts,
+        flink=flink,
+        only_uid=pipeline.metadata.uid,
+        plan=plan.roll,
+        known=dict(body),
     )
     changes = written + topic_changes
     if changes:
