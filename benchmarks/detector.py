@@ -459,6 +459,18 @@ def _latency(
     }
 
 
+def _variant(flink: dict[str, Any], options: str) -> dict[str, Any]:
+    """``flink`` with ``KEY=VALUE,...`` applied: a FlinkSettings field by its name, anything else as a
+    further Flink option."""
+    changed = {**flink, "extra": dict(flink["extra"])}
+    for key, value in (kv.split("=", 1) for kv in options.split(",")):
+        if key in FlinkSettings.model_fields:
+            changed[key] = value
+        else:
+            changed["extra"][key] = value
+    return changed
+
+
 def _round(
     bootstrap: str,
     jars: str,
@@ -468,11 +480,14 @@ def _round(
     model: dict[str, Any] | None,
     flink: dict[str, Any],
     skeleton: bool = False,
+    variants: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """One side-by-side measurement over the same fresh topic: the pass-through in the detector's mode and
-    in thread mode (the faster of the two, so the stricter baseline), the detector, and the two-stage
+    in thread mode (the faster of the two, so the stricter baseline), the detector, the detector with each
+    variant's further Flink options (``detector[<name>]``, on its own output topics), and the two-stage
     skeleton when asked."""
     topics = _topics(bootstrap, run)
+    variant_topics = {name: _topics(bootstrap, f"{run}{name}") for name in variants or {}}
     rates: dict[str, float] = {}
     try:
         _produce(bootstrap, topics["transactions"], payloads)
@@ -488,8 +503,12 @@ def _round(
             rates["skeleton"] = _rate(_consume(bootstrap, topics["skeleton"], n, 300))
         _detector(settings)
         rates["detector"] = _rate(_consume(bootstrap, topics["scores"], n, 300))
+        for name, variant in (variants or {}).items():
+            own = {**variant_topics[name], "transactions": topics["transactions"]}
+            _detector(_settings(bootstrap, own, jars, work, model, bounded=True, **variant))
+            rates[f"detector[{name}]"] = _rate(_consume(bootstrap, own["scores"], n, 300))
     finally:
-        _drop_topics(bootstrap, list(topics.values()))
+        _drop_topics(bootstrap, [*topics.values(), *(t for v in variant_topics.values() for t in v.values())])
     return rates
 
 
@@ -520,6 +539,9 @@ def main() -> None:
         default="hist_gradient_boosting",
         help="the model the detector scores with (default: the family evaluated best; none: rules only)",
     )
+    parser.add_argument(
+        "--changelog", action="store_true", help="Flink's changelog state backend (FlinkSettings.changelog)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="rounds; rates and ratios are their medians")
     parser.add_argument(
         "--skeleton", action="store_true", help="also run the earlier two-stage Python skeleton each round"
@@ -531,6 +553,21 @@ def main() -> None:
         help="the alerts topic's guarantee in the latency run (both: one latency run each)",
     )
     parser.add_argument("--latency-runs", type=int, default=3, help="latency runs per alert delivery")
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        default=None,
+        help="events/s of the latency runs (default: half the detector's measured rate)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE...]",
+        help="also run the detector with these further Flink options in every round and every latency run,"
+        " interleaved with the runs without them, latency at the same rate (an A/B on a machine whose"
+        " load drifts), repeatable",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
     args = parser.parse_args()
     bootstrap = os.environ.get("STREAMFLOW_KAFKA_BOOTSTRAP")
@@ -545,7 +582,9 @@ def main() -> None:
         "bundle_time_ms": args.bundle_time_ms,
         "buffer_timeout_ms": args.buffer_timeout_ms,
         "extra": dict(option.split("=", 1) for option in args.flink_option),
+        **({"changelog": True} if args.changelog else {}),
     }
+    named = {name: _variant(flink, options) for name, options in (v.split(":", 1) for v in args.variant)}
     payloads = [r.payload for r in generate(args.events, seed=11, days=30).records]
     model = _model(work, args.model)
     rounds: list[dict[str, float]] = []
@@ -553,9 +592,11 @@ def main() -> None:
         # The first jobs in a JVM run interpreted until the JIT has compiled the hot paths: one unmeasured
         # round first, or whichever job happens to go first is penalised.
         warm = payloads[: min(len(payloads), 10_000)]
-        _round(bootstrap, jars, work, f"{run}w", warm, model, flink, args.skeleton)
+        _round(bootstrap, jars, work, f"{run}w", warm, model, flink, args.skeleton, named)
         for n in range(args.repeat):
-            rounds.append(_round(bootstrap, jars, work, f"{run}{n}", payloads, model, flink, args.skeleton))
+            rounds.append(
+                _round(bootstrap, jars, work, f"{run}{n}", payloads, model, flink, args.skeleton, named)
+            )
             r = rounds[-1]
             print(
                 f"round {n + 1}: pass-through {r['passthrough']:,.0f} ev/s ({args.mode} mode),"
@@ -563,6 +604,11 @@ def main() -> None:
                 f" ratio {r['detector'] / r['passthrough']:.3f}"
                 f" / {r['detector'] / r['passthrough_thread']:.3f}"
                 + (f"; two-stage skeleton {r['skeleton']:,.0f} ev/s" if "skeleton" in r else "")
+                + "".join(
+                    f"; detector [{name}] {r[f'detector[{name}]']:,.0f} ev/s,"
+                    f" ratio {r[f'detector[{name}]'] / r['passthrough_thread']:.3f} (thread)"
+                    for name in named
+                )
             )
         passthrough, passthrough_thread, detector = (
             statistics.median(r[k] for r in rounds) for k in ("passthrough", "passthrough_thread", "detector")
@@ -578,34 +624,42 @@ def main() -> None:
         )
 
         latency: dict[str, Any] = {}
+        latency_variants: dict[str, dict[str, Any]] = {}
+        variants = {"": flink, **named}
+        rate = args.latency_rate or detector / 2
         deliveries = (
             ("exactly-once", "at-least-once") if args.alert_delivery == "both" else (args.alert_delivery,)
         )
         for delivery in deliveries if args.latency_seconds > 0 else ():
-            runs = []
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
             for n in range(args.latency_runs):
-                lat_topics = _topics(bootstrap, f"{run}l{delivery[0]}{n}")
-                lat_settings = _settings(bootstrap, lat_topics, jars, work, model, **flink)
-                lat_settings = lat_settings.model_copy(
-                    update={"kafka": lat_settings.kafka.model_copy(update={"alert_delivery": delivery})}
-                )
-                measured = _latency(bootstrap, lat_settings, detector / 2, args.latency_seconds)
-                in_job, committed = measured["in_job"], measured["committed"]
-                print(
-                    f"{delivery} alerts, run {n + 1}, at {measured['achieved_rate_eps']:.0f} ev/s: in-job p50"
-                    f" {in_job.get('p50_ms')} ms p99 {in_job.get('p99_ms')} ms; {committed['count']} alerts"
-                    f" a read_committed consumer receives p50 {committed.get('p50_ms')} ms"
-                    f" p99 {committed.get('p99_ms')} ms; checkpoints end to end p50"
-                    f" {measured['checkpoints']['end_to_end_ms']['p50']} ms"
-                    f" max {measured['checkpoints']['end_to_end_ms']['max']} ms"
-                )
-                runs.append(measured)
-                _drop_topics(bootstrap, list(lat_topics.values()))
-            latency[delivery] = {
-                "in_job_p99_ms": [r["in_job"].get("p99_ms") for r in runs],
-                "committed_p99_ms": [r["committed"].get("p99_ms") for r in runs],
-                "runs": runs,
-            }
+                for name, variant in variants.items():
+                    lat_topics = _topics(bootstrap, f"{run}l{delivery[0]}{n}{name}")
+                    lat_settings = _settings(bootstrap, lat_topics, jars, work, model, **variant)
+                    lat_settings = lat_settings.model_copy(
+                        update={"kafka": lat_settings.kafka.model_copy(update={"alert_delivery": delivery})}
+                    )
+                    measured = _latency(bootstrap, lat_settings, rate, args.latency_seconds)
+                    in_job, committed = measured["in_job"], measured["committed"]
+                    print(
+                        f"{delivery} alerts{f' [{name}]' if name else ''}, run {n + 1},"
+                        f" at {measured['achieved_rate_eps']:.0f} ev/s: in-job p50"
+                        f" {in_job.get('p50_ms')} ms p99 {in_job.get('p99_ms')} ms;"
+                        f" {committed['count']} alerts"
+                        f" a read_committed consumer receives p50 {committed.get('p50_ms')} ms"
+                        f" p99 {committed.get('p99_ms')} ms; checkpoints end to end p50"
+                        f" {measured['checkpoints']['end_to_end_ms']['p50']} ms"
+                        f" max {measured['checkpoints']['end_to_end_ms']['max']} ms"
+                    )
+                    runs[name].append(measured)
+                    _drop_topics(bootstrap, list(lat_topics.values()))
+            for name, measured_runs in runs.items():
+                (latency_variants.setdefault(name, {}) if name else latency)[delivery] = {
+                    "flink": variants[name],
+                    "in_job_p99_ms": [r["in_job"].get("p99_ms") for r in measured_runs],
+                    "committed_p99_ms": [r["committed"].get("p99_ms") for r in measured_runs],
+                    "runs": measured_runs,
+                }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     import pyflink
@@ -620,6 +674,7 @@ def main() -> None:
         "bundle": {"size": args.bundle_size, "time_ms": args.bundle_time_ms},
         "buffer_timeout_ms": args.buffer_timeout_ms,
         "flink_options": flink["extra"],
+        "changelog": args.changelog,
         "checkpoint_interval_s": 1,
         "events": args.events,
         "model": args.model,
@@ -628,11 +683,23 @@ def main() -> None:
         "passthrough_thread_eps": round(passthrough_thread, 1),
         "skeleton_ratio": None if skeleton_ratio is None else round(skeleton_ratio, 3),
         "detector_eps": round(detector, 1),
+        "variants": {
+            name: {
+                "flink": variant,
+                "detector_eps": round(statistics.median(r[f"detector[{name}]"] for r in rounds), 1),
+                "ratio_vs_thread_passthrough": round(
+                    statistics.median(r[f"detector[{name}]"] / r["passthrough_thread"] for r in rounds), 3
+                ),
+            }
+            for name, variant in named.items()
+        },
         "ratio": round(ratio, 3),
         "ratio_vs_thread_passthrough": round(ratio_thread, 3),
         "ratio_target": 0.6,
         "alert_delivery": args.alert_delivery,
+        "latency_rate_eps": round(rate, 1) if args.latency_seconds > 0 else None,
         "latency": latency,
+        "latency_variants": latency_variants,
         "latency_target_p99_ms": {
             "in_job": 100,
             "committed_exactly_once": 1000 + 250,
