@@ -327,7 +327,13 @@ def _latency(
     state is created then, which is start-up cost, not the steady state an SRE sees. Their latency is
     reported beside the measured one."""
     from fraud_jobs.flink.topology import build
+    from pyflink.java_gateway import get_gateway
 
+    # Every job of this run shares one JVM (the mini-cluster's): the state of the jobs before this one is
+    # garbage G1 may not have collected yet, and young collections grew from run to run (0.6, 2.0, then
+    # 2.9 s per 20 s measured in detector-changelog-ab.json). A full collection first gives every run the
+    # same start.
+    get_gateway().jvm.java.lang.System.gc()
     topics = settings.topics
     assert topics.scores is not None
     port = free_port()
