@@ -38,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--restore-from", help="savepoint or retained checkpoint to start from")
     run.add_argument("--parallelism", type=positive_int, help="job parallelism")
     run.add_argument("--state-backend", choices=("hashmap", "rocksdb"), help="state.backend.type")
+    run.add_argument(
+        "--changelog",
+        action=argparse.BooleanOptionalAction,
+        help="Flink's changelog state backend (checkpoints upload only the changes)",
+    )
     run.add_argument("--bounded", action="store_true", help="stop at the offsets latest when the job starts")
     run.add_argument("--create-topics", action="store_true", help="create missing topics first")
     run.set_defaults(func=_run)
@@ -77,7 +82,7 @@ def local_settings(args: argparse.Namespace) -> Any:
     if checkpoint_dir is None:
         checkpoint_dir = (Path("/tmp/streamflow-runs/job-checkpoints") / settings.job_name).resolve().as_uri()
     changes: dict[str, Any] = {"jars": jars, "checkpoint_dir": checkpoint_dir}
-    for key in ("restore_from", "parallelism", "state_backend"):
+    for key in ("restore_from", "parallelism", "state_backend", "changelog"):
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key)
     if args.bounded:

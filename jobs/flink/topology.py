@@ -43,7 +43,7 @@ from fraud_jobs.flink.functions import (
 )
 from fraud_jobs.flink.jvm import detector_jar
 from fraud_jobs.flink.records import LABEL, TX
-from fraud_jobs.flink.settings import JobSettings, ModelSettings
+from fraud_jobs.flink.settings import CHANGELOG_PATH, JobSettings, ModelSettings
 from fraud_models.artifacts import fetch, redact
 from fraud_models.features import FEATURE_SCHEMA_ID
 from pyflink.common import Configuration, Types
@@ -77,6 +77,11 @@ def flink_configuration(settings: JobSettings) -> Configuration:
         else f"{flink.buffer_timeout_ms}ms",
         "pipeline.jars": flink.jars,
         "state.backend.type": flink.state_backend,
+        "state.changelog.enabled": None if flink.changelog is None else str(flink.changelog).lower(),
+        "state.changelog.storage": "filesystem" if flink.changelog else None,
+        CHANGELOG_PATH: flink.changelog_path,
+        # the changelog backend cannot take the full first checkpoint NO_CLAIM (Flink's default) demands
+        "execution.state-recovery.claim-mode": "CLAIM" if flink.changelog else None,
         "execution.checkpointing.dir": flink.checkpoint_dir,
         "execution.state-recovery.path": flink.restore_from,
     }

@@ -225,6 +225,17 @@ class FlinkSpec(ApiModel):
     state_backend: Literal["rocksdb", "hashmap"] = Field(
         default="rocksdb", description="Flink state backend (state.backend.type)."
     )
+    changelog: bool = Field(
+        default=False,
+        description=(
+            "Flink's changelog state backend: a checkpoint uploads the state changes since the previous "
+            "one (to <storageUri>/.../changelog) and full snapshots are materialized in the background, so "
+            "checkpoints and exactly-once alerts finish sooner. Restores then run in CLAIM mode (Flink "
+            "requires it): the savepoint an upgrade starts from belongs to the job, which deletes it once "
+            "later checkpoints subsume it. Sets state.changelog.* and the claim mode, over "
+            "extraConfiguration's."
+        ),
+    )
     upgrade_mode: Literal["savepoint", "last-state", "stateless"] = Field(
         default="savepoint", description="How the Flink operator upgrades the job; savepoint keeps all state."
     )

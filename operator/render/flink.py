@@ -90,6 +90,13 @@ def flink_configuration(pipeline: FraudPipeline) -> dict[str, str]:
     conf.setdefault("restart-strategy.type", "exponential-delay")
     if flink.state_backend == "rocksdb":
         conf.setdefault("execution.checkpointing.incremental", "true")
+    if flink.changelog:
+        conf["state.changelog.enabled"] = "true"
+        conf["state.changelog.storage"] = "filesystem"
+        conf["state.changelog.dstl.dfs.base-path"] = f"{base}/changelog"
+        # A restore in NO_CLAIM mode (Flink's default) demands a full first checkpoint, which the changelog
+        # backend cannot take: every checkpoint would fail. CLAIM hands the restored snapshot to the job.
+        conf["execution.state-recovery.claim-mode"] = "CLAIM"
     if flink.high_availability:
         conf["high-availability.type"] = "kubernetes"
         conf["high-availability.storageDir"] = f"{base}/ha"

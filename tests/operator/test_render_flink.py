@@ -155,6 +155,26 @@ def test_flink_configuration(pipeline_doc: dict[str, Any], model: FraudModel) ->
     assert all(isinstance(v, str) for v in conf.values())
 
 
+def test_changelog_writes_beside_the_checkpoints(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
+    def conf_of(flink: dict[str, Any]) -> dict[str, str]:
+        pipeline_doc["spec"]["flink"].update(flink)
+        rendered = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)
+        return dict(rendered["spec"]["flinkConfiguration"])
+
+    assert not any(key.startswith(("state.changelog.", "execution.state-recovery")) for key in conf_of({}))
+    mine = {"state.changelog.periodic-materialize.interval": "3min"}
+    conf = conf_of({"changelog": True, "stateBackend": "hashmap", "extraConfiguration": mine})
+    assert conf["state.changelog.enabled"] == "true"
+    assert conf["state.changelog.storage"] == "filesystem"
+    assert conf["state.changelog.dstl.dfs.base-path"] == "file:///flink-data/default/payments/changelog"
+    assert conf["state.changelog.periodic-materialize.interval"] == "3min"  # the user's tuning stays
+    assert conf["execution.state-recovery.claim-mode"] == "CLAIM"  # NO_CLAIM fails every checkpoint
+    overridden = {"state.changelog.enabled": "false", "state.changelog.dstl.dfs.base-path": "file:///tmp"}
+    conf = conf_of({"changelog": True, "extraConfiguration": overridden})
+    assert conf["state.changelog.enabled"] == "true"
+    assert conf["state.changelog.dstl.dfs.base-path"] == "file:///flink-data/default/payments/changelog"
+
+
 def test_high_availability_configuration(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
     flink = pipeline_doc["spec"]["flink"]
     flink.pop("stateVolumeClaim")

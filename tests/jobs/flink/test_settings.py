@@ -102,3 +102,16 @@ def test_database_dsn_from_environment() -> None:
     assert DatabaseSettings(dsn_env="MY_DSN").dsn({"MY_DSN": "postgresql://x/y"}) == "postgresql://x/y"
     with pytest.raises(SettingsError, match="give dsn_env"):
         DatabaseSettings().dsn({})
+
+
+def test_changelog_needs_a_place_to_write() -> None:
+    from fraud_jobs.flink.settings import FlinkSettings
+
+    with pytest.raises(ValueError, match="changelog needs checkpoint_dir"):
+        FlinkSettings(changelog=True)
+    assert (
+        FlinkSettings(changelog=True, checkpoint_dir="file:///ck/").changelog_path == "file:///ck/changelog"
+    )
+    there = {"state.changelog.dstl.dfs.base-path": "s3://bucket/changelog"}
+    assert FlinkSettings(changelog=True, extra=there).changelog_path == "s3://bucket/changelog"
+    assert FlinkSettings(changelog=False).changelog_path is None
