@@ -305,16 +305,18 @@ def _checkpoints(port: int, job_id: str) -> dict[str, Any]:
     }
 
 
-def _gc(port: int) -> dict[str, float]:
-    """The (only) TaskManager's garbage-collector counters: collections and milliseconds, per collector."""
-    tm = _rest(port, "/taskmanagers")["taskmanagers"][0]["id"]
-    names = [
-        m["id"]
-        for m in _rest(port, f"/taskmanagers/{tm}/metrics")
-        if "GarbageCollector" in m["id"] and m["id"].endswith((".Count", ".Time"))
-    ]
-    got = _rest(port, f"/taskmanagers/{tm}/metrics?get=" + ",".join(names)) if names else []
-    return {m["id"].replace("Status.JVM.GarbageCollector.", ""): float(m["value"]) for m in got}
+def _gc() -> dict[str, float]:
+    """Garbage-collector counters of the JVM the mini-cluster runs in (PyFlink's gateway JVM, so all jobs
+    of this run): collections and milliseconds per collector since it started, read from its MXBeans. (The
+    REST API's TaskManager metrics are refreshed by a fetcher and were stale or empty when read here.)"""
+    from pyflink.java_gateway import get_gateway
+
+    out: dict[str, float] = {}
+    for bean in get_gateway().jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans():
+        name = str(bean.getName()).replace(" ", "_")
+        out[f"{name}.Count"] = float(bean.getCollectionCount())
+        out[f"{name}.Time"] = float(bean.getCollectionTime())
+    return out
 
 
 def _latency(
@@ -327,13 +329,7 @@ def _latency(
     state is created then, which is start-up cost, not the steady state an SRE sees. Their latency is
     reported beside the measured one."""
     from fraud_jobs.flink.topology import build
-    from pyflink.java_gateway import get_gateway
 
-    # Every job of this run shares one JVM (the mini-cluster's): the state of the jobs before this one is
-    # garbage G1 may not have collected yet, and young collections grew from run to run (0.6, 2.0, then
-    # 2.9 s per 20 s measured in detector-changelog-ab.json). A full collection first gives every run the
-    # same start.
-    get_gateway().jvm.java.lang.System.gc()
     topics = settings.topics
     assert topics.scores is not None
     port = free_port()
@@ -415,10 +411,10 @@ def _latency(
     send(-warm, warm, "warm")
     producer.flush(30)
     _consume(bootstrap, topics.scores, warm + 1, 120)  # drained: measure the steady state, not the backlog
-    gc_before = _gc(port)
+    gc_before = _gc()
     measured_from = send(0, total, "lat")
     producer.flush(30)
-    gc_during = {k: v - gc_before.get(k, 0.0) for k, v in _gc(port).items()}
+    gc_during = {k: v - gc_before.get(k, 0.0) for k, v in _gc().items()}
     checkpoints = _checkpoints(port, job_id)
     achieved = total / (time.perf_counter() - measured_from)
     everything = [json.loads(m.value()) for m in _consume(bootstrap, topics.scores, warm + total + 1, 120)]
