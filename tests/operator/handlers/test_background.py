@@ -145,30 +145,32 @@ def _deployment(state: str) -> dict[str, Any]:
     }
 
 
+def _flink_event(monkeypatch: pytest.MonkeyPatch, mirrored: str, event: str) -> Any:
+    """The background handlers after a FlinkDeployment event in state ``event`` while the pipeline's status
+    mirrors state ``mirrored``."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    status = _deployment(mirrored)
+    monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(status))
+    asyncio.run(background.flink_event("MODIFIED", kopf.Body(cast(kopf.RawBody, _deployment(event)))))
+    return background
+
+
 def test_a_flink_deployment_event_the_status_already_says_queues_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The reconcile that applied a FlinkDeployment observed it in its status write: its event is spent."""
-    background, _ = _background(monkeypatch)
-    monkeypatch.setattr(background.scheduler, "start", lambda: False)
-    body = _deployment("RUNNING")
-    monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(body))
-    asyncio.run(background.flink_event("MODIFIED", kopf.Body(cast(kopf.RawBody, body))))
+    background = _flink_event(monkeypatch, mirrored="RUNNING", event="RUNNING")
     assert background.scheduler.queued() == 0
 
 
 def test_a_flink_deployment_change_is_mirrored_by_the_queue_not_by_kopfs_threads(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    background, _ = _background(monkeypatch)
-    monkeypatch.setattr(background.scheduler, "start", lambda: False)
-    running = _deployment("RUNNING")
-    monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(running))
+    background = _flink_event(monkeypatch, mirrored="RUNNING", event="FAILED")
+    assert background.scheduler.queued() == 1
     mirrored: list[tuple[str, ...]] = []
     monkeypatch.setattr(registration, "mirror_flink", lambda *args: mirrored.append(args))
-    failed = _deployment("FAILED")
-    asyncio.run(background.flink_event("MODIFIED", kopf.Body(cast(kopf.RawBody, failed))))
-    assert background.scheduler.queued() == 1
     background._run(("flink", "ns", "p"))
     assert mirrored == [("ns", "p", "p", "u1")]
 
