@@ -671,6 +671,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
         "pyflink": getattr(pyflink, "__version__", None) or _pyflink_version(),
+        "jvm_args": os.environ.get("JVM_ARGS"),  # PyFlink passes them to the mini-cluster's JVM
         "mode": args.mode,
         "parallelism": 1,
         "bundle": {"size": args.bundle_size, "time_ms": args.bundle_time_ms},
