@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fraud_jobs.flink.settings import CHANGELOG_PATH
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.api.storage import STATE_MOUNT, plugin_for
@@ -93,7 +94,7 @@ def flink_configuration(pipeline: FraudPipeline) -> dict[str, str]:
     if flink.changelog:
         conf["state.changelog.enabled"] = "true"
         conf["state.changelog.storage"] = "filesystem"
-        conf["state.changelog.dstl.dfs.base-path"] = f"{base}/changelog"
+        conf[CHANGELOG_PATH] = f"{base}/changelog"
         # A restore in NO_CLAIM mode (Flink's default) demands a full first checkpoint, which the changelog
         # backend cannot take: every checkpoint would fail. CLAIM hands the restored snapshot to the job.
         conf["execution.state-recovery.claim-mode"] = "CLAIM"
