@@ -302,6 +302,14 @@ def _database_finding(
     return finding, fields, outcome
 
 
+def _migrations_applied(outcome: DatabaseOutcome) -> list[str]:
+    """The migrations this reconcile applied, for the Applied Event (the condition only names the version)."""
+    if not outcome.applied:
+        return []
+    versions = ", ".join(f"{v:03d}" for v in outcome.applied)
+    return [f"schema migrations {versions} applied (now at version {outcome.schema_version})"]
+
+
 def _refuse(body: Mapping[str, Any], refused: SpecRefused) -> ReconcileResult:
     """A spec that fails a check: Degraded naming the field, and nothing written but the status.
 
@@ -420,7 +428,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         plan=plan.roll,
         known=dict(body),
     )
-    changes = written + topic_changes
+    changes = written + topic_changes + _migrations_applied(db_outcome)
     if changes:
         kopf.info(body, reason="Applied", message="; ".join(changes)[:1000])  # type: ignore[arg-type]
     announce(body, old, new)

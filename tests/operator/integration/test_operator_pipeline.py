@@ -155,6 +155,8 @@ def test_create_renders_children_turns_ready_and_resyncs_without_writes(
         what="iforest-v1 and hgb-v2 to list payments in usedBy",
     )
     assert cluster.events("Ready"), "a Normal event announces Ready"
+    applied = " ".join(e.get("message", "") for e in cluster.events("Applied"))
+    assert "schema migrations 001, 002" in applied, "the Applied event names the migrations it ran"
 
     # A level check with nothing changed sends no write at all: counter and resourceVersions stay put.
     settled = _level_checks()
