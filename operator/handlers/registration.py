@@ -293,7 +293,7 @@ class Background:
         # (kind, namespace, name) -> monotonic time of its latest event (a sweep keeps the newer ones)
         self._seen: dict[tuple[str, str, str], float] = {}
         self._last_sweep = float("-inf")
-        self._kicked: dict[tuple[str, str], float] = {}  # (namespace, name) -> earliest unserved kick
+        self._kicked: dict[tuple[str, str], float] = {}  # (namespace, name) -> latest unserved kick
         # (namespace, pipeline) -> (FlinkDeployment, pipeline uid, its latest observation) not yet mirrored
         self._flink: dict[tuple[str, str], tuple[str, str, FlinkObservation]] = {}
         # (namespace, model) -> {pipeline: references it now} not yet written into the model's usedBy
@@ -326,11 +326,12 @@ class Background:
     def kick(self, namespace: str, name: str, delay: float = _KICK_DELAY) -> None:
         """Reconcile pipeline ``name`` from its live object soon (coalesced with other kicks).
 
-        The time of the earliest kick not yet served is kept: a reconcile that starts after it (kopf's
-        create handler, say, at a cold start when the models turn Ready) has seen what the kick is about.
+        The time of the latest kick not yet served is kept: a reconcile that started after it (kopf's
+        create handler, say, at a cold start when the models turn Ready) has seen what every kick so far
+        is about. One that started between two kicks has not seen the second one's cause.
         """
         with self._lock:
-            self._kicked.setdefault((namespace, name), time.monotonic())
+            self._kicked[(namespace, name)] = time.monotonic()
         self.scheduler.at(("reconcile", namespace, name), delay)
 
     def users(self, namespace: str, model: str) -> list[str]:
@@ -443,8 +444,10 @@ class Background:
         if type is None or (type != "DELETED" and not changed_by_others(body)):
             return
         owner = _owner_key(body)
-        if owner is not None and owner in self._pipelines:
-            self.kick(*owner)
+        known = owner if owner is not None and owner in self._pipelines else None
+        logger.debug("%s %s %s/%s: kicks %s", type, body.get("kind"), *_identity(body), known)
+        if known is not None:
+            self.kick(*known)
 
     async def flink_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
         """A FlinkDeployment changed: mirror what its status says into the pipeline's, unless the pipeline's
@@ -474,6 +477,7 @@ class Background:
             with self._lock:
                 kicked = self._kicked.pop((namespace, name), None)
             if kicked is not None and reconciled_since(namespace, name, kicked):
+                logger.debug("pipeline %s/%s: reconciled since its kick, not again", namespace, name)
                 return None
             return self._reconcile(namespace, name)
         if what == "roll":

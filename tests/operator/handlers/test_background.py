@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
 import kopf
 import pytest
-from fraud_operator.handlers import registration
+from fraud_operator.handlers import pipeline, registration
 from fraud_operator.handlers.resync import Tracked
 from fraud_operator.handlers.status import observe_flink
 
@@ -39,6 +40,22 @@ def test_a_kick_not_yet_served_reconciles_the_live_pipeline_by_name_and_uid(
     background.kick("ns", "p")
     background._run(("reconcile", "ns", "p"))
     assert handed == [{"metadata": {"namespace": "ns", "name": "p", "uid": "u1"}}]
+
+
+def test_a_reconcile_between_two_kicks_does_not_serve_the_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child deleted (kick 1), put back by a reconcile that started after it, then edited (kick 2)
+    before the queued reconcile ran: that reconcile must still run, it is the only one to see the edit."""
+    background, handed = _background(monkeypatch)
+    background.kick("ns", "p")
+    pipeline.forget_reconciled("ns", "p")
+    pipeline._reconciled_at[("ns", "p")] = time.monotonic()  # a reconcile took the lock after kick 1
+    time.sleep(0.001)
+    background.kick("ns", "p")
+    try:
+        background._run(("reconcile", "ns", "p"))
+    finally:
+        pipeline.forget_reconciled("ns", "p")
+    assert len(handed) == 1
 
 
 def test_a_roll_deadline_always_reconciles(monkeypatch: pytest.MonkeyPatch) -> None:
