@@ -440,8 +440,12 @@ class Background:
                 self.kick(namespace, pipeline)
 
     async def child_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
-        """A child was deleted or changed by someone else: its pipeline puts the spec's version back."""
-        if type is None or (type != "DELETED" and not changed_by_others(body)):
+        """A child was deleted or changed by someone else: its pipeline puts the spec's version back.
+
+        A watch's listing (``type`` None: a start, or a reconnect) counts too: an edit made while the
+        watch was away arrives only that way, and the level check does not read children.
+        """
+        if type != "DELETED" and not changed_by_others(body):
             return
         owner = _owner_key(body)
         known = owner if owner is not None and owner in self._pipelines else None

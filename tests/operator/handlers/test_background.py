@@ -58,6 +58,36 @@ def test_a_reconcile_between_two_kicks_does_not_serve_the_second(monkeypatch: py
     assert len(handed) == 1
 
 
+def _child(*managers: tuple[str, str]) -> dict[str, Any]:
+    owner = {"apiVersion": "streamflow.io/v1alpha1", "kind": "FraudPipeline", "name": "p"}
+    return {
+        "kind": "ConfigMap",
+        "metadata": {
+            "namespace": "ns",
+            "name": "p-detector-config",
+            "ownerReferences": [owner],
+            "managedFields": [{"manager": m, "operation": "Update", "time": t} for m, t in managers],
+        },
+    }
+
+
+@pytest.mark.parametrize("type_", [None, "MODIFIED"])
+def test_a_child_edited_by_someone_else_kicks_its_pipeline_also_when_listed(
+    monkeypatch: pytest.MonkeyPatch, type_: str | None
+) -> None:
+    """A listing (a watch's reconnect) is the only news of an edit made while the watch was away."""
+    background, _ = _background(monkeypatch)
+    kicked: list[tuple[str, str]] = []
+    monkeypatch.setattr(background, "kick", lambda ns, name, delay=0.0: kicked.append((ns, name)))
+    ours = (registration.FIELD_MANAGER, "2026-12-05T10:00:00Z")
+    untouched = _child(ours)
+    edited = _child(ours, ("kubectl-edit", "2026-12-05T10:00:05Z"))
+    asyncio.run(background.child_event(type_, cast(kopf.Body, untouched)))
+    assert kicked == []
+    asyncio.run(background.child_event(type_, cast(kopf.Body, edited)))
+    assert kicked == [("ns", "p")]
+
+
 def test_a_roll_deadline_always_reconciles(monkeypatch: pytest.MonkeyPatch) -> None:
     """A reconcile from before the deadline cannot have timed the roll out: the deadline runs its own."""
     background, handed = _background(monkeypatch)
