@@ -33,12 +33,14 @@ def run_operator(
     limit_arenas()  # before kopf's and the scheduler's threads exist
     import fraud_operator  # noqa: F401  (registers the handlers)
     import kopf
+    from fraud_operator.handlers.child_watch import watch_cluster_wide
     from prometheus_client import start_http_server
 
     if metrics_port:
         start_http_server(metrics_port)
     liveness = f"http://0.0.0.0:{liveness_port}/healthz" if liveness_port else None
     kopf.configure(verbose=False)
+    watch_cluster_wide(all_namespaces)
     kopf.run(
         standalone=True,
         clusterwide=all_namespaces,

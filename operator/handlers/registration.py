@@ -4,7 +4,8 @@ They are registered by :func:`register` into a given registry, so a test can bui
 level-check interval while ``kopf run -m fraud_operator`` gets the default registry at import time.
 
 Watch events drive every reconcile: a pipeline's own events (create, spec change, resume), its children's
-(deleted, or changed by another field manager), its models' (a change that matters to it). Nothing
+(deleted, or changed by another field manager; watched by :mod:`.child_watch`, not kopf, except the
+FlinkDeployment, whose status is mirrored), its models' (a change that matters to it). Nothing
 re-reconciles every pipeline on a timer; what no watch reports is checked by :mod:`.resync`, spread over
 the interval.
 """
@@ -24,6 +25,7 @@ from fraud_operator.api.common import API_VERSION, GROUP, VERSION
 from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
 from fraud_operator.handlers import verdicts
+from fraud_operator.handlers.child_watch import ChildWatches
 from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
 from fraud_operator.handlers.models import KIND as MODEL_KIND
 from fraud_operator.handlers.models import reconcile_model
@@ -68,6 +70,8 @@ CHILD_KINDS = (
     ("batch", "v1", "cronjobs"),
     ("monitoring.coreos.com", "v1", "podmonitors"),
 )
+# The children carry both labels; their watches (outside kopf) ask the API server for these only.
+CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY},{PIPELINE_LABEL}"
 # kopf's per-object workers (per watched kind) and the chunk of its listings: see configure().
 _WORKERS_PER_KIND = 256
 _LIST_CHUNK = 500
@@ -300,6 +304,9 @@ class Background:
         self._uses: dict[tuple[str, str], dict[str, bool]] = {}
         # (namespace, cluster, database) -> (monotonic time of the check, schema version or None)
         self._databases: dict[tuple[str, str, str], tuple[float, int | None]] = {}
+        self.children = ChildWatches(
+            CHILD_KINDS, CHILD_SELECTOR, self.child_changed, lambda: clients().api_client
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -315,9 +322,11 @@ class Background:
             self._databases.clear()
         verdicts.forget_all()
         self.scheduler.rearm()
+        self.children.restart()
 
     def stop(self, **_: Any) -> None:
-        """kopf cleanup: the workers finish their current job and end."""
+        """kopf cleanup: the watches of the children end, the workers finish their current job and end."""
+        self.children.stop()
         self.scheduler.stop()
 
     def _next_check(self) -> float:
@@ -366,6 +375,7 @@ class Background:
             models = gone.models if gone is not None else tracked_from(body).models
             self._forget_pipeline(namespace, name, models)
             return
+        self.children.ensure(namespace)
         tracked = tracked_from(body)
         with self._lock:
             before = self._pipelines.get(key)
@@ -439,11 +449,12 @@ class Background:
             for pipeline in self.users(namespace, name):
                 self.kick(namespace, pipeline)
 
-    async def child_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
+    def child_changed(self, type: str | None, body: Mapping[str, Any]) -> None:
         """A child was deleted or changed by someone else: its pipeline puts the spec's version back.
 
-        A watch's listing (``type`` None: a start, or a reconnect) counts too: an edit made while the
-        watch was away arrives only that way, and the level check does not read children.
+        Called from the children's watches (:mod:`.child_watch`) and for FlinkDeployments. A watch's
+        listing (``type`` None: a start, or a reconnect) counts too: an edit made while the watch was away
+        arrives only that way, and the level check does not read children.
         """
         if type != "DELETED" and not changed_by_others(body):
             return
@@ -461,7 +472,7 @@ class Background:
         there in line, and a spec change's handler behind them (seconds at 1,000 pipelines).
         """
         self._start()
-        await self.child_event(type, body)
+        self.child_changed(type, body)
         owner = _pipeline_owner(body)
         if type == "DELETED" or owner is None:
             return
@@ -681,8 +692,4 @@ def register(
         id="flinkdeployment-status",
         labels=ours,
     )(background.flink_event)
-    for group, version, plural in CHILD_KINDS:
-        on.event(group, version, plural, registry=registry, id=f"child-{plural}", labels=ours)(
-            background.child_event
-        )
     return background

@@ -18,6 +18,7 @@ def _background(monkeypatch: pytest.MonkeyPatch) -> tuple[registration.Backgroun
     handed: list[Mapping[str, Any]] = []
     monkeypatch.setattr(registration, "reconcile", lambda body, **_: handed.append(body))
     background = registration.Background(interval=3600)  # its workers never start here
+    background.children = registration.ChildWatches((), "", background.child_changed, lambda: None)
     background._pipelines[("ns", "p")] = Tracked(
         strimzi=True, database=None, schema_version=None, models=frozenset({"m"}), uid="u1"
     )
@@ -82,9 +83,9 @@ def test_a_child_edited_by_someone_else_kicks_its_pipeline_also_when_listed(
     ours = (registration.FIELD_MANAGER, "2026-12-05T10:00:00Z")
     untouched = _child(ours)
     edited = _child(ours, ("kubectl-edit", "2026-12-05T10:00:05Z"))
-    asyncio.run(background.child_event(type_, cast(kopf.Body, untouched)))
+    background.child_changed(type_, untouched)
     assert kicked == []
-    asyncio.run(background.child_event(type_, cast(kopf.Body, edited)))
+    background.child_changed(type_, edited)
     assert kicked == [("ns", "p")]
 
 

@@ -1,0 +1,223 @@
+"""Watches of the pipelines' children outside kopf: list + watch by our labels, no per-object state.
+
+A pipeline owns about twenty children. Handed to kopf, each of their events gets a per-object worker, a
+per-object memory kept while the object lives, a handler invocation and a log line: at a cold start of
+1,000 pipelines that is 22,000 objects and more events, for handlers that only ask "did someone else
+change this?". Here a thread per watched kind and namespace reads the event stream and calls ``on_event``
+with the event's type (None for an object found by a listing: a start, or a reconnect that had to list
+again) and the object as a dict. The server filters by label, so other objects of the kind never arrive.
+
+The scope follows the pipelines: :meth:`ChildWatches.ensure` starts the watches of a namespace when its
+first pipeline is seen (so kopf's ``--namespace`` patterns need no second parsing), or of the whole
+cluster once when the operator runs cluster-wide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+__all__ = ["ChildWatches", "path_of", "watch_cluster_wide"]
+
+logger = logging.getLogger(__name__)
+
+OnEvent = Callable[[str | None, Mapping[str, Any]], None]
+
+# A watch request ends after this long (server side) and is resumed from its last resourceVersion: a
+# stopped watcher notices its stop flag at the latest then.
+_WATCH_SECONDS = 60
+_LIST_CHUNK = 500
+_RETRY_SECONDS = 5.0
+# A kind the API server does not serve (its CRD not installed): asked again this often.
+_UNSERVED_SECONDS = 30.0
+
+
+def path_of(group: str, version: str, plural: str, namespace: str | None) -> str:
+    """The collection's URL path, in one namespace or (``namespace`` None) across all of them."""
+    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+    return f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+
+
+_cluster_wide = False
+
+
+def watch_cluster_wide(enabled: bool = True) -> None:
+    """The operator runs cluster-wide (``--all-namespaces``): one watch per kind for every namespace,
+    instead of one per kind and namespace (its RBAC then allows listing them cluster-wide)."""
+    global _cluster_wide
+    _cluster_wide = enabled
+
+
+class _Expired(Exception):
+    """The watch's resourceVersion is too old (410): list again."""
+
+
+class _Watch:
+    """One kind in one namespace (or all): list, then watch from the list's resourceVersion, forever."""
+
+    def __init__(
+        self,
+        api_client: Callable[[], Any],
+        path: str,
+        selector: str,
+        on_event: OnEvent,
+        stopped: threading.Event,
+    ) -> None:
+        self._new_client = api_client
+        self._api: Any = None
+        self._path = path
+        self._selector = selector
+        self._on_event = on_event
+        self._stopped = stopped
+        self._response: Any = None
+        self.thread = threading.Thread(target=self._run, name=f"streamflow-watch {path}", daemon=True)
+
+    def _get(self, query: list[tuple[str, Any]], *, stream: bool) -> Any:
+        return self._api.call_api(
+            self._path,
+            "GET",
+            query_params=[("labelSelector", self._selector), *query],
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=(10, _WATCH_SECONDS + 15) if stream else 60,
+        )
+
+    def _list(self) -> str:
+        """Every object (``on_event(None, ...)``), in chunks; returns the list's resourceVersion."""
+        token: str | None = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", _LIST_CHUNK)]
+            if token:
+                query.append(("continue", token))
+            page = json.loads(self._get(query, stream=False).data)
+            for item in page.get("items") or []:
+                self._on_event(None, item)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                return str(meta.get("resourceVersion") or "")
+
+    def _events(self, version: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        query = [
+            ("watch", "true"),
+            ("resourceVersion", version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", _WATCH_SECONDS),
+        ]
+        self._response = response = self._get(query, stream=True)
+        try:
+            for line in iter_resp_lines(response):
+                event = json.loads(line)
+                kind, obj = str(event.get("type")), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise _Expired()
+                    raise ApiException(status=obj.get("code"), reason=obj.get("message"))
+                yield kind, obj
+        finally:
+            self._response = None
+            response.release_conn()
+
+    def _run(self) -> None:
+        version: str | None = None
+        while not self._stopped.is_set():
+            try:
+                if self._api is None:
+                    self._api = self._new_client()
+                if version is None:
+                    version = self._list()
+                for kind, obj in self._events(version):
+                    version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                    if kind != "BOOKMARK":
+                        self._on_event(kind, obj)
+            except _Expired:
+                version = None  # the events since are gone: the new listing reports the objects as they are
+            except ApiException as exc:
+                if exc.status == 404:
+                    logger.debug("%s is not served; asking again in %.0f s", self._path, _UNSERVED_SECONDS)
+                    version = None
+                    self._stopped.wait(_UNSERVED_SECONDS)
+                else:
+                    logger.warning("watch %s: %s; again in %.0f s", self._path, exc, _RETRY_SECONDS)
+                    self._stopped.wait(_RETRY_SECONDS)
+            except Exception as exc:  # a dropped connection, a timeout: resume from the last version
+                if not self._stopped.is_set():
+                    logger.info("watch %s interrupted (%s); resuming", self._path, exc)
+                    self._stopped.wait(1.0)
+
+    def interrupt(self) -> None:
+        """Close the stream being read, so the thread sees its stop flag now."""
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):  # already closed
+                response.shutdown()
+
+
+class ChildWatches:
+    """The watches of the children's kinds, per namespace (or cluster-wide), started on demand."""
+
+    def __init__(
+        self,
+        kinds: Iterable[tuple[str, str, str]],
+        selector: str,
+        on_event: OnEvent,
+        api_client: Callable[[], Any],
+    ) -> None:
+        self._kinds = tuple(kinds)
+        self._selector = selector
+        self._on_event = on_event
+        self._api_client = api_client
+        self._lock = threading.Lock()
+        self._scopes: dict[str | None, list[_Watch]] = {}
+        self._stopped = threading.Event()
+
+    def ensure(self, namespace: str) -> None:
+        """Watch ``namespace``'s children (or, cluster-wide, everyone's) from now on; idempotent."""
+        scope = None if _cluster_wide else namespace
+        if scope in self._scopes:
+            return
+        with self._lock:
+            if scope in self._scopes or self._stopped.is_set():
+                return
+            watches = [
+                _Watch(self._client, path_of(g, v, p, scope), self._selector, self._on_event, self._stopped)
+                for g, v, p in self._kinds
+            ]
+            self._scopes[scope] = watches
+        for watch in watches:
+            watch.thread.start()
+        logger.info("watching %d child kinds in %s", len(watches), scope or "all namespaces")
+
+    def _client(self) -> Any:
+        """A client of each watch's own: the handlers' connection pool is not held by streams."""
+        configuration = copy.deepcopy(self._api_client().configuration)
+        configuration.connection_pool_maxsize = 1
+        return client.ApiClient(configuration)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """End every watch (their threads exit within ``timeout`` or at their stream's end)."""
+        self._stopped.set()
+        with self._lock:
+            watches = [w for ws in self._scopes.values() for w in ws]
+            self._scopes.clear()
+        for watch in watches:
+            watch.interrupt()
+        deadline = time.monotonic() + timeout
+        for watch in watches:
+            watch.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def restart(self) -> None:
+        """Allow watches again after :meth:`stop` (the next run of the same operator registry)."""
+        self._stopped = threading.Event()

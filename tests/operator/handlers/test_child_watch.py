@@ -1,0 +1,69 @@
+"""The children's watches on the real API server: what they report, what the label selector keeps out."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from fraud_operator.handlers.child_watch import ChildWatches, path_of
+from kubernetes import client
+
+from tests.conftest import KubeCluster, wait_for
+
+pytestmark = pytest.mark.cluster
+
+SELECTOR = "app.kubernetes.io/managed-by=streamflow-operator,streamflow.io/pipeline"
+
+
+def _config_map(name: str, ours: bool) -> client.V1ConfigMap:
+    labels = {"app.kubernetes.io/managed-by": "streamflow-operator", "streamflow.io/pipeline": "p"}
+    return client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name=name, labels=labels if ours else {"app": "other"}), data={"k": "1"}
+    )
+
+
+def test_paths_of_core_and_group_kinds() -> None:
+    assert path_of("", "v1", "configmaps", "ns") == "/api/v1/namespaces/ns/configmaps"
+    assert path_of("batch", "v1", "cronjobs", None) == "/apis/batch/v1/cronjobs"
+
+
+def test_a_namespace_watch_reports_listed_added_modified_deleted_and_only_ours(
+    kube: KubeCluster, namespace: str
+) -> None:
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespaced_config_map(namespace, _config_map("before", ours=True))
+    seen: list[tuple[str | None, str]] = []
+    lock = threading.Lock()
+
+    def on_event(type_: str | None, body: Mapping[str, Any]) -> None:
+        with lock:
+            seen.append((type_, body["metadata"]["name"]))
+
+    def saw(event: tuple[str | None, str]) -> bool:
+        with lock:
+            return event in seen
+
+    kinds = [("", "v1", "configmaps"), ("example.invalid", "v1", "nothings")]  # the second is not served
+    watches = ChildWatches(kinds, SELECTOR, on_event, lambda: kube.api_client)
+    watches.ensure(namespace)
+    watches.ensure(namespace)  # once per namespace
+    try:
+        wait_for(lambda: saw((None, "before")), timeout=30, what="the listing of the existing child")
+        core.create_namespaced_config_map(namespace, _config_map("other", ours=False))
+        core.create_namespaced_config_map(namespace, _config_map("after", ours=True))
+        wait_for(lambda: saw(("ADDED", "after")), timeout=30, what="ADDED")
+        core.patch_namespaced_config_map("after", namespace, {"data": {"k": "2"}})
+        wait_for(lambda: saw(("MODIFIED", "after")), timeout=30, what="MODIFIED")
+        core.delete_namespaced_config_map("before", namespace)
+        wait_for(lambda: saw(("DELETED", "before")), timeout=30, what="DELETED")
+    finally:
+        watches.stop(timeout=10)
+    with lock:
+        assert all(name != "other" for _, name in seen), seen
+        assert seen.count((None, "before")) == 1, seen
+    alive = [
+        t.name for t in threading.enumerate() if t.name.startswith("streamflow-watch") and namespace in t.name
+    ]
+    assert alive == [], "a watch thread outlived stop()"
