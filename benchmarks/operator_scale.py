@@ -418,6 +418,87 @@ def _create_all(api_client: Any, namespace: str, plural: str, docs: list[dict[st
 # ---------------------------------------------------------------- one N
 
 
+# The kinds a pipeline's reconcile creates: (apiVersion, kind).
+_CHILD_KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "ServiceAccount"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("kafka.strimzi.io/v1", "KafkaTopic"),
+    ("batch/v1", "CronJob"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("flink.apache.org/v1beta1", "FlinkDeployment"),
+)
+
+
+def _floor(
+    api_client: Any, source: str, target: str, threads: int, cpu: Callable[[], float]
+) -> dict[str, Any]:
+    """The API server's own cost for the children the operator wrote: every child in ``source`` (metadata,
+    status and owner references stripped) server-side applied into namespace ``target`` by a bare client
+    from ``threads`` threads. The API server's and etcd's CPU seconds for that, divided by the machine's
+    cores, is a time no operator creating these objects goes below here (the wall time also holds this
+    client's own cost)."""
+    from kubernetes import client, dynamic
+
+    dyn = dynamic.DynamicClient(api_client)
+    client.CoreV1Api(api_client).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=target))
+    )
+    objects: list[tuple[Any, dict[str, Any]]] = []
+    for api_version, kind in _CHILD_KINDS:
+        resource = dyn.resources.get(api_version=api_version, kind=kind)
+        for item in resource.get(namespace=source, label_selector="app.kubernetes.io/managed-by").to_dict()[
+            "items"
+        ]:
+            meta = item["metadata"]
+            clean = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
+            body = {"apiVersion": api_version, "kind": kind, "metadata": {**clean, "namespace": target}}
+            body.update(
+                {k: v for k, v in item.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+            )
+            objects.append((resource, body))
+
+    def apply(entry: tuple[Any, dict[str, Any]]) -> None:
+        resource, body = entry
+        resource.server_side_apply(
+            body=body,
+            name=body["metadata"]["name"],
+            namespace=target,
+            field_manager="floor",
+            force_conflicts=True,
+        )
+
+    cpu0, t0 = cpu(), time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(apply, objects))
+    return {
+        "objects": len(objects),
+        "threads": threads,
+        "wall_s": round(time.monotonic() - t0, 1),
+        "apiserver_etcd_cpu_s": round(cpu() - cpu0, 1),
+    }
+
+
+_PPROF = "/debug/pprof/profile"
+
+
+def _profile(kubectl: str, kubeconfig: str, out: Path, after: float = 30.0, seconds: int = 30) -> None:
+    """A CPU profile of kube-apiserver (its /debug/pprof), ``seconds`` long, from ``after`` seconds on."""
+    time.sleep(after)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as sink:
+        subprocess.run(
+            [kubectl, f"--kubeconfig={kubeconfig}", "get", "--raw", f"{_PPROF}?seconds={seconds}"],
+            stdout=sink,
+            check=False,
+            timeout=seconds + 60,
+        )
+    _log(f"apiserver profile: {out} (go tool pprof -top {out})")
+
+
 def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
     from kubernetes import client, config
     from streamflow_dev import stack
@@ -425,6 +506,8 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
 
     result: dict[str, Any] = {"pipelines": n, "models": args.models, "loadavg_before": _loadavg()}
     run_dir = Path(tempfile.mkdtemp(prefix=f"opscale-{n}-", dir="/tmp"))
+    if args.apiserver_profile:
+        os.environ["STREAMFLOW_DEV_APISERVER_PROFILING"] = "1"  # streamflow_dev.kube.PROFILING_ENV
     _log(f"N={n}: starting kube + postgres in {run_dir}")
     info = stack.up(run_dir, ["kube", "postgres"], tied_to_parent=True, remember=False)
     operators: list[Operator] = []
@@ -472,6 +555,10 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 args.python, Path(args.source_root), env, namespace, logs / f"operator-{args.label}-{n}.log"
             )
             operators.append(op)
+            if args.apiserver_profile:
+                profile = Path(args.apiserver_profile) / f"apiserver-cold-{args.label}-{n}.pprof"
+                sampled = (kubectl_bin, kubeconfig, profile)
+                threading.Thread(target=_profile, args=sampled, daemon=True).start()
             ready, converged = 0, None
             deadline = op.started + args.converge_timeout
             while time.monotonic() < deadline:
@@ -548,6 +635,16 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             if not args.restart:
                 result["peak_rss_mb"] = round(op.peak_rss_mb(), 1)
                 result["rss_mb_after_change"] = round(op.rss_mb(), 1)
+                if args.floor:
+                    op.stop()
+                    result["floor"] = _floor(
+                        api_client,
+                        namespace,
+                        "floor",
+                        8,
+                        lambda: _cpu_seconds(apiserver) + _cpu_seconds(etcd),
+                    )
+                    _log(f"N={n}: floor {result['floor']}")
                 result["loadavg_after"] = _loadavg()
                 return result
 
@@ -611,6 +708,11 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             }
             _log(f"N={n}: restart {result['restart']}")
             op2.stop()
+            if args.floor:
+                result["floor"] = _floor(
+                    api_client, namespace, "floor", 8, lambda: _cpu_seconds(apiserver) + _cpu_seconds(etcd)
+                )
+                _log(f"N={n}: floor {result['floor']}")
             flink.stop()
             cms.stopped.set()
             readiness.stopped.set()
@@ -638,6 +740,17 @@ def main(argv: list[str] | None = None) -> int:
         dest="restart",
         action="store_false",
         help="stop after the change latency (no idle or restart phase): for traces",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="at the end, apply the same children with a bare client (8 threads) into another namespace",
+    )
+    parser.add_argument(
+        "--apiserver-profile",
+        metavar="DIR",
+        default=None,
+        help="write a 30 s CPU profile of kube-apiserver, 30 s into the cold phase, into DIR",
     )
     parser.add_argument("--settle", type=float, default=15.0, help="seconds before idle/restart counts")
     parser.add_argument("--converge-timeout", type=float, default=900.0)

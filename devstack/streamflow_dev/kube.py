@@ -7,6 +7,7 @@ admission plugin on, so owner-reference cascades, namespace deletion and Pod Sec
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from .certs import ControlPlaneCerts, make_certs
 from .kube_build import ensure_kube_binaries
 from .procs import ManagedProcess, free_port, start_process, wait_until
+
+PROFILING_ENV = "STREAMFLOW_DEV_APISERVER_PROFILING"
 
 __all__ = ["KubeEndpoints", "start_kube", "write_kubeconfig"]
 
@@ -119,7 +122,8 @@ def start_kube(
             f"--service-account-key-file={certs.sa_pub}",
             f"--service-account-signing-key-file={certs.sa_key}",
             "--endpoint-reconciler-type=none",
-            "--profiling=false",
+            # /debug/pprof for a benchmark's CPU profile (benchmarks/operator_scale.py --apiserver-profile).
+            f"--profiling={'true' if os.environ.get(PROFILING_ENV) else 'false'}",
         ],
         logs / "kube-apiserver.log",
         tied_to_parent=tied_to_parent,
