@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from fraud_operator.handlers.child_watch import ChildWatches, path_of
+from fraud_operator.handlers.child_watch import ChildWatches, path_of, watch_cluster_wide
 from kubernetes import client
 
 from tests.conftest import KubeCluster, wait_for
@@ -29,8 +29,9 @@ def test_paths_of_core_and_group_kinds() -> None:
     assert path_of("batch", "v1", "cronjobs", None) == "/apis/batch/v1/cronjobs"
 
 
-def test_a_namespace_watch_reports_listed_added_modified_deleted_and_only_ours(
-    kube: KubeCluster, namespace: str
+@pytest.mark.parametrize("cluster_wide", [False, True], ids=["namespace", "cluster-wide"])
+def test_a_watch_reports_listed_added_modified_deleted_and_only_ours(
+    kube: KubeCluster, namespace: str, cluster_wide: bool
 ) -> None:
     core = client.CoreV1Api(kube.api_client)
     core.create_namespaced_config_map(namespace, _config_map("before", ours=True))
@@ -38,6 +39,8 @@ def test_a_namespace_watch_reports_listed_added_modified_deleted_and_only_ours(
     lock = threading.Lock()
 
     def on_event(type_: str | None, body: Mapping[str, Any]) -> None:
+        if body["metadata"]["namespace"] != namespace:
+            return  # cluster-wide: another test's children
         with lock:
             seen.append((type_, body["metadata"]["name"]))
 
@@ -47,9 +50,10 @@ def test_a_namespace_watch_reports_listed_added_modified_deleted_and_only_ours(
 
     kinds = [("", "v1", "configmaps"), ("example.invalid", "v1", "nothings")]  # the second is not served
     watches = ChildWatches(kinds, SELECTOR, on_event, lambda: kube.api_client)
-    watches.ensure(namespace)
-    watches.ensure(namespace)  # once per namespace
+    watch_cluster_wide(cluster_wide)
     try:
+        watches.ensure(namespace)
+        watches.ensure(namespace)  # once per namespace (or once for all)
         wait_for(lambda: saw((None, "before")), timeout=30, what="the listing of the existing child")
         core.create_namespaced_config_map(namespace, _config_map("other", ours=False))
         core.create_namespaced_config_map(namespace, _config_map("after", ours=True))
@@ -59,11 +63,11 @@ def test_a_namespace_watch_reports_listed_added_modified_deleted_and_only_ours(
         core.delete_namespaced_config_map("before", namespace)
         wait_for(lambda: saw(("DELETED", "before")), timeout=30, what="DELETED")
     finally:
+        watch_cluster_wide(False)
         watches.stop(timeout=10)
     with lock:
         assert all(name != "other" for _, name in seen), seen
         assert seen.count((None, "before")) == 1, seen
-    alive = [
-        t.name for t in threading.enumerate() if t.name.startswith("streamflow-watch") and namespace in t.name
-    ]
+    ours = f"streamflow-watch {path_of('', 'v1', 'configmaps', None if cluster_wide else namespace)}"
+    alive = [t.name for t in threading.enumerate() if t.name == ours]
     assert alive == [], "a watch thread outlived stop()"
