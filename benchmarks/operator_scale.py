@@ -418,21 +418,6 @@ def _create_all(api_client: Any, namespace: str, plural: str, docs: list[dict[st
 # ---------------------------------------------------------------- one N
 
 
-# The kinds a pipeline's reconcile creates: (apiVersion, kind).
-_CHILD_KINDS = (
-    ("v1", "ConfigMap"),
-    ("v1", "ServiceAccount"),
-    ("rbac.authorization.k8s.io/v1", "Role"),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("kafka.strimzi.io/v1", "KafkaTopic"),
-    ("batch/v1", "CronJob"),
-    ("monitoring.coreos.com/v1", "PodMonitor"),
-    ("flink.apache.org/v1beta1", "FlinkDeployment"),
-)
-
-
 def _floor(
     api_client: Any, source: str, target: str, threads: int, cpu: Callable[[], float]
 ) -> dict[str, Any]:
@@ -441,15 +426,21 @@ def _floor(
     from ``threads`` threads. The API server's and etcd's CPU seconds for that, divided by the machine's
     cores, is a time no operator creating these objects goes below here (the wall time also holds this
     client's own cost)."""
+    from fraud_operator.handlers.pipeline import FLINK_API_VERSION
+    from fraud_operator.handlers.registration import CHILD_KINDS
     from kubernetes import client, dynamic
 
+    group, version = FLINK_API_VERSION.split("/")
+    kinds = [*CHILD_KINDS, (group, version, "flinkdeployments")]  # the children the operator writes
     dyn = dynamic.DynamicClient(api_client)
     client.CoreV1Api(api_client).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=target))
     )
     objects: list[tuple[Any, dict[str, Any]]] = []
-    for api_version, kind in _CHILD_KINDS:
-        resource = dyn.resources.get(api_version=api_version, kind=kind)
+    for group, version, plural in kinds:
+        api_version = f"{group}/{version}" if group else version
+        resource = dyn.resources.get(api_version=api_version, name=plural)
+        kind = resource.kind
         for item in resource.get(namespace=source, label_selector="app.kubernetes.io/managed-by").to_dict()[
             "items"
         ]:
@@ -502,12 +493,13 @@ def _profile(kubectl: str, kubeconfig: str, out: Path, after: float = 30.0, seco
 def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
     from kubernetes import client, config
     from streamflow_dev import stack
+    from streamflow_dev.kube import PROFILING_ENV
     from streamflow_dev.standins.cnpg import cnpg_ready_app_database
 
     result: dict[str, Any] = {"pipelines": n, "models": args.models, "loadavg_before": _loadavg()}
     run_dir = Path(tempfile.mkdtemp(prefix=f"opscale-{n}-", dir="/tmp"))
     if args.apiserver_profile:
-        os.environ["STREAMFLOW_DEV_APISERVER_PROFILING"] = "1"  # streamflow_dev.kube.PROFILING_ENV
+        os.environ[PROFILING_ENV] = "1"
     _log(f"N={n}: starting kube + postgres in {run_dir}")
     info = stack.up(run_dir, ["kube", "postgres"], tied_to_parent=True, remember=False)
     operators: list[Operator] = []
@@ -523,9 +515,18 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
 
         pids = {Path(p["argv0"]).name: int(p["pid"]) for p in info.processes}
         apiserver, etcd = pids["kube-apiserver"], pids["etcd"]
+
         api_client = config.new_client_from_config(config_file=kubeconfig)
         custom = client.CustomObjectsApi(api_client)
         namespace = "scale"
+
+        def floor() -> None:
+            """The children's floor (``_floor``), appended to the result."""
+            result["floor"] = _floor(
+                api_client, namespace, "floor", 8, lambda: _cpu_seconds(apiserver) + _cpu_seconds(etcd)
+            )
+            _log(f"N={n}: floor {result['floor']}")
+
         client.CoreV1Api(api_client).create_namespace(
             client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
         )
@@ -637,14 +638,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 result["rss_mb_after_change"] = round(op.rss_mb(), 1)
                 if args.floor:
                     op.stop()
-                    result["floor"] = _floor(
-                        api_client,
-                        namespace,
-                        "floor",
-                        8,
-                        lambda: _cpu_seconds(apiserver) + _cpu_seconds(etcd),
-                    )
-                    _log(f"N={n}: floor {result['floor']}")
+                    floor()
                 result["loadavg_after"] = _loadavg()
                 return result
 
@@ -709,10 +703,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             _log(f"N={n}: restart {result['restart']}")
             op2.stop()
             if args.floor:
-                result["floor"] = _floor(
-                    api_client, namespace, "floor", 8, lambda: _cpu_seconds(apiserver) + _cpu_seconds(etcd)
-                )
-                _log(f"N={n}: floor {result['floor']}")
+                floor()
             flink.stop()
             cms.stopped.set()
             readiness.stopped.set()

@@ -19,7 +19,7 @@ from .procs import ManagedProcess, free_port, start_process, wait_until
 
 PROFILING_ENV = "STREAMFLOW_DEV_APISERVER_PROFILING"
 
-__all__ = ["KubeEndpoints", "start_kube", "write_kubeconfig"]
+__all__ = ["PROFILING_ENV", "KubeEndpoints", "start_kube", "write_kubeconfig"]
 
 
 # Log lines of kube-controller-manager once the garbage collector and the namespace controller work.
