@@ -30,4 +30,7 @@ else:
     # set to None in sys.modules fails to import, which kopf takes as "not installed".
     if "kopf" not in sys.modules:
         sys.modules.setdefault("kubernetes_asyncio", None)  # type: ignore[arg-type]
+    from fraud_operator.lazy_kubernetes import install as _lazy_kubernetes
+
+    _lazy_kubernetes()
     from fraud_operator import handlers as handlers
