@@ -21,11 +21,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-from fraud_models.portable_math import log_array, sigmoid_array
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "MIN_RULE_SUPPORT",
@@ -52,6 +52,8 @@ class CombinerError(ValueError):
 
 def logit(p: float) -> float:
     """``log(p / (1 - p))`` of ``p`` clipped to [eps, 1 - eps], with the portable fdlibm ``log``."""
+    from fraud_models.portable_math import log_array
+
     q = min(1.0 - PROBABILITY_EPS, max(PROBABILITY_EPS, p))
     return float(log_array(q / (1.0 - q))[0])
 
@@ -66,6 +68,8 @@ class Combiner:
 
     def score(self, ml_score: float, hits: Sequence[tuple[str, float]]) -> float:
         """The combined score of a model score and the hits ``(code, configured weight)`` in hit order."""
+        from fraud_models.portable_math import sigmoid_array
+
         z = self.bias
         z += self.model_weight * logit(ml_score)
         floor = 0.0
@@ -133,6 +137,8 @@ def fit_combiner(
     A rule whose fitted weight is negative is learned with weight 0: a hit never lowers the score an
     analyst sees, and a rule the data finds useless simply adds nothing.
     """
+    import numpy as np
+    from fraud_models.portable_math import log_array
     from sklearn.linear_model import LogisticRegression
 
     p = np.asarray(ml_scores, dtype=np.float64)

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 from fraud_models.combiner import Combiner, CombinerError
 from fraud_models.features import FEATURE_NAMES, FEATURE_SCHEMA_ID
+from fraud_models.model_check import SUPPORTED_ALGORITHMS
 from fraud_models.portable_math import exp2_array, sigmoid_array
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "sha256_file",
 ]
 
-SUPPORTED_ALGORITHMS = ("isolation_forest", "logistic_regression", "hist_gradient_boosting")
 _FIXED_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
 
 _FORMAT = "streamflow-compiled-model/1"

@@ -99,7 +99,7 @@ ARTIFACT_TIMEOUT_SECONDS: Setting[float] = Setting(
     "STREAMFLOW_ARTIFACT_TIMEOUT_SECONDS",
     positive_seconds,
     30.0,
-    "Timeout of one artifact download.",
+    "Timeout of one artifact download, and of loading it in a child process to verify it.",
 )
 DB_HOST_OVERRIDE: Setting[tuple[str, int]] = Setting(
     "STREAMFLOW_DB_HOST_OVERRIDE",

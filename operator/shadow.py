@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from fraud_models.compare import compare_database
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.database import DatabaseOutcome, app_connection
 
@@ -73,6 +72,9 @@ def compare_shadow(
 ) -> ShadowOutcome:
     """Compare the two model versions on the pipeline's database at ``threshold`` (default: the spec's
     alertThreshold); never raises for database trouble."""
+    # numpy comes with the comparison: an operator with no shadow models never imports it.
+    from fraud_models.compare import compare_database
+
     found = app_connection(api_client, namespace, pipeline)
     if isinstance(found, DatabaseOutcome):
         return ShadowOutcome(WAITING_FOR_DATABASE, found.message)

@@ -2,12 +2,13 @@
 
 The operator loads the artifact exactly as the job will (``fraud_models.scorer.load_model``: sha256 matches,
 feature schema id matches the detector's, the arrays load, the algorithm is supported), so a model the job
-would refuse is Rejected while the running job is untouched. Fetching is the job's own
-(``fraud_models.artifacts.fetch``: ``https://`` into a cache keyed by sha256 and URL); this module adds
-the operator's size limit, timeout and cache budget from its environment and maps each failure to a
-Verdict. A ``file://`` artifact usually lives in the job's image or volume, which the operator's pod cannot
-see: such a model is not rejected but reported as ``ArtifactVerified=Unknown`` (NotVisibleToOperator),
-because the job verifies it at load.
+would refuse is Rejected while the running job is untouched. The load runs in a child process
+(``fraud_models.model_check``), which keeps numpy and the decoded arrays out of the operator's memory.
+Fetching is the job's own (``fraud_models.artifacts.fetch``: ``https://`` into a cache keyed by sha256 and
+URL); this module adds the operator's size limit, timeout and cache budget from its environment and maps
+each failure to a Verdict. A ``file://`` artifact usually lives in the job's image or volume, which the
+operator's pod cannot see: such a model is not rejected but reported as ``ArtifactVerified=Unknown``
+(NotVisibleToOperator), because the job verifies it at load.
 ``STREAMFLOW_VERIFY_ARTIFACTS=false`` switches verification off.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from fraud_models.artifacts import (
     redact,
 )
 from fraud_models.features import FEATURE_SCHEMA_ID
-from fraud_models.scorer import SUPPORTED_ALGORITHMS, ModelLoadError, load_model
+from fraud_models.model_check import SUPPORTED_ALGORITHMS, check
 from fraud_operator.api.common import ConditionStatus
 from fraud_operator.api.model import FraudModel
 from fraud_operator.settings import (
@@ -185,14 +185,19 @@ def _verify(model: FraudModel) -> Verdict:
     except ArtifactFetchError as exc:
         return exc.verdict
     try:
-        loaded = load_model(
-            str(path), expected_sha256=spec.artifact.sha256, expected_schema_id=FEATURE_SCHEMA_ID
+        loaded = check(
+            str(path),
+            sha256=spec.artifact.sha256,
+            schema_id=FEATURE_SCHEMA_ID,
+            timeout_s=ARTIFACT_TIMEOUT_SECONDS.value(),
         )
-    except ModelLoadError as exc:
-        message = str(exc).replace(str(path), uri)
-        return Verdict("False", _classify(message), f"spec.artifact: {message}")
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
-        return Verdict("False", "ArtifactInvalid", f"spec.artifact {uri} is no loadable model: {exc}")
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        return Verdict("Unknown", "VerificationFailed", f"spec.artifact {uri} could not be checked: {exc}")
+    if loaded.error is not None:
+        message = loaded.error.replace(str(path), uri)
+        if loaded.refused:
+            return Verdict("False", _classify(message), f"spec.artifact: {message}")
+        return Verdict("False", "ArtifactInvalid", f"spec.artifact {uri} is no loadable model: {message}")
     if loaded.algorithm != spec.algorithm:
         return Verdict(
             "False",
