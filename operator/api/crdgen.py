@@ -128,7 +128,7 @@ def fraudpipeline_crd() -> dict[str, Any]:
         FraudPipelineSpec,
         FraudPipelineStatus,
         "A fraud detection pipeline: Kafka topics, a PyFlink detector job on the Flink operator, its model "
-        "and its NetworkPolicies and PodDisruptionBudgets.",
+        "and its NetworkPolicy and PodDisruptionBudgets.",
         [name_rule],
     )
     columns = [

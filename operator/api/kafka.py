@@ -12,7 +12,7 @@ __all__ = ["TOPIC_ROLES", "KafkaCredentialsRef", "KafkaSpec", "TopicDefaults", "
 TopicRole = Literal["transactions", "alerts", "dlq", "labels", "control"]
 TOPIC_ROLES: tuple[str, ...] = get_args(TopicRole)
 
-# A TCP port 1-65535: the NetworkPolicies allow egress to each bootstrap port, and the API server refuses
+# A TCP port 1-65535: the NetworkPolicy allows egress to each bootstrap port, and the API server refuses
 # a NetworkPolicy port outside that range.
 _PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 _HOST = r"[A-Za-z0-9.\-\[\]:]+"

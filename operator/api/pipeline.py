@@ -185,9 +185,9 @@ class ModelPolicy(ApiModel):
 
 
 class NetworkPolicySpec(ApiModel):
-    """Default-deny NetworkPolicies for the pipeline's pods with the minimal allows the job needs."""
+    """A default-deny NetworkPolicy for the pipeline's pods with the minimal allows the job needs."""
 
-    enabled: bool = Field(default=True, description="Render the NetworkPolicies.")
+    enabled: bool = Field(default=True, description="Render the NetworkPolicy.")
     prometheus_namespace: K8sName = Field(
         default="monitoring", description="Namespace of Prometheus, allowed to scrape the metrics port."
     )
@@ -269,7 +269,7 @@ class FraudPipelineSpec(ApiModel):
     )
     flink: FlinkSpec = Field(description="The Flink deployment running the detector.")
     network_policy: NetworkPolicySpec = Field(
-        default_factory=NetworkPolicySpec, description="NetworkPolicies for the pipeline's pods."
+        default_factory=NetworkPolicySpec, description="The NetworkPolicy of the pipeline's pods."
     )
     disruption_budget: DisruptionBudgetSpec = Field(
         default_factory=DisruptionBudgetSpec, description="PodDisruptionBudgets for the Flink pods."

@@ -1,4 +1,4 @@
-"""NetworkPolicies: deny everything for the pipeline's pods, then allow exactly what the detector needs.
+"""The NetworkPolicy: deny everything for the pipeline's pods but exactly what the detector needs.
 
 Allowed: Flink <-> Flink (JobManager/TaskManager RPC, blob, data exchange), Flink -> Kafka, Flink ->
 PostgreSQL (the CNPG ``-rw`` pods), Flink -> DNS, Flink -> the Kubernetes API and HTTPS endpoints (native
@@ -42,21 +42,14 @@ def _tcp(*ports: int) -> list[dict[str, Any]]:
     return [{"protocol": "TCP", "port": port} for port in ports]
 
 
-def _policy(pipeline: FraudPipeline, suffix: str, types: list[str], **rules: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {
-            "name": f"{pipeline.metadata.name}-{suffix}",
-            "namespace": pipeline.metadata.namespace,
-            "labels": common_labels(pipeline, "network-policy"),
-        },
-        "spec": {"podSelector": {"matchLabels": pod_selector(pipeline)}, "policyTypes": types, **rules},
-    }
-
-
 def render_network_policies(pipeline: FraudPipeline) -> list[dict[str, Any]]:
-    """The pipeline's NetworkPolicies (networking.k8s.io/v1); none if spec.networkPolicy.enabled is false."""
+    """The pipeline's NetworkPolicy (networking.k8s.io/v1), or none if spec.networkPolicy.enabled is false.
+
+    One policy per pipeline: it selects the pipeline's pods for both directions, so everything it does not
+    list is denied, and its rules are the allows. Kubernetes unions the rules of every policy that selects a
+    pod, so this is what a default-deny policy plus one policy per allow would say, in one object instead
+    of eight: a pipeline is fewer writes to create and fewer objects for the CNI to compile.
+    """
     settings = pipeline.spec.network_policy
     if not settings.enabled:
         return []
@@ -78,51 +71,32 @@ def render_network_policies(pipeline: FraudPipeline) -> list[dict[str, Any]]:
         "namespaceSelector": {"matchLabels": {_NS_LABEL: settings.flink_operator_namespace}},
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "flink-kubernetes-operator"}},
     }
+    ingress = [
+        {"from": [own]},  # Flink <-> Flink: RPC, blob server, data exchange
+        {"from": [prometheus_peer], "ports": _tcp(METRICS_PORT)},
+        {"from": [operator_peer], "ports": _tcp(FLINK_REST_PORT)},
+    ]
+    egress = [
+        {"to": [own]},
+        {"to": [dns_peer], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        kafka_rule,
+        {"to": [postgres_peer], "ports": _tcp(5432)},
+        {"to": [{"ipBlock": {"cidr": cidr}} for cidr in settings.egress_cidrs], "ports": _tcp(443, 6443)},
+    ]
     return [
-        _policy(pipeline, "default-deny", ["Ingress", "Egress"]),
-        _policy(
-            pipeline,
-            "allow-flink-internal",
-            ["Ingress", "Egress"],
-            ingress=[{"from": [own]}],
-            egress=[{"to": [own]}],
-        ),
-        _policy(
-            pipeline,
-            "allow-dns",
-            ["Egress"],
-            egress=[
-                {
-                    "to": [dns_peer],
-                    "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                }
-            ],
-        ),
-        _policy(pipeline, "allow-kafka", ["Egress"], egress=[kafka_rule]),
-        _policy(
-            pipeline, "allow-postgres", ["Egress"], egress=[{"to": [postgres_peer], "ports": _tcp(5432)}]
-        ),
-        _policy(
-            pipeline,
-            "allow-api-and-https",
-            ["Egress"],
-            egress=[
-                {
-                    "to": [{"ipBlock": {"cidr": cidr}} for cidr in settings.egress_cidrs],
-                    "ports": _tcp(443, 6443),
-                }
-            ],
-        ),
-        _policy(
-            pipeline,
-            "allow-metrics",
-            ["Ingress"],
-            ingress=[{"from": [prometheus_peer], "ports": _tcp(METRICS_PORT)}],
-        ),
-        _policy(
-            pipeline,
-            "allow-flink-operator",
-            ["Ingress"],
-            ingress=[{"from": [operator_peer], "ports": _tcp(FLINK_REST_PORT)}],
-        ),
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {
+                "name": f"{pipeline.metadata.name}-network",
+                "namespace": pipeline.metadata.namespace,
+                "labels": common_labels(pipeline, "network-policy"),
+            },
+            "spec": {
+                "podSelector": {"matchLabels": pod_selector(pipeline)},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": ingress,
+                "egress": egress,
+            },
+        }
     ]

@@ -43,7 +43,7 @@ def test_renders_every_child(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "ConfigMap": 1,
         "KafkaTopic": 5,
         "FlinkDeployment": 1,
-        "NetworkPolicy": 8,
+        "NetworkPolicy": 1,
         "PodDisruptionBudget": 2,
         "CronJob": 1,  # one per spec.database.schedules entry
         "ServiceAccount": 1,  # the Flink pods' account, Role and RoleBinding (render/rbac.py)

@@ -131,7 +131,7 @@ def test_rendered_children_are_accepted(kube: Any, namespace: str) -> None:
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     result = _apply(kube, namespace, docs, dry_run=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("serverside-applied (server dry run)") == len(docs) == 22
+    assert result.stdout.count("serverside-applied (server dry run)") == len(docs) == 15
 
 
 def test_pod_template_is_admitted_under_restricted(kube: Any, namespace: str) -> None:

@@ -33,7 +33,7 @@ CHILD_KINDS = (
     ("v1", "ConfigMap", 1),
     (FLINK, "FlinkDeployment", 1),
     ("kafka.strimzi.io/v1", "KafkaTopic", 5),
-    ("networking.k8s.io/v1", "NetworkPolicy", 8),
+    ("networking.k8s.io/v1", "NetworkPolicy", 1),
     ("policy/v1", "PodDisruptionBudget", 2),
 )
 SELECTOR = "streamflow.io/pipeline=payments"
@@ -200,8 +200,29 @@ def test_scale_rules_failure_and_deletion(operator: KopfRunner, cluster: Cluster
     scale = json.loads(cluster.kubectl("get", "fp/payments", "--subresource=scale", "-o", "json").stdout)
     assert scale["spec"]["replicas"] == 4 and scale["status"]["replicas"] == 4
 
+    # An operator before the single NetworkPolicy rendered one per allow; the next reconcile prunes them.
+    (merged,) = cluster.items("networking.k8s.io/v1", "NetworkPolicy", SELECTOR)
+    leftover = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": "payments-allow-kafka",
+            "labels": merged["metadata"]["labels"],
+            "ownerReferences": merged["metadata"]["ownerReferences"],
+        },
+        "spec": {"podSelector": merged["spec"]["podSelector"], "policyTypes": ["Egress"], "egress": [{}]},
+    }
+    cluster.apply(leftover)
+
     patch = {"spec": {"detector": {"alertThreshold": 0.7, "rules": {"highValue": {"zThreshold": 5.5}}}}}
     cluster.kubectl("patch", "fp/payments", "--type=merge", "-p", json.dumps(patch))
+    wait_for(
+        lambda: (
+            [p["metadata"]["name"] for p in cluster.items("networking.k8s.io/v1", "NetworkPolicy")]
+            == ["payments-network"]
+        ),
+        what="the older NetworkPolicy pruned, the pipeline's one kept",
+    )
 
     def config() -> dict[str, Any]:
         cm = cluster.get("v1", "ConfigMap", "payments-detector-config") or {}

@@ -134,7 +134,7 @@ def test_missing_model_degrades_until_it_appears(operator: KopfRunner, cluster: 
     assert cluster.condition("payments", "Degraded")["reason"] == "ModelNotFound"
     assert cluster.condition("payments", "Ready")["status"] == "False"
     assert cluster.get("flink.apache.org/v1beta1", "FlinkDeployment", "payments") is None
-    assert len(cluster.items("networking.k8s.io/v1", "NetworkPolicy")) == 8, (
+    assert len(cluster.items("networking.k8s.io/v1", "NetworkPolicy")) == 1, (
         "model-independent children exist"
     )
     assert cluster.events("ModelNotFound")
