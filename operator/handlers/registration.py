@@ -42,7 +42,7 @@ from fraud_operator.handlers.pipeline import (
 )
 from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.handlers.resync import Scheduler, Tracked, tracked_from
-from fraud_operator.handlers.shadow import compare_pipeline, has_shadow_model
+from fraud_operator.handlers.shadow import compare_pipeline
 from fraud_operator.handlers.status import FlinkObservation, observe_flink
 from fraud_operator.malloc import trim
 from fraud_operator.metrics import LEVEL_CHECKS, forget_pipeline
@@ -142,11 +142,6 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
 def pipeline_changed(body: kopf.Body, retry: int = 0, **_: Any) -> None:
     """Create, spec update and resume of a FraudPipeline; ``retry`` (kopf's count) drives the backoff."""
     reconcile(body, attempt=retry)
-
-
-def pipeline_shadow_compare(body: kopf.Body, **_: Any) -> None:
-    """Periodic comparison of the active and the shadow model from gold.model_scores."""
-    compare_pipeline(body)
 
 
 def _needs_topic_cleanup(spec: kopf.Spec, **_: Any) -> bool:
@@ -283,13 +278,15 @@ class Background:
     so that an earlier reconcile does not take the deadline's place); ``("flink", ns, name)`` mirrors the
     pipeline's FlinkDeployment into its status; ``("check", ns, name)`` is the
     pipeline's level check; ``("model", ns, name)`` validates a model and refreshes its usedBy (also its
-    periodic check: a model may age past maxAgeDays); ``("trim", "", "")`` hands freed memory back to the
-    system once per interval; ``("sweep", "", "")`` drops what the index holds of objects deleted while a
-    watch was disconnected (no DELETED event reports them; the watch's new listing just lacks them).
+    periodic check: a model may age past maxAgeDays); ``("shadow", ns, name)`` compares a pipeline's active
+    and shadow model every ``shadow_interval`` while it has one; ``("trim", "", "")`` hands freed memory
+    back to the system once per interval; ``("sweep", "", "")`` drops what the index holds of objects
+    deleted while a watch was disconnected (no DELETED event reports them; the new listing lacks them).
     """
 
-    def __init__(self, interval: float, workers: int = 2) -> None:
+    def __init__(self, interval: float, workers: int = 2, shadow_interval: float | None = None) -> None:
         self.interval = interval
+        self.shadow_interval = interval if shadow_interval is None else shadow_interval
         self.scheduler = Scheduler(self._run, workers=workers)
         self._lock = threading.Lock()
         self._pipelines: dict[tuple[str, str], Tracked] = {}
@@ -382,6 +379,12 @@ class Background:
             self._pipelines[key] = tracked
             self._seen[(KIND, namespace, name)] = time.monotonic()
         self.scheduler.spread(("check", namespace, name), self.interval)
+        if tracked.shadow:
+            # Spread like the level checks (a restart does not query every database at once); the
+            # comparison reads the live pipeline, so nothing of its body is kept until then.
+            self.scheduler.spread(("shadow", namespace, name), self.shadow_interval)
+        else:
+            self.scheduler.forget(("shadow", namespace, name))
         if tracked.roll_deadline is not None:
             # Only while a roll is in flight: one reconcile just after its timeout, which fails the roll
             # (and rolls it back) unless Flink confirmed it meanwhile.
@@ -395,7 +398,7 @@ class Background:
 
     def _forget_pipeline(self, namespace: str, name: str, models: frozenset[str]) -> None:
         """A pipeline deleted (and out of the index): drop its queued work, and it from its models' usedBy."""
-        for what in ("check", "reconcile", "roll"):
+        for what in ("check", "reconcile", "roll", "shadow"):
             self.scheduler.forget((what, namespace, name))
         forget_pipeline(namespace, name)
         forget_reconciled(namespace, name)
@@ -503,6 +506,8 @@ class Background:
             return self._check(namespace, name)
         if what == "model":
             return self._model(namespace, name)
+        if what == "shadow":
+            return self._shadow(namespace, name)
         if what == "trim":
             trim()  # after a burst (a start-up, a restart's reconciles) the memory it took goes back
             return self.interval
@@ -620,6 +625,17 @@ class Background:
             return None  # migrations were missing: every pipeline of this database reports it again
         return None if outcome.schema_version is None else int(outcome.schema_version)
 
+    def _shadow(self, namespace: str, name: str) -> float | None:
+        """One shadow comparison of the live pipeline; the next one an interval later while it has one."""
+        tracked = self._pipelines.get((namespace, name))
+        if tracked is None or not tracked.shadow:
+            return None
+        body = clients().applier.get(API_VERSION, KIND, namespace, name)
+        if body is None or (body.get("metadata") or {}).get("uid") != tracked.uid:
+            return None  # deleted, or replaced: the new object's event schedules its own
+        compare_pipeline(body)
+        return self.shadow_interval
+
     def _model(self, namespace: str, name: str) -> float | None:
         """Validate one model (it may have aged past maxAgeDays); apply the usedBy changes queued for it."""
         body = clients().applier.get(API_VERSION, "FraudModel", namespace, name)
@@ -653,27 +669,17 @@ def register(
 
     ``resync_seconds`` is the interval of the level checks (each pipeline and model at its own offset).
     ``compare_seconds`` is the shadow comparison's interval (default: STREAMFLOW_SHADOW_COMPARE_SECONDS
-    or 300 s); the first comparison of a pipeline runs one interval after the operator starts or the
-    pipeline appears, so a restart storm does not query every database at once.
+    or 300 s); the first comparison of a pipeline runs 0.5 to 1.5 intervals after the operator starts or
+    the pipeline gets a shadow model, so a restart storm does not query every database at once.
     """
     compare = SHADOW_COMPARE_SECONDS.value() if compare_seconds is None else compare_seconds
-    background = Background(resync_seconds)
+    background = Background(resync_seconds, shadow_interval=compare)
     on = kopf.on
     on.startup(registry=registry, id="configure")(configure)
     on.startup(registry=registry, id="background-reset")(background.reset)
     on.cleanup(registry=registry, id="background")(background.stop)
     on.login(registry=registry, id="login")(login)
     _on_spec(registry, PIPELINES, "pipeline", pipeline_changed)
-    kopf.timer(
-        GROUP,
-        VERSION,
-        PIPELINES,
-        registry=registry,
-        id="pipeline-shadow-compare",
-        interval=compare,
-        initial_delay=compare,
-        when=has_shadow_model,
-    )(pipeline_shadow_compare)
     on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(background.pipeline_event)
     on.delete(
         GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-topic-cleanup", when=_needs_topic_cleanup

@@ -38,6 +38,7 @@ class Tracked:
     schema_version: int | None
     models: frozenset[str]
     uid: str = ""
+    shadow: bool = False  # spec.shadowModelRef names a model: the shadow comparison runs periodically
     observed: bool = True  # status.observedGeneration is the current generation
     # A model roll in flight times out by the clock, not by an event: the wall-clock time (epoch seconds)
     # past which its rollTimeoutSeconds has run out; None when no roll is in flight.
@@ -67,6 +68,7 @@ def tracked_from(body: Mapping[str, Any]) -> Tracked:
         database=(str(db.get("cnpgCluster")), str(db.get("database"))) if db.get("cnpgCluster") else None,
         schema_version=int(version) if isinstance(version, int) else None,
         models=frozenset(str(r["name"]) for r in refs if r.get("name")),
+        shadow=bool(refs[1].get("name")),
     )
 
 

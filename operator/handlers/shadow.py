@@ -1,4 +1,5 @@
-"""The periodic shadow comparison of a FraudPipeline with ``spec.shadowModelRef`` (a kopf timer).
+"""The periodic shadow comparison of a FraudPipeline with ``spec.shadowModelRef`` (scheduled by the
+operator's background queue, not a kopf timer: a timer makes kopf keep every pipeline's whole body).
 
 Thin like the other handlers: read the pipeline and both models, run the comparison step
 (:mod:`fraud_operator.shadow`), write ``status.shadow`` on the pipeline and ``status.comparison`` on the
@@ -30,16 +31,11 @@ from fraud_operator.shadow import (
 )
 from pydantic import ValidationError
 
-__all__ = ["EVENT_AVAILABLE", "EVENT_FAILED", "compare_pipeline", "has_shadow_model"]
+__all__ = ["EVENT_AVAILABLE", "EVENT_FAILED", "compare_pipeline"]
 
 EVENT_AVAILABLE = "ShadowComparisonAvailable"
 EVENT_FAILED = "ShadowComparisonFailed"
 logger = logging.getLogger(__name__)
-
-
-def has_shadow_model(spec: kopf.Spec, **_: Any) -> bool:
-    """Timer filter: only pipelines that score a shadow model are compared."""
-    return bool((spec.get("shadowModelRef") or {}).get("name"))
 
 
 def _ref(api_version: str, kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
