@@ -200,21 +200,26 @@ def _pipeline_owner(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def mirror_flink(namespace: str, name: str, deployment_name: str, uid: str) -> None:
+def mirror_flink(
+    namespace: str, name: str, deployment_name: str, uid: str, seen: FlinkObservation | None = None
+) -> None:
     """Mirror lifecycleState and jobStatus.state of pipeline ``name``'s FlinkDeployment into its status.
 
+    ``seen`` is what the FlinkDeployment's latest watch event said; without it the FlinkDeployment is read.
+    The queue keeps only the latest event's observation per pipeline, and a newer event replaces it and
+    queues the mirror again, so ``seen`` is as current as a read (one GET fewer per status change of
+    every FlinkDeployment).
     A model roll the Flink operator reports as failed is followed at once by a reconcile, which rolls back
     (modelPolicy.autoRollback) instead of waiting for the next resync.
     """
     applier = clients().applier
     with pipeline_lock(namespace, name):  # a reconcile in progress writes its roll bookkeeping first
-        # The event may have waited: observe the FlinkDeployment as it is now, not as it was.
-        deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, deployment_name)
-        if deployment is None:
-            return
-        old, new = write_pipeline_status(
-            applier, namespace, name, facts=None, flink=observe_flink(deployment), only_uid=uid
-        )
+        if seen is None:
+            deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, deployment_name)
+            if deployment is None:
+                return
+            seen = observe_flink(deployment)
+        old, new = write_pipeline_status(applier, namespace, name, facts=None, flink=seen, only_uid=uid)
     pipeline_ref = {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -477,10 +482,15 @@ class Background:
         self._start()
         self.child_changed(type, body)
         owner = _pipeline_owner(body)
-        if type == "DELETED" or owner is None:
+        if owner is None:
             return
         namespace, deployment = _identity(body)
-        name, seen = str(owner["name"]), observe_flink(body)
+        name = str(owner["name"])
+        if type == "DELETED":
+            with self._lock:  # its deletion reconciles the pipeline (a child); nothing left to mirror
+                self._flink.pop((namespace, name), None)
+            return
+        seen = observe_flink(body)
         if mirrored(namespace, name) == seen:
             return
         with self._lock:
@@ -557,7 +567,7 @@ class Background:
         if pending is None or mirrored(namespace, name) == pending[2]:
             return None
         try:
-            mirror_flink(namespace, name, pending[0], pending[1])
+            mirror_flink(namespace, name, pending[0], pending[1], pending[2])
         except Exception:
             with self._lock:  # kept for the retry unless a newer event replaced it
                 self._flink.setdefault((namespace, name), pending)

@@ -220,7 +220,7 @@ def test_a_flink_deployment_change_is_mirrored_by_the_queue_not_by_kopfs_threads
     mirrored: list[tuple[str, ...]] = []
     monkeypatch.setattr(registration, "mirror_flink", lambda *args: mirrored.append(args))
     background._run(("flink", "ns", "p"))
-    assert mirrored == [("ns", "p", "p", "u1")]
+    assert mirrored == [("ns", "p", "p", "u1", observe_flink(_deployment("FAILED")))]  # no read: the event's
 
 
 def test_every_watch_event_handler_is_a_coroutine() -> None:
