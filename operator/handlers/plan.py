@@ -18,6 +18,7 @@ from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.handlers import verdicts
+from fraud_operator.handlers.model_cache import model_body
 from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
 from fraud_operator.handlers.rolls import RollPlan, plan_roll
 from fraud_operator.handlers.status import Finding
@@ -71,12 +72,12 @@ def _models(
     renders exactly the config the job already has.
     """
     namespace = pipeline.metadata.namespace
-    body = applier.get(API_VERSION, "FraudModel", namespace, pipeline.spec.model_ref.name)
+    body = model_body(applier, namespace, pipeline.spec.model_ref.name)
     model, finding = resolve_model(pipeline, body, now)
     shadow: FraudModel | None = None
     ref = pipeline.spec.shadow_model_ref
     if ref is not None:
-        shadow_body = applier.get(API_VERSION, "FraudModel", namespace, ref.name)
+        shadow_body = model_body(applier, namespace, ref.name)
         shadow_pipeline = pipeline.model_copy(
             update={"spec": pipeline.spec.model_copy(update={"model_ref": ref})}
         )
@@ -103,7 +104,7 @@ def _rendered_model(
         return None
     if target is not None and target.metadata.name == name:
         return target
-    body = applier.get(API_VERSION, "FraudModel", pipeline.metadata.namespace, name)
+    body = model_body(applier, pipeline.metadata.namespace, name)
     if body is None:
         return None
     try:

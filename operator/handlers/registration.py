@@ -24,7 +24,7 @@ import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
 from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
-from fraud_operator.handlers import verdicts
+from fraud_operator.handlers import model_cache, verdicts
 from fraud_operator.handlers.child_watch import ChildWatches
 from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
 from fraud_operator.handlers.models import KIND as MODEL_KIND
@@ -323,6 +323,7 @@ class Background:
             self._uses.clear()
             self._databases.clear()
         verdicts.forget_all()
+        model_cache.clear()
         self.scheduler.rearm()
         self.children.restart()
 
@@ -437,12 +438,14 @@ class Background:
         self._start()
         key = namespace, name = _identity(body)
         if type == "DELETED":
+            model_cache.forget(namespace, name)
             with self._lock:
                 self._models.pop(key, None)
                 self._seen.pop((MODEL_KIND, namespace, name), None)
             self.scheduler.forget(("model", namespace, name))
             changed = True
         else:
+            model_cache.remember(body)
             digest = _model_digest(body)
             with self._lock:
                 before = self._models.get(key)
