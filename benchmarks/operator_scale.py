@@ -193,9 +193,14 @@ def _apiserver_writes(kubectl: Callable[..., str]) -> dict[str, float]:
     return counts
 
 
-def _apiserver_requests(kubectl: Callable[..., str]) -> dict[str, float]:
-    """Requests the API server served, by verb (dry runs apart; watches and leases left out)."""
-    counts: dict[str, float] = {}
+def _apiserver_requests(kubectl: Callable[..., str]) -> dict[str, dict[str, float]]:
+    """Requests the API server served (dry runs apart; watches and leases left out).
+
+    ``by_verb`` counts per verb; ``by_resource`` per verb and resource[/subresource], which says what the
+    reads and patches were for.
+    """
+    by_verb: dict[str, float] = {}
+    by_resource: dict[str, float] = {}
     for name, labels, value in _prometheus(kubectl("get", "--raw", "/metrics")):
         if name != "apiserver_request_total" or labels.get("resource") == "leases":
             continue
@@ -203,8 +208,18 @@ def _apiserver_requests(kubectl: Callable[..., str]) -> dict[str, float]:
         if verb == "WATCH":
             continue
         key = verb + (" dry-run" if labels.get("dry_run") else "")
-        counts[key] = counts.get(key, 0.0) + value
-    return counts
+        by_verb[key] = by_verb.get(key, 0.0) + value
+        sub = labels.get("subresource")
+        detail = f"{key} {labels.get('resource', '')}" + (f"/{sub}" if sub else "")
+        by_resource[detail] = by_resource.get(detail, 0.0) + value
+    return {"by_verb": by_verb, "by_resource": by_resource}
+
+
+def _requests_diff(after: dict[str, dict[str, float]], before: dict[str, dict[str, float]]) -> dict[str, Any]:
+    return {
+        "apiserver_requests": _diff(after["by_verb"], before["by_verb"]),
+        "apiserver_requests_by_resource": _diff(after["by_resource"], before["by_resource"]),
+    }
 
 
 def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -580,7 +595,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 "etcd_cpu_s": round(_cpu_seconds(etcd) - etcd_cpu0, 1),
                 "writes": metrics["writes"],
                 "reconciles": metrics.get("reconciles:FraudPipeline", 0),
-                "apiserver_requests": _diff(_apiserver_requests(kubectl), requests0),
+                **_requests_diff(_apiserver_requests(kubectl), requests0),
                 **op.failures(),
             }
             _log(f"N={n}: cold {result['cold']}")
