@@ -85,10 +85,13 @@ _LISTED_FLINK_DELAY = 30.0
 _ROLL_MARGIN = 1.5
 _TRIM = ("trim", "", "")
 # After a watch (re)lists, the index is compared with the API server's objects this soon, and at most this
-# often; also once per interval, for a namespace whose objects were all deleted (its listing sends nothing).
+# often; also every _SWEEP_INTERVALS intervals, for a namespace whose objects were all deleted while its
+# watch was away (its listing sends nothing). Not every interval: a sweep lists the metadata of every
+# pipeline, 6% of the operator's CPU in a cold start of 1,000 when it ran every 30 s.
 _SWEEP = ("sweep", "", "")
 _SWEEP_DELAY = 2.0
 _SWEEP_GAP = 10.0
+_SWEEP_INTERVALS = 10
 
 
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -361,7 +364,7 @@ class Background:
     def _start(self) -> None:
         if self.scheduler.start():
             self.scheduler.at(_TRIM, self.interval)
-            self.scheduler.at(_SWEEP, self.interval)
+            self.scheduler.at(_SWEEP, self.interval * _SWEEP_INTERVALS)
 
     def _sweep_soon(self) -> None:
         """A watch is listing (kopf's events without a type): compare the index with the server soon."""
@@ -526,7 +529,7 @@ class Background:
             return self.interval
         if what == "sweep":
             self._sweep()
-            return self.interval
+            return self.interval * _SWEEP_INTERVALS
         return None
 
     def _sweep(self) -> None:
