@@ -15,10 +15,10 @@ from typing import Any
 
 from fraud_operator.api.common import API_VERSION
 from fraud_operator.apply import Applier
+from fraud_operator.handlers.models import KIND
 
 __all__ = ["clear", "forget", "model_body", "remember"]
 
-KIND = "FraudModel"
 _lock = threading.Lock()
 _bodies: dict[tuple[str, str], Mapping[str, Any]] = {}
 
