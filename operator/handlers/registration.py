@@ -30,7 +30,6 @@ from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_l
 from fraud_operator.handlers.models import KIND as MODEL_KIND
 from fraud_operator.handlers.models import reconcile_model
 from fraud_operator.handlers.pipeline import (
-    FLINK_API_VERSION,
     KIND,
     announce,
     forget_reconciled,
@@ -204,25 +203,18 @@ def _pipeline_owner(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def mirror_flink(
-    namespace: str, name: str, deployment_name: str, uid: str, seen: FlinkObservation | None = None
-) -> None:
+def mirror_flink(namespace: str, name: str, deployment_name: str, uid: str, seen: FlinkObservation) -> None:
     """Mirror lifecycleState and jobStatus.state of pipeline ``name``'s FlinkDeployment into its status.
 
-    ``seen`` is what the FlinkDeployment's latest watch event said; without it the FlinkDeployment is read.
-    The queue keeps only the latest event's observation per pipeline, and a newer event replaces it and
-    queues the mirror again, so ``seen`` is as current as a read (one GET fewer per status change of
-    every FlinkDeployment).
+    ``seen`` is what the FlinkDeployment's latest watch event said. The queue keeps only the latest event's
+    observation per pipeline, and a newer event replaces it and queues the mirror again, so ``seen`` is as
+    current as a read (one GET fewer per status change of every FlinkDeployment).
     A model roll the Flink operator reports as failed is followed at once by a reconcile, which rolls back
     (modelPolicy.autoRollback) instead of waiting for the next resync.
     """
     applier = clients().applier
+    logger.debug("pipeline %s/%s: mirroring FlinkDeployment %s", namespace, name, deployment_name)
     with pipeline_lock(namespace, name):  # a reconcile in progress writes its roll bookkeeping first
-        if seen is None:
-            deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, deployment_name)
-            if deployment is None:
-                return
-            seen = observe_flink(deployment)
         old, new = write_pipeline_status(applier, namespace, name, facts=None, flink=seen, only_uid=uid)
     pipeline_ref = {
         "apiVersion": API_VERSION,
