@@ -231,6 +231,17 @@ def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     }
 
 
+def _event_reasons(api_client: Any, namespace: str) -> dict[str, int]:
+    """Events in the namespace by (kind of the object, reason): what the cold start's POSTs were."""
+    from kubernetes import client
+
+    counts: dict[str, int] = {}
+    for event in client.CoreV1Api(api_client).list_namespaced_event(namespace).items:
+        key = f"{event.involved_object.kind} {event.reason}"
+        counts[key] = counts.get(key, 0) + int(event.count or 1)
+    return dict(sorted(counts.items()))
+
+
 # ---------------------------------------------------------------- objects
 
 
@@ -598,6 +609,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 **_requests_diff(_apiserver_requests(kubectl), requests0),
                 **op.failures(),
             }
+            result["cold"]["events"] = _event_reasons(api_client, namespace)
             _log(f"N={n}: cold {result['cold']}")
 
             # -------------------------------------------------- change latency

@@ -317,11 +317,15 @@ class Applier:
 
     def compare(self, obj: Mapping[str, Any]) -> str:
         """How the live object stands to an adopted one: "unchanged", "changed" or "absent"."""
+        return self.observe(obj)[0]
+
+    def observe(self, obj: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        """:meth:`compare`'s answer and the live object it read (None: absent)."""
         meta = obj["metadata"]
         live = self.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         if live is None:
-            return "absent"
-        return "unchanged" if is_subset(obj, live) else "changed"
+            return "absent", None
+        return ("unchanged" if is_subset(obj, live) else "changed"), live
 
     def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
         """Server-side apply an adopted object (see :meth:`apply`); True: sent."""

@@ -35,8 +35,9 @@ class Clients:
     core: Any
 
 
-# Threads that run sync kopf handlers (kopf's default on 2 cores is 6). A reconcile mostly waits for the
-# API server, so more of them at once shorten a cold start or a restart of many pipelines.
+# Workers of the operator's queue, which runs the reconciles (kopf's default thread pool on 2 cores is 6).
+# A reconcile mostly waits for the API server, so more of them at once shorten a cold start or a restart
+# of many pipelines.
 HANDLER_THREADS = 16
 CONNECTIONS = HANDLER_THREADS + 8
 
@@ -69,7 +70,7 @@ def _send_bearer_token(configuration: Any) -> None:
 
 def _load_api_client() -> Any:
     configuration = client.Configuration()
-    # One connection per thread that may call the API at once: kopf's handler threads and the scheduler's.
+    # One connection per thread that may call the API at once: the queue's workers and kopf's handler threads.
     configuration.connection_pool_maxsize = CONNECTIONS
     try:
         config.load_incluster_config(client_configuration=configuration)

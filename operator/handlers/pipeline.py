@@ -356,6 +356,22 @@ def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tupl
     return written, rejected
 
 
+def _flink_deployment(applier: Applier, plan: PipelinePlan) -> Mapping[str, Any] | None:
+    """The FlinkDeployment whose status this reconcile writes: as the plan read it when it was not applied
+    since, else read now (after the other children's applies: by then a new one may have a status).
+
+    A status change after the read is a watch event of its own, mirrored after this reconcile's status
+    write (:func:`mirrored` then differs from it).
+    """
+    applied = any(child["kind"] == "FlinkDeployment" for child in plan.changed)
+    if "FlinkDeployment" in plan.read and not applied:
+        return plan.read["FlinkDeployment"]
+    pipeline = plan.pipeline
+    return applier.get(
+        FLINK_API_VERSION, "FlinkDeployment", pipeline.metadata.namespace, flinkdeployment_name(pipeline)
+    )
+
+
 def _status_fields(
     plan: PipelinePlan, flink: FlinkObservation, rejected: list[str], db_fields: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -402,7 +418,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
     written, rejected = _act(applier, plan, owner_body(body))
 
-    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, flinkdeployment_name(pipeline))
+    deployment = _flink_deployment(applier, plan)
     flink = observe_flink(
         deployment if deployment is not None and _owned_by(deployment, pipeline.metadata.uid) else None
     )

@@ -9,7 +9,7 @@ check never reaches Kafka, the database or the children; only an accepted plan i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -56,6 +56,8 @@ class PipelinePlan:
     desired: list[dict[str, Any]]  # every child of the spec, in apply order
     changed: list[dict[str, Any]]  # those that differ from the live objects; the API server accepted them
     new: bool = False  # never reconciled (no status): no child can carry its uid yet, none to prune
+    # The FlinkDeployment as the plan read it when comparing (None: absent); not read: no entry.
+    read: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
 
 
 def owner_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -144,6 +146,7 @@ def _judged(
     *,
     shape: str,
     new: bool,
+    read: dict[str, Mapping[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The children that would change, each accepted by a dry run; raises SpecRefused on the first refusal.
 
@@ -154,10 +157,16 @@ def _judged(
 
     ``new``: the pipeline was never reconciled (no status yet), so its children are not read first: all
     of them are applied (a server-side apply of an object that is already so writes nothing).
-    Creations are judged once per ``shape`` (:mod:`.verdicts`).
+    Creations are judged once per ``shape`` (:mod:`.verdicts`). The FlinkDeployment read to compare it
+    is kept in ``read`` (its status is observed after the act).
     """
     adopted = [applier.adopted(child, owner) for child in desired]
-    states = ["absent"] * len(desired) if new else [applier.compare(obj) for obj in adopted]
+    states = ["absent"] * len(desired)
+    if not new:
+        for i, obj in enumerate(adopted):
+            states[i], live = applier.observe(obj)
+            if obj["kind"] == "FlinkDeployment" and read is not None:
+                read[obj["kind"]] = live
     created = tuple(desired[i]["kind"] for i, state in enumerate(states) if state == "absent")
     if all(state != "changed" for state in states) and verdicts.accepted(shape, created):
         return [child for child, state in zip(desired, states, strict=True) if state != "unchanged"]
@@ -208,6 +217,7 @@ def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
         raise SpecRefused("AlertBudgetUnavailable", str(exc)) from exc
     children, monitored = _monitoring(applier, pipeline, children)
     desired = [child for child in children if model is not None or child["kind"] not in MODEL_KINDS]
+    read: dict[str, Mapping[str, Any] | None] = {}
     return PipelinePlan(
         pipeline=pipeline,
         live_status=live_status,
@@ -223,6 +233,8 @@ def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
             owner_body(body),
             shape=verdicts.shape(pipeline, model, shadow),
             new=not live_status,
+            read=read,
         ),
         new=not live_status,
+        read=read,
     )

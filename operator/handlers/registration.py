@@ -3,9 +3,12 @@
 They are registered by :func:`register` into a given registry, so a test can build a registry with a short
 level-check interval while ``kopf run -m fraud_operator`` gets the default registry at import time.
 
-Watch events drive every reconcile: a pipeline's own events (create, spec change, resume), its children's
-(deleted, or changed by another field manager; watched by :mod:`.child_watch`, not kopf, except the
-FlinkDeployment, whose status is mirrored), its models' (a change that matters to it). Nothing
+Watch events drive every reconcile: a pipeline's own events (created, a new generation of its spec, found
+by a listing at start-up), its children's (deleted, or changed by another field manager; watched by
+:mod:`.child_watch`, not kopf, except the FlinkDeployment, whose status is mirrored), its models' (a change
+that matters to it). All of them queue the pipeline's name on :class:`Background`'s queue, whose workers
+reconcile the live object and retry with a growing delay; kopf's change handlers (and the diff-base
+annotation each pipeline would get from them) are used only for the topic cleanup at deletion. Nothing
 re-reconciles every pipeline on a timer; what no watch reports is checked by :mod:`.resync`, spread over
 the interval.
 """
@@ -74,6 +77,9 @@ CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY},{PIPELINE_LABEL}"
 # kopf's per-object workers (per watched kind) and the chunk of its listings: see configure().
 _WORKERS_PER_KIND = 256
 _LIST_CHUNK = 100
+# kopf's threads for sync handlers: the models' change handlers and the topic cleanup; reconciles run on
+# the queue's HANDLER_THREADS workers.
+_KOPF_THREADS = 4
 # Coalescing: triggers arriving within this window reconcile a pipeline (or refresh a model) once.
 _KICK_DELAY = 0.5
 _USED_BY_DELAY = 2.0
@@ -82,6 +88,8 @@ _USED_BY_DELAY = 2.0
 _LISTED_FLINK_DELAY = 30.0
 # A roll's start is recorded to the second: its timeout check runs this long after the deadline.
 _ROLL_MARGIN = 1.5
+# A reconcile failing for an unexpected reason (a bug, an API error kopf would retry) comes back this late.
+_ERROR_RETRY_SECONDS = 30.0
 _TRIM = ("trim", "", "")
 # After a watch (re)lists, the index is compared with the API server's objects this soon, and at most this
 # often; also every _SWEEP_INTERVALS intervals, for a namespace whose objects were all deleted while its
@@ -109,7 +117,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # (kopf's default: 60 s); a reconcile takes about a second, so poll often.
     settings.background.cancellation_polling = 1.0
     settings.posting.level = logging.INFO
-    settings.execution.max_workers = HANDLER_THREADS
+    settings.execution.max_workers = _KOPF_THREADS
     # A restart lists every watched object at once (23,000 at 1,000 pipelines), and kopf gave each its
     # own worker holding its body, all alive together: the restart's resident peak was 610-640 MB at
     # 1,000. Listed in chunks, with a bounded number of workers per kind, each exiting soon after its last
@@ -140,11 +148,6 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         private_key_path=config.key_file,
         trust_env=settings.networking.trust_env,
     )
-
-
-def pipeline_changed(body: kopf.Body, retry: int = 0, **_: Any) -> None:
-    """Create, spec update and resume of a FraudPipeline; ``retry`` (kopf's count) drives the backoff."""
-    reconcile(body, attempt=retry)
 
 
 def _needs_topic_cleanup(spec: kopf.Spec, **_: Any) -> bool:
@@ -215,6 +218,10 @@ def mirror_flink(namespace: str, name: str, deployment_name: str, uid: str, seen
     applier = clients().applier
     logger.debug("pipeline %s/%s: mirroring FlinkDeployment %s", namespace, name, deployment_name)
     with pipeline_lock(namespace, name):  # a reconcile in progress writes its roll bookkeeping first
+        if mirrored(namespace, name) == seen:
+            # The reconcile that held the lock observed the same (a new pipeline's, usually): its status
+            # write said it already, so the pipeline is not read again.
+            return
         old, new = write_pipeline_status(applier, namespace, name, facts=None, flink=seen, only_uid=uid)
     pipeline_ref = {
         "apiVersion": API_VERSION,
@@ -285,7 +292,9 @@ class Background:
     deleted while a watch was disconnected (no DELETED event reports them; the new listing lacks them).
     """
 
-    def __init__(self, interval: float, workers: int = 2, shadow_interval: float | None = None) -> None:
+    def __init__(
+        self, interval: float, workers: int = HANDLER_THREADS, shadow_interval: float | None = None
+    ) -> None:
         self.interval = interval
         self.shadow_interval = interval if shadow_interval is None else shadow_interval
         self.scheduler = Scheduler(self._run, workers=workers)
@@ -296,6 +305,8 @@ class Background:
         self._seen: dict[tuple[str, str, str], float] = {}
         self._last_sweep = float("-inf")
         self._kicked: dict[tuple[str, str], float] = {}  # (namespace, name) -> latest unserved kick
+        # (namespace, name) -> reconciles of its current generation that failed in a row (the backoff)
+        self._attempts: dict[tuple[str, str], int] = {}
         # (namespace, pipeline) -> (FlinkDeployment, pipeline uid, its latest observation) not yet mirrored
         self._flink: dict[tuple[str, str], tuple[str, str, FlinkObservation]] = {}
         # (namespace, model) -> {pipeline: references it now} not yet written into the model's usedBy
@@ -315,6 +326,7 @@ class Background:
             self._models.clear()
             self._seen.clear()
             self._kicked.clear()
+            self._attempts.clear()
             self._flink.clear()
             self._uses.clear()
             self._databases.clear()
@@ -334,8 +346,8 @@ class Background:
     def kick(self, namespace: str, name: str, delay: float = _KICK_DELAY) -> None:
         """Reconcile pipeline ``name`` from its live object soon (coalesced with other kicks).
 
-        The time of the latest kick not yet served is kept: a reconcile that started after it (kopf's
-        create handler, say, at a cold start when the models turn Ready) has seen what every kick so far
+        The time of the latest kick not yet served is kept: a reconcile that started after it (the
+        pipeline's own, say, at a cold start when the models turn Ready) has seen what every kick so far
         is about. One that started between two kicks has not seen the second one's cause.
         """
         with self._lock:
@@ -350,9 +362,8 @@ class Background:
             )
 
     # ------------------------------------------------------------------ event handlers
-    # Coroutines: they only update the index and the queue, so they run on kopf's event loop and leave
-    # its thread pool (sync handlers) to the reconciles, which at start-up compete with thousands of
-    # child events.
+    # Coroutines: they only update the index and the queue, so they run on kopf's event loop; the
+    # reconciles run on the queue's workers.
 
     def _start(self) -> None:
         if self.scheduler.start():
@@ -365,7 +376,11 @@ class Background:
         self.scheduler.at(_SWEEP, max(_SWEEP_DELAY, gap))
 
     async def pipeline_event(self, type: str | None, body: kopf.Body, **_: Any) -> None:
-        """Track the pipeline for its level check; on deletion forget it and refresh its models' usedBy."""
+        """Reconcile a pipeline created, with a new generation, or listed (a start-up, a watch's reconnect);
+        track it for its level check; on deletion forget it and refresh its models' usedBy.
+
+        Our own status writes, and metadata changes, keep the generation: they reconcile nothing.
+        """
         self._start()
         key = namespace, name = _identity(body)
         if type == "DELETED":
@@ -380,6 +395,11 @@ class Background:
             before = self._pipelines.get(key)
             self._pipelines[key] = tracked
             self._seen[(KIND, namespace, name)] = time.monotonic()
+            renewed = before is None or (before.uid, before.generation) != (tracked.uid, tracked.generation)
+            if renewed:
+                self._attempts.pop(key, None)  # a new spec starts its backoff afresh
+        if (renewed or type is None) and not (body.get("metadata") or {}).get("deletionTimestamp"):
+            self.kick(namespace, name, 0.0)
         self.scheduler.spread(("check", namespace, name), self.interval)
         if tracked.shadow:
             # Spread like the level checks (a restart does not query every database at once); the
@@ -407,6 +427,7 @@ class Background:
         self.scheduler.forget(("flink", namespace, name))
         with self._lock:
             self._kicked.pop((namespace, name), None)
+            self._attempts.pop((namespace, name), None)
             self._flink.pop((namespace, name), None)
             self._seen.pop((KIND, namespace, name), None)
         self._note_uses(namespace, name, frozenset(), models)
@@ -450,7 +471,7 @@ class Background:
             self.scheduler.spread(("model", namespace, name), self.interval)
             if type is None:
                 self._sweep_soon()
-            # The initial listing changes nothing: the pipelines' resume handlers reconcile them anyway.
+            # The initial listing changes nothing: the pipelines' own listing reconciles them anyway.
             changed = type is not None and before != digest
         if changed:
             for pipeline in self.users(namespace, name):
@@ -574,19 +595,48 @@ class Background:
         return None
 
     def _reconcile(self, namespace: str, name: str) -> float | None:
-        """Reconcile the live pipeline; a temporary failure comes back after its delay."""
-        tracked = self._pipelines.get((namespace, name))
+        """Reconcile the live pipeline; a failure comes back after its delay.
+
+        A temporary one (Kafka or the database not there yet) asks for its delay, which grows with the
+        number of failures in a row of this generation (the database step's backoff); an invalid spec
+        waits for its next generation; anything else is retried after _ERROR_RETRY_SECONDS.
+        """
+        key = (namespace, name)
+        tracked = self._pipelines.get(key)
         if tracked is None:
             return None
+        with self._lock:
+            attempt = self._attempts.get(key, 0)
         try:
             # reconcile() reads the live pipeline; the uid keeps a pipeline recreated with this name apart.
-            reconcile({"metadata": {"namespace": namespace, "name": name, "uid": tracked.uid}})
+            reconcile(
+                {"metadata": {"namespace": namespace, "name": name, "uid": tracked.uid}}, attempt=attempt
+            )
         except kopf.TemporaryError as exc:
+            delay = float(exc.delay or 10.0)
+            logger.info(
+                "pipeline %s/%s: %s (attempt %d); again in %.0f s", namespace, name, exc, attempt, delay
+            )
+            self._failed(key, tracked)
+            return delay
+        except kopf.PermanentError as exc:
             logger.info("pipeline %s/%s: %s", namespace, name, exc)
-            return float(exc.delay or 10.0)
-        except kopf.PermanentError:
-            return None
+        except Exception:
+            logger.exception(
+                "pipeline %s/%s: reconcile failed; again in %.0f s", namespace, name, _ERROR_RETRY_SECONDS
+            )
+            self._failed(key, tracked)
+            return _ERROR_RETRY_SECONDS
+        with self._lock:
+            self._attempts.pop(key, None)
         return None
+
+    def _failed(self, key: tuple[str, str], tracked: Tracked) -> None:
+        """Count a failed reconcile, unless the pipeline was replaced or changed its generation meanwhile."""
+        with self._lock:
+            current = self._pipelines.get(key)
+            if current is not None and (current.uid, current.generation) == (tracked.uid, tracked.generation):
+                self._attempts[key] = self._attempts.get(key, 0) + 1
 
     def _check(self, namespace: str, name: str) -> float | None:
         """The level check of one pipeline: what its watches cannot report.
@@ -599,8 +649,8 @@ class Background:
         if tracked is None:
             return None
         if not tracked.observed:
-            # A generation not reconciled yet belongs to kopf's handlers (which retry); checking it now
-            # would only reconcile it twice, e.g. every pipeline at a cold start.
+            # A generation not reconciled yet has its own reconcile queued (which retries); checking it
+            # now would only reconcile it twice, e.g. every pipeline at a cold start.
             return self._next_check()
         if not tracked.strimzi or tracked.database is None:
             LEVEL_CHECKS.labels(what="reconcile").inc()
@@ -688,7 +738,6 @@ def register(
     on.startup(registry=registry, id="background-reset")(background.reset)
     on.cleanup(registry=registry, id="background")(background.stop)
     on.login(registry=registry, id="login")(login)
-    _on_spec(registry, PIPELINES, "pipeline", pipeline_changed)
     on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(background.pipeline_event)
     on.delete(
         GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-topic-cleanup", when=_needs_topic_cleanup

@@ -1,8 +1,8 @@
 """Work the watches cannot trigger, queued by name and spread over time.
 
-Watch events drive the operator; this module holds what is left: reconciles asked for by something other
-than the pipeline's own event (a model changed, a child drifted), each run from the live pipeline and
-coalesced by name, and the level checks of what no watch reports (a pipeline's topics on the broker in
+Watch events drive the operator; this module holds the work they queue: reconciles (asked for by the
+pipeline's own events, a model's, a drifted child's), each run from the live pipeline and coalesced by
+name, and the level checks of what no watch reports (a pipeline's topics on the broker in
 admin-API mode, its database schema, the timeout of a model roll in flight, a model's age), each at its
 own offset within the interval so that
 N pipelines cost N/interval checks per second instead of N checks at once. A database shared by several
@@ -38,6 +38,7 @@ class Tracked:
     schema_version: int | None
     models: frozenset[str]
     uid: str = ""
+    generation: int | None = None  # metadata.generation: a new one (a spec change) is reconciled at once
     shadow: bool = False  # spec.shadowModelRef names a model: the shadow comparison runs periodically
     observed: bool = True  # status.observedGeneration is the current generation
     # A model roll in flight times out by the clock, not by an event: the wall-clock time (epoch seconds)
@@ -62,6 +63,7 @@ def tracked_from(body: Mapping[str, Any]) -> Tracked:
     flying = in_flight(status.get("modelHistory") or [])
     return Tracked(
         uid=str(meta.get("uid") or ""),
+        generation=meta.get("generation") if isinstance(meta.get("generation"), int) else None,
         observed=status.get("observedGeneration") == meta.get("generation"),
         roll_deadline=None if flying is None else roll_deadline(flying, spec),
         strimzi=bool(kafka.get("strimziCluster")),

@@ -266,3 +266,68 @@ def test_a_shadow_model_schedules_comparisons_of_the_live_pipeline(monkeypatch: 
     assert ("shadow", "ns", "p") not in background.scheduler._due
     assert background._run(("shadow", "ns", "p")) is None
     assert compared == [live]
+
+
+def _pipeline_body(generation: int, **meta: Any) -> kopf.Body:
+    body = {
+        "metadata": {"namespace": "ns", "name": "p", "uid": "u1", "generation": generation, **meta},
+        "spec": {"modelRef": {"name": "m"}},
+        "status": {"observedGeneration": 1},
+    }
+    return kopf.Body(cast(kopf.RawBody, body))
+
+
+@pytest.mark.parametrize(
+    ("type_", "generation", "meta", "queued"),
+    [
+        ("MODIFIED", 1, {}, False),  # our status write, or a label: the generation is the same
+        ("MODIFIED", 2, {}, True),  # a spec change
+        (None, 1, {}, True),  # a listing: a start-up, where each pipeline is reconciled once
+        ("MODIFIED", 2, {"deletionTimestamp": "2026-12-06T00:00:00Z"}, False),  # the garbage collector's
+    ],
+)
+def test_a_pipelines_own_event_queues_its_reconcile_only_for_a_new_generation_or_a_listing(
+    monkeypatch: pytest.MonkeyPatch, type_: str | None, generation: int, meta: dict[str, Any], queued: bool
+) -> None:
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    background._pipelines[("ns", "p")] = registration.tracked_from(_pipeline_body(1))
+    asyncio.run(background.pipeline_event(type_, _pipeline_body(generation, **meta)))
+    assert (("reconcile", "ns", "p") in background.scheduler._due) is queued
+
+
+def test_a_created_pipeline_is_reconciled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    del background._pipelines[("ns", "p")]
+    asyncio.run(background.pipeline_event("ADDED", _pipeline_body(1)))
+    assert background.scheduler._due[("reconcile", "ns", "p")] <= time.monotonic()
+
+
+def test_failures_in_a_row_lengthen_the_backoff_until_a_new_generation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The count of failed reconciles reaches the reconcile (the database step's backoff grows with it);
+    the delay each failure asks for is the next run's; a success or a new spec starts again from 0."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    background._pipelines[("ns", "p")] = registration.tracked_from(_pipeline_body(1))
+    attempts: list[int] = []
+    outcome: dict[str, Exception | None] = {"error": kopf.TemporaryError("no cluster", delay=15)}
+
+    def reconcile(body: Mapping[str, Any], *, attempt: int) -> None:
+        attempts.append(attempt)
+        if outcome["error"] is not None:
+            raise outcome["error"]
+
+    monkeypatch.setattr(registration, "reconcile", reconcile)
+    assert [background._run(("roll", "ns", "p")) for _ in range(3)] == [15.0, 15.0, 15.0]
+    outcome["error"] = RuntimeError("a bug")
+    assert background._run(("roll", "ns", "p")) == registration._ERROR_RETRY_SECONDS
+    asyncio.run(background.pipeline_event("MODIFIED", _pipeline_body(2)))  # a new spec
+    outcome["error"] = kopf.PermanentError("invalid spec")
+    assert background._run(("roll", "ns", "p")) is None  # waits for the next generation
+    outcome["error"] = None
+    background._run(("roll", "ns", "p"))
+    assert attempts == [0, 1, 2, 3, 0, 0]
+    assert background._attempts == {}

@@ -21,10 +21,11 @@ class FakeApplier(Applier):
         self.reads: list[str] = []
         self.dry_runs: list[str] = []
 
-    def compare(self, obj: Mapping[str, Any]) -> str:
+    def observe(self, obj: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
         name = str(obj["metadata"]["name"])
         self.reads.append(name)
-        return self.live.get(name, "absent")
+        state = self.live.get(name, "absent")
+        return state, None if state == "absent" else {**obj, "status": {"read": name}}
 
     def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
         assert dry_run, "the plan never writes"
@@ -74,3 +75,17 @@ def test_updates_are_always_dry_run_and_unchanged_children_left_out() -> None:
         changed = plan._judged(applier, _children(), OWNER, shape="s", new=False)
         assert [c["kind"] for c in changed] == ["ConfigMap", "CronJob"]
         assert applier.dry_runs == ["p-configmap", "p-cronjob"]
+
+
+def test_the_flink_deployment_read_to_compare_it_is_kept_for_its_status() -> None:
+    """The reconcile observes the FlinkDeployment's status from the plan's read when it applies nothing
+    to it (a restart's reconciles: one read of it per pipeline instead of two)."""
+    children = [
+        *_children(),
+        {"apiVersion": "v1", "kind": "FlinkDeployment", "metadata": {"name": "p", "namespace": "ns"}},
+    ]
+    live = {child["metadata"]["name"]: "unchanged" for child in children}
+    read: dict[str, Mapping[str, Any] | None] = {}
+    assert plan._judged(FakeApplier(live), children, OWNER, shape="s", new=False, read=read) == []
+    assert list(read) == ["FlinkDeployment"]
+    assert (read["FlinkDeployment"] or {}).get("status") == {"read": "p"}

@@ -81,7 +81,7 @@ def test_one_applier_shared_by_many_threads_discovers_once(kube: KubeCluster) ->
 def test_many_pipelines_resuming_at_once_all_reconcile_without_errors(
     operator_env: None, kube: KubeCluster, namespace: str, cluster: Cluster
 ) -> None:
-    """30 pipelines exist before the operator starts: their resume handlers all run at once."""
+    """30 pipelines exist before the operator starts: the listing queues all of them at once."""
     cluster.apply(sample("fraudmodel-iforest-v1"), *_pipelines(30))
     registry = kopf.OperatorRegistry()
     register(registry, resync_seconds=3600)
