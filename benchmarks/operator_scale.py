@@ -386,6 +386,7 @@ class ReadyWatch:
     def __init__(self, api_client: Any, namespace: str) -> None:
         self.api_client, self.namespace = api_client, namespace
         self.ready: dict[str, bool] = {}
+        self.why: dict[str, list[str]] = {}  # name -> what its latest status says while not Ready
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -422,11 +423,34 @@ class ReadyWatch:
                         if event["type"] == "DELETED":
                             self.ready.pop(obj["metadata"]["name"], None)
                         else:
-                            self.ready[obj["metadata"]["name"]] = self._is_ready(obj)
+                            name = obj["metadata"]["name"]
+                            self.ready[name] = self._is_ready(obj)
+                            self.why.pop(name, None)
+                            if not self.ready[name]:
+                                self.why[name] = self._why(obj)
+
+    @staticmethod
+    def _why(item: dict[str, Any]) -> list[str]:
+        status = item.get("status") or {}
+        flink = {k: status.get(k) for k in ("jobState", "lifecycleState", "activeModel")}
+        return [
+            f"generation {item['metadata']['generation']} observed {status.get('observedGeneration')}",
+            f"flink {json.dumps(flink, sort_keys=True)[:200]}",
+            *(
+                f"{c['type']}={c['status']} {c.get('reason')}"
+                for c in status.get("conditions") or []
+                if c["status"] != "True" or c["type"] == "Ready"
+            ),
+        ]
 
     def count(self) -> int:
         with self.lock:
             return sum(self.ready.values())
+
+    def stragglers(self) -> dict[str, list[str]]:
+        """What the status of each pipeline not Ready says now."""
+        with self.lock:
+            return {name: list(self.why.get(name, [])) for name, ready in self.ready.items() if not ready}
 
 
 def _create_all(api_client: Any, namespace: str, plural: str, docs: list[dict[str, Any]]) -> None:
@@ -588,8 +612,18 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 threading.Thread(target=_profile, args=sampled, daemon=True).start()
             ready, converged = 0, None
             deadline = op.started + args.converge_timeout
+            stragglers: dict[str, Any] = {}  # the last few pipelines not Ready, when they were first so few
             while time.monotonic() < deadline:
                 ready = readiness.count()
+                if not stragglers and 0 < n - ready <= 5:
+                    stragglers = {"at_s": round(time.monotonic() - op.started, 1), **readiness.stragglers()}
+                    for name in [k for k in stragglers if k != "at_s"]:
+                        with contextlib.suppress(Exception):
+                            live = custom.get_namespaced_custom_object(
+                                "flink.apache.org", "v1beta1", namespace, "flinkdeployments", name
+                            )
+                            job = ((live.get("status") or {}).get("jobStatus") or {}).get("state")
+                            stragglers[name].append(f"FlinkDeployment job {job}")
                 if ready == n:
                     converged = time.monotonic() - op.started
                     break
@@ -610,6 +644,7 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 **op.failures(),
             }
             result["cold"]["events"] = _event_reasons(api_client, namespace)
+            result["cold"]["stragglers"] = stragglers
             _log(f"N={n}: cold {result['cold']}")
 
             # -------------------------------------------------- change latency

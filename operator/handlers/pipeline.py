@@ -52,6 +52,7 @@ __all__ = [
     "ReconcileResult",
     "forget_reconciled",
     "mirrored",
+    "mirrored_since",
     "reconcile",
     "reconciled_since",
     "roll_just_failed",
@@ -139,6 +140,7 @@ def write_pipeline_status(
     *,
     facts: ReconcileFacts | None,
     flink: FlinkObservation,
+    flink_seen_at: float,
     only_uid: str | None = None,
     plan: RollPlan | None = None,
     known: dict[str, Any] | None = None,
@@ -147,7 +149,8 @@ def write_pipeline_status(
 
     Model rolls advance here, against the live status, so the FlinkDeployment watch and the reconcile
     never overwrite each other's bookkeeping. ``known``: the pipeline as read under its lock by the caller
-    (see :meth:`Applier.update_status`).
+    (see :meth:`Applier.update_status`). ``flink_seen_at``: the monotonic time by which ``flink`` was
+    current (before the read it comes from, or the watch event's arrival): see :func:`mirrored_since`.
     """
     seen: dict[str, Any] = {}
 
@@ -170,7 +173,7 @@ def write_pipeline_status(
     live = applier.update_status(API_VERSION, KIND, namespace, name, compute, known=known)
     if live is None or "new" not in seen:
         return None, {}
-    _mirrored[(namespace, name)] = flink
+    _mirrored[(namespace, name)] = (flink, flink_seen_at)
     new = seen["new"]
     record_pipeline_conditions(namespace, name, {c["type"]: c["status"] for c in new.get("conditions", [])})
     return seen["old"], new
@@ -323,10 +326,17 @@ def _refuse(body: Mapping[str, Any], refused: SpecRefused) -> ReconcileResult:
         findings=[Finding("Reconciled", "False", refused.reason, refused.message)],
     )
     applier = clients().applier
+    seen_at = time.monotonic()
     deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, name)
     owned = deployment if deployment is not None and _owned_by(deployment, meta.get("uid")) else None
     old, new = write_pipeline_status(
-        applier, namespace, name, facts=facts, flink=observe_flink(owned), only_uid=meta.get("uid")
+        applier,
+        namespace,
+        name,
+        facts=facts,
+        flink=observe_flink(owned),
+        flink_seen_at=seen_at,
+        only_uid=meta.get("uid"),
     )
     announce(body, old, new)
     if refused.reason == "InvalidSpec":
@@ -356,20 +366,25 @@ def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tupl
     return written, rejected
 
 
-def _flink_deployment(applier: Applier, plan: PipelinePlan) -> Mapping[str, Any] | None:
-    """The FlinkDeployment whose status this reconcile writes: as the plan read it when it was not applied
-    since, else read now (after the other children's applies: by then a new one may have a status).
+def _flink_deployment(
+    applier: Applier, plan: PipelinePlan, planned_at: float
+) -> tuple[Mapping[str, Any] | None, float]:
+    """The FlinkDeployment whose status this reconcile writes, and the time by which it was current: as the
+    plan read it (after ``planned_at``) when it was not applied since, else read now (after the other
+    children's applies: by then a new one may have a status).
 
     A status change after the read is a watch event of its own, mirrored after this reconcile's status
-    write (:func:`mirrored` then differs from it).
+    write (:func:`mirrored_since` then says its arrival came later).
     """
     applied = any(child["kind"] == "FlinkDeployment" for child in plan.changed)
     if "FlinkDeployment" in plan.read and not applied:
-        return plan.read["FlinkDeployment"]
+        return plan.read["FlinkDeployment"], planned_at
     pipeline = plan.pipeline
-    return applier.get(
+    seen_at = time.monotonic()
+    deployment = applier.get(
         FLINK_API_VERSION, "FlinkDeployment", pipeline.metadata.namespace, flinkdeployment_name(pipeline)
     )
+    return deployment, seen_at
 
 
 def _status_fields(
@@ -407,6 +422,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         return ReconcileResult("deleting")  # children go with the garbage collector
     ctx = clients()
     applier = ctx.applier
+    planned_at = time.monotonic()
     try:
         plan = plan_pipeline(applier, body)
     except SpecRefused as refused:
@@ -418,7 +434,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
     written, rejected = _act(applier, plan, owner_body(body))
 
-    deployment = _flink_deployment(applier, plan)
+    deployment, seen_at = _flink_deployment(applier, plan, planned_at)
     flink = observe_flink(
         deployment if deployment is not None and _owned_by(deployment, pipeline.metadata.uid) else None
     )
@@ -440,6 +456,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         name,
         facts=facts,
         flink=flink,
+        flink_seen_at=seen_at,
         only_uid=pipeline.metadata.uid,
         plan=plan.roll,
         known=dict(body),
@@ -480,12 +497,23 @@ def _live(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
 # (namespace, name) -> monotonic time the latest reconcile of the pipeline took its lock (and read it)
 _reconciled_at: dict[tuple[str, str], float] = {}
 # (namespace, name) -> the FlinkDeployment as the pipeline's latest status write observed it
-_mirrored: dict[tuple[str, str], FlinkObservation] = {}
+# (namespace, name) -> the FlinkDeployment as the pipeline's latest status write observed it, and the
+# monotonic time by which that observation was current
+_mirrored: dict[tuple[str, str], tuple[FlinkObservation, float]] = {}
 
 
 def mirrored(namespace: str, name: str) -> FlinkObservation | None:
     """What the pipeline's status last said of its FlinkDeployment (None: not written by this process)."""
-    return _mirrored.get((namespace, name))
+    entry = _mirrored.get((namespace, name))
+    return entry[0] if entry is not None else None
+
+
+def mirrored_since(namespace: str, name: str, arrived: float) -> bool:
+    """Whether the pipeline's latest status write observed its FlinkDeployment as it was after ``arrived``
+    (a watch event's monotonic arrival): the event's state is then as old as what the status says, or
+    older, and mirroring it would put an older state back (a job reported RUNNING shown as pending)."""
+    entry = _mirrored.get((namespace, name))
+    return entry is not None and entry[1] >= arrived
 
 
 def reconciled_since(namespace: str, name: str, since: float) -> bool:

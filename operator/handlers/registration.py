@@ -37,6 +37,7 @@ from fraud_operator.handlers.pipeline import (
     announce,
     forget_reconciled,
     mirrored,
+    mirrored_since,
     reconcile,
     reconciled_since,
     roll_just_failed,
@@ -206,23 +207,30 @@ def _pipeline_owner(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def mirror_flink(namespace: str, name: str, deployment_name: str, uid: str, seen: FlinkObservation) -> None:
+def mirror_flink(
+    namespace: str, name: str, deployment_name: str, uid: str, seen: FlinkObservation, arrived: float
+) -> None:
     """Mirror lifecycleState and jobStatus.state of pipeline ``name``'s FlinkDeployment into its status.
 
-    ``seen`` is what the FlinkDeployment's latest watch event said. The queue keeps only the latest event's
-    observation per pipeline, and a newer event replaces it and queues the mirror again, so ``seen`` is as
-    current as a read (one GET fewer per status change of every FlinkDeployment).
+    ``seen`` is what the FlinkDeployment's latest watch event said, ``arrived`` when (time.monotonic()).
+    The queue keeps only the latest event's observation per pipeline, and a newer event replaces it and
+    queues the mirror again, so ``seen`` is as current as a read (one GET fewer per status change of every
+    FlinkDeployment). A reconcile that read the FlinkDeployment after the event arrived has written the
+    same state or a newer one: the event is not mirrored then, which would put the older state back
+    (seen at cold starts: a job reported RUNNING and then shown as pending, until the next listing).
     A model roll the Flink operator reports as failed is followed at once by a reconcile, which rolls back
     (modelPolicy.autoRollback) instead of waiting for the next resync.
     """
     applier = clients().applier
     logger.debug("pipeline %s/%s: mirroring FlinkDeployment %s", namespace, name, deployment_name)
     with pipeline_lock(namespace, name):  # a reconcile in progress writes its roll bookkeeping first
-        if mirrored(namespace, name) == seen:
-            # The reconcile that held the lock observed the same (a new pipeline's, usually): its status
-            # write said it already, so the pipeline is not read again.
+        if mirrored(namespace, name) == seen or mirrored_since(namespace, name, arrived):
+            # The reconcile that held the lock observed the same or newer (a new pipeline's, usually):
+            # its status write said it already, so the pipeline is not read again.
             return
-        old, new = write_pipeline_status(applier, namespace, name, facts=None, flink=seen, only_uid=uid)
+        old, new = write_pipeline_status(
+            applier, namespace, name, facts=None, flink=seen, flink_seen_at=arrived, only_uid=uid
+        )
     pipeline_ref = {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -307,8 +315,9 @@ class Background:
         self._kicked: dict[tuple[str, str], float] = {}  # (namespace, name) -> latest unserved kick
         # (namespace, name) -> reconciles of its current generation that failed in a row (the backoff)
         self._attempts: dict[tuple[str, str], int] = {}
-        # (namespace, pipeline) -> (FlinkDeployment, pipeline uid, its latest observation) not yet mirrored
-        self._flink: dict[tuple[str, str], tuple[str, str, FlinkObservation]] = {}
+        # (namespace, pipeline) -> (FlinkDeployment, pipeline uid, its latest observation, the monotonic time
+        # its event arrived) not yet mirrored
+        self._flink: dict[tuple[str, str], tuple[str, str, FlinkObservation, float]] = {}
         # (namespace, model) -> {pipeline: references it now} not yet written into the model's usedBy
         self._uses: dict[tuple[str, str], dict[str, bool]] = {}
         # (namespace, cluster, database) -> (monotonic time of the check, schema version or None)
@@ -510,11 +519,11 @@ class Background:
             with self._lock:  # its deletion reconciles the pipeline (a child); nothing left to mirror
                 self._flink.pop((namespace, name), None)
             return
-        seen = observe_flink(body)
+        seen, arrived = observe_flink(body), time.monotonic()
         if mirrored(namespace, name) == seen:
             return
         with self._lock:
-            self._flink[(namespace, name)] = (deployment, str(owner["uid"]), seen)
+            self._flink[(namespace, name)] = (deployment, str(owner["uid"]), seen, arrived)
         self.scheduler.at(("flink", namespace, name), 0.0 if type is not None else _LISTED_FLINK_DELAY)
 
     # ------------------------------------------------------------------ queued work
@@ -587,7 +596,7 @@ class Background:
         if pending is None or mirrored(namespace, name) == pending[2]:
             return None
         try:
-            mirror_flink(namespace, name, pending[0], pending[1], pending[2])
+            mirror_flink(namespace, name, *pending)
         except Exception:
             with self._lock:  # kept for the retry unless a newer event replaced it
                 self._flink.setdefault((namespace, name), pending)

@@ -220,7 +220,33 @@ def test_a_flink_deployment_change_is_mirrored_by_the_queue_not_by_kopfs_threads
     mirrored: list[tuple[str, ...]] = []
     monkeypatch.setattr(registration, "mirror_flink", lambda *args: mirrored.append(args))
     background._run(("flink", "ns", "p"))
-    assert mirrored == [("ns", "p", "p", "u1", observe_flink(_deployment("FAILED")))]  # no read: the event's
+    assert [args[:5] for args in mirrored] == [("ns", "p", "p", "u1", observe_flink(_deployment("FAILED")))]
+    assert isinstance(mirrored[0][5], float)  # the event's arrival; no read: the event's observation
+
+
+def test_an_event_older_than_the_reconciles_read_is_not_mirrored_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A FlinkDeployment created by a reconcile: its ADDED event (no status yet) is queued, the Flink
+    operator reports RUNNING, the reconcile reads RUNNING and writes it. The queued ADDED must not then
+    overwrite RUNNING with "no status": no later event would put RUNNING back."""
+    writes: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        registration, "write_pipeline_status", lambda *args, **kwargs: writes.append(kwargs) or (None, {})
+    )
+    monkeypatch.setattr(registration, "clients", lambda: type("Ctx", (), {"applier": None})())
+    created = observe_flink({**_deployment("RUNNING"), "status": {}})
+    running = observe_flink(_deployment("RUNNING"))
+    arrived = time.monotonic()
+    pipeline._mirrored[("ns", "p")] = (running, arrived + 0.01)  # the reconcile's read came after the event
+    try:
+        registration.mirror_flink("ns", "p", "p", "u1", created, arrived)
+        assert writes == []
+        failed = observe_flink(_deployment("FAILED"))
+        registration.mirror_flink("ns", "p", "p", "u1", failed, time.monotonic() + 0.02)  # a newer event
+        assert [w["flink"] for w in writes] == [failed]
+    finally:
+        pipeline.forget_reconciled("ns", "p")
 
 
 def test_every_watch_event_handler_is_a_coroutine() -> None:
