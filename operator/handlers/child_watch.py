@@ -5,7 +5,8 @@ per-object memory kept while the object lives, a handler invocation and a log li
 1,000 pipelines that is 22,000 objects and more events, for handlers that only ask "did someone else
 change this?". Here a thread per watched kind and namespace reads the event stream and calls ``on_event``
 with the event's type (None for an object found by a listing: a start, or a reconnect that had to list
-again) and the object as a dict. The server filters by label, so other objects of the kind never arrive.
+again) and the object's metadata as a dict (a PartialObjectMetadata: ``kind`` says so, not the object's
+kind). The server filters by label, so other objects of the kind never arrive.
 
 The scope follows the pipelines: :meth:`ChildWatches.ensure` starts the watches of a namespace when its
 first pipeline is seen (so kopf's ``--namespace`` patterns need no second parsing), or of the whole
@@ -62,6 +63,10 @@ def watch_cluster_wide(enabled: bool = True) -> None:
     _cluster_wide = enabled
 
 
+_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
 class _Expired(Exception):
     """The watch's resourceVersion is too old (410): list again."""
 
@@ -87,11 +92,14 @@ class _Watch:
         self.thread = threading.Thread(target=self._run, name=f"streamflow-watch {path}", daemon=True)
 
     def _get(self, query: list[tuple[str, Any]], *, stream: bool) -> Any:
+        # Metadata only (the owner, and managedFields to tell who changed it): the API server sends no
+        # spec or data, and the operator decodes none (a ConfigMap's detector config, a CronJob's template).
+        accept = _METADATA if stream else _METADATA_LIST
         return self._api.call_api(
             self._path,
             "GET",
             query_params=[("labelSelector", self._selector), *query],
-            header_params={"Accept": "application/json"},
+            header_params={"Accept": accept},
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
             _preload_content=False,

@@ -21,7 +21,7 @@ from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
 from fraud_operator.handlers.context import clients, pipeline_lock
-from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, owner_body, plan_pipeline
+from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, plan_pipeline
 from fraud_operator.handlers.rolls import (
     RollPlan,
     advance_rolls,
@@ -344,7 +344,7 @@ def _refuse(body: Mapping[str, Any], refused: SpecRefused) -> ReconcileResult:
     return ReconcileResult("degraded")
 
 
-def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def _act(applier: Applier, plan: PipelinePlan) -> tuple[list[str], list[str]]:
     """Apply the children the plan found changed and prune the ones the spec dropped: (written, rejected).
 
     The plan compared each of them with its live object moments ago (its dry run), so they are not read again.
@@ -355,9 +355,9 @@ def _act(applier: Applier, plan: PipelinePlan, owner: Mapping[str, Any]) -> tupl
     """
     written: list[str] = []
     rejected: list[str] = []
-    for child in plan.changed:
+    for child in plan.changed:  # adopted by the plan already
         try:
-            if applier.apply(child, owner, compare=False):
+            if applier.send(child):
                 written.append(f"{child['kind']} {child['metadata']['name']}")
         except ChildRejected as exc:  # accepted by the dry run moments ago; e.g. a concurrent change
             rejected.append(str(exc))
@@ -432,7 +432,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
 
     topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
     db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
-    written, rejected = _act(applier, plan, owner_body(body))
+    written, rejected = _act(applier, plan)
 
     deployment, seen_at = _flink_deployment(applier, plan, planned_at)
     flink = observe_flink(

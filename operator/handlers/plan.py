@@ -54,7 +54,8 @@ class PipelinePlan:
     model_finding: Finding
     monitored: Finding
     desired: list[dict[str, Any]]  # every child of the spec, in apply order
-    changed: list[dict[str, Any]]  # those that differ from the live objects; the API server accepted them
+    # those that differ from the live objects, adopted (as sent); the API server accepted them
+    changed: list[dict[str, Any]]
     new: bool = False  # never reconciled (no status): no child can carry its uid yet, none to prune
     # The FlinkDeployment as the plan read it when comparing (None: absent); not read: no entry.
     read: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
@@ -148,7 +149,8 @@ def _judged(
     new: bool,
     read: dict[str, Mapping[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """The children that would change, each accepted by a dry run; raises SpecRefused on the first refusal.
+    """The children that would change, adopted by ``owner`` (as they are sent), each accepted by a dry run;
+    raises SpecRefused on the first refusal.
 
     A RoleBinding to a Role that this plan creates or changes is not dry-run: the API server judges a
     binding against the Role as stored (its escalation check reads the Role's rules, and an account
@@ -169,19 +171,19 @@ def _judged(
                 read[obj["kind"]] = live
     created = tuple(desired[i]["kind"] for i, state in enumerate(states) if state == "absent")
     if all(state != "changed" for state in states) and verdicts.accepted(shape, created):
-        return [child for child, state in zip(desired, states, strict=True) if state != "unchanged"]
+        return [obj for obj, state in zip(adopted, states, strict=True) if state != "unchanged"]
     changed: list[dict[str, Any]] = []
-    for child, obj, state in zip(desired, adopted, states, strict=True):
+    for obj, state in zip(adopted, states, strict=True):
         if state == "unchanged":
             continue
-        if child["kind"] == "RoleBinding" and _binds_a_changed_role(child, changed):
-            changed.append(child)
+        if obj["kind"] == "RoleBinding" and _binds_a_changed_role(obj, changed):
+            changed.append(obj)
             continue
         try:
             applier.send(obj, dry_run=True)
         except ChildRejected as exc:
             raise SpecRefused("ApplyRejected", str(exc)) from exc
-        changed.append(child)
+        changed.append(obj)
     if all(state != "changed" for state in states):
         verdicts.accept(shape, created)
     return changed

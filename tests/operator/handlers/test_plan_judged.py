@@ -35,6 +35,10 @@ class FakeApplier(Applier):
         return True
 
 
+def _names(objs: list[dict[str, Any]]) -> list[str]:
+    return [obj["metadata"]["name"] for obj in objs]
+
+
 def _children() -> list[dict[str, Any]]:
     return [
         {"apiVersion": "v1", "kind": kind, "metadata": {"name": f"p-{kind.lower()}", "namespace": "ns"}}
@@ -51,9 +55,11 @@ def _fresh_verdicts() -> Iterator[None]:
 
 def test_a_new_pipeline_reads_no_child_and_its_shape_is_judged_once() -> None:
     first, second = FakeApplier(), FakeApplier()
-    assert plan._judged(first, _children(), OWNER, shape="s", new=True) == _children()
+    assert _names(plan._judged(first, _children(), OWNER, shape="s", new=True)) == _names(_children())
     assert first.reads == [] and len(first.dry_runs) == 3
-    assert plan._judged(second, _children(), OWNER, shape="s", new=True) == _children()
+    judged = plan._judged(second, _children(), OWNER, shape="s", new=True)
+    assert _names(judged) == _names(_children())
+    assert all(obj["metadata"]["ownerReferences"][0]["name"] == "p" for obj in judged)  # adopted, as sent
     assert second.reads == [] and second.dry_runs == []  # the same shape: accepted before
     third = FakeApplier()
     plan._judged(third, _children(), OWNER, shape="other", new=True)
