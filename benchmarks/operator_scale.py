@@ -286,11 +286,11 @@ class FlinkStandIn:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
-    def _write(self, name: str) -> None:
+    def _write(self, name: str, live: dict[str, Any]) -> None:
         from streamflow_dev.standins.flink_operator import write_flink_operator_status
 
         try:
-            write_flink_operator_status(self.api_client, self.namespace, name)
+            write_flink_operator_status(self.api_client, self.namespace, name, live=live)
         except Exception as exc:  # deleted meanwhile: the next event retries
             _log(f"stand-in {name}: {exc}")
         finally:
@@ -321,7 +321,7 @@ class FlinkStandIn:
                             if name in self.pending:
                                 continue
                             self.pending.add(name)
-                        self.pool.submit(self._write, name)
+                        self.pool.submit(self._write, name, obj)  # from the watch, as an informer
                     if self.stopped.is_set():
                         return
 

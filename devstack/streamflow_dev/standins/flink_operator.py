@@ -7,6 +7,7 @@ observedGeneration, error), so the StreamFlow operator's watch sees exactly what
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,14 @@ def flink_error(message: str, exception: str = "org.apache.flink.runtime.JobExce
     return json.dumps({"type": exception, "message": message, "additionalMetadata": {}, "throwableList": []})
 
 
+@functools.lru_cache(maxsize=8)
+def _flinkdeployments(api_client: Any) -> Any:
+    """The FlinkDeployment resource of one client: discovery once, not on every write."""
+    return DynamicClient(api_client).resources.get(
+        api_version="flink.apache.org/v1beta1", kind="FlinkDeployment"
+    )
+
+
 def write_flink_operator_status(
     api_client: Any,
     namespace: str,
@@ -34,12 +43,16 @@ def write_flink_operator_status(
     lifecycle_state: str = "STABLE",
     error: str | None = None,
     job_manager: str = "READY",
+    live: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Patch the status of FlinkDeployment ``name`` like the Flink operator; returns the written status."""
-    resource = DynamicClient(api_client).resources.get(
-        api_version="flink.apache.org/v1beta1", kind="FlinkDeployment"
-    )
-    live = resource.get(name=name, namespace=namespace).to_dict()
+    """Patch the status of FlinkDeployment ``name`` like the Flink operator; returns the written status.
+
+    ``live``: the object as a watch reported it (the Flink operator reads its informer's cache, not the API
+    server); without it the object is read.
+    """
+    resource = _flinkdeployments(api_client)
+    if live is None:
+        live = resource.get(name=name, namespace=namespace).to_dict()
     spec = live["spec"]
     replicas = max(1, int(spec["job"].get("parallelism", 1)))
     status: dict[str, Any] = {
