@@ -307,8 +307,13 @@ class Applier:
 
     @staticmethod
     def adopted(desired: Mapping[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
-        """``desired`` as it is applied: owned by ``owner``, with the hash of the whole desired object."""
-        obj = copy.deepcopy(dict(desired))
+        """``desired`` as it is applied: owned by ``owner``, with the hash of the whole desired object.
+
+        Only the metadata is copied (kopf.adopt writes nothing else): the rest is shared with ``desired``,
+        which stays as it was. A deep copy of every child was 6% of the operator's time in a cold start.
+        """
+        obj = dict(desired)
+        obj["metadata"] = copy.deepcopy(dict(desired.get("metadata") or {}))
         kopf.adopt(obj, owner=owner_of(owner))  # type: ignore[arg-type]
         annotations = obj.setdefault("metadata", {}).setdefault("annotations", {})
         annotations.pop(APPLIED_HASH_ANNOTATION, None)
@@ -370,6 +375,46 @@ class Applier:
         finally:
             API_WRITES.labels(kind=kind).inc()
         return True
+
+    def set_finalizer(self, body: Mapping[str, Any], finalizer: str, present: bool) -> dict[str, Any] | None:
+        """Add or remove ``finalizer`` on the object ``body`` (as read); returns the object as patched, or
+        None when it no longer exists.
+
+        The patch carries the resourceVersion of ``body``: the list is replaced whole, so a concurrent
+        change (another controller's finalizer) makes it a 409, raised as kopf.TemporaryError to be tried
+        again on a fresh read.
+        """
+        meta = body.get("metadata") or {}
+        current = list(meta.get("finalizers") or [])
+        wanted = [f for f in current if f != finalizer] + ([finalizer] if present else [])
+        if wanted == current or (present and finalizer in current):
+            return dict(body)
+        api_version, kind = str(body.get("apiVersion")), str(body.get("kind"))
+        name, namespace = str(meta.get("name")), str(meta.get("namespace"))
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "finalizers": wanted or None}}
+        resource = self._resource(api_version, kind)
+        try:
+            response = self._call(
+                f"patch {kind} {name} finalizers",
+                lambda: resource.patch(
+                    body=patch,
+                    name=name,
+                    namespace=namespace,
+                    content_type="application/merge-patch+json",
+                    field_manager=FIELD_MANAGER,
+                    serialize=False,
+                ),
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            if exc.status == 409:
+                message = f"{kind} {name} changed meanwhile; its finalizers again"
+                raise kopf.TemporaryError(message, delay=1) from exc
+            raise
+        finally:
+            API_WRITES.labels(kind=kind).inc()
+        return _decoded(response)
 
     def update_status(
         self,

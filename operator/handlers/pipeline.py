@@ -20,6 +20,7 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
+from fraud_operator.handlers.cleanup import ensure_finalizer
 from fraud_operator.handlers.context import clients, pipeline_lock
 from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, plan_pipeline
 from fraud_operator.handlers.rolls import (
@@ -430,6 +431,11 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     pipeline = plan.pipeline
     namespace, name = pipeline.metadata.namespace, pipeline.metadata.name
 
+    # Before any topic exists: a pipeline deleted from now on keeps its finalizer until they are gone.
+    current = ensure_finalizer(applier, body)
+    if current is None:
+        return ReconcileResult("gone")
+    body = current
     topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
     db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
     written, rejected = _act(applier, plan)

@@ -29,6 +29,7 @@ from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
 from fraud_operator.handlers import model_cache, verdicts
 from fraud_operator.handlers.child_watch import ChildWatches
+from fraud_operator.handlers.cleanup import delete_topics_of, pending_cleanup
 from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
 from fraud_operator.handlers.models import KIND as MODEL_KIND
 from fraud_operator.handlers.models import reconcile_model
@@ -49,14 +50,14 @@ from fraud_operator.handlers.shadow import compare_pipeline
 from fraud_operator.handlers.status import FlinkObservation, observe_flink
 from fraud_operator.malloc import trim
 from fraud_operator.metrics import LEVEL_CHECKS, forget_pipeline
-from fraud_operator.render import topic_specs
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL
-from fraud_operator.settings import SHADOW_COMPARE_SECONDS, TOPIC_DELETE_TIMEOUT_SECONDS
-from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, delete_topics
+from fraud_operator.settings import SHADOW_COMPARE_SECONDS
 
-__all__ = ["CHILD_KINDS", "FINALIZER", "Background", "register"]
+__all__ = ["CHILD_KINDS", "Background", "register"]
 
-FINALIZER = "streamflow.io/topic-cleanup"
+# kopf's own finalizer: no handler of ours needs it, so kopf adds it to nothing. It must not be
+# cleanup.FINALIZER, which kopf would remove from every pipeline as needed by none of its handlers.
+KOPF_FINALIZER = f"kopf.{GROUP}/finalizer"
 PIPELINES = "fraudpipelines"
 MODELS = "fraudmodels"
 logger = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     Posting every log line as an Event would write to the API server on each resync; our handlers post
     Events themselves, on transitions only.
     """
-    settings.persistence.finalizer = FINALIZER
+    settings.persistence.finalizer = KOPF_FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
@@ -149,50 +150,6 @@ def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         private_key_path=config.key_file,
         trust_env=settings.networking.trust_env,
     )
-
-
-def _needs_topic_cleanup(spec: kopf.Spec, **_: Any) -> bool:
-    kafka = spec.get("kafka") or {}
-    return bool(spec.get("topicDeletionPolicy") == "Delete" and not kafka.get("strimziCluster"))
-
-
-def pipeline_deleted(body: kopf.Body, runtime: Any, **_: Any) -> None:
-    """topicDeletionPolicy Delete in admin-API mode: delete the topics, but never block deletion forever.
-
-    While Kafka is unreachable the deletion is retried; past the timeout the finalizer is released with a
-    Warning Event naming the topics that were left behind.
-    """
-    timeout = TOPIC_DELETE_TIMEOUT_SECONDS.value()
-    try:
-        pipeline = parse_pipeline(body)
-    except Exception as exc:
-        kopf.warn(body, reason="TopicsRetained", message=f"invalid spec, topics not deleted: {exc}")
-        return
-    names = [spec.name for spec in topic_specs(pipeline)]
-    remaining = timeout - runtime.total_seconds()
-    try:
-        conf = admin_config(pipeline, clients().core)
-        deleted = delete_topics(conf, names, timeout=max(1.0, min(10.0, remaining)))
-    except CredentialsError as exc:
-        kopf.warn(
-            body, reason="TopicsRetained", message=f"cannot read Kafka credentials ({exc}); kept {names}"
-        )
-        return
-    except KafkaUnavailable as exc:
-        if runtime.total_seconds() >= timeout or remaining <= 1.0:
-            kopf.warn(
-                body,
-                reason="TopicDeletionAbandoned",
-                message=(
-                    f"Kafka unreachable for {timeout:.0f}s; gave up deleting topics {', '.join(names)} "
-                    f"so that the pipeline can be deleted ({exc})"
-                ),
-            )
-            return
-        raise kopf.TemporaryError(
-            f"Kafka unreachable, retrying topic deletion: {exc}", delay=min(5.0, remaining)
-        ) from exc
-    kopf.info(body, reason="TopicsDeleted", message=f"deleted topics: {', '.join(deleted) or 'none existed'}")
 
 
 def model_changed(body: kopf.Body, **_: Any) -> None:
@@ -295,9 +252,11 @@ class Background:
     pipeline's FlinkDeployment into its status; ``("check", ns, name)`` is the
     pipeline's level check; ``("model", ns, name)`` validates a model and refreshes its usedBy (also its
     periodic check: a model may age past maxAgeDays); ``("shadow", ns, name)`` compares a pipeline's active
-    and shadow model every ``shadow_interval`` while it has one; ``("trim", "", "")`` hands freed memory
-    back to the system once per interval; ``("sweep", "", "")`` drops what the index holds of objects
-    deleted while a watch was disconnected (no DELETED event reports them; the new listing lacks them).
+    and shadow model every ``shadow_interval`` while it has one; ``("delete", ns, name)`` deletes the topics
+    of a pipeline being deleted and releases its finalizer (:mod:`.cleanup`); ``("trim", "", "")`` hands
+    freed memory back to the system once per interval; ``("sweep", "", "")`` drops what the index holds
+    of objects deleted while a watch was disconnected (no DELETED event reports them; the new listing
+    lacks them).
     """
 
     def __init__(
@@ -399,6 +358,8 @@ class Background:
             self._forget_pipeline(namespace, name, models)
             return
         self.children.ensure(namespace)
+        if pending_cleanup(body):
+            self.scheduler.at(("delete", namespace, name), 0.0)
         tracked = tracked_from(body)
         with self._lock:
             before = self._pipelines.get(key)
@@ -429,7 +390,7 @@ class Background:
 
     def _forget_pipeline(self, namespace: str, name: str, models: frozenset[str]) -> None:
         """A pipeline deleted (and out of the index): drop its queued work, and it from its models' usedBy."""
-        for what in ("check", "reconcile", "roll", "shadow"):
+        for what in ("check", "reconcile", "roll", "shadow", "delete"):
             self.scheduler.forget((what, namespace, name))
         forget_pipeline(namespace, name)
         forget_reconciled(namespace, name)
@@ -547,6 +508,8 @@ class Background:
             return self._model(namespace, name)
         if what == "shadow":
             return self._shadow(namespace, name)
+        if what == "delete":
+            return self._cleanup(namespace, name)
         if what == "trim":
             trim()  # after a burst (a start-up, a restart's reconciles) the memory it took goes back
             return self.interval
@@ -693,6 +656,20 @@ class Background:
             return None  # migrations were missing: every pipeline of this database reports it again
         return None if outcome.schema_version is None else int(outcome.schema_version)
 
+    def _cleanup(self, namespace: str, name: str) -> float | None:
+        """The topics of a pipeline being deleted (:mod:`.cleanup`); again after a delay while Kafka is
+        unreachable, until the timeout releases the finalizer anyway."""
+        ctx = clients()
+        body = ctx.applier.get(API_VERSION, KIND, namespace, name)
+        if body is None or not pending_cleanup(body):
+            return None
+        try:
+            delete_topics_of(ctx.applier, ctx.core, body)
+        except kopf.TemporaryError as exc:
+            logger.info("pipeline %s/%s: %s", namespace, name, exc)
+            return float(exc.delay or 5.0)
+        return None
+
     def _shadow(self, namespace: str, name: str) -> float | None:
         """One shadow comparison of the live pipeline; the next one an interval later while it has one."""
         tracked = self._pipelines.get((namespace, name))
@@ -748,9 +725,6 @@ def register(
     on.cleanup(registry=registry, id="background")(background.stop)
     on.login(registry=registry, id="login")(login)
     on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(background.pipeline_event)
-    on.delete(
-        GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-topic-cleanup", when=_needs_topic_cleanup
-    )(pipeline_deleted)
 
     _on_spec(registry, MODELS, "model", model_changed)
     on.event(GROUP, VERSION, MODELS, registry=registry, id="model-event")(background.model_event)

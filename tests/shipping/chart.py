@@ -130,6 +130,7 @@ def needed_rules() -> tuple[Rules, dict[tuple[str, str, str], str]]:
             )
     for group, _version, plural in CHILD_KINDS:
         need(group, plural, ["list", "watch"], "the children's watches (drift)")
+    need("streamflow.io", "fraudpipelines", ["patch"], "the topic-cleanup finalizer (handlers.cleanup)")
     need("apiextensions.k8s.io", "customresourcedefinitions", ["list", "watch"], "kopf resource scanning")
     need("", "namespaces", ["list", "watch"], "kopf namespace observation (even for one exact namespace)")
     need("", "events", ["create"], "kopf.info/kopf.warn and kopf's handler events")

@@ -68,6 +68,10 @@ def test_admin_topics_are_created_grown_corrected_and_deleted(
     # specified (the condition's message describes the latest resync, which may already be a no-op).
     assert _partitions(admin, names) == dict.fromkeys(names, 2)
     assert {_retention(admin, name) for name in names} == {"3600000"}
+    # The operator's finalizer (added before the first topic), nothing of kopf's on the object.
+    meta = (cluster.get("streamflow.io/v1alpha1", "FraudPipeline", "cards") or {})["metadata"]
+    assert meta.get("finalizers") == ["streamflow.io/topic-cleanup"]
+    assert not [key for key in meta.get("annotations") or {} if key.startswith("streamflow.io/")]
     assert not cluster.items("kafka.strimzi.io/v1", "KafkaTopic"), "admin mode renders no KafkaTopic objects"
 
     # Someone changes a topic's config by hand: the resync puts the spec's value back.
