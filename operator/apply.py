@@ -376,6 +376,23 @@ class Applier:
             API_WRITES.labels(kind=kind).inc()
         return True
 
+    def _merge_patch(
+        self, resource: Any, what: str, name: str, namespace: str, body: Mapping[str, Any]
+    ) -> Any:
+        """Send a JSON merge patch of ``resource`` (``body`` carries the resourceVersion it was computed
+        from, so a concurrent writer makes it a 409); the raw response."""
+        return self._call(
+            what,
+            lambda: resource.patch(
+                body=body,
+                name=name,
+                namespace=namespace,
+                content_type="application/merge-patch+json",
+                field_manager=FIELD_MANAGER,
+                serialize=False,
+            ),
+        )
+
     def set_finalizer(self, body: Mapping[str, Any], finalizer: str, present: bool) -> dict[str, Any] | None:
         """Add or remove ``finalizer`` on the object ``body`` (as read); returns the object as patched, or
         None when it no longer exists.
@@ -394,17 +411,7 @@ class Applier:
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "finalizers": wanted or None}}
         resource = self._resource(api_version, kind)
         try:
-            response = self._call(
-                f"patch {kind} {name} finalizers",
-                lambda: resource.patch(
-                    body=patch,
-                    name=name,
-                    namespace=namespace,
-                    content_type="application/merge-patch+json",
-                    field_manager=FIELD_MANAGER,
-                    serialize=False,
-                ),
-            )
+            response = self._merge_patch(resource, f"patch {kind} {name} finalizers", name, namespace, patch)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -449,17 +456,7 @@ class Applier:
                 "status": changes,
             }
             try:
-                response = self._call(
-                    f"patch {kind} {name} status",
-                    lambda body=body: resource.patch(  # type: ignore[misc]
-                        body=body,
-                        name=name,
-                        namespace=namespace,
-                        content_type="application/merge-patch+json",
-                        field_manager=FIELD_MANAGER,
-                        serialize=False,
-                    ),
-                )
+                response = self._merge_patch(resource, f"patch {kind} {name} status", name, namespace, body)
                 _release(response)
             except ApiException as exc:
                 if exc.status == 409:
