@@ -284,27 +284,6 @@ class Applier:
 
     # ------------------------------------------------------------------ writes
 
-    def apply(
-        self,
-        desired: Mapping[str, Any],
-        owner: Mapping[str, Any],
-        *,
-        dry_run: bool = False,
-        compare: bool = True,
-    ) -> bool:
-        """Adopt ``desired`` by ``owner`` and apply it unless the live object already matches.
-
-        Returns True when a write was sent. Unknown fields are refused (fieldValidation=Strict), so an
-        object the upstream schema would silently prune fails loudly instead. ``dry_run`` has the API server
-        validate and admit the object without persisting it (counted apart from the writes): True then
-        means that a real apply would write. ``compare=False`` skips reading the live object, for a caller
-        that has just compared it (a dry run of the same object).
-        """
-        obj = self.adopted(desired, owner)
-        if compare and self.compare(obj) == "unchanged":
-            return False
-        return self.send(obj, dry_run=dry_run)
-
     @staticmethod
     def adopted(desired: Mapping[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
         """``desired`` as it is applied: owned by ``owner``, with the hash of the whole desired object.
@@ -320,12 +299,9 @@ class Applier:
         annotations[APPLIED_HASH_ANNOTATION] = applied_hash(obj)
         return obj
 
-    def compare(self, obj: Mapping[str, Any]) -> str:
-        """How the live object stands to an adopted one: "unchanged", "changed" or "absent"."""
-        return self.observe(obj)[0]
-
     def observe(self, obj: Mapping[str, Any]) -> tuple[str, dict[str, Any] | None]:
-        """:meth:`compare`'s answer and the live object it read (None: absent)."""
+        """How the live object stands to an adopted one ("unchanged", "changed" or "absent"), and the live
+        object read to tell (None: absent)."""
         meta = obj["metadata"]
         live = self.get(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
         if live is None:
@@ -333,7 +309,12 @@ class Applier:
         return ("unchanged" if is_subset(obj, live) else "changed"), live
 
     def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
-        """Server-side apply an adopted object (see :meth:`apply`); True: sent."""
+        """Server-side apply an object :meth:`adopted` by its owner; True: sent.
+
+        Unknown fields are refused (fieldValidation=Strict), so an object the upstream schema would silently
+        prune fails loudly instead. ``dry_run`` has the API server validate and admit the object without
+        persisting it (counted apart from the writes).
+        """
         api_version, kind = obj["apiVersion"], obj["kind"]
         name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
         resource = self._resource(api_version, kind)
@@ -403,9 +384,9 @@ class Applier:
         """
         meta = body.get("metadata") or {}
         current = list(meta.get("finalizers") or [])
-        wanted = [f for f in current if f != finalizer] + ([finalizer] if present else [])
-        if wanted == current or (present and finalizer in current):
+        if (finalizer in current) == present:
             return dict(body)
+        wanted = [f for f in current if f != finalizer] + ([finalizer] if present else [])
         api_version, kind = str(body.get("apiVersion")), str(body.get("kind"))
         name, namespace = str(meta.get("name")), str(meta.get("namespace"))
         patch = {"metadata": {"resourceVersion": meta.get("resourceVersion"), "finalizers": wanted or None}}

@@ -7,8 +7,9 @@ Watch events drive every reconcile: a pipeline's own events (created, a new gene
 by a listing at start-up), its children's (deleted, or changed by another field manager; watched by
 :mod:`.child_watch`, not kopf, except the FlinkDeployment, whose status is mirrored), its models' (a change
 that matters to it). All of them queue the pipeline's name on :class:`Background`'s queue, whose workers
-reconcile the live object and retry with a growing delay; kopf's change handlers (and the diff-base
-annotation each pipeline would get from them) are used only for the topic cleanup at deletion. Nothing
+reconcile the live object and retry with a growing delay; so do the topic cleanup of a deleted pipeline
+(:mod:`.cleanup`, behind our own finalizer). Only the models have kopf change handlers: kopf neither
+diffs nor annotates pipelines. Nothing
 re-reconciles every pipeline on a timer; what no watch reports is checked by :mod:`.resync`, spread over
 the interval.
 """
@@ -79,8 +80,8 @@ CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY},{PIPELINE_LABEL}"
 # kopf's per-object workers (per watched kind) and the chunk of its listings: see configure().
 _WORKERS_PER_KIND = 256
 _LIST_CHUNK = 100
-# kopf's threads for sync handlers: the models' change handlers and the topic cleanup; reconciles run on
-# the queue's HANDLER_THREADS workers.
+# kopf's threads for sync handlers: the models' change handlers; reconciles run on the queue's
+# HANDLER_THREADS workers.
 _KOPF_THREADS = 4
 # Coalescing: triggers arriving within this window reconcile a pipeline (or refresh a model) once.
 _KICK_DELAY = 0.5

@@ -44,13 +44,13 @@ def test_applies_reads_status_patches_and_deletes_reuse_one_connection(
             "metadata": {"name": f"c-{i}", "namespace": namespace},
             "data": {"i": str(i)},
         }
-        assert applier.apply(desired, owner, dry_run=True)
-        assert applier.apply(desired, owner)
+        assert applier.send(Applier.adopted(desired, owner), dry_run=True)
+        assert applier.send(Applier.adopted(desired, owner))
         assert applier.get("v1", "ConfigMap", namespace, f"c-{i}") is not None
     assert len(applier.list("v1", "ConfigMap", namespace, "")) >= 20
     model = sample("fraudmodel-iforest-v1")
     model["metadata"]["namespace"] = namespace
-    assert applier.apply(model, owner)
+    assert applier.send(Applier.adopted(model, owner))
     for i in range(5):
         applier.update_status(
             API_VERSION, "FraudModel", namespace, "iforest-v1", lambda _live, i=i: {"message": f"try {i}"}

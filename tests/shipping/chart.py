@@ -144,7 +144,7 @@ def needed_rules() -> tuple[Rules, dict[tuple[str, str, str], str]]:
             _group(child["apiVersion"]),
             _plural(child["kind"]),
             ["get", "create", "patch"],
-            f"Applier.apply of {child['kind']} (compare, then server-side apply)",
+            f"Applier.send of {child['kind']} (compare, then server-side apply)",
         )
     # RBAC escalation check: the API server lets the operator create the Flink pods' Role only with rights
     # it holds itself, so it needs every rule it grants there.
