@@ -14,7 +14,6 @@ pipeline once more to store it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -29,7 +28,6 @@ from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_conf
 __all__ = ["FINALIZER", "delete_topics_of", "ensure_finalizer", "needs_topic_cleanup", "pending_cleanup"]
 
 FINALIZER = "streamflow.io/topic-cleanup"
-logger = logging.getLogger(__name__)
 
 
 def needs_topic_cleanup(spec: Mapping[str, Any]) -> bool:

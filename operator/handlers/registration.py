@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import kopf
@@ -698,16 +698,6 @@ class Background:
         return self._next_check()
 
 
-def _on_spec(registry: kopf.OperatorRegistry, plural: str, prefix: str, handler: Callable[..., Any]) -> None:
-    """``handler`` for every spec an object of ``plural`` gets: created, changed, found at a restart."""
-    for decorator in (
-        kopf.on.create(GROUP, VERSION, plural, registry=registry, id=f"{prefix}-create"),
-        kopf.on.update(GROUP, VERSION, plural, registry=registry, id=f"{prefix}-update", field="spec"),
-        kopf.on.resume(GROUP, VERSION, plural, registry=registry, id=f"{prefix}-resume"),
-    ):
-        decorator(handler)
-
-
 def register(
     registry: kopf.OperatorRegistry, *, resync_seconds: float, compare_seconds: float | None = None
 ) -> Background:
@@ -727,7 +717,10 @@ def register(
     on.login(registry=registry, id="login")(login)
     on.event(GROUP, VERSION, PIPELINES, registry=registry, id="pipeline-event")(background.pipeline_event)
 
-    _on_spec(registry, MODELS, "model", model_changed)
+    # A model's every spec: created, changed, found at a restart.
+    on.create(GROUP, VERSION, MODELS, registry=registry, id="model-create")(model_changed)
+    on.update(GROUP, VERSION, MODELS, registry=registry, id="model-update", field="spec")(model_changed)
+    on.resume(GROUP, VERSION, MODELS, registry=registry, id="model-resume")(model_changed)
     on.event(GROUP, VERSION, MODELS, registry=registry, id="model-event")(background.model_event)
 
     # Typed like kopf's filters (its MetaFilterToken is not exported): a plain dict infers dict[str, object].
