@@ -6,7 +6,8 @@ per-object memory kept while the object lives, a handler invocation and a log li
 change this?". Here a thread per watched kind and namespace reads the event stream and calls ``on_event``
 with the event's type (None for an object found by a listing: a start, or a reconnect that had to list
 again) and the object's metadata as a dict (a PartialObjectMetadata: ``kind`` says so, not the object's
-kind). The server filters by label, so other objects of the kind never arrive.
+kind). The server filters by label, so other objects of the kind never arrive. A kind whose status the
+operator reads (the FlinkDeployment) is watched whole instead, with its own callback.
 
 The scope follows the pipelines: :meth:`ChildWatches.ensure` starts the watches of a namespace when its
 first pipeline is seen (so kopf's ``--namespace`` patterns need no second parsing), or of the whole
@@ -38,6 +39,8 @@ OnEvent = Callable[[str | None, Mapping[str, Any]], None]
 # stopped watcher notices its stop flag at the latest then.
 _WATCH_SECONDS = 60
 _LIST_CHUNK = 500
+# Whole objects are larger (a FlinkDeployment decodes to tens of KB): listed in smaller chunks.
+_WHOLE_CHUNK = 100
 _RETRY_SECONDS = 5.0
 # A kind the API server does not serve (its CRD not installed): asked again this often.
 _UNSERVED_SECONDS = 30.0
@@ -81,6 +84,8 @@ class _Watch:
         selector: str,
         on_event: OnEvent,
         stopped: threading.Event,
+        *,
+        whole: bool = False,
     ) -> None:
         self._new_client = api_client
         self._api: Any = None
@@ -88,13 +93,15 @@ class _Watch:
         self._selector = selector
         self._on_event = on_event
         self._stopped = stopped
+        self._whole = whole
         self._response: Any = None
         self.thread = threading.Thread(target=self._run, name=f"streamflow-watch {path}", daemon=True)
 
     def _get(self, query: list[tuple[str, Any]], *, stream: bool) -> Any:
         # Metadata only (the owner, and managedFields to tell who changed it): the API server sends no
         # spec or data, and the operator decodes none (a ConfigMap's detector config, a CronJob's template).
-        accept = _METADATA if stream else _METADATA_LIST
+        metadata = _METADATA if stream else _METADATA_LIST
+        accept = "application/json" if self._whole else metadata
         return self._api.call_api(
             self._path,
             "GET",
@@ -114,7 +121,7 @@ class _Watch:
     def _list_chunks(self) -> str:
         token: str | None = None
         while True:
-            query: list[tuple[str, Any]] = [("limit", _LIST_CHUNK)]
+            query: list[tuple[str, Any]] = [("limit", _WHOLE_CHUNK if self._whole else _LIST_CHUNK)]
             if token:
                 query.append(("continue", token))
             page = json.loads(self._get(query, stream=False).data)
@@ -190,8 +197,12 @@ class ChildWatches:
         selector: str,
         on_event: OnEvent,
         api_client: Callable[[], Any],
+        whole: Mapping[tuple[str, str, str], OnEvent] | None = None,
     ) -> None:
+        """``kinds`` are watched for their metadata, calling ``on_event``; ``whole`` maps further kinds,
+        watched with spec and status, to their own callbacks."""
         self._kinds = tuple(kinds)
+        self._whole = dict(whole or {})
         self._selector = selector
         self._on_event = on_event
         self._api_client = api_client
@@ -210,6 +221,9 @@ class ChildWatches:
             watches = [
                 _Watch(self._client, path_of(g, v, p, scope), self._selector, self._on_event, self._stopped)
                 for g, v, p in self._kinds
+            ] + [
+                _Watch(self._client, path_of(g, v, p, scope), self._selector, on, self._stopped, whole=True)
+                for (g, v, p), on in self._whole.items()
             ]
             self._scopes[scope] = watches
         for watch in watches:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -200,7 +201,7 @@ def _flink_event(monkeypatch: pytest.MonkeyPatch, mirrored: str, event: str) -> 
     monkeypatch.setattr(background.scheduler, "start", lambda: False)
     status = _deployment(mirrored)
     monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(status))
-    asyncio.run(background.flink_event("MODIFIED", kopf.Body(cast(kopf.RawBody, _deployment(event)))))
+    background.flink_event("MODIFIED", _deployment(event))
     return background
 
 
@@ -212,7 +213,7 @@ def test_a_flink_deployment_event_the_status_already_says_queues_nothing(
     assert background.scheduler.queued() == 0
 
 
-def test_a_flink_deployment_change_is_mirrored_by_the_queue_not_by_kopfs_threads(
+def test_a_flink_deployment_change_is_mirrored_by_the_queue(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     background = _flink_event(monkeypatch, mirrored="RUNNING", event="FAILED")
@@ -260,6 +261,37 @@ def test_every_watch_event_handler_is_a_coroutine() -> None:
         if not asyncio.iscoroutinefunction(handler.fn)
     )
     assert threaded == []
+
+
+def test_kopf_watches_the_pipelines_and_models_only() -> None:
+    """The children, the FlinkDeployments included, are watched outside kopf (:mod:`.child_watch`)."""
+    registry = kopf.OperatorRegistry()
+    registration.register(registry, resync_seconds=3600)
+    watched = {str(h.selector.any_name) for h in registry._watching.get_all_handlers() if h.selector}
+    changed = {str(h.selector.any_name) for h in registry._changing.get_all_handlers() if h.selector}
+    assert (watched, changed) == ({"fraudpipelines", "fraudmodels"}, {"fraudmodels"})
+
+
+def test_kopfs_diff_base_is_built_for_models_only() -> None:
+    """Only the models have change handlers: a pipeline's event costs no deep copy of its body."""
+    storage = registration.ModelsDiffBase(prefix="streamflow.io", key="last-handled-configuration")
+    pipeline = {"apiVersion": "streamflow.io/v1alpha1", "kind": "FraudPipeline", "spec": {"x": 1}}
+    model = {"apiVersion": "streamflow.io/v1alpha1", "kind": "FraudModel", "spec": {"x": 1}}
+    assert storage.build(body=kopf.Body(cast(kopf.RawBody, pipeline))) == {}
+    assert storage.build(body=kopf.Body(cast(kopf.RawBody, model))) == {"spec": {"x": 1}}
+
+
+def test_kopfs_success_lines_of_event_handlers_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    registration.configure(kopf.OperatorSettings())
+    logger = logging.getLogger("kopf.objects")
+    with caplog.at_level(logging.INFO, logger="kopf.objects"):
+        logger.info("Handler 'pipeline-event' succeeded.")
+        logger.info("Handler 'model-create' succeeded.")
+        logger.error("Handler 'pipeline-event' failed with an exception. Will retry.")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Handler 'model-create' succeeded.",
+        "Handler 'pipeline-event' failed with an exception. Will retry.",
+    ]
 
 
 def test_no_timer_or_daemon_makes_kopf_keep_each_objects_body() -> None:

@@ -71,3 +71,30 @@ def test_a_watch_reports_listed_added_modified_deleted_and_only_ours(
     ours = f"streamflow-watch {path_of('', 'v1', 'configmaps', None if cluster_wide else namespace)}"
     alive = [t.name for t in threading.enumerate() if t.name == ours]
     assert alive == [], "a watch thread outlived stop()"
+
+
+def test_a_kind_watched_whole_reports_its_data_to_its_own_callback(kube: KubeCluster, namespace: str) -> None:
+    """The metadata watches carry no data; a kind watched whole (the FlinkDeployment's status is mirrored)
+    gets its objects as they are, on its own callback."""
+    core = client.CoreV1Api(kube.api_client)
+    core.create_namespaced_config_map(namespace, _config_map("listed", ours=True))
+    metadata: list[Mapping[str, Any]] = []
+    whole: list[tuple[str | None, Mapping[str, Any]]] = []
+    kind = ("", "v1", "configmaps")
+    watches = ChildWatches(
+        [kind],
+        SELECTOR,
+        lambda _type, body: metadata.append(body),
+        lambda: kube.api_client,
+        whole={kind: lambda type_, body: whole.append((type_, body))},
+    )
+    try:
+        watches.ensure(namespace)
+        wait_for(lambda: whole and metadata, timeout=30, what="both listings")
+        core.patch_namespaced_config_map("listed", namespace, {"data": {"k": "2"}})
+        wait_for(lambda: any(t == "MODIFIED" for t, _ in whole), timeout=30, what="the whole MODIFIED event")
+        wait_for(lambda: len(metadata) >= 2, timeout=30, what="the metadata watch's events")
+    finally:
+        watches.stop(timeout=10)
+    assert [(t, b["data"]) for t, b in whole] == [(None, {"k": "1"}), ("MODIFIED", {"k": "2"})]
+    assert all("data" not in b and b["metadata"]["name"] == "listed" for b in metadata)
