@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from fraud_operator.api.common import API_VERSION
-from fraud_operator.apply import Applier
+from fraud_operator.apply import Applier, ChildRejected
 from kubernetes import client, config
 
 from tests.conftest import KubeCluster
@@ -59,3 +59,27 @@ def test_applies_reads_status_patches_and_deletes_reuse_one_connection(
         assert applier.delete("v1", "ConfigMap", namespace, f"c-{i}")
     made = _connections_made(api_client) - before
     assert made <= 1, f"{made} new connections for the sequential requests"
+
+
+def test_requests_keep_the_hosts_path_and_go_through_a_configured_proxy() -> None:
+    """An API server behind a path-routing proxy keeps its path prefix; an HTTP proxy gets whole URLs."""
+    routed = client.Configuration(host="https://example.invalid:6443/k8s/clusters/c-1/")
+    pool, prefix = Applier(client.ApiClient(routed))._connect()
+    assert (pool.host, pool.port, prefix) == ("example.invalid", 6443, "/k8s/clusters/c-1")
+    proxied = client.Configuration(host="https://example.invalid:6443")
+    proxied.proxy = "http://proxy.invalid:3128"
+    api_client = client.ApiClient(proxied)
+    manager, prefix = Applier(api_client)._connect()
+    assert (manager, prefix) == (api_client.rest_client.pool_manager, "https://example.invalid:6443")
+
+
+def test_a_refused_apply_names_the_field_and_a_missing_object_reads_as_none(
+    kube: KubeCluster, namespace: str
+) -> None:
+    applier = Applier(config.new_client_from_config(config_file=str(kube.kubeconfig)))
+    assert applier.get("v1", "ConfigMap", namespace, "absent") is None
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "o", "uid": "u-1"}}
+    bad = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name", "namespace": namespace}}
+    with pytest.raises(ChildRejected, match=r"metadata\.name") as refused:
+        applier.send(Applier.adopted(bad, owner))
+    assert refused.value.status == 422
