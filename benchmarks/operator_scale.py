@@ -487,12 +487,10 @@ def _floor(
     from ``threads`` threads. The API server's and etcd's CPU seconds for that, divided by the machine's
     cores, is a time no operator creating these objects goes below here (the wall time also holds this
     client's own cost)."""
-    from fraud_operator.handlers.pipeline import FLINK_API_VERSION
-    from fraud_operator.handlers.registration import CHILD_KINDS
+    from fraud_operator.handlers.registration import CHILD_KINDS, FLINK_DEPLOYMENTS
     from kubernetes import client, dynamic
 
-    group, version = FLINK_API_VERSION.split("/")
-    kinds = [*CHILD_KINDS, (group, version, "flinkdeployments")]  # the children the operator writes
+    kinds = [(g, v, p) for g, v, p, _kind in (*CHILD_KINDS, FLINK_DEPLOYMENTS)]  # the children it writes
     dyn = dynamic.DynamicClient(api_client)
     client.CoreV1Api(api_client).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=target))

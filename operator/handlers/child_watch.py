@@ -5,9 +5,10 @@ per-object memory kept while the object lives, a handler invocation and a log li
 1,000 pipelines that is 22,000 objects and more events, for handlers that only ask "did someone else
 change this?". Here a thread per watched kind and namespace reads the event stream and calls ``on_event``
 with the event's type (None for an object found by a listing: a start, or a reconnect that had to list
-again) and the object's metadata as a dict (a PartialObjectMetadata: ``kind`` says so, not the object's
-kind). The server filters by label, so other objects of the kind never arrive. A kind whose status the
-operator reads (the FlinkDeployment) is watched whole instead, with its own callback.
+again) and the object's metadata as a dict, its ``apiVersion`` and ``kind`` set to the watched kind's (the
+API server sends a PartialObjectMetadata, named so). The server filters by label, so other objects of the
+kind never arrive. ``on_listed`` hears of each finished listing, with the time it started. A kind whose
+status the operator reads (the FlinkDeployment) is watched whole instead, with its own callback.
 
 The scope follows the pipelines: :meth:`ChildWatches.ensure` starts the watches of a namespace when its
 first pipeline is seen (so kopf's ``--namespace`` patterns need no second parsing), or of the whole
@@ -34,6 +35,9 @@ __all__ = ["ChildWatches", "path_of", "watch_cluster_wide"]
 logger = logging.getLogger(__name__)
 
 OnEvent = Callable[[str | None, Mapping[str, Any]], None]
+# (kind, namespace or None for all, monotonic start of the listing)
+OnListed = Callable[[str, str | None, float], None]
+Kind = tuple[str, str, str, str]  # group, version, plural, kind
 
 # A watch request ends after this long (server side) and is resumed from its last resourceVersion: a
 # stopped watcher notices its stop flag at the latest then.
@@ -80,15 +84,22 @@ class _Watch:
     def __init__(
         self,
         api_client: Callable[[], Any],
-        path: str,
+        kind: Kind,
+        scope: str | None,
         selector: str,
         on_event: OnEvent,
         stopped: threading.Event,
         *,
         whole: bool = False,
+        on_listed: OnListed | None = None,
     ) -> None:
+        group, version, plural, self._kind = kind
+        self._api_version = f"{group}/{version}" if group else version
+        self._scope = scope
+        self._on_listed = on_listed
         self._new_client = api_client
         self._api: Any = None
+        path = path_of(group, version, plural, scope)
         self._path = path
         self._selector = selector
         self._on_event = on_event
@@ -116,7 +127,17 @@ class _Watch:
     def _list(self) -> str:
         """Every object (``on_event(None, ...)``), in chunks; returns the list's resourceVersion."""
         with _LISTING:
-            return self._list_chunks()
+            started = time.monotonic()
+            version = self._list_chunks()
+        if self._on_listed is not None:
+            self._on_listed(self._kind, self._scope, started)
+        return version
+
+    def _named(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` with the watched kind's apiVersion and kind (a metadata watch's say PartialObjectMetadata;
+        a listing's items say nothing)."""
+        obj["apiVersion"], obj["kind"] = self._api_version, self._kind
+        return obj
 
     def _list_chunks(self) -> str:
         token: str | None = None
@@ -126,7 +147,7 @@ class _Watch:
                 query.append(("continue", token))
             page = json.loads(self._get(query, stream=False).data)
             for item in page.get("items") or []:
-                self._on_event(None, item)
+                self._on_event(None, self._named(item))
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             if not token:
@@ -164,7 +185,7 @@ class _Watch:
                 for kind, obj in self._events(version):
                     version = (obj.get("metadata") or {}).get("resourceVersion") or version
                     if kind != "BOOKMARK":
-                        self._on_event(kind, obj)
+                        self._on_event(kind, self._named(obj))
             except _Expired:
                 version = None  # the events since are gone: the new listing reports the objects as they are
             except ApiException as exc:
@@ -193,16 +214,18 @@ class ChildWatches:
 
     def __init__(
         self,
-        kinds: Iterable[tuple[str, str, str]],
+        kinds: Iterable[Kind],
         selector: str,
         on_event: OnEvent,
         api_client: Callable[[], Any],
-        whole: Mapping[tuple[str, str, str], OnEvent] | None = None,
+        whole: Mapping[Kind, OnEvent] | None = None,
+        on_listed: OnListed | None = None,
     ) -> None:
         """``kinds`` are watched for their metadata, calling ``on_event``; ``whole`` maps further kinds,
         watched with spec and status, to their own callbacks."""
         self._kinds = tuple(kinds)
         self._whole = dict(whole or {})
+        self._on_listed = on_listed
         self._selector = selector
         self._on_event = on_event
         self._api_client = api_client
@@ -218,12 +241,20 @@ class ChildWatches:
         with self._lock:
             if scope in self._scopes or self._stopped.is_set():
                 return
+            callbacks = [(k, self._on_event, False) for k in self._kinds]
+            callbacks += [(k, on, True) for k, on in self._whole.items()]
             watches = [
-                _Watch(self._client, path_of(g, v, p, scope), self._selector, self._on_event, self._stopped)
-                for g, v, p in self._kinds
-            ] + [
-                _Watch(self._client, path_of(g, v, p, scope), self._selector, on, self._stopped, whole=True)
-                for (g, v, p), on in self._whole.items()
+                _Watch(
+                    self._client,
+                    kind,
+                    scope,
+                    self._selector,
+                    on,
+                    self._stopped,
+                    whole=whole,
+                    on_listed=self._on_listed,
+                )
+                for kind, on, whole in callbacks
             ]
             self._scopes[scope] = watches
         for watch in watches:

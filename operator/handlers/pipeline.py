@@ -22,7 +22,7 @@ from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
 from fraud_operator.handlers.cleanup import ensure_finalizer
 from fraud_operator.handlers.context import clients, pipeline_lock
-from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, plan_pipeline
+from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, owned_by, plan_pipeline
 from fraud_operator.handlers.rolls import (
     RollPlan,
     advance_rolls,
@@ -94,10 +94,6 @@ class ReconcileResult:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
-    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
 def _policy(spec: Mapping[str, Any]) -> tuple[float, int]:
@@ -277,7 +273,7 @@ def _prune(applier: Applier, pipeline: FraudPipeline, desired: list[dict[str, An
             continue
         for obj in applier.list(api_version, kind, pipeline.metadata.namespace, selector):
             name = obj["metadata"]["name"]
-            if (kind, name) not in keep and _owned_by(obj, pipeline.metadata.uid):
+            if (kind, name) not in keep and owned_by(obj, pipeline.metadata.uid):
                 applier.delete(api_version, kind, pipeline.metadata.namespace, name)
                 removed.append(f"deleted {kind} {name}")
     return removed
@@ -329,7 +325,7 @@ def _refuse(body: Mapping[str, Any], refused: SpecRefused) -> ReconcileResult:
     applier = clients().applier
     seen_at = time.monotonic()
     deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, name)
-    owned = deployment if deployment is not None and _owned_by(deployment, meta.get("uid")) else None
+    owned = deployment if deployment is not None and owned_by(deployment, meta.get("uid")) else None
     old, new = write_pipeline_status(
         applier,
         namespace,
@@ -367,25 +363,24 @@ def _act(applier: Applier, plan: PipelinePlan) -> tuple[list[str], list[str]]:
     return written, rejected
 
 
-def _flink_deployment(
-    applier: Applier, plan: PipelinePlan, planned_at: float
-) -> tuple[Mapping[str, Any] | None, float]:
-    """The FlinkDeployment whose status this reconcile writes, and the time by which it was current: as the
-    plan read it (after ``planned_at``) when it was not applied since, else read now (after the other
+def _flink_deployment(applier: Applier, plan: PipelinePlan) -> tuple[FlinkObservation, float]:
+    """What the status of the FlinkDeployment this reconcile writes says, and the time by which that was
+    current: as the plan found it when it was not applied since, else read now (after the other
     children's applies: by then a new one may have a status).
 
-    A status change after the read is a watch event of its own, mirrored after this reconcile's status
+    A status change after that is a watch event of its own, mirrored after this reconcile's status
     write (:func:`mirrored_since` then says its arrival came later).
     """
     applied = any(child["kind"] == "FlinkDeployment" for child in plan.changed)
     if "FlinkDeployment" in plan.read and not applied:
-        return plan.read["FlinkDeployment"], planned_at
+        return plan.read["FlinkDeployment"]
     pipeline = plan.pipeline
     seen_at = time.monotonic()
     deployment = applier.get(
         FLINK_API_VERSION, "FlinkDeployment", pipeline.metadata.namespace, flinkdeployment_name(pipeline)
     )
-    return deployment, seen_at
+    owned = deployment if deployment is not None and owned_by(deployment, pipeline.metadata.uid) else None
+    return observe_flink(owned), seen_at
 
 
 def _status_fields(
@@ -423,7 +418,6 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
         return ReconcileResult("deleting")  # children go with the garbage collector
     ctx = clients()
     applier = ctx.applier
-    planned_at = time.monotonic()
     try:
         plan = plan_pipeline(applier, body)
     except SpecRefused as refused:
@@ -440,10 +434,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
     written, rejected = _act(applier, plan)
 
-    deployment, seen_at = _flink_deployment(applier, plan, planned_at)
-    flink = observe_flink(
-        deployment if deployment is not None and _owned_by(deployment, pipeline.metadata.uid) else None
-    )
+    flink, seen_at = _flink_deployment(applier, plan)
     reconciled = (
         Finding("Reconciled", "False", "ApplyRejected", "; ".join(rejected))
         if rejected

@@ -8,6 +8,7 @@ check never reaches Kafka, the database or the children; only an accepted plan i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,16 +18,16 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
-from fraud_operator.handlers import verdicts
+from fraud_operator.handlers import child_index, verdicts
 from fraud_operator.handlers.model_cache import model_body
 from fraud_operator.handlers.resolve import describe_error, parse_model, parse_pipeline, resolve_model
 from fraud_operator.handlers.rolls import RollPlan, plan_roll
-from fraud_operator.handlers.status import Finding
+from fraud_operator.handlers.status import Finding, FlinkObservation, observe_flink
 from fraud_operator.render import AlertBudgetUnavailable, ScheduleError, render_all
 from fraud_operator.render.monitoring import PODMONITOR_API_VERSION
 from pydantic import ValidationError
 
-__all__ = ["KIND", "MODEL_KINDS", "PipelinePlan", "SpecRefused", "owner_body", "plan_pipeline"]
+__all__ = ["KIND", "MODEL_KINDS", "PipelinePlan", "SpecRefused", "owned_by", "owner_body", "plan_pipeline"]
 
 KIND = "FraudPipeline"
 # Children that exist only with a usable model; never pruned: a missing model must not stop a job.
@@ -57,8 +58,14 @@ class PipelinePlan:
     # those that differ from the live objects, adopted (as sent); the API server accepted them
     changed: list[dict[str, Any]]
     new: bool = False  # never reconciled (no status): no child can carry its uid yet, none to prune
-    # The FlinkDeployment as the plan read it when comparing (None: absent); not read: no entry.
-    read: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    # What the FlinkDeployment's status said when the plan compared it, and the monotonic time by which
+    # that was current (its read, or its watch event's arrival); not compared: no entry.
+    read: Mapping[str, tuple[FlinkObservation, float]] = field(default_factory=dict)
+
+
+def owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
+    """Whether ``obj`` has an owner reference to the object with ``uid``."""
+    return any(ref.get("uid") == uid for ref in (obj.get("metadata") or {}).get("ownerReferences") or [])
 
 
 def owner_body(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -147,7 +154,7 @@ def _judged(
     *,
     shape: str,
     new: bool,
-    read: dict[str, Mapping[str, Any] | None] | None = None,
+    read: dict[str, tuple[FlinkObservation, float]] | None = None,
 ) -> list[dict[str, Any]]:
     """The children that would change, adopted by ``owner`` (as they are sent), each accepted by a dry run;
     raises SpecRefused on the first refusal.
@@ -159,16 +166,29 @@ def _judged(
 
     ``new``: the pipeline was never reconciled (no status yet), so its children are not read first: all
     of them are applied (a server-side apply of an object that is already so writes nothing).
-    Creations are judged once per ``shape`` (:mod:`.verdicts`). The FlinkDeployment read to compare it
-    is kept in ``read`` (its status is observed after the act).
+    A child the watches report as applied with the same hash, and written by no one else since, is not
+    read (:mod:`.child_index`); every other one is read and compared.
+    Creations are judged once per ``shape`` (:mod:`.verdicts`). What the FlinkDeployment's status said
+    is kept in ``read`` (it is mirrored after the act).
     """
     adopted = [applier.adopted(child, owner) for child in desired]
     states = ["absent"] * len(desired)
+    uid = (owner.get("metadata") or {}).get("uid")
     if not new:
         for i, obj in enumerate(adopted):
+            flink = obj["kind"] == "FlinkDeployment"
+            if child_index.unchanged(obj, uid):
+                states[i] = "unchanged"
+                meta = obj["metadata"]
+                known = child_index.flink_state(meta["namespace"], meta["name"]) if flink else None
+                if read is not None and known is not None and known.flink is not None:
+                    read["FlinkDeployment"] = (known.flink, known.seen_at)
+                continue
+            seen_at = time.monotonic()
             states[i], live = applier.observe(obj)
-            if obj["kind"] == "FlinkDeployment" and read is not None:
-                read[obj["kind"]] = live
+            if read is not None and flink:
+                owned = live if live is not None and owned_by(live, uid) else None
+                read["FlinkDeployment"] = (observe_flink(owned), seen_at)
     created = tuple(desired[i]["kind"] for i, state in enumerate(states) if state == "absent")
     if all(state != "changed" for state in states) and verdicts.accepted(shape, created):
         return [obj for obj, state in zip(adopted, states, strict=True) if state != "unchanged"]
@@ -219,7 +239,7 @@ def plan_pipeline(applier: Applier, body: Mapping[str, Any]) -> PipelinePlan:
         raise SpecRefused("AlertBudgetUnavailable", str(exc)) from exc
     children, monitored = _monitoring(applier, pipeline, children)
     desired = [child for child in children if model is not None or child["kind"] not in MODEL_KINDS]
-    read: dict[str, Mapping[str, Any] | None] = {}
+    read: dict[str, tuple[FlinkObservation, float]] = {}
     return PipelinePlan(
         pipeline=pipeline,
         live_status=live_status,

@@ -26,9 +26,8 @@ from typing import Any, cast
 
 import kopf
 from fraud_operator.api.common import API_VERSION, GROUP, VERSION
-from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.database import reconcile_database
-from fraud_operator.handlers import model_cache, verdicts
+from fraud_operator.handlers import child_index, model_cache, verdicts
 from fraud_operator.handlers.child_watch import ChildWatches
 from fraud_operator.handlers.cleanup import delete_topics_of, pending_cleanup
 from fraud_operator.handlers.context import HANDLER_THREADS, clients, pipeline_lock, reset_clients
@@ -66,17 +65,17 @@ logger = logging.getLogger(__name__)
 # FlinkDeployment, FLINK_DEPLOYMENTS, is watched whole: its status is mirrored): a child deleted or changed
 # by someone else brings its pipeline back.
 CHILD_KINDS = (
-    ("", "v1", "configmaps"),
-    ("", "v1", "serviceaccounts"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-    ("networking.k8s.io", "v1", "networkpolicies"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("kafka.strimzi.io", "v1", "kafkatopics"),
-    ("batch", "v1", "cronjobs"),
-    ("monitoring.coreos.com", "v1", "podmonitors"),
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "serviceaccounts", "ServiceAccount"),
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget"),
+    ("kafka.strimzi.io", "v1", "kafkatopics", "KafkaTopic"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+    ("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor"),
 )
-FLINK_DEPLOYMENTS = ("flink.apache.org", "v1beta1", "flinkdeployments")
+FLINK_DEPLOYMENTS = ("flink.apache.org", "v1beta1", "flinkdeployments", "FlinkDeployment")
 # The children carry both labels; their watches (outside kopf) ask the API server for these only.
 CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY},{PIPELINE_LABEL}"
 # kopf's per-object workers (per watched kind) and the chunk of its listings: see configure().
@@ -240,22 +239,6 @@ def _owner_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return str((body.get("metadata") or {}).get("namespace")), str(owner["name"])
 
 
-def changed_by_others(body: Mapping[str, Any]) -> bool:
-    """Whether another field manager wrote the object's spec or data at or after our last apply.
-
-    Status writes (the subresource) do not count: controllers report there. Our own applies show up as
-    events too; they must not reconcile the pipeline again.
-    """
-    entries = (body.get("metadata") or {}).get("managedFields") or []
-    ours = max((str(e.get("time") or "") for e in entries if e.get("manager") == FIELD_MANAGER), default="")
-    return any(
-        e.get("manager") != FIELD_MANAGER
-        and e.get("subresource") != "status"
-        and str(e.get("time") or "") >= ours
-        for e in entries
-    )
-
-
 def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
     """(namespace, name) of an object's body."""
     meta = body.get("metadata") or {}
@@ -319,6 +302,7 @@ class Background:
             self.child_changed,
             lambda: clients().api_client,
             whole={FLINK_DEPLOYMENTS: self.flink_event},
+            on_listed=child_index.listed,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -336,6 +320,7 @@ class Background:
             self._databases.clear()
         verdicts.forget_all()
         model_cache.clear()
+        child_index.clear()
         self.scheduler.rearm()
         self.children.restart()
 
@@ -490,7 +475,8 @@ class Background:
         listing (``type`` None: a start, or a reconnect) counts too: an edit made while the watch was away
         arrives only that way, and the level check does not read children.
         """
-        if type != "DELETED" and not changed_by_others(body):
+        child_index.note(str(body.get("kind")), type, body)
+        if type != "DELETED" and not child_index.changed_by_others(body):
             return
         owner = _owner_key(body)
         known = owner if owner is not None and owner in self._pipelines else None

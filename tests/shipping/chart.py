@@ -18,7 +18,7 @@ import yaml
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.handlers.pipeline import PRUNABLE
-from fraud_operator.handlers.registration import CHILD_KINDS, register
+from fraud_operator.handlers.registration import CHILD_KINDS, FLINK_DEPLOYMENTS, register
 from fraud_operator.render import render_all
 from fraud_operator.render.rbac import JOBMANAGER_RULES
 from streamflow_dev.kube_build import K8S_VERSION
@@ -128,8 +128,8 @@ def needed_rules() -> tuple[Rules, dict[tuple[str, str, str], str]]:
                 ["patch"],
                 f"kopf finalizer/progress annotations ({handler.id})",
             )
-    for group, _version, plural in CHILD_KINDS:
-        need(group, plural, ["list", "watch"], "the children's watches (drift)")
+    for group, _version, plural, _kind in (*CHILD_KINDS, FLINK_DEPLOYMENTS):
+        need(group, plural, ["list", "watch"], "the children's watches (drift, the job's status)")
     need("streamflow.io", "fraudpipelines", ["patch"], "the topic-cleanup finalizer (handlers.cleanup)")
     need("apiextensions.k8s.io", "customresourcedefinitions", ["list", "watch"], "kopf resource scanning")
     need("", "namespaces", ["list", "watch"], "kopf namespace observation (even for one exact namespace)")

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import kopf
 import pytest
+from fraud_operator.apply import FIELD_MANAGER
 from fraud_operator.handlers import pipeline, registration
 from fraud_operator.handlers.resync import Tracked
 from fraud_operator.handlers.status import observe_flink
@@ -81,7 +82,7 @@ def test_a_child_edited_by_someone_else_kicks_its_pipeline_also_when_listed(
     background, _ = _background(monkeypatch)
     kicked: list[tuple[str, str]] = []
     monkeypatch.setattr(background, "kick", lambda ns, name, delay=0.0: kicked.append((ns, name)))
-    ours = (registration.FIELD_MANAGER, "2026-12-05T10:00:00Z")
+    ours = (FIELD_MANAGER, "2026-12-05T10:00:00Z")
     untouched = _child(ours)
     edited = _child(ours, ("kubectl-edit", "2026-12-05T10:00:05Z"))
     background.child_changed(type_, untouched)

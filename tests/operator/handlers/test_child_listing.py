@@ -38,7 +38,10 @@ def test_listings_of_many_kinds_take_turns() -> None:
     def listed(type_: str | None, obj: Any) -> None:
         seen.append(obj["metadata"]["name"])
 
-    watches = [_Watch(_Listing, f"/kind-{i}", "sel", listed, threading.Event()) for i in range(4)]
+    watches = [
+        _Watch(_Listing, ("", "v1", f"kind-{i}", f"Kind{i}"), None, "sel", listed, threading.Event())
+        for i in range(4)
+    ]
     for watch in watches:
         watch._api = _Listing()
     threads = [threading.Thread(target=watch._list) for watch in watches]
@@ -46,5 +49,5 @@ def test_listings_of_many_kinds_take_turns() -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=10)
-    assert sorted(seen) == sorted(f"/kind-{i}-{c}" for i in range(4) for c in "ab")  # every chunk listed
+    assert sorted(seen) == sorted(f"/api/v1/kind-{i}-{c}" for i in range(4) for c in "ab")  # every chunk
     assert _Listing.most == 1

@@ -48,8 +48,11 @@ def test_a_watch_reports_listed_added_modified_deleted_and_only_ours(
         with lock:
             return event in seen
 
-    kinds = [("", "v1", "configmaps"), ("example.invalid", "v1", "nothings")]  # the second is not served
-    watches = ChildWatches(kinds, SELECTOR, on_event, lambda: kube.api_client)
+    kinds = [("", "v1", "configmaps", "ConfigMap"), ("example.invalid", "v1", "nothings", "Nothing")]
+    listed: list[tuple[str, str | None]] = []  # the second kind is not served: never listed
+    watches = ChildWatches(
+        kinds, SELECTOR, on_event, lambda: kube.api_client, on_listed=lambda k, ns, _t: listed.append((k, ns))
+    )
     watch_cluster_wide(cluster_wide)
     try:
         watches.ensure(namespace)
@@ -68,6 +71,7 @@ def test_a_watch_reports_listed_added_modified_deleted_and_only_ours(
     with lock:
         assert all(name != "other" for _, name in seen), seen
         assert seen.count((None, "before")) == 1, seen
+    assert listed == [("ConfigMap", None if cluster_wide else namespace)]
     ours = f"streamflow-watch {path_of('', 'v1', 'configmaps', None if cluster_wide else namespace)}"
     alive = [t.name for t in threading.enumerate() if t.name == ours]
     assert alive == [], "a watch thread outlived stop()"
@@ -80,7 +84,7 @@ def test_a_kind_watched_whole_reports_its_data_to_its_own_callback(kube: KubeClu
     core.create_namespaced_config_map(namespace, _config_map("listed", ours=True))
     metadata: list[Mapping[str, Any]] = []
     whole: list[tuple[str | None, Mapping[str, Any]]] = []
-    kind = ("", "v1", "configmaps")
+    kind = ("", "v1", "configmaps", "ConfigMap")
     watches = ChildWatches(
         [kind],
         SELECTOR,
@@ -98,3 +102,5 @@ def test_a_kind_watched_whole_reports_its_data_to_its_own_callback(kube: KubeClu
         watches.stop(timeout=10)
     assert [(t, b["data"]) for t, b in whole] == [(None, {"k": "1"}), ("MODIFIED", {"k": "2"})]
     assert all("data" not in b and b["metadata"]["name"] == "listed" for b in metadata)
+    # both name the watched kind: a metadata watch's objects say PartialObjectMetadata, a listing's nothing
+    assert {(b["apiVersion"], b["kind"]) for b in metadata + [b for _, b in whole]} == {("v1", "ConfigMap")}

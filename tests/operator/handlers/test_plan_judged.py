@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 from fraud_operator.apply import Applier, ChildRejected
-from fraud_operator.handlers import plan, verdicts
+from fraud_operator.handlers import child_index, plan, verdicts
+from fraud_operator.handlers.status import FlinkObservation
 
 OWNER = {"apiVersion": "streamflow.io/v1alpha1", "kind": "FraudPipeline", "metadata": {"name": "p"}}
 
@@ -25,7 +27,7 @@ class FakeApplier(Applier):
         name = str(obj["metadata"]["name"])
         self.reads.append(name)
         state = self.live.get(name, "absent")
-        return state, None if state == "absent" else {**obj, "status": {"read": name}}
+        return state, None if state == "absent" else {**obj, "status": {"jobStatus": {"state": name}}}
 
     def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
         assert dry_run, "the plan never writes"
@@ -91,7 +93,46 @@ def test_the_flink_deployment_read_to_compare_it_is_kept_for_its_status() -> Non
         {"apiVersion": "v1", "kind": "FlinkDeployment", "metadata": {"name": "p", "namespace": "ns"}},
     ]
     live = {child["metadata"]["name"]: "unchanged" for child in children}
-    read: dict[str, Mapping[str, Any] | None] = {}
+    read: dict[str, tuple[FlinkObservation, float]] = {}
+    before = time.monotonic()
     assert plan._judged(FakeApplier(live), children, OWNER, shape="s", new=False, read=read) == []
     assert list(read) == ["FlinkDeployment"]
-    assert (read["FlinkDeployment"] or {}).get("status") == {"read": "p"}
+    observation, seen_at = read["FlinkDeployment"]
+    assert observation.job_state == "p" and before <= seen_at <= time.monotonic()
+
+
+def test_children_the_watches_report_as_applied_are_not_read() -> None:
+    """A child whose watch event carries the applied hash of the desired object, written by no one else
+    since, is unchanged without a read; the FlinkDeployment's status comes from its event."""
+    children = [
+        *_children(),
+        {"apiVersion": "v1", "kind": "FlinkDeployment", "metadata": {"name": "p", "namespace": "ns"}},
+    ]
+    owner = {**OWNER, "metadata": {"name": "p", "uid": "u-1"}}
+    ref = {"kind": "FraudPipeline", "name": "p", "uid": "u-1"}
+    try:
+        for child in children:
+            applied = Applier.adopted(child, owner)
+            meta = {**applied["metadata"], "ownerReferences": [ref]}
+            status = {"jobStatus": {"state": "RUNNING"}} if child["kind"] == "FlinkDeployment" else None
+            event = {"metadata": meta, "status": status}
+            if child["kind"] == "CronJob":  # someone else wrote it after our apply: read and compared
+                meta["managedFields"] = [
+                    {"manager": "streamflow-operator", "time": "2026-12-06T10:00:00Z"},
+                    {"manager": "kubectl-edit", "operation": "Update", "time": "2026-12-06T10:00:01Z"},
+                ]
+            child_index.note(child["kind"], "MODIFIED", event)
+        child_index.note(
+            "ServiceAccount", "DELETED", {"metadata": {"name": "p-serviceaccount", "namespace": "ns"}}
+        )
+        applier = FakeApplier({"p-cronjob": "unchanged", "p-serviceaccount": "unchanged"})
+        read: dict[str, tuple[FlinkObservation, float]] = {}
+        assert plan._judged(applier, children, owner, shape="s", new=False, read=read) == []
+        assert applier.reads == ["p-serviceaccount", "p-cronjob"]
+        assert read["FlinkDeployment"][0].job_state == "RUNNING"
+        other = {**OWNER, "metadata": {"name": "p", "uid": "u-2"}}  # a pipeline recreated with the name
+        again = FakeApplier({name: "unchanged" for name in _names(children)})
+        plan._judged(again, children, other, shape="s", new=False)
+        assert again.reads == _names(children)
+    finally:
+        child_index.clear()
