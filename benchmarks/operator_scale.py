@@ -123,6 +123,23 @@ class Operator:
         self.proc = subprocess.Popen(
             argv, env={**env, "PYTHONPATH": str(overlay)}, stdout=self._out, stderr=subprocess.STDOUT
         )
+        self.rss_samples: list[tuple[float, float]] = []  # (s since start, VmRSS MB), every 0.25 s
+        threading.Thread(target=self._sample_rss, daemon=True).start()
+
+    def _sample_rss(self) -> None:
+        while self.proc.poll() is None:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                mb = _status_kb(self.proc.pid, "VmRSS") / 1024
+                self.rss_samples.append((time.monotonic() - self.started, mb))
+            time.sleep(0.25)
+
+    def rss_timeline(self, seconds: float = 40.0) -> list[float]:
+        """The highest resident size (MB) sampled in each second of the first ``seconds``."""
+        peaks = [0.0] * int(seconds)
+        for at, mb in list(self.rss_samples):
+            if at < seconds:
+                peaks[int(at)] = max(peaks[int(at)], round(mb, 1))
+        return peaks
 
     def metrics(self) -> dict[str, float]:
         """Sums of the operator's counters: writes, reconciles by kind/result."""
@@ -740,12 +757,14 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             }
             _log(f"N={n}: idle {result['idle']}")
             result["peak_rss_mb"] = round(op.peak_rss_mb(), 1)
+            result["rss_mb_by_second"] = op.rss_timeline(120.0)
             result["failures_first_run"] = op.failures()
 
             # -------------------------------------------------- restart
             op.stop()
             w0 = _apiserver_writes(kubectl)
             a0 = _cpu_seconds(apiserver)
+            requests0 = _apiserver_requests(kubectl)
             op2 = Operator(
                 args.python,
                 Path(args.source_root),
@@ -775,6 +794,8 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
                 "operator_cpu_s": round(op2.cpu(), 1),
                 "apiserver_cpu_s": round(_cpu_seconds(apiserver) - a0, 1),
                 "peak_rss_mb": round(op2.peak_rss_mb(), 1),
+                "rss_mb_by_second": op2.rss_timeline(),
+                **_requests_diff(_apiserver_requests(kubectl), requests0),
                 **op2.failures(),
             }
             _log(f"N={n}: restart {result['restart']}")

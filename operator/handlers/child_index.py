@@ -17,6 +17,7 @@ entries its listing no longer holds (:func:`listed`), so a child deleted while t
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ __all__ = [
 OWNER_KIND = "FraudPipeline"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildState:
     """One child as its latest watch event showed it."""
 
@@ -74,7 +75,7 @@ def changed_by_others(body: Mapping[str, Any]) -> bool:
 def _owner_uid(meta: Mapping[str, Any]) -> str | None:
     for ref in meta.get("ownerReferences") or []:
         if ref.get("kind") == OWNER_KIND:
-            return str(ref.get("uid"))
+            return sys.intern(str(ref.get("uid")))  # one string per pipeline, not per child
     return None
 
 

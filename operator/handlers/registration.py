@@ -5,7 +5,7 @@ level-check interval while ``kopf run -m fraud_operator`` gets the default regis
 
 Watch events drive every reconcile: a pipeline's own events (created, a new generation of its spec, found
 by a listing at start-up), its children's (deleted, or changed by another field manager; watched by
-:mod:`.child_watch`, not kopf, except the FlinkDeployment, whose status is mirrored), its models' (a change
+:mod:`.child_watch`, not kopf; the FlinkDeployment's status is also mirrored), its models' (a change
 that matters to it). All of them queue the pipeline's name on :class:`Background`'s queue, whose workers
 reconcile the live object and retry with a growing delay; so do the topic cleanup of a deleted pipeline
 (:mod:`.cleanup`, behind our own finalizer). Only the models have kopf change handlers: kopf neither
