@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +31,11 @@ __all__ = [
     "ChildState",
     "changed_by_others",
     "clear",
+    "complete",
     "flink_state",
     "listed",
     "note",
+    "owned",
     "unchanged",
 ]
 
@@ -54,6 +56,8 @@ class ChildState:
 _lock = threading.Lock()
 # (kind, namespace, name) -> state
 _children: dict[tuple[str, str, str], ChildState] = {}
+# (kind, namespace or None for all) whose watch has listed: the index holds every such child
+_listed: set[tuple[str, str | None]] = set()
 
 
 def changed_by_others(body: Mapping[str, Any]) -> bool:
@@ -99,9 +103,11 @@ def note(kind: str, type_: str | None, body: Mapping[str, Any]) -> None:
 
 
 def listed(kind: str, namespace: str | None, since: float) -> None:
-    """A listing of ``kind`` (in ``namespace``, or everywhere) that started at ``since`` has ended: every
-    entry it did not report (seen before it started) is of a child that no longer exists."""
+    """A listing of ``kind`` (in ``namespace``, or everywhere) that started at ``since`` has ended (or
+    found the kind not served): every entry it did not report (seen before it started) is of a child that
+    no longer exists."""
     with _lock:
+        _listed.add((kind, namespace))
         stale = [
             key
             for key, state in _children.items()
@@ -127,6 +133,25 @@ def unchanged(obj: Mapping[str, Any], owner_uid: str | None) -> bool:
     )
 
 
+def complete(kinds: Iterable[str], namespace: str) -> bool:
+    """Whether the watches of every kind in ``kinds`` have listed ``namespace`` (or every namespace)."""
+    with _lock:
+        return all((k, namespace) in _listed or (k, None) in _listed for k in kinds)
+
+
+def owned(kind: str, namespace: str, owner_uid: str | None) -> list[str] | None:
+    """The names of the children of ``kind`` in ``namespace`` owned by ``owner_uid``; None when the kind's
+    watch has not listed the namespace yet (the index may lack some)."""
+    with _lock:
+        if (kind, namespace) not in _listed and (kind, None) not in _listed:
+            return None
+        return sorted(
+            key[2]
+            for key, state in _children.items()
+            if key[0] == kind and key[1] == namespace and state.owner_uid == owner_uid
+        )
+
+
 def flink_state(namespace: str, name: str) -> ChildState | None:
     """The FlinkDeployment ``name`` as its latest event showed it (None: no event of it)."""
     with _lock:
@@ -137,3 +162,4 @@ def clear() -> None:
     """An operator (re)start: the watches' listings refill the index."""
     with _lock:
         _children.clear()
+        _listed.clear()

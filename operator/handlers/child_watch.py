@@ -191,6 +191,8 @@ class _Watch:
             except ApiException as exc:
                 if exc.status == 404:
                     logger.debug("%s is not served; asking again in %.0f s", self._path, _UNSERVED_SECONDS)
+                    if version is None and self._on_listed is not None:
+                        self._on_listed(self._kind, self._scope, time.monotonic())  # none to list
                     version = None
                     self._stopped.wait(_UNSERVED_SECONDS)
                 else:

@@ -20,6 +20,7 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
+from fraud_operator.handlers import child_index
 from fraud_operator.handlers.cleanup import ensure_finalizer
 from fraud_operator.handlers.context import clients, pipeline_lock
 from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, owned_by, plan_pipeline
@@ -265,16 +266,28 @@ def _topics_finding(
 
 
 def _prune(applier: Applier, pipeline: FraudPipeline, desired: list[dict[str, Any]]) -> list[str]:
+    """Delete the children of the prunable kinds the spec no longer renders.
+
+    They are found in the watches' index (:mod:`.child_index`); a kind whose watch has not listed yet (a
+    start-up) is listed by its labels, as is every kind in the index's absence.
+    """
     keep = {(d["kind"], d["metadata"]["name"]) for d in desired}
+    namespace, uid = pipeline.metadata.namespace, pipeline.metadata.uid
     selector = f"{PIPELINE_LABEL}={pipeline.metadata.name},app.kubernetes.io/managed-by={MANAGED_BY}"
     removed = []
     for api_version, kind in PRUNABLE:
-        if not applier.serves(api_version, kind):
-            continue
-        for obj in applier.list(api_version, kind, pipeline.metadata.namespace, selector):
-            name = obj["metadata"]["name"]
-            if (kind, name) not in keep and owned_by(obj, pipeline.metadata.uid):
-                applier.delete(api_version, kind, pipeline.metadata.namespace, name)
+        names = child_index.owned(kind, namespace, uid)
+        if names is None:
+            if not applier.serves(api_version, kind):
+                continue
+            names = [
+                obj["metadata"]["name"]
+                for obj in applier.list(api_version, kind, namespace, selector)
+                if owned_by(obj, uid)
+            ]
+        for name in names:
+            if (kind, name) not in keep:
+                applier.delete(api_version, kind, namespace, name)
                 removed.append(f"deleted {kind} {name}")
     return removed
 

@@ -76,6 +76,11 @@ CHILD_KINDS = (
     ("monitoring.coreos.com", "v1", "podmonitors", "PodMonitor"),
 )
 FLINK_DEPLOYMENTS = ("flink.apache.org", "v1beta1", "flinkdeployments", "FlinkDeployment")
+_INDEXED_KINDS = tuple(kind for *_, kind in (*CHILD_KINDS, FLINK_DEPLOYMENTS))
+# After a start, a pipeline's reconcile waits (at most this long) for its namespace's children to be
+# listed, so that it compares them with the index rather than reading each one (:mod:`.child_index`).
+_LISTINGS_WAIT = 30.0
+_LISTINGS_POLL = 0.5
 # The children carry both labels; their watches (outside kopf) ask the API server for these only.
 CHILD_SELECTOR = f"app.kubernetes.io/managed-by={MANAGED_BY},{PIPELINE_LABEL}"
 # kopf's per-object workers (per watched kind) and the chunk of its listings: see configure().
@@ -296,6 +301,7 @@ class Background:
         self._uses: dict[tuple[str, str], dict[str, bool]] = {}
         # (namespace, cluster, database) -> (monotonic time of the check, schema version or None)
         self._databases: dict[tuple[str, str, str], tuple[float, int | None]] = {}
+        self._listings_due = float("-inf")  # until then, reconciles wait for the children's listings
         self.children = ChildWatches(
             CHILD_KINDS,
             CHILD_SELECTOR,
@@ -321,6 +327,7 @@ class Background:
         verdicts.forget_all()
         model_cache.clear()
         child_index.clear()
+        self._listings_due = time.monotonic() + _LISTINGS_WAIT
         self.scheduler.rearm()
         self.children.restart()
 
@@ -595,12 +602,15 @@ class Background:
 
         A temporary one (Kafka or the database not there yet) asks for its delay, which grows with the
         number of failures in a row of this generation (the database step's backoff); an invalid spec
-        waits for its next generation; anything else is retried after _ERROR_RETRY_SECONDS.
+        waits for its next generation; anything else is retried after _ERROR_RETRY_SECONDS. Until its
+        namespace's children are listed after a start (_LISTINGS_WAIT at most), it waits for them.
         """
         key = (namespace, name)
         tracked = self._pipelines.get(key)
         if tracked is None:
             return None
+        if time.monotonic() < self._listings_due and not child_index.complete(_INDEXED_KINDS, namespace):
+            return _LISTINGS_POLL  # a start-up: the children's watches are still listing
         with self._lock:
             attempt = self._attempts.get(key, 0)
         try:

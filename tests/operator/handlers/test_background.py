@@ -11,7 +11,7 @@ from typing import Any, cast
 import kopf
 import pytest
 from fraud_operator.apply import FIELD_MANAGER
-from fraud_operator.handlers import pipeline, registration
+from fraud_operator.handlers import child_index, pipeline, registration
 from fraud_operator.handlers.resync import Tracked
 from fraud_operator.handlers.status import observe_flink
 
@@ -33,6 +33,26 @@ def test_a_kick_already_served_by_a_later_reconcile_runs_none(monkeypatch: pytes
     background.kick("ns", "p")
     assert background._run(("reconcile", "ns", "p")) is None
     assert handed == []
+
+
+def test_after_a_start_a_reconcile_waits_for_the_childrens_listings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until the watches have listed the namespace's children, the index cannot spare a read of each."""
+    background, handed = _background(monkeypatch)
+    child_index.clear()
+    try:
+        background._listings_due = time.monotonic() + 60
+        assert background._run(("roll", "ns", "p")) == registration._LISTINGS_POLL
+        assert handed == []
+        for kind in registration._INDEXED_KINDS:
+            child_index.listed(kind, "ns", time.monotonic())
+        assert background._run(("roll", "ns", "p")) is None
+        assert len(handed) == 1
+        child_index.clear()
+        background._listings_due = time.monotonic() - 1  # waited long enough: read the children instead
+        assert background._run(("roll", "ns", "p")) is None
+        assert len(handed) == 2
+    finally:
+        child_index.clear()
 
 
 def test_a_kick_not_yet_served_reconciles_the_live_pipeline_by_name_and_uid(

@@ -69,3 +69,18 @@ def test_a_flink_deployment_keeps_what_its_status_said() -> None:
     child_index.note("FlinkDeployment", "MODIFIED", body)
     state = child_index.flink_state("ns", "p")
     assert state is not None and state.flink is not None and state.flink.job_state == "RUNNING"
+
+
+def test_owned_children_are_known_once_their_kind_was_listed() -> None:
+    assert child_index.owned("ConfigMap", "ns", "u-1") is None  # not listed: the index may lack some
+    assert not child_index.complete(["ConfigMap", "CronJob"], "ns")
+    child_index.note("ConfigMap", None, _child("b"))
+    child_index.note("ConfigMap", None, _child("a"))
+    child_index.note("ConfigMap", None, _child("theirs", uid="u-2"))
+    child_index.listed("ConfigMap", "ns", 0.0)
+    assert child_index.owned("ConfigMap", "ns", "u-1") == ["a", "b"]
+    assert child_index.owned("ConfigMap", "elsewhere", "u-1") is None
+    child_index.listed("CronJob", None, 0.0)  # cluster-wide
+    assert child_index.complete(["ConfigMap", "CronJob"], "ns")
+    assert not child_index.complete(["ConfigMap", "CronJob"], "elsewhere")
+    assert child_index.owned("CronJob", "elsewhere", "u-1") == []
