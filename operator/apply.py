@@ -46,6 +46,7 @@ APPLIED_HASH_ANNOTATION = "streamflow.io/applied-hash"
 _CONFLICT_RETRIES = 5
 _UNSERVED_TTL = 60.0
 _TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
+_TYPED_PATCH_REFUSAL = "failed to create typed patch object"
 # A list of only the objects' metadata: no specs or statuses to transfer and parse.
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
@@ -118,8 +119,14 @@ def owner_of(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
-        return int(exc.status or 0) in _TRANSIENT_STATUSES
+        return int(exc.status or 0) in _TRANSIENT_STATUSES and not _refused_by_schema(exc)
     return isinstance(exc, Urllib3Error | ConnectionError | TimeoutError)
+
+
+def _refused_by_schema(exc: ApiException) -> bool:
+    """A server-side apply of a field the kind's schema does not declare: the API server answers 500
+    ("failed to create typed patch object ... field not declared in schema"), which no retry changes."""
+    return exc.status == 500 and _TYPED_PATCH_REFUSAL in str(exc.body or "")
 
 
 def _message(exc: ApiException) -> str:
@@ -347,16 +354,20 @@ class Applier:
     def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
         """Server-side apply an object :meth:`adopted` by its owner; True: sent.
 
-        Unknown fields are refused (fieldValidation=Strict), so an object the upstream schema would silently
-        prune fails loudly instead. ``dry_run`` has the API server validate and admit the object without
-        persisting it (counted apart from the writes).
+        ``dry_run`` has the API server validate and admit the object without persisting it (counted apart
+        from the writes). A field the kind's schema does not declare is refused either way (the API server
+        cannot build the apply's typed patch), as ChildRejected naming it, never silently pruned. A dry run
+        also asks for fieldValidation=Strict (duplicate fields); every real apply follows a dry run of the
+        object, or of one of the same shape (:mod:`.handlers.verdicts`), and skips it: with it, the API
+        server parsed each apply's body twice, 4% of its CPU in a cold start of 1,000 pipelines.
         """
         api_version, kind = obj["apiVersion"], obj["kind"]
         name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
         path = self._resource(api_version, kind).path(name=name, namespace=namespace)
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")]
-        if dry_run:
-            query.append(("dryRun", "All"))
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
+        query += (
+            [("fieldValidation", "Strict"), ("dryRun", "All")] if dry_run else [("fieldValidation", "Ignore")]
+        )
         for _attempt in range(_CONFLICT_RETRIES):
             try:
                 response = self._call(

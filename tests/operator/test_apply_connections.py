@@ -83,3 +83,19 @@ def test_a_refused_apply_names_the_field_and_a_missing_object_reads_as_none(
     with pytest.raises(ChildRejected, match=r"metadata\.name") as refused:
         applier.send(Applier.adopted(bad, owner))
     assert refused.value.status == 422
+
+
+def test_a_field_the_schema_does_not_declare_is_refused_by_name_not_retried(
+    kube: KubeCluster, namespace: str
+) -> None:
+    """The API server answers such an apply with a 500 (it cannot build the typed patch): a refusal that
+    no retry changes, reported with the field's path, whether dry run (fieldValidation=Strict) or not."""
+    applier = Applier(config.new_client_from_config(config_file=str(kube.kubeconfig)))
+    owner = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "o", "uid": "u-1"}}
+    model = sample("fraudmodel-iforest-v1")
+    model["metadata"]["namespace"] = namespace
+    model["spec"]["bogusField"] = 1
+    for dry_run in (True, False):
+        with pytest.raises(ChildRejected, match=r"\.spec\.bogusField: field not declared in schema"):
+            applier.send(Applier.adopted(model, owner), dry_run=dry_run)
+    assert applier.get(API_VERSION, "FraudModel", namespace, model["metadata"]["name"]) is None
