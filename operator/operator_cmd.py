@@ -28,9 +28,10 @@ def run_operator(
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    from fraud_operator.malloc import limit_arenas
+    from fraud_operator.malloc import fix_thresholds, limit_arenas
 
     limit_arenas()  # before kopf's and the scheduler's threads exist
+    fix_thresholds()
     import fraud_operator  # noqa: F401  (registers the handlers)
     import kopf
     from fraud_operator.handlers.child_watch import watch_cluster_wide
