@@ -23,7 +23,6 @@ from fraud_operator.apply import Applier
 from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.render import topic_specs
 from fraud_operator.settings import TOPIC_DELETE_TIMEOUT_SECONDS
-from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, delete_topics
 
 __all__ = ["FINALIZER", "delete_topics_of", "ensure_finalizer", "needs_topic_cleanup", "pending_cleanup"]
 
@@ -80,6 +79,9 @@ def delete_topics_of(applier: Applier, core: Any, body: Mapping[str, Any]) -> No
         kopf.warn(subject, reason="TopicsRetained", message=f"invalid spec, topics not deleted: {exc}")
         applier.set_finalizer(body, FINALIZER, False)
         return
+    # Loaded here, not with the module: the Kafka client (librdkafka) serves admin-API mode only.
+    from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, delete_topics
+
     names = [spec.name for spec in topic_specs(pipeline)]
     elapsed = _deleting_for(body)
     remaining = timeout - elapsed

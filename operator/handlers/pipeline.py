@@ -45,7 +45,6 @@ from fraud_operator.render import alert_threshold, config_hash, detector_config,
 from fraud_operator.render.monitoring import PODMONITOR_API_VERSION
 from fraud_operator.render.naming import MANAGED_BY, PIPELINE_LABEL, flinkdeployment_name, scale_selector
 from fraud_operator.settings import KAFKA_TIMEOUT_SECONDS
-from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
 
 __all__ = [
     "FLINK_API_VERSION",
@@ -244,6 +243,9 @@ def _topics_finding(
             [],
             None,
         )
+    # Admin-API mode only: the Kafka client (librdkafka, 13 MB resident) is not loaded in Strimzi mode.
+    from fraud_operator.topics import CredentialsError, KafkaUnavailable, admin_config, reconcile_topics
+
     try:
         conf = admin_config(pipeline, core)
         outcome = reconcile_topics(conf, topic_specs(pipeline), timeout=KAFKA_TIMEOUT_SECONDS.value())
