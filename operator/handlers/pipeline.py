@@ -378,10 +378,13 @@ def _act(applier: Applier, plan: PipelinePlan) -> tuple[list[str], list[str]]:
     return written, rejected
 
 
-def _flink_deployment(applier: Applier, plan: PipelinePlan) -> tuple[FlinkObservation, float]:
+def _flink_deployment(
+    applier: Applier, plan: PipelinePlan, acted_at: float
+) -> tuple[FlinkObservation, float]:
     """What the status of the FlinkDeployment this reconcile writes says, and the time by which that was
-    current: as the plan found it when it was not applied since, else read now (after the other
-    children's applies: by then a new one may have a status).
+    current: as the plan found it when it was not applied since; for one this reconcile created (a new
+    pipeline's), its latest watch event if that arrived after the act began (``acted_at``), as every event
+    of it does; else read now (after the other children's applies: by then a new one may have a status).
 
     A status change after that is a watch event of its own, mirrored after this reconcile's status
     write (:func:`mirrored_since` then says its arrival came later).
@@ -390,11 +393,15 @@ def _flink_deployment(applier: Applier, plan: PipelinePlan) -> tuple[FlinkObserv
     if "FlinkDeployment" in plan.read and not applied:
         return plan.read["FlinkDeployment"]
     pipeline = plan.pipeline
+    namespace, name, uid = pipeline.metadata.namespace, flinkdeployment_name(pipeline), pipeline.metadata.uid
+    if plan.new:
+        known = child_index.flink_state(namespace, name)
+        fresh = known is not None and known.owner_uid == uid and known.seen_at > acted_at
+        if fresh and known is not None and known.flink is not None:
+            return known.flink, known.seen_at
     seen_at = time.monotonic()
-    deployment = applier.get(
-        FLINK_API_VERSION, "FlinkDeployment", pipeline.metadata.namespace, flinkdeployment_name(pipeline)
-    )
-    owned = deployment if deployment is not None and owned_by(deployment, pipeline.metadata.uid) else None
+    deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, name)
+    owned = deployment if deployment is not None and owned_by(deployment, uid) else None
     return observe_flink(owned), seen_at
 
 
@@ -447,9 +454,10 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     body = current
     topics_finding, topic_changes, retry = _topics_finding(applier, pipeline, ctx.core)
     db_finding, db_fields, db_outcome = _database_finding(ctx.api_client, pipeline, attempt)
+    acted_at = time.monotonic()
     written, rejected = _act(applier, plan)
 
-    flink, seen_at = _flink_deployment(applier, plan)
+    flink, seen_at = _flink_deployment(applier, plan, acted_at)
     reconciled = (
         Finding("Reconciled", "False", "ApplyRejected", "; ".join(rejected))
         if rejected

@@ -1,0 +1,70 @@
+"""Where a reconcile takes the FlinkDeployment's status from: the watch's event when it can, else a read."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from fraud_operator.apply import Applier
+from fraud_operator.handlers import child_index, pipeline
+from fraud_operator.handlers.plan import PipelinePlan
+
+
+class _Reads(Applier):
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append(name)
+        return {
+            "metadata": {"name": name, "ownerReferences": [{"uid": "u-1"}]},
+            "status": {"jobStatus": {"state": "READ"}},
+        }
+
+
+def _plan(new: bool) -> PipelinePlan:
+    meta = SimpleNamespace(name="p", namespace="ns", uid="u-1")
+    deployment = {"kind": "FlinkDeployment", "metadata": {"name": "p", "namespace": "ns"}}
+    plan = SimpleNamespace(pipeline=SimpleNamespace(metadata=meta), changed=[deployment], read={}, new=new)
+    return cast(PipelinePlan, plan)
+
+
+def _event(state: str, uid: str = "u-1") -> Mapping[str, Any]:
+    owner = {"kind": "FraudPipeline", "name": "p", "uid": uid}
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "ownerReferences": [owner]},
+        "status": {"jobStatus": {"state": state}},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _empty() -> Iterator[None]:
+    child_index.clear()
+    yield
+    child_index.clear()
+
+
+def test_a_new_pipelines_flink_deployment_is_observed_from_its_event_after_the_act() -> None:
+    acted_at = time.monotonic()
+    child_index.note("FlinkDeployment", "MODIFIED", _event("RUNNING"))
+    applier = _Reads()
+    flink, seen_at = pipeline._flink_deployment(applier, _plan(new=True), acted_at)
+    assert (flink.job_state, applier.reads) == ("RUNNING", [])
+    assert seen_at > acted_at  # the event's arrival: a later event is mirrored
+
+
+@pytest.mark.parametrize("case", ["event before the act", "another owner", "not a new pipeline", "no event"])
+def test_otherwise_it_is_read(case: str) -> None:
+    if case == "event before the act":
+        child_index.note("FlinkDeployment", "MODIFIED", _event("OLD"))
+    acted_at = time.monotonic()
+    if case == "another owner":  # a pipeline of the same name, deleted and created again
+        child_index.note("FlinkDeployment", "MODIFIED", _event("OLD", uid="u-2"))
+    elif case == "not a new pipeline":  # an update: an event of the older spec may still be on its way
+        child_index.note("FlinkDeployment", "MODIFIED", _event("OLD"))
+    applier = _Reads()
+    flink, _ = pipeline._flink_deployment(applier, _plan(new=case != "not a new pipeline"), acted_at)
+    assert (flink.job_state, applier.reads) == ("READ", ["p"])
