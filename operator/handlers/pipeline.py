@@ -548,12 +548,17 @@ def forget_reconciled(namespace: str, name: str) -> None:
     _mirrored.pop((namespace, name), None)
 
 
-def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
+def reconcile(
+    body: Mapping[str, Any], *, attempt: int = 0, new: Mapping[str, Any] | None = None
+) -> ReconcileResult:
     """Reconcile one pipeline as it is now (:func:`_live`); raises kopf.TemporaryError (retry later) or
     kopf.PermanentError (bad spec).
 
     ``attempt`` is kopf's ``retry`` of the calling handler (0 on the first try): the database step's
-    backoff grows with it, and the TemporaryError asks kopf to wait that long.
+    backoff grows with it, and the TemporaryError asks kopf to wait that long. ``new``: the latest watch
+    event of a pipeline that has no status yet, reconciled instead of a read (nothing but its creation and
+    its spec's edits, which each bring a newer event, has happened to it; its status write carries the
+    event's resourceVersion, so a change the event lacks makes it a conflict, read and recomputed).
     """
     meta = body.get("metadata") or {}
     namespace, name = str(meta.get("namespace")), str(meta.get("name"))
@@ -562,7 +567,8 @@ def reconcile(body: Mapping[str, Any], *, attempt: int = 0) -> ReconcileResult:
     try:
         with pipeline_lock(namespace, name):
             _reconciled_at[(namespace, name)] = time.monotonic()
-            live = _live(body)
+            fresh = new is not None and (new.get("metadata") or {}).get("uid") == meta.get("uid")
+            live = new if fresh else _live(body)
             outcome = ReconcileResult("gone") if live is None else _reconcile_locked(live, attempt)
             if outcome.roll_failed:
                 # The roll just failed: roll back now, from the status just written.

@@ -302,6 +302,8 @@ class Background:
         # (namespace, cluster, database) -> (monotonic time of the check, schema version or None)
         self._databases: dict[tuple[str, str, str], tuple[float, int | None]] = {}
         self._listings_due = float("-inf")  # until then, reconciles wait for the children's listings
+        # (namespace, name) -> the latest event of a pipeline without a status yet, its reconcile queued
+        self._unreconciled: dict[tuple[str, str], Mapping[str, Any]] = {}
         self.children = ChildWatches(
             CHILD_KINDS,
             CHILD_SELECTOR,
@@ -321,6 +323,7 @@ class Background:
             self._seen.clear()
             self._kicked.clear()
             self._attempts.clear()
+            self._unreconciled.clear()
             self._flink.clear()
             self._uses.clear()
             self._databases.clear()
@@ -396,7 +399,13 @@ class Background:
             renewed = before is None or (before.uid, before.generation) != (tracked.uid, tracked.generation)
             if renewed:
                 self._attempts.pop(key, None)  # a new spec starts its backoff afresh
-        if (renewed or type is None) and not (body.get("metadata") or {}).get("deletionTimestamp"):
+        kicked = (renewed or type is None) and not (body.get("metadata") or {}).get("deletionTimestamp")
+        with self._lock:
+            if body.get("status") or not (kicked or key in self._unreconciled):
+                self._unreconciled.pop(key, None)
+            else:
+                self._unreconciled[key] = dict(body)  # a new pipeline: reconciled from this event
+        if kicked:
             self.kick(namespace, name, 0.0)
         self.scheduler.spread(("check", namespace, name), self.interval)
         if tracked.shadow:
@@ -426,6 +435,7 @@ class Background:
         with self._lock:
             self._kicked.pop((namespace, name), None)
             self._attempts.pop((namespace, name), None)
+            self._unreconciled.pop((namespace, name), None)
             self._flink.pop((namespace, name), None)
             self._seen.pop((KIND, namespace, name), None)
         self._note_uses(namespace, name, frozenset(), models)
@@ -613,10 +623,14 @@ class Background:
             return _LISTINGS_POLL  # a start-up: the children's watches are still listing
         with self._lock:
             attempt = self._attempts.get(key, 0)
+            new = self._unreconciled.pop(key, None)
         try:
-            # reconcile() reads the live pipeline; the uid keeps a pipeline recreated with this name apart.
+            # reconcile() reads the live pipeline (unless it is new: its latest event); the uid keeps a
+            # pipeline recreated with this name apart.
             reconcile(
-                {"metadata": {"namespace": namespace, "name": name, "uid": tracked.uid}}, attempt=attempt
+                {"metadata": {"namespace": namespace, "name": name, "uid": tracked.uid}},
+                attempt=attempt,
+                new=new,
             )
         except kopf.TemporaryError as exc:
             delay = float(exc.delay or 10.0)

@@ -383,6 +383,26 @@ def test_a_created_pipeline_is_reconciled_at_once(monkeypatch: pytest.MonkeyPatc
     assert background.scheduler._due[("reconcile", "ns", "p")] <= time.monotonic()
 
 
+def test_a_new_pipeline_is_reconciled_from_its_latest_event_and_one_with_a_status_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pipeline without a status has had nothing but its creation and spec edits happen to it, each with
+    an event: the latest one is reconciled instead of a read. Once it has a status, it is read."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    handed: list[Mapping[str, Any] | None] = []
+    monkeypatch.setattr(registration, "reconcile", lambda body, *, attempt, new=None: handed.append(new))
+    del background._pipelines[("ns", "p")]
+    created = {"metadata": {"namespace": "ns", "name": "p", "uid": "u1", "generation": 1}, "spec": {}}
+    edited = {**created, "metadata": {**created["metadata"], "generation": 2}}
+    asyncio.run(background.pipeline_event("ADDED", kopf.Body(cast(kopf.RawBody, created))))
+    asyncio.run(background.pipeline_event("MODIFIED", kopf.Body(cast(kopf.RawBody, edited))))
+    background._run(("reconcile", "ns", "p"))
+    asyncio.run(background.pipeline_event("MODIFIED", _pipeline_body(3)))  # has a status now
+    background._run(("reconcile", "ns", "p"))
+    assert [(h or {}).get("metadata", {}).get("generation") for h in handed] == [2, None]
+
+
 def test_failures_in_a_row_lengthen_the_backoff_until_a_new_generation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -394,7 +414,7 @@ def test_failures_in_a_row_lengthen_the_backoff_until_a_new_generation(
     attempts: list[int] = []
     outcome: dict[str, Exception | None] = {"error": kopf.TemporaryError("no cluster", delay=15)}
 
-    def reconcile(body: Mapping[str, Any], *, attempt: int) -> None:
+    def reconcile(body: Mapping[str, Any], *, attempt: int, new: Mapping[str, Any] | None = None) -> None:
         attempts.append(attempt)
         if outcome["error"] is not None:
             raise outcome["error"]

@@ -68,3 +68,24 @@ def test_otherwise_it_is_read(case: str) -> None:
     applier = _Reads()
     flink, _ = pipeline._flink_deployment(applier, _plan(new=case != "not a new pipeline"), acted_at)
     assert (flink.job_state, applier.reads) == ("READ", ["p"])
+
+
+def test_a_new_pipelines_event_is_reconciled_only_if_it_is_of_the_same_pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event of a pipeline deleted and created again under the name is not the one to reconcile."""
+    reconciled: list[str] = []
+    monkeypatch.setattr(pipeline, "_live", lambda body: {"metadata": {"uid": "u-1", "read": True}})
+    monkeypatch.setattr(
+        pipeline,
+        "_reconcile_locked",
+        lambda live, attempt: (
+            reconciled.append("read" if live["metadata"].get("read") else "event")
+            or pipeline.ReconcileResult("applied")
+        ),
+    )
+    ref = {"metadata": {"namespace": "ns", "name": "p", "uid": "u-1"}}
+    pipeline.reconcile(ref, new={"metadata": {"uid": "u-1"}})
+    pipeline.reconcile(ref, new={"metadata": {"uid": "u-0"}})
+    pipeline.reconcile(ref)
+    assert reconciled == ["event", "read", "read"]
