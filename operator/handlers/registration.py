@@ -61,7 +61,7 @@ KOPF_FINALIZER = f"kopf.{GROUP}/finalizer"
 PIPELINES = "fraudpipelines"
 MODELS = "fraudmodels"
 logger = logging.getLogger(__name__)
-# (group, version, plural) of the child kinds the reconcile renders, watched for their metadata (the
+# (group, version, plural, kind) of the child kinds the reconcile renders, watched for their metadata (the
 # FlinkDeployment, FLINK_DEPLOYMENTS, is watched whole: its status is mirrored): a child deleted or changed
 # by someone else brings its pipeline back.
 CHILD_KINDS = (
