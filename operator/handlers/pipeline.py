@@ -396,8 +396,12 @@ def _flink_deployment(
     namespace, name, uid = pipeline.metadata.namespace, flinkdeployment_name(pipeline), pipeline.metadata.uid
     if plan.new:
         known = child_index.flink_state(namespace, name)
-        fresh = known is not None and known.owner_uid == uid and known.seen_at > acted_at
-        if fresh and known is not None and known.flink is not None:
+        if (
+            known is not None
+            and known.flink is not None
+            and known.owner_uid == uid
+            and known.seen_at > acted_at
+        ):
             return known.flink, known.seen_at
     seen_at = time.monotonic()
     deployment = applier.get(FLINK_API_VERSION, "FlinkDeployment", namespace, name)

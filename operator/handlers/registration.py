@@ -521,7 +521,12 @@ class Background:
             with self._lock:  # its deletion reconciles the pipeline (a child); nothing left to mirror
                 self._flink.pop((namespace, name), None)
             return
-        seen, arrived = observe_flink(body), time.monotonic()
+        # The index noted this event just now (child_changed, on this watch's thread): its observation.
+        noted = child_index.flink_state(namespace, deployment)
+        if noted is not None and noted.flink is not None:
+            seen, arrived = noted.flink, noted.seen_at
+        else:
+            seen, arrived = observe_flink(body), time.monotonic()
         if mirrored(namespace, name) == seen:
             return
         with self._lock:
