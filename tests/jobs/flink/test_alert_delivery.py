@@ -2,6 +2,8 @@
 
 The job checkpoints every 10 minutes, so nothing exactly-once is committed while the test runs: a
 read_committed consumer sees the at-least-once alert at once, and no score record (those stay exactly-once).
+Flink starts the periodic checkpoints after a random delay between the minimum pause and the interval, so the
+minimum pause is set to the interval too: otherwise a first checkpoint within the test's seconds is possible.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ def test_at_least_once_alerts_are_visible_before_any_checkpoint(
         update={
             "kafka": settings.kafka.model_copy(update={"alert_delivery": "at-least-once"}),
             "checkpointing": CheckpointSettings(interval_seconds=600),
+            "flink": settings.flink.model_copy(
+                update={"extra": {"execution.checkpointing.min-pause": "600s"}}
+            ),
         }
     )
     alerts = TopicReader(kafka_bootstrap, topics["alerts"])
