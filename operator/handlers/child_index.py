@@ -56,6 +56,9 @@ class ChildState:
 _lock = threading.Lock()
 # (kind, namespace, name) -> state
 _children: dict[tuple[str, str, str], ChildState] = {}
+# (kind, namespace, owner uid) -> names of its children: a pipeline's prune finds its own without a scan
+# of every child (at a cold start of 1,000 pipelines the scans took seconds, holding the lock)
+_by_owner: dict[tuple[str, str, str | None], set[str]] = {}
 # (kind, namespace or None for all) whose watch has listed: the index holds every such child
 _listed: set[tuple[str, str | None]] = set()
 
@@ -89,7 +92,7 @@ def note(kind: str, type_: str | None, body: Mapping[str, Any]) -> None:
     key = (kind, str(meta.get("namespace")), str(meta.get("name")))
     if type_ == "DELETED":
         with _lock:
-            _children.pop(key, None)
+            _drop(key)
         return
     state = ChildState(
         owner_uid=_owner_uid(meta),
@@ -99,7 +102,26 @@ def note(kind: str, type_: str | None, body: Mapping[str, Any]) -> None:
         flink=observe_flink(body) if kind == "FlinkDeployment" else None,
     )
     with _lock:
+        before = _children.get(key)
+        if before is not None and before.owner_uid != state.owner_uid:
+            _unown(key, before.owner_uid)
         _children[key] = state
+        _by_owner.setdefault((kind, key[1], state.owner_uid), set()).add(key[2])
+
+
+def _drop(key: tuple[str, str, str]) -> None:
+    """Forget one child (the lock held)."""
+    state = _children.pop(key, None)
+    if state is not None:
+        _unown(key, state.owner_uid)
+
+
+def _unown(key: tuple[str, str, str], owner_uid: str | None) -> None:
+    names = _by_owner.get((key[0], key[1], owner_uid))
+    if names is not None:
+        names.discard(key[2])
+        if not names:
+            del _by_owner[(key[0], key[1], owner_uid)]
 
 
 def listed(kind: str, namespace: str | None, since: float) -> None:
@@ -114,7 +136,7 @@ def listed(kind: str, namespace: str | None, since: float) -> None:
             if key[0] == kind and (namespace is None or key[1] == namespace) and state.seen_at < since
         ]
         for key in stale:
-            del _children[key]
+            _drop(key)
 
 
 def unchanged(obj: Mapping[str, Any], owner_uid: str | None) -> bool:
@@ -145,11 +167,7 @@ def owned(kind: str, namespace: str, owner_uid: str | None) -> list[str] | None:
     with _lock:
         if (kind, namespace) not in _listed and (kind, None) not in _listed:
             return None
-        return sorted(
-            key[2]
-            for key, state in _children.items()
-            if key[0] == kind and key[1] == namespace and state.owner_uid == owner_uid
-        )
+        return sorted(_by_owner.get((kind, namespace, owner_uid), ()))
 
 
 def flink_state(namespace: str, name: str) -> ChildState | None:
@@ -162,4 +180,5 @@ def clear() -> None:
     """An operator (re)start: the watches' listings refill the index."""
     with _lock:
         _children.clear()
+        _by_owner.clear()
         _listed.clear()

@@ -84,3 +84,18 @@ def test_owned_children_are_known_once_their_kind_was_listed() -> None:
     assert child_index.complete(["ConfigMap", "CronJob"], "ns")
     assert not child_index.complete(["ConfigMap", "CronJob"], "elsewhere")
     assert child_index.owned("CronJob", "elsewhere", "u-1") == []
+
+
+def test_owned_children_follow_deletions_new_owners_and_listings() -> None:
+    child_index.listed("ConfigMap", "ns", 0.0)
+    child_index.note("ConfigMap", "ADDED", _child("a"))
+    child_index.note("ConfigMap", "ADDED", _child("b"))
+    child_index.note("ConfigMap", "DELETED", _child("a"))
+    assert child_index.owned("ConfigMap", "ns", "u-1") == ["b"]
+    child_index.note("ConfigMap", "MODIFIED", _child("b", uid="u-2"))  # adopted by a recreated pipeline
+    assert child_index.owned("ConfigMap", "ns", "u-1") == []
+    assert child_index.owned("ConfigMap", "ns", "u-2") == ["b"]
+    started = time.monotonic()
+    child_index.note("ConfigMap", None, _child("c", uid="u-2"))
+    child_index.listed("ConfigMap", "ns", started)  # b was deleted while the watch was away
+    assert child_index.owned("ConfigMap", "ns", "u-2") == ["c"]
