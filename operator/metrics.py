@@ -62,27 +62,40 @@ _STATUSES = ("True", "False", "Unknown")
 
 _lock = threading.Lock()
 _latest: dict[tuple[str, str], dict[str, str]] = {}
+# (condition, status) -> pipelines with it now; kept by difference, not recounted per status write
+_counts: dict[tuple[str, str], int] = {(c, s): 0 for c in SUMMARY_CONDITIONS for s in _STATUSES}
+for _condition, _status in _counts:
+    PIPELINES_BY_CONDITION.labels(condition=_condition, status=_status).set(0)
 
 
-def _publish() -> None:
+def _replace(key: tuple[str, str], conditions: Mapping[str, str] | None) -> None:
+    """Swap one pipeline's summary conditions and move the gauges that changed (the lock held)."""
+    old = _latest.pop(key, {})
+    if conditions is not None:
+        _latest[key] = dict(conditions)
+    new = conditions or {}
     for condition in SUMMARY_CONDITIONS:
-        for status in _STATUSES:
-            count = sum(1 for conds in _latest.values() if conds.get(condition) == status)
-            PIPELINES_BY_CONDITION.labels(condition=condition, status=status).set(count)
+        before, after = old.get(condition), new.get(condition)
+        if before == after:
+            continue
+        for status, step in ((before, -1), (after, 1)):
+            if status in _STATUSES:
+                _counts[(condition, status)] += step
+                count = _counts[(condition, status)]
+                PIPELINES_BY_CONDITION.labels(condition=condition, status=status).set(count)
 
 
 def record_pipeline_conditions(namespace: str, name: str, conditions: Mapping[str, str]) -> None:
-    """Remember the summary conditions of one pipeline and refresh the gauge."""
+    """Remember the summary conditions of one pipeline and move the gauges."""
+    summary = {k: v for k, v in conditions.items() if k in SUMMARY_CONDITIONS}
     with _lock:
-        _latest[(namespace, name)] = {k: v for k, v in conditions.items() if k in SUMMARY_CONDITIONS}
-        _publish()
+        _replace((namespace, name), summary)
 
 
 def forget_pipeline(namespace: str, name: str) -> None:
-    """Drop a deleted pipeline from the gauge."""
+    """Drop a deleted pipeline from the gauges."""
     with _lock:
-        _latest.pop((namespace, name), None)
-        _publish()
+        _replace((namespace, name), None)
 
 
 def writes_total() -> float:
