@@ -639,8 +639,15 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             ready, converged = 0, None
             deadline = op.started + args.converge_timeout
             stragglers: dict[str, Any] = {}  # the last few pipelines not Ready, when they were first so few
+            ready_by_second: list[int] = []  # Ready pipelines at each whole second after the start
+            # CPU seconds used so far at each whole second: operator, API server + etcd
+            cpu_by_second: list[tuple[float, float]] = []
             while time.monotonic() < deadline:
                 ready = readiness.count()
+                while len(ready_by_second) < int(time.monotonic() - op.started):
+                    ready_by_second.append(ready)
+                    control_plane = _cpu_seconds(apiserver) - api_cpu0 + _cpu_seconds(etcd) - etcd_cpu0
+                    cpu_by_second.append((round(op.cpu(), 1), round(control_plane, 1)))
                 if not stragglers and 0 < n - ready <= 5:
                     stragglers = {"at_s": round(time.monotonic() - op.started, 1), **readiness.stragglers()}
                     for name in [k for k in stragglers if k != "at_s"]:
@@ -673,6 +680,11 @@ def run_one(args: argparse.Namespace, n: int) -> dict[str, Any]:
             }
             result["cold"]["events"] = _event_reasons(api_client, namespace)
             result["cold"]["stragglers"] = stragglers
+            result["cold"]["ready_by_second"] = ready_by_second
+            result["cold"]["cpu_s_by_second"] = {
+                "operator": [c[0] for c in cpu_by_second],
+                "apiserver_etcd": [c[1] for c in cpu_by_second],
+            }
             _log(f"N={n}: cold {result['cold']}")
 
             # -------------------------------------------------- change latency
