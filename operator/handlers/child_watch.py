@@ -48,9 +48,11 @@ _WHOLE_CHUNK = 100
 _RETRY_SECONDS = 5.0
 # A kind the API server does not serve (its CRD not installed): asked again this often.
 _UNSERVED_SECONDS = 30.0
-# One listing at a time across every watch. A chunk of 500 children is ~10 MB of decoded objects, and at a
-# restart every watch lists at once: with 12 kinds that alone was most of the operator's resident peak.
-# Sequential listings take as long in all (the API server serves them), and hold one chunk at a time.
+# One listed chunk decoded at a time across every watch. A chunk of 500 children is ~10 MB of decoded
+# objects, and at a restart every watch lists at once: with 12 kinds that alone was most of the operator's
+# resident peak. The requests themselves overlap: the API server may answer a kind's first list late (a
+# custom resource's storage is created at its first request, and a 429 asks to come back in a second),
+# and the other kinds' listings need not wait for that.
 _LISTING = threading.Lock()
 
 
@@ -126,9 +128,8 @@ class _Watch:
 
     def _list(self) -> str:
         """Every object (``on_event(None, ...)``), in chunks; returns the list's resourceVersion."""
-        with _LISTING:
-            started = time.monotonic()
-            version = self._list_chunks()
+        started = time.monotonic()
+        version = self._list_chunks()
         if self._on_listed is not None:
             self._on_listed(self._kind, self._scope, started)
         return version
@@ -145,9 +146,11 @@ class _Watch:
             query: list[tuple[str, Any]] = [("limit", _WHOLE_CHUNK if self._whole else _LIST_CHUNK)]
             if token:
                 query.append(("continue", token))
-            page = json.loads(self._get(query, stream=False).data)
-            for item in page.get("items") or []:
-                self._on_event(None, self._named(item))
+            response = self._get(query, stream=False)
+            with _LISTING:  # the chunk is read, decoded and noted; only its metadata outlives the lock
+                page = json.loads(response.data)
+                for item in page.pop("items", None) or []:
+                    self._on_event(None, self._named(item))
             meta = page.get("metadata") or {}
             token = meta.get("continue")
             if not token:
