@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ KIND = "FraudModel"
 _MAX_MESSAGE = 2000
 
 
-def pipelines_using(pipelines: list[dict[str, Any]], model: str) -> list[str]:
+def pipelines_using(pipelines: Iterable[Mapping[str, Any]], model: str) -> list[str]:
     """Names of the pipelines whose modelRef or shadowModelRef names ``model`` (sorted, unique)."""
     users = set()
     for item in pipelines:
@@ -98,7 +98,7 @@ def refresh_model(
     model's create, update or resume) the pipelines are listed, which an operator start does once per model.
     """
     listed = (
-        pipelines_using(applier.list(API_VERSION, "FraudPipeline", namespace, ""), name)
+        pipelines_using(applier.each(API_VERSION, "FraudPipeline", namespace), name)
         if uses is None
         else None
     )

@@ -7,6 +7,8 @@ response left unread keeps its connection checked out of the pool, so the next r
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fraud_operator.api.common import API_VERSION
 from fraud_operator.apply import Applier, ChildRejected
@@ -99,3 +101,32 @@ def test_a_field_the_schema_does_not_declare_is_refused_by_name_not_retried(
         with pytest.raises(ChildRejected, match=r"\.spec\.bogusField: field not declared in schema"):
             applier.send(Applier.adopted(model, owner), dry_run=dry_run)
     assert applier.get(API_VERSION, "FraudModel", namespace, model["metadata"]["name"]) is None
+
+
+def test_a_listing_comes_in_pages_and_misses_nothing(
+    kube: KubeCluster, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listed in pages (a caller keeping only names holds one page at a time), every object arrives once."""
+    from fraud_operator import apply
+
+    api_client = config.new_client_from_config(config_file=str(kube.kubeconfig))
+    core = client.CoreV1Api(api_client)
+    for i in range(23):
+        core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": f"c-{i:02d}", "labels": {"paged": "yes" if i % 2 else "no"}}}
+        )
+    monkeypatch.setattr(apply, "_LIST_PAGE", 5)
+    applier = Applier(api_client)
+    requests: list[str] = []
+    call = applier._call
+
+    def counted(what: str, send: Any) -> Any:
+        requests.append(what)
+        return call(what, send)
+
+    monkeypatch.setattr(applier, "_call", counted)
+    names = [obj["metadata"]["name"] for obj in applier.each("v1", "ConfigMap", namespace)]
+    assert [n for n in names if n.startswith("c-")] == [f"c-{i:02d}" for i in range(23)]
+    assert requests.count("list ConfigMap") == -(-len(names) // 5)  # pages of 5
+    paged = [o["metadata"]["name"] for o in applier.list("v1", "ConfigMap", namespace, "paged=yes")]
+    assert paged == [f"c-{i:02d}" for i in range(1, 23, 2)]
