@@ -46,6 +46,15 @@ def test_replay_config_file_is_used(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["generate", "--count", "10", "--topic", "t"], "--topic needs --bootstrap"),
         (["generate", "--count", "0", "--out", "/dev/null"], "argument --count: '0' must be at least 1"),
         (["generate", "--count", "9", "--days", "3", "--out", "/dev/null"], "argument --days: '3'"),
+        (["generate", "--count", "9", "--malformed-ratio", "x", "--out", "/dev/null"], "'x' is not a number"),
+        (
+            ["generate", "--count", "9", "--malformed-ratio", "1", "--out", "/dev/null"],
+            "not a share in [0, 1)",
+        ),
+        (
+            ["generate", "--count", "9", "--out", "/dev/null", "--bootstrap", "k:9092"],
+            "--bootstrap is for --topic",
+        ),
         (
             ["replay", "--input", "/dev/null", "--out", "/tmp/x", "--label-delay", "soon"],
             "argument --label-delay: invalid duration 'soon'",
@@ -64,6 +73,14 @@ def test_usage_errors_exit_2_naming_the_argument(
     [
         (["replay", "--input", "/nonexistent.jsonl", "--out", "/tmp/x"], "does not exist"),
         (["generate", "--count", "10", "--out", "/nonexistent/dir/tx.jsonl"], "cannot write"),
+        (
+            ["generate", "--count", "10", "--out", "/dev/null", "--control-out", "/nonexistent/c.jsonl"],
+            "cannot write /nonexistent/c.jsonl",
+        ),
+        (
+            ["replay", "--input", "/dev/null", "--out", "/tmp/x", "--control", "/nonexistent.jsonl"],
+            "nonexistent",
+        ),
     ],
 )
 def test_failures_exit_1_with_a_message(
@@ -86,6 +103,18 @@ def test_label_delay_in_plain_seconds_equals_the_unit_form(
         summaries.append(json.loads(capsys.readouterr().out))
     assert summaries[0]["labels_delivered"] == summaries[1]["labels_delivered"] > 0
     assert summaries[0]["alerts"] == summaries[1]["alerts"]
+
+
+def test_a_bad_control_message_is_named_by_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    control = tmp_path / "control.jsonl"
+    control.write_text('\n{"not": "a control message"}\n')
+    data = tmp_path / "tx.jsonl"
+    data.write_text("")
+    argv = ["replay", "--input", str(data), "--out", str(tmp_path / "r"), "--control", str(control)]
+    assert main(argv) == 1
+    assert f"{control}:2: invalid control message" in capsys.readouterr().err
 
 
 def test_bad_config_file_names_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
