@@ -98,9 +98,7 @@ def refresh_model(
     model's create, update or resume) the pipelines are listed, which an operator start does once per model.
     """
     listed = (
-        pipelines_using(applier.each(API_VERSION, "FraudPipeline", namespace), name)
-        if uses is None
-        else None
+        pipelines_using(applier.each(API_VERSION, "FraudPipeline", namespace), name) if uses is None else None
     )
     seen: dict[str, Any] = {}
 
