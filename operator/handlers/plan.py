@@ -190,8 +190,21 @@ def _judged(
                 owned = live if live is not None and owned_by(live, uid) else None
                 read["FlinkDeployment"] = (observe_flink(owned), seen_at)
     created = tuple(desired[i]["kind"] for i, state in enumerate(states) if state == "absent")
-    if all(state != "changed" for state in states) and verdicts.accepted(shape, created):
+    creations_only = all(state != "changed" for state in states)
+    if creations_only and verdicts.claim(shape, created):
         return [obj for obj, state in zip(adopted, states, strict=True) if state != "unchanged"]
+    try:
+        changed = _dry_run(applier, adopted, states)
+        if creations_only:
+            verdicts.accept(shape, created)
+    finally:
+        if creations_only:
+            verdicts.release(shape, created)
+    return changed
+
+
+def _dry_run(applier: Applier, adopted: list[dict[str, Any]], states: list[str]) -> list[dict[str, Any]]:
+    """Dry-run each child that is not unchanged; the children to apply, or SpecRefused on a refusal."""
     changed: list[dict[str, Any]] = []
     for obj, state in zip(adopted, states, strict=True):
         if state == "unchanged":
@@ -204,8 +217,6 @@ def _judged(
         except ChildRejected as exc:
             raise SpecRefused("ApplyRejected", str(exc)) from exc
         changed.append(obj)
-    if all(state != "changed" for state in states):
-        verdicts.accept(shape, created)
     return changed
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fraud_operator.apply import Applier, ChildRejected
@@ -136,3 +137,49 @@ def test_children_the_watches_report_as_applied_are_not_read() -> None:
         assert again.reads == _names(children)
     finally:
         child_index.clear()
+
+
+class SlowApplier(FakeApplier):
+    """A FakeApplier whose dry runs take a while, counted across every instance."""
+
+    dry_runs_all: ClassVar[list[str]] = []
+    lock = threading.Lock()
+
+    def send(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> bool:
+        time.sleep(0.05)
+        with SlowApplier.lock:
+            SlowApplier.dry_runs_all.append(str(obj["metadata"]["name"]))
+        return super().send(obj, dry_run=dry_run)
+
+
+def _judge_at_once(appliers: list[FakeApplier]) -> list[Any]:
+    """``_judged`` of the same new shape by every applier at once, each in its own thread."""
+    outcomes: list[Any] = [None] * len(appliers)
+
+    def judge(i: int) -> None:
+        try:
+            outcomes[i] = _names(plan._judged(appliers[i], _children(), OWNER, shape="s", new=True))
+        except plan.SpecRefused as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=judge, args=(i,)) for i in range(len(appliers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+def test_reconciles_of_one_new_shape_at_once_judge_it_once() -> None:
+    """A cold start: every worker reconciles a new pipeline of the same shape at the same moment."""
+    SlowApplier.dry_runs_all = []
+    outcomes = _judge_at_once([SlowApplier() for _ in range(6)])
+    assert outcomes == [_names(_children())] * 6
+    assert sorted(SlowApplier.dry_runs_all) == sorted(_names(_children()))  # one judgment, not six
+
+
+def test_a_refused_judgment_hands_the_shape_to_the_next_reconcile() -> None:
+    SlowApplier.dry_runs_all = []
+    outcomes = _judge_at_once([SlowApplier(refuse=("CronJob",)) for _ in range(3)])
+    assert all(isinstance(o, plan.SpecRefused) for o in outcomes)  # each refused by its own dry run
+    assert SlowApplier.dry_runs_all.count("p-cronjob") == 3
