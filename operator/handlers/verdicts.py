@@ -64,7 +64,7 @@ def accept(shape_: str, created: tuple[str, ...]) -> None:
         _accepted.add(_key(shape_, created))
 
 
-def claim(shape_: str, created: tuple[str, ...], wait: float | None = None) -> bool:
+def claim(shape_: str, created: tuple[str, ...]) -> bool:
     """True when creating these children for this shape is accepted, after waiting for the reconcile that is
     judging it, if any; False when the caller is to judge it: it must then call :func:`release` when done.
 
@@ -73,7 +73,7 @@ def claim(shape_: str, created: tuple[str, ...], wait: float | None = None) -> b
     if not created:
         return True
     key = _key(shape_, created)
-    deadline = time.monotonic() + (_WAIT_SECONDS if wait is None else wait)
+    deadline = time.monotonic() + _WAIT_SECONDS
     while True:
         with _lock:
             if key in _accepted:
