@@ -51,6 +51,9 @@ _TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
 _TYPED_PATCH_REFUSAL = "failed to create typed patch object"
 # A list of only the objects' metadata: no specs or statuses to transfer and parse.
 _METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+# The answer to a write whose body is not read: the object's metadata only, which the API server encodes
+# and sends instead of the whole object (a FlinkDeployment or a detector ConfigMap is several KB).
+_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -255,6 +258,7 @@ class Applier:
         query: Sequence[tuple[str, str]] = (),
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Any:
         """Send one request on the API client's connection pool; the raw response (its body unread), or
         ApiException for a status outside 2xx.
@@ -265,7 +269,7 @@ class Applier:
         token included), the pool the one its requests use.
         """
         client = self._api_client
-        headers = {"Accept": "application/json", "User-Agent": client.user_agent}
+        headers = {"Accept": accept, "User-Agent": client.user_agent}
         if body is not None:
             headers["Content-Type"] = content_type
         client.update_params_for_auth(headers, [], ["BearerToken"])
@@ -393,7 +397,12 @@ class Applier:
                 response = self._call(
                     f"apply {kind} {name}",
                     lambda: self._request(
-                        "PATCH", path, query=query, body=obj, content_type="application/apply-patch+yaml"
+                        "PATCH",
+                        path,
+                        query=query,
+                        body=obj,
+                        content_type="application/apply-patch+yaml",
+                        accept=_METADATA,
                     ),
                 )
                 _release(response)
@@ -421,7 +430,13 @@ class Applier:
         return True
 
     def _merge_patch(
-        self, resource: Any, what: str, name: str, namespace: str, body: Mapping[str, Any]
+        self,
+        resource: Any,
+        what: str,
+        name: str,
+        namespace: str,
+        body: Mapping[str, Any],
+        accept: str = "application/json",
     ) -> Any:
         """Send a JSON merge patch of ``resource`` (``body`` carries the resourceVersion it was computed
         from, so a concurrent writer makes it a 409); the raw response."""
@@ -434,8 +449,19 @@ class Applier:
                 query=[("fieldManager", FIELD_MANAGER)],
                 body=body,
                 content_type="application/merge-patch+json",
+                accept=accept,
             ),
         )
+
+    def create_event(self, event: Mapping[str, Any]) -> None:
+        """Create a core/v1 Event (:mod:`.handlers.events`); not counted as a write of a child."""
+        namespace = str(event["metadata"]["namespace"])
+        path = self._resource("v1", "Event").path(namespace=namespace)
+        response = self._call(
+            f"post event {event.get('reason')}",
+            lambda: self._request("POST", path, body=event, accept=_METADATA),
+        )
+        _release(response)
 
     def set_finalizer(self, body: Mapping[str, Any], finalizer: str, present: bool) -> dict[str, Any] | None:
         """Add or remove ``finalizer`` on the object ``body`` (as read); returns the object as patched, or
@@ -500,7 +526,9 @@ class Applier:
                 "status": changes,
             }
             try:
-                response = self._merge_patch(resource, f"patch {kind} {name} status", name, namespace, body)
+                response = self._merge_patch(
+                    resource, f"patch {kind} {name} status", name, namespace, body, accept=_METADATA
+                )
                 _release(response)
             except ApiException as exc:
                 if exc.status == 409:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import kopf
 from fraud_operator.apply import Applier
+from fraud_operator.handlers import events
 from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.render import topic_specs
 from fraud_operator.settings import TOPIC_DELETE_TIMEOUT_SECONDS
@@ -72,11 +73,11 @@ def delete_topics_of(applier: Applier, core: Any, body: Mapping[str, Any]) -> No
     finalizer is released with a Warning Event naming the topics left behind.
     """
     timeout = TOPIC_DELETE_TIMEOUT_SECONDS.value()
-    subject = kopf.Body(cast(kopf.RawBody, dict(body)))  # what the Events are about
+    subject = body  # what the Events are about
     try:
         pipeline = parse_pipeline(body)
     except Exception as exc:
-        kopf.warn(subject, reason="TopicsRetained", message=f"invalid spec, topics not deleted: {exc}")
+        events.warn(subject, reason="TopicsRetained", message=f"invalid spec, topics not deleted: {exc}")
         applier.set_finalizer(body, FINALIZER, False)
         return
     # Loaded here, not with the module: the Kafka client (librdkafka) serves admin-API mode only.
@@ -90,7 +91,7 @@ def delete_topics_of(applier: Applier, core: Any, body: Mapping[str, Any]) -> No
         deleted = delete_topics(conf, names, timeout=max(1.0, min(10.0, remaining)))
     except CredentialsError as exc:
         message = f"cannot read Kafka credentials ({exc}); kept {names}"
-        kopf.warn(subject, reason="TopicsRetained", message=message)
+        events.warn(subject, reason="TopicsRetained", message=message)
     except KafkaUnavailable as exc:
         if elapsed < timeout and remaining > 1.0:
             raise kopf.TemporaryError(
@@ -100,8 +101,8 @@ def delete_topics_of(applier: Applier, core: Any, body: Mapping[str, Any]) -> No
             f"Kafka unreachable for {timeout:.0f}s; gave up deleting topics {', '.join(names)} "
             f"so that the pipeline can be deleted ({exc})"
         )
-        kopf.warn(subject, reason="TopicDeletionAbandoned", message=message)
+        events.warn(subject, reason="TopicDeletionAbandoned", message=message)
     else:
         message = f"deleted topics: {', '.join(deleted) or 'none existed'}"
-        kopf.info(subject, reason="TopicsDeleted", message=message)
+        events.info(subject, reason="TopicsDeleted", message=message)
     applier.set_finalizer(body, FINALIZER, False)

@@ -7,10 +7,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
 from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.conditions import set_condition
 from fraud_operator.apply import Applier, is_subset
+from fraud_operator.handlers import events
 from fraud_operator.handlers.artifacts import CONDITION_TYPE as ARTIFACT_CONDITION
 from fraud_operator.handlers.artifacts import artifact_verdict
 from fraud_operator.handlers.context import clients
@@ -125,9 +125,9 @@ def reconcile_model(body: Mapping[str, Any], uses: Mapping[str, bool] | None = N
         old, new = refresh_model(clients().applier, namespace, name, uses)
         changed = old is not None and new and old.get("phase") != new.get("phase")
         if changed and new.get("phase") == "Rejected":
-            kopf.warn(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]
+            events.warn(body, reason=str(new["reason"]), message=str(new["message"]))
         elif changed:
-            kopf.info(body, reason=str(new["reason"]), message=str(new["message"]))  # type: ignore[arg-type]
+            events.info(body, reason=str(new["reason"]), message=str(new["message"]))
         result = "unchanged" if is_subset(new, old or {}) else "applied"
     finally:
         RECONCILES.labels(kind=KIND, result=result).inc()

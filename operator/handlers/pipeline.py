@@ -20,7 +20,7 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.apply import Applier, ChildRejected
 from fraud_operator.database import DatabaseOutcome, reconcile_database
-from fraud_operator.handlers import child_index
+from fraud_operator.handlers import child_index, events
 from fraud_operator.handlers.cleanup import ensure_finalizer
 from fraud_operator.handlers.context import clients, pipeline_lock
 from fraud_operator.handlers.plan import KIND, PipelinePlan, SpecRefused, owned_by, plan_pipeline
@@ -194,8 +194,7 @@ def announce(body: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mappin
         return
     if "modelHistory" in new:
         for type_, reason, message in roll_events(old.get("modelHistory") or [], new["modelHistory"]):
-            post = kopf.warn if type_ == "Warning" else kopf.info
-            post(body, reason=reason, message=message[:1000])  # type: ignore[arg-type]
+            events.post(body, type_, reason, message)
     before = {c.get("type"): c for c in old.get("conditions") or []}
     for type_ in ("Degraded", "Ready"):
         after = condition(new.get("conditions") or [], type_)
@@ -206,9 +205,9 @@ def announce(body: Mapping[str, Any], old: Mapping[str, Any] | None, new: Mappin
             continue
         reason, message = str(after.get("reason")), str(after.get("message"))
         if type_ == "Degraded" and after.get("status") == "True":
-            kopf.warn(body, reason=reason, message=message)  # type: ignore[arg-type]
+            events.warn(body, reason=reason, message=message)
         elif type_ == "Ready" and after.get("status") == "True":
-            kopf.info(body, reason="Ready", message=message)  # type: ignore[arg-type]
+            events.info(body, reason="Ready", message=message)
 
 
 def _topics_finding(
@@ -487,7 +486,7 @@ def _reconcile_locked(body: Mapping[str, Any], attempt: int) -> ReconcileResult:
     )
     changes = written + topic_changes + _migrations_applied(db_outcome)
     if changes:
-        kopf.info(body, reason="Applied", message="; ".join(changes)[:1000])  # type: ignore[arg-type]
+        events.info(body, reason="Applied", message="; ".join(changes))
     announce(body, old, new)
     degraded = condition(new.get("conditions") or [], "Degraded") if new else None
     outcome = "applied" if changes else "unchanged"

@@ -94,8 +94,8 @@ class Scheduler:
         """Start the workers (idempotent), each job running in a copy of the first caller's context;
         True when this call started them.
 
-        Called from a kopf resource handler, so that kopf.info/kopf.warn (which read kopf's context
-        variables, some set only once the watches run) work from the workers as from any handler.
+        Called from a kopf resource handler: the jobs see kopf's context variables as a handler does
+        (Events are posted without them, :mod:`.events`).
         """
         with self._cond:
             if self._threads or self._stopped:

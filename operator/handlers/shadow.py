@@ -13,9 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
 from fraud_operator.api.common import API_VERSION
 from fraud_operator.apply import Applier
+from fraud_operator.handlers import events
 from fraud_operator.handlers.context import clients
 from fraud_operator.handlers.resolve import parse_pipeline
 from fraud_operator.handlers.status import condition
@@ -126,12 +126,12 @@ def compare_pipeline(body: Mapping[str, Any]) -> ShadowOutcome | None:
 def _announce_pipeline(body: Mapping[str, Any], previous: Mapping[str, Any], outcome: ShadowOutcome) -> None:
     ref = _ref(API_VERSION, "FraudPipeline", body)
     if outcome.reason == COMPARED and previous.get("reason") != COMPARED:
-        kopf.info(ref, reason=EVENT_AVAILABLE, message=outcome.message[:1000])  # type: ignore[arg-type]
+        events.info(ref, reason=EVENT_AVAILABLE, message=outcome.message)
     elif outcome.failed and (previous.get("reason"), previous.get("message")) != (
         outcome.reason,
         outcome.message,
     ):
-        kopf.warn(ref, reason=EVENT_FAILED, message=outcome.message[:1000])  # type: ignore[arg-type]
+        events.warn(ref, reason=EVENT_FAILED, message=outcome.message)
 
 
 def _write_model(
@@ -150,8 +150,8 @@ def _write_model(
 
     live = applier.update_status(API_VERSION, "FraudModel", namespace, name, compute)
     if live is not None and seen.get("changed") and seen.get("first"):
-        kopf.info(
-            _ref(API_VERSION, "FraudModel", live),  # type: ignore[arg-type]
+        events.info(
+            _ref(API_VERSION, "FraudModel", live),
             reason=EVENT_AVAILABLE,
             message=f"compared with {comparison['activeModel']} in pipeline {comparison['pipeline']}: "
             + outcome.message[:800],

@@ -15,7 +15,6 @@ import kopf
 import pytest
 from fraud_operator.handlers.context import reset_clients
 from fraud_operator.handlers.registration import Background
-from kopf._core.engines import posting
 
 from tests.conftest import KubeCluster, wait_for
 from tests.operator.integration.conftest import Cluster, sample
@@ -31,9 +30,6 @@ def background(kube: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[B
     monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig))
     monkeypatch.setenv("STREAMFLOW_VERIFY_ARTIFACTS", "false")
     reset_clients()
-    settings = kopf.OperatorSettings()
-    settings.posting.enabled = False  # kopf.info from the workers needs kopf's context; nothing posts here
-    posting.settings_var.set(settings)
     state = Background(interval=3600)
     yield state
     state.stop()
