@@ -11,6 +11,7 @@ import pytest
 from fraud_operator.apply import Applier
 from fraud_operator.handlers import child_index, pipeline
 from fraud_operator.handlers.plan import PipelinePlan
+from fraud_operator.handlers.status import FlinkObservation, observe_flink
 
 
 class _Reads(Applier):
@@ -43,8 +44,18 @@ def _event(state: str, uid: str = "u-1") -> Mapping[str, Any]:
 @pytest.fixture(autouse=True)
 def _empty() -> Iterator[None]:
     child_index.clear()
+    pipeline._mirrored.clear()
     yield
     child_index.clear()
+    pipeline._mirrored.clear()
+
+
+def _unapplied_plan(read: tuple[FlinkObservation, float]) -> PipelinePlan:
+    """A plan that found the FlinkDeployment as applied (from the index) and does not apply it."""
+    plan = _plan(new=False)
+    plan.changed.clear()
+    plan.read["FlinkDeployment"] = read
+    return plan
 
 
 def test_a_new_pipelines_flink_deployment_is_observed_from_its_event_after_the_act() -> None:
@@ -89,3 +100,34 @@ def test_a_new_pipelines_event_is_reconciled_only_if_it_is_of_the_same_pipeline(
     pipeline.reconcile(ref, new={"metadata": {"uid": "u-0"}})
     pipeline.reconcile(ref)
     assert reconciled == ["event", "read", "read"]
+
+
+def test_a_state_written_since_the_plan_read_is_not_put_back() -> None:
+    """The plan took the deployment from the index before its status came; another reconcile read the
+    status and wrote it (so the status event, matching it, queued no mirror); this reconcile waited, and
+    must not write the older state over it."""
+    planned = (observe_flink({"metadata": {"name": "p"}}), time.monotonic())  # no status yet
+    written = (observe_flink(dict(_event("RUNNING"))), time.monotonic())
+    pipeline._mirrored[("ns", "p")] = written
+    applier = _Reads()
+    flink, seen_at = pipeline._flink_deployment(applier, _unapplied_plan(planned), time.monotonic())
+    assert (flink.job_state, seen_at, applier.reads) == ("RUNNING", written[1], [])
+
+
+def test_an_event_that_came_after_the_plan_read_is_what_is_written() -> None:
+    planned = (observe_flink({"metadata": {"name": "p"}}), time.monotonic())
+    pipeline._mirrored[("ns", "p")] = planned  # the status says what the plan read
+    child_index.note("FlinkDeployment", "MODIFIED", _event("RUNNING"))
+    # A pipeline of the same name, created again: its event replaces ours in the index, and is not ours.
+    child_index.note("FlinkDeployment", "MODIFIED", _event("RUNNING", uid="u-2"))
+    flink, _ = pipeline._flink_deployment(_Reads(), _unapplied_plan(planned), time.monotonic())
+    assert flink.job_state is None
+    child_index.note("FlinkDeployment", "MODIFIED", _event("RUNNING"))
+    flink, _ = pipeline._flink_deployment(_Reads(), _unapplied_plan(planned), time.monotonic())
+    assert flink.job_state == "RUNNING"
+
+
+def test_an_older_written_state_does_not_replace_a_newer_read() -> None:
+    pipeline._mirrored[("ns", "p")] = (observe_flink(dict(_event("OLD"))), time.monotonic())
+    flink, _ = pipeline._flink_deployment(_Reads(), _plan(new=False), time.monotonic())
+    assert flink.job_state == "READ"
