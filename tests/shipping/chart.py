@@ -133,7 +133,7 @@ def needed_rules() -> tuple[Rules, dict[tuple[str, str, str], str]]:
     need("streamflow.io", "fraudpipelines", ["patch"], "the topic-cleanup finalizer (handlers.cleanup)")
     need("apiextensions.k8s.io", "customresourcedefinitions", ["list", "watch"], "kopf resource scanning")
     need("", "namespaces", ["list", "watch"], "kopf namespace observation (even for one exact namespace)")
-    need("", "events", ["create"], "kopf.info/kopf.warn and kopf's handler events")
+    need("", "events", ["create"], "the operator's Events (handlers/events.py) and kopf's handler events")
 
     pipeline = FraudPipeline.model_validate(sample("fraudpipeline-payments", "fraud"))
     model = FraudModel.model_validate(sample("fraudmodel-iforest-v1", "fraud"))
