@@ -673,6 +673,7 @@ class Background:
         tracked = self._pipelines.get((namespace, name))
         if tracked is None:
             return None
+        self._mirror_if_behind(namespace, name, tracked.uid)
         if not tracked.observed:
             # A generation not reconciled yet has its own reconcile queued (which retries); checking it
             # now would only reconcile it twice, e.g. every pipeline at a cold start.
@@ -693,6 +694,27 @@ class Background:
         if last[1] is None or last[1] != tracked.schema_version:
             self.kick(namespace, name, 0.0)
         return self._next_check()
+
+    def _mirror_if_behind(self, namespace: str, name: str, uid: str) -> None:
+        """Queue a mirror when the status says other than the FlinkDeployment's latest event.
+
+        Every such event queues its own mirror, and a status write takes the newest observation it knows
+        (:func:`.pipeline._flink_deployment`): this never fires unless one of them missed a case. Then the
+        status stays behind the job's state until something else changes, so the level check compares the
+        two, which costs no request (the index and what this process wrote last).
+        """
+        written = mirrored(namespace, name)
+        known = child_index.flink_state(namespace, name)  # the FlinkDeployment has the pipeline's name
+        if written is None or known is None or known.flink is None or known.owner_uid != uid:
+            return
+        if known.flink == written or mirrored_since(namespace, name, known.seen_at):
+            return
+        logger.warning(
+            "pipeline %s/%s: status behind its FlinkDeployment's latest event; mirroring", namespace, name
+        )
+        with self._lock:
+            self._flink.setdefault((namespace, name), (name, uid, known.flink, known.seen_at))
+        self.scheduler.at(("flink", namespace, name), 0.0)
 
     def _schema_version(self, namespace: str, name: str) -> int | None:
         """The database step as the reconcile runs it; the schema version when it is complete, else None."""

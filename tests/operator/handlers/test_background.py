@@ -271,6 +271,35 @@ def test_an_event_older_than_the_reconciles_read_is_not_mirrored_back(
         pipeline.forget_reconciled("ns", "p")
 
 
+def test_the_level_check_mirrors_a_status_left_behind_its_flink_deployments_latest_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Should a status write ever put an older state over a newer event's (the event, matching the status
+    at its arrival, queued nothing), the level check finds the two apart and mirrors the newer one."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    monkeypatch.setattr(background, "kick", lambda *args, **kwargs: None)
+    child_index.clear()
+    waiting = observe_flink({**_deployment("RUNNING"), "status": {}})
+    try:
+        pipeline._mirrored[("ns", "p")] = (waiting, time.monotonic())
+        child_index.note("FlinkDeployment", "MODIFIED", _deployment("RUNNING"))  # arrived later
+        background._run(("check", "ns", "p"))
+        assert background.scheduler.queued() == 1
+        assert background._flink[("ns", "p")][2] == observe_flink(_deployment("RUNNING"))
+        # Once the status says it (or was written from a read after the event), nothing is queued.
+        background.scheduler.forget(("flink", "ns", "p"))
+        background._flink.clear()
+        pipeline._mirrored[("ns", "p")] = (waiting, time.monotonic())  # read after the event arrived
+        background._run(("check", "ns", "p"))
+        pipeline._mirrored[("ns", "p")] = (observe_flink(_deployment("RUNNING")), 0.0)
+        background._run(("check", "ns", "p"))
+        assert background.scheduler.queued() == 0
+    finally:
+        pipeline.forget_reconciled("ns", "p")
+        child_index.clear()
+
+
 def test_every_watch_event_handler_is_a_coroutine() -> None:
     """Every watch event handler is a coroutine that queues its work: a spec change's handler never waits in
     kopf's thread pool behind thousands of child or FlinkDeployment events (a cold start's)."""
