@@ -17,7 +17,7 @@ from fraud_operator.api.common import API_VERSION
 from fraud_operator.apply import Applier
 from fraud_operator.handlers.models import KIND
 
-__all__ = ["clear", "forget", "model_body", "remember"]
+__all__ = ["clear", "forget", "model_body", "remember", "unjudged"]
 
 _lock = threading.Lock()
 _bodies: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -40,6 +40,13 @@ def clear() -> None:
     """An operator (re)start: the watch's listing refills the cache."""
     with _lock:
         _bodies.clear()
+
+
+def unjudged(namespace: str, name: str) -> bool:
+    """Whether the watch reported the model but no judgement of it yet (no ``status.phase``)."""
+    with _lock:
+        body = _bodies.get((namespace, name))
+    return body is not None and not (body.get("status") or {}).get("phase")
 
 
 def model_body(applier: Applier, namespace: str, name: str) -> Mapping[str, Any] | None:

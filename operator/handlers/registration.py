@@ -618,14 +618,20 @@ class Background:
         A temporary one (Kafka or the database not there yet) asks for its delay, which grows with the
         number of failures in a row of this generation (the database step's backoff); an invalid spec
         waits for its next generation; anything else is retried after _ERROR_RETRY_SECONDS. Until its
-        namespace's children are listed after a start (_LISTINGS_WAIT at most), it waits for them.
+        namespace's children are listed after a start (_LISTINGS_WAIT at most), it waits for them, and
+        for the first judgement of each model it references that has none yet.
         """
         key = (namespace, name)
         tracked = self._pipelines.get(key)
         if tracked is None:
             return None
-        if time.monotonic() < self._listings_due and not child_index.complete(_INDEXED_KINDS, namespace):
-            return _LISTINGS_POLL  # a start-up: the children's watches are still listing
+        if time.monotonic() < self._listings_due:
+            if not child_index.complete(_INDEXED_KINDS, namespace):
+                return _LISTINGS_POLL  # a start-up: the children's watches are still listing
+            if any(model_cache.unjudged(namespace, model) for model in tracked.models):
+                # A start-up with a model never judged yet (kopf's create handler judges it now): a
+                # reconcile before that applies the pipeline twice, without its model and then with it.
+                return _LISTINGS_POLL
         with self._lock:
             attempt = self._attempts.get(key, 0)
             new = self._unreconciled.pop(key, None)

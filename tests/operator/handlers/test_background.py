@@ -11,7 +11,7 @@ from typing import Any, cast
 import kopf
 import pytest
 from fraud_operator.apply import FIELD_MANAGER
-from fraud_operator.handlers import child_index, pipeline, registration
+from fraud_operator.handlers import child_index, model_cache, pipeline, registration
 from fraud_operator.handlers.resync import Tracked
 from fraud_operator.handlers.status import observe_flink
 
@@ -53,6 +53,35 @@ def test_after_a_start_a_reconcile_waits_for_the_childrens_listings(monkeypatch:
         assert len(handed) == 2
     finally:
         child_index.clear()
+
+
+def test_after_a_start_a_reconcile_waits_for_its_models_first_judgement(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model listed without a phase is being judged by kopf's create handler: reconciled before that,
+    the pipeline would be applied without its model and then again with it."""
+    background, handed = _background(monkeypatch)
+    child_index.clear()
+    model_cache.clear()
+    try:
+        for kind in registration._INDEXED_KINDS:
+            child_index.listed(kind, "ns", time.monotonic())
+        background._listings_due = time.monotonic() + 60
+        model_cache.remember({"metadata": {"namespace": "ns", "name": "m"}})
+        assert background._run(("reconcile", "ns", "p")) == registration._LISTINGS_POLL
+        assert handed == []
+        model_cache.remember({"metadata": {"namespace": "ns", "name": "m"}, "status": {"phase": "Rejected"}})
+        assert background._run(("reconcile", "ns", "p")) is None
+        assert len(handed) == 1
+        model_cache.remember(
+            {"metadata": {"namespace": "ns", "name": "m"}}
+        )  # judged never, but long after a start
+        background._listings_due = time.monotonic() - 1
+        assert background._run(("reconcile", "ns", "p")) is None
+        assert len(handed) == 2
+    finally:
+        child_index.clear()
+        model_cache.clear()
 
 
 def test_a_kick_not_yet_served_reconciles_the_live_pipeline_by_name_and_uid(
