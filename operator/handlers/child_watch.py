@@ -190,6 +190,7 @@ class _Watch:
                     if kind != "BOOKMARK":
                         self._on_event(kind, self._named(obj))
             except _Expired:
+                logger.info("watch %s: its events expired; listing again", self._path)
                 version = None  # the events since are gone: the new listing reports the objects as they are
             except ApiException as exc:
                 if exc.status == 404:

@@ -92,8 +92,9 @@ _KOPF_THREADS = 4
 # Coalescing: triggers arriving within this window reconcile a pipeline (or refresh a model) once.
 _KICK_DELAY = 0.5
 _USED_BY_DELAY = 2.0
-# A FlinkDeployment found by a watch's listing (a restart) is mirrored this late: the pipeline's resume
-# reconcile, which observes it too, usually comes first and leaves nothing to do.
+# A FlinkDeployment found by the watch's listing at a start is mirrored this late: the pipeline's own
+# reconcile after the start, which observes it too, usually comes first and leaves nothing to do. A listing
+# later on (the watch's events expired) reports changes no event brought: mirrored at once.
 _LISTED_FLINK_DELAY = 30.0
 # A roll's start is recorded to the second: its timeout check runs this long after the deadline.
 _ROLL_MARGIN = 1.5
@@ -531,7 +532,8 @@ class Background:
             return
         with self._lock:
             self._flink[(namespace, name)] = (deployment, str(owner["uid"]), seen, arrived)
-        self.scheduler.at(("flink", namespace, name), 0.0 if type is not None else _LISTED_FLINK_DELAY)
+        starting = type is None and time.monotonic() < self._listings_due
+        self.scheduler.at(("flink", namespace, name), _LISTED_FLINK_DELAY if starting else 0.0)
 
     # ------------------------------------------------------------------ queued work
 

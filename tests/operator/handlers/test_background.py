@@ -275,6 +275,24 @@ def test_a_flink_deployment_change_is_mirrored_by_the_queue(
     assert isinstance(mirrored[0][5], float)  # the event's arrival; no read: the event's observation
 
 
+def test_a_flink_deployment_found_by_a_listing_is_mirrored_late_only_at_a_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a start the pipelines' own reconciles observe their FlinkDeployments anyway; a listing later on
+    (the watch's events expired) reports a change no event brought, which must not wait."""
+    background, _ = _background(monkeypatch)
+    monkeypatch.setattr(background.scheduler, "start", lambda: False)
+    monkeypatch.setattr(registration, "mirrored", lambda ns, name: observe_flink(_deployment("RUNNING")))
+    background._listings_due = time.monotonic() + 60
+    background.flink_event(None, _deployment("FAILED"))
+    due = background.scheduler._due[("flink", "ns", "p")] - time.monotonic()
+    assert registration._LISTED_FLINK_DELAY - 1 < due <= registration._LISTED_FLINK_DELAY
+    background.scheduler.forget(("flink", "ns", "p"))
+    background._listings_due = time.monotonic() - 1
+    background.flink_event(None, _deployment("FAILED"))
+    assert background.scheduler._due[("flink", "ns", "p")] <= time.monotonic()
+
+
 def test_an_event_older_than_the_reconciles_read_is_not_mirrored_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
