@@ -717,6 +717,9 @@ class Background:
             return
         if known.flink == written or mirrored_since(namespace, name, known.seen_at):
             return
+        with self._lock:
+            if (namespace, name) in self._flink:
+                return  # its event's mirror is queued (at a cold start, behind the reconciles due before it)
         logger.warning(
             "pipeline %s/%s: status behind its FlinkDeployment's latest event; mirroring", namespace, name
         )

@@ -334,6 +334,9 @@ def test_the_level_check_mirrors_a_status_left_behind_its_flink_deployments_late
         background._run(("check", "ns", "p"))
         assert background.scheduler.queued() == 1
         assert background._flink[("ns", "p")][2] == observe_flink(_deployment("RUNNING"))
+        queued = dict(background._flink)
+        background._run(("check", "ns", "p"))  # its mirror is queued already: left as it is
+        assert background._flink == queued
         # Once the status says it (or was written from a read after the event), nothing is queued.
         background.scheduler.forget(("flink", "ns", "p"))
         background._flink.clear()
