@@ -398,7 +398,10 @@ def _flink_deployment(
     written = _mirrored.get((namespace, pipeline.metadata.name))
     if written is not None:
         newest.append(written)
-    known = child_index.flink_state(namespace, flinkdeployment_name(pipeline))
+    # Not after an update of an existing one: an event of its older spec may still be on its way (it was
+    # read after the apply instead).
+    updated = not plan.new and any(child["kind"] == "FlinkDeployment" for child in plan.changed)
+    known = None if updated else child_index.flink_state(namespace, flinkdeployment_name(pipeline))
     if known is not None and known.flink is not None and known.owner_uid == uid:
         newest.append((known.flink, known.seen_at))
     return max(newest, key=lambda observed: observed[1])

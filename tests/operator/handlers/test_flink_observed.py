@@ -131,3 +131,19 @@ def test_an_older_written_state_does_not_replace_a_newer_read() -> None:
     pipeline._mirrored[("ns", "p")] = (observe_flink(dict(_event("OLD"))), time.monotonic())
     flink, _ = pipeline._flink_deployment(_Reads(), _plan(new=False), time.monotonic())
     assert flink.job_state == "READ"
+
+
+def test_after_an_update_a_later_event_is_not_taken_over_the_read() -> None:
+    """An event of the older spec can arrive after the read that followed the apply: the read is kept."""
+    applier = _Reads()
+    plan = _plan(new=False)  # the FlinkDeployment is among the changed children: applied, then read
+    real_get = applier.get
+
+    def get_then_old_event(*args: str) -> dict[str, Any] | None:
+        live = real_get(*args)
+        child_index.note("FlinkDeployment", "MODIFIED", _event("OLD"))  # arrives just after the read
+        return live
+
+    applier.get = get_then_old_event  # type: ignore[method-assign]
+    flink, _ = pipeline._flink_deployment(applier, plan, time.monotonic())
+    assert flink.job_state == "READ"
