@@ -510,8 +510,8 @@ class Background:
         processing of them was a tenth of the operator's CPU in a cold start). The mirror is queued: at a
         cold start of N pipelines, N such writes would otherwise wait in line before a spec change's.
         """
-        # No self._start(): the workers must start in kopf's context (a pipeline event), which also
-        # started this watch (ChildWatches.ensure).
+        # No self._start(): the pipeline event that started this watch (ChildWatches.ensure) started the
+        # workers, in kopf's context.
         self.child_changed(type, body)
         owner = _pipeline_owner(body)
         if owner is None:
