@@ -377,6 +377,11 @@ def _act(applier: Applier, plan: PipelinePlan) -> tuple[list[str], list[str]]:
     return written, rejected
 
 
+def _applies_flink(plan: PipelinePlan) -> bool:
+    """Whether the plan applies the FlinkDeployment (creates it, or changes it)."""
+    return any(child["kind"] == "FlinkDeployment" for child in plan.changed)
+
+
 def _flink_deployment(
     applier: Applier, plan: PipelinePlan, acted_at: float
 ) -> tuple[FlinkObservation, float]:
@@ -400,7 +405,7 @@ def _flink_deployment(
         newest.append(written)
     # Not after an update of an existing one: an event of its older spec may still be on its way (it was
     # read after the apply instead).
-    updated = not plan.new and any(child["kind"] == "FlinkDeployment" for child in plan.changed)
+    updated = not plan.new and _applies_flink(plan)
     known = None if updated else child_index.flink_state(namespace, flinkdeployment_name(pipeline))
     if known is not None and known.flink is not None and known.owner_uid == uid:
         newest.append((known.flink, known.seen_at))
@@ -416,7 +421,7 @@ def _observed_flink(applier: Applier, plan: PipelinePlan, acted_at: float) -> tu
     A status change after that is a watch event of its own, mirrored after this reconcile's status
     write (:func:`mirrored_since` then says its arrival came later).
     """
-    applied = any(child["kind"] == "FlinkDeployment" for child in plan.changed)
+    applied = _applies_flink(plan)
     if "FlinkDeployment" in plan.read and not applied:
         return plan.read["FlinkDeployment"]
     pipeline = plan.pipeline

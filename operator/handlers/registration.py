@@ -530,10 +530,27 @@ class Background:
             seen, arrived = observe_flink(body), time.monotonic()
         if mirrored(namespace, name) == seen:
             return
-        with self._lock:
-            self._flink[(namespace, name)] = (deployment, str(owner["uid"]), seen, arrived)
         starting = type is None and time.monotonic() < self._listings_due
-        self.scheduler.at(("flink", namespace, name), _LISTED_FLINK_DELAY if starting else 0.0)
+        pending = (deployment, str(owner["uid"]), seen, arrived)
+        self._queue_mirror(namespace, name, pending, _LISTED_FLINK_DELAY if starting else 0.0)
+
+    def _queue_mirror(
+        self,
+        namespace: str,
+        name: str,
+        pending: tuple[str, str, FlinkObservation, float],
+        delay: float,
+        *,
+        replace: bool = True,
+    ) -> bool:
+        """Queue the mirror of ``pending`` (deployment, pipeline uid, observation, arrival) into pipeline
+        ``name``'s status; ``replace`` False keeps a mirror already queued (False returned)."""
+        with self._lock:
+            if not replace and (namespace, name) in self._flink:
+                return False
+            self._flink[(namespace, name)] = pending
+        self.scheduler.at(("flink", namespace, name), delay)
+        return True
 
     # ------------------------------------------------------------------ queued work
 
@@ -717,15 +734,11 @@ class Background:
             return
         if known.flink == written or mirrored_since(namespace, name, known.seen_at):
             return
-        with self._lock:
-            if (namespace, name) in self._flink:
-                return  # its event's mirror is queued (at a cold start, behind the reconciles due before it)
-        logger.warning(
-            "pipeline %s/%s: status behind its FlinkDeployment's latest event; mirroring", namespace, name
-        )
-        with self._lock:
-            self._flink.setdefault((namespace, name), (name, uid, known.flink, known.seen_at))
-        self.scheduler.at(("flink", namespace, name), 0.0)
+        # A mirror already queued is its event's (at a cold start, behind the reconciles due before it).
+        if self._queue_mirror(namespace, name, (name, uid, known.flink, known.seen_at), 0.0, replace=False):
+            logger.warning(
+                "pipeline %s/%s: status behind its FlinkDeployment's latest event; mirroring", namespace, name
+            )
 
     def _schema_version(self, namespace: str, name: str) -> int | None:
         """The database step as the reconcile runs it; the schema version when it is complete, else None."""
