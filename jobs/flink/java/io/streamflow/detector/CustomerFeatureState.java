@@ -177,13 +177,81 @@ public final class CustomerFeatureState {
         return s;
     }
 
-    /** {@code statistics.median(a[lo:hi])}: the middle value, or the mean of the two middle ones. */
-    private static double median(double[] a, int lo, int hi) {
-        double[] sorted = Arrays.copyOfRange(a, lo, hi);
-        Arrays.sort(sorted);
-        int n = sorted.length;
-        int i = n / 2;
-        return n % 2 == 1 ? sorted[i] : (sorted[i - 1] + sorted[i]) / 2;
+    /**
+     * {@code statistics.median(a[lo:hi])}: the middle value, or the mean of the two middle ones. Found by
+     * selection, in time linear in the window on average, not by sorting it: a customer with thousands of
+     * transactions in 30 days paid for a sort on every event. Order statistics under {@link Arrays#sort}'s
+     * order ({@link Double#compare}), so the values a sort would have put in the middle.
+     */
+    static double median(double[] a, int lo, int hi) {
+        double[] s = Arrays.copyOfRange(a, lo, hi);
+        int n = s.length;
+        int k = n / 2;
+        select(s, k);
+        if (n % 2 == 1) {
+            return s[k];
+        }
+        double below = s[0];
+        for (int i = 1; i < k; i++) {
+            if (Double.compare(s[i], below) > 0) {
+                below = s[i];
+            }
+        }
+        return (below + s[k]) / 2;
+    }
+
+    /**
+     * Rearranges {@code s} so that {@code s[k]} holds what a sort would put there, with nothing larger
+     * before it and nothing smaller after it (Hoare's selection; a sort of what is left after more rounds
+     * than twice the bits of the length, so no input makes it quadratic).
+     */
+    private static void select(double[] s, int k) {
+        int left = 0;
+        int right = s.length - 1;
+        int rounds = 2 * (32 - Integer.numberOfLeadingZeros(s.length));
+        while (right > left) {
+            if (rounds-- == 0) {
+                Arrays.sort(s, left, right + 1);
+                return;
+            }
+            double pivot = middleOfThree(s[left], s[(left + right) >>> 1], s[right]);
+            int i = left;
+            int j = right;
+            while (i <= j) { // the pivot is one of the values, so both scans stop inside the range
+                while (Double.compare(s[i], pivot) < 0) {
+                    i++;
+                }
+                while (Double.compare(s[j], pivot) > 0) {
+                    j--;
+                }
+                if (i <= j) {
+                    double swap = s[i];
+                    s[i] = s[j];
+                    s[j] = swap;
+                    i++;
+                    j--;
+                }
+            }
+            if (k <= j) { // s[left..j] <= pivot <= s[i..right]; what lies between equals the pivot
+                right = j;
+            } else if (k >= i) {
+                left = i;
+            } else {
+                return;
+            }
+        }
+    }
+
+    private static double middleOfThree(double x, double y, double z) {
+        if (Double.compare(x, y) > 0) {
+            double swap = x;
+            x = y;
+            y = swap;
+        }
+        if (Double.compare(y, z) > 0) {
+            y = z;
+        }
+        return Double.compare(x, y) > 0 ? x : y;
     }
 
     /** Bytes of {@link #writeTo}. */
