@@ -50,6 +50,8 @@ public final class Decide extends ProcessFunction<Row, String> {
 
     private transient ModelScorer active;
     private transient ModelScorer shadow;
+    private transient ModelScorer.Scratch activeScratch;
+    private transient ModelScorer.Scratch shadowScratch;
     private transient Counter activeRows;
     private transient Counter shadowRows;
     private transient double[] features;
@@ -84,10 +86,12 @@ public final class Decide extends ProcessFunction<Row, String> {
         features = new double[Records.FEATURES];
         if (activeModel != null) {
             active = activeModel.load();
+            activeScratch = active.scratch();
             activeRows = group.addGroup("model", "active").counter("rows_scored");
         }
         if (shadowModel != null) {
             shadow = shadowModel.load();
+            shadowScratch = shadow.scratch();
             shadowRows = group.addGroup("model", "shadow").counter("rows_scored");
         }
         scored = group.counter("events_scored");
@@ -119,7 +123,7 @@ public final class Decide extends ProcessFunction<Row, String> {
         Double ml = null;
         if (active != null) {
             activeRows.inc();
-            String error = score(active, modelVersion, txId);
+            String error = score(active, activeScratch, modelVersion, txId);
             if (error != null) {
                 ctx.output(
                         ParseStage.DLQ,
@@ -139,7 +143,7 @@ public final class Decide extends ProcessFunction<Row, String> {
         String shadowError = null;
         if (shadow != null) {
             shadowRows.inc();
-            shadowError = score(shadow, shadowVersion, txId);
+            shadowError = score(shadow, shadowScratch, shadowVersion, txId);
             if (shadowError == null) {
                 shadowMl = clip(raw);
                 List<RuleHit> shadowHits = new ArrayList<>(hits);
@@ -197,9 +201,9 @@ public final class Decide extends ProcessFunction<Row, String> {
      * Scores {@link #features} into {@link #raw}; returns why that score cannot be used, worded as
      * {@code score_rows} and {@code decide} word it in Python, or null.
      */
-    private String score(ModelScorer model, String version, String txId) {
+    private String score(ModelScorer model, ModelScorer.Scratch scratch, String version, String txId) {
         try {
-            raw = model.score(features);
+            raw = model.score(features, scratch);
         } catch (IllegalArgumentException e) {
             return "ValueError: " + e.getMessage();
         }

@@ -1,8 +1,8 @@
 package io.streamflow.detector;
 
 import java.io.IOException;
-import java.io.StringWriter;
 import java.io.UncheckedIOException;
+import java.io.Writer;
 import java.time.Instant;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonGenerator;
@@ -10,6 +10,7 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonGenerator
 /** Writes the detector's JSON records (alerts, scores, dead letters) with one shared factory. */
 final class JsonText {
     private static final JsonFactory FACTORY = new JsonFactory();
+    private static final ThreadLocal<Buffer> BUFFER = ThreadLocal.withInitial(Buffer::new);
 
     private JsonText() {}
 
@@ -19,13 +20,52 @@ final class JsonText {
     }
 
     static String write(Body body) {
-        StringWriter out = new StringWriter(256);
+        Buffer kept = BUFFER.get();
+        Buffer out = kept.busy ? new Buffer() : kept; // busy: a body writing a JSON text of its own inside
+        out.busy = true;
+        out.text.setLength(0); // what a failed write left
         try (JsonGenerator g = FACTORY.createGenerator(out)) {
             body.write(g);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        } finally {
+            out.busy = false;
         }
-        return out.toString();
+        if (out == kept && out.text.capacity() > Buffer.KEPT_CHARS) {
+            BUFFER.remove(); // one huge record (a dead letter's payload) is not kept for the thread's life
+        }
+        return out.text.toString();
+    }
+
+    /**
+     * The text of one record, kept by the thread that writes it: a score's JSON is written for every
+     * event, and a fresh {@code StringWriter} grew (and copied) its buffer twice for each, behind a lock.
+     */
+    private static final class Buffer extends Writer {
+        static final int KEPT_CHARS = 64 * 1024;
+        final StringBuilder text = new StringBuilder(1024);
+        boolean busy;
+
+        @Override
+        public void write(char[] chars, int offset, int length) {
+            text.append(chars, offset, length);
+        }
+
+        @Override
+        public void write(String chars, int offset, int length) {
+            text.append(chars, offset, offset + length);
+        }
+
+        @Override
+        public void write(int c) {
+            text.append((char) c);
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
     }
 
     /**

@@ -21,7 +21,8 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode;
  * added to a total that starts at 0. A linear model sums its terms in column order after the intercept
  * (the order of {@code score}). Rows are independent: a row scores the same alone or in any batch.
  *
- * <p>Immutable and thread-safe; a batch allocates one small scratch buffer.
+ * <p>Immutable and thread-safe; a batch allocates one small scratch buffer, and a caller scoring row by
+ * row can keep its own ({@link Scratch}).
  */
 public final class ModelScorer {
     /** {@code fraud_models.scorer}'s artifact format tag. */
@@ -281,8 +282,32 @@ public final class ModelScorer {
 
     /** One row's score: {@code score_batch} of a batch of that row alone (so the same bits as in any batch). */
     public double score(double[] row) {
+        return score(row, scratch());
+    }
+
+    /**
+     * {@link #score(double[])} in the caller's working space, which a caller scoring every event keeps: the
+     * trees' values of one group alone take 300 doubles, allocated per row otherwise.
+     */
+    public double score(double[] row, Scratch scratch) {
         checkLength(1, row);
-        return post(total(row, new double[maxGroup], inputFloat32 ? new double[nFeatures] : null));
+        return post(total(row, scratch.trees, scratch.row32));
+    }
+
+    /** Working space for {@link #score(double[], Scratch)}, for one thread at a time. */
+    public Scratch scratch() {
+        return new Scratch(maxGroup, inputFloat32 ? nFeatures : -1);
+    }
+
+    /** What scoring one row writes to: the trees' values of a group, the row rounded to float32. */
+    public static final class Scratch {
+        final double[] trees;
+        final double[] row32;
+
+        private Scratch(int trees, int features) {
+            this.trees = new double[trees];
+            this.row32 = features < 0 ? null : new double[features];
+        }
     }
 
     /**
