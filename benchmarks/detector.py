@@ -30,12 +30,14 @@ Needs the local stack: ``eval "$(streamflow dev env)"``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import random
 import shutil
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -612,6 +614,7 @@ def main() -> None:
     jars = os.environ.get("STREAMFLOW_FLINK_JARS")
     if not bootstrap or not jars:
         raise SystemExit('error: needs the local stack: eval "$(streamflow dev env)"')
+    code = _detector_code()  # before the first job builds the jar from the sources
     run = uuid.uuid4().hex[:6]
     work = Path(tempfile.mkdtemp(prefix="bench-detector-"))
     flink = {
@@ -712,6 +715,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_avg": os.getloadavg()},
         "pyflink": getattr(pyflink, "__version__", None) or _pyflink_version(),
         "jvm_args": os.environ.get("JVM_ARGS"),  # PyFlink passes them to the mini-cluster's JVM
+        "detector_code": code,
         "mode": args.mode,
         "parallelism": 1,
         "bundle": {"size": args.bundle_size, "time_ms": args.bundle_time_ms},
@@ -753,6 +757,25 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
+
+
+def _detector_code() -> dict[str, Any]:
+    """Which detector code ran: a prebuilt jar (``$STREAMFLOW_DETECTOR_JAR``, by its digest), or this
+    checkout's commit and whether its Java sources differed from it."""
+    jar = os.environ.get("STREAMFLOW_DETECTOR_JAR")
+    if jar:
+        return {"jar": jar, "jar_sha256": hashlib.sha256(Path(jar).read_bytes()).hexdigest()}
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or None,
+        "java_sources_changed": bool(git("status", "--porcelain", "--", "jobs/flink/java")),
+    }
 
 
 def _pyflink_version() -> str:
