@@ -355,8 +355,8 @@ def _latency(
     client = build(unbounded, environ={}).execute_async("bench-detector-latency")
     job_id = str(client.get_job_id())
     # linger.ms=1 lets the producer batch what is due within a millisecond (at most 1 ms more latency,
-    # counted in what is measured); with 0, every record was a produce request of its own, and the broker
-    # spent 0.66 of a core at 17,000 events/s on them, a third of this machine, taken from the job.
+    # counted in what is measured); with 0, every record is a produce request of its own, which at 17,000
+    # events/s took the broker 0.66 of a core, a third of this machine, taken from the job.
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LATENCY_LINGER_MS})
     rng = random.Random(1)
 
@@ -420,7 +420,7 @@ def _latency(
 
     def send(first: int, count: int, prefix: str) -> float:
         """Paced in steps of at least a millisecond: each step sends every event due by then, stamped as it
-        is sent. (A sleep per event cost a system call and a wake-up each: 17,000 a second.)"""
+        is sent (a sleep per event would be a system call and a wake-up each, 17,000 a second)."""
         started = time.perf_counter()
         i = 0
         while i < count:

@@ -179,9 +179,9 @@ public final class CustomerFeatureState {
 
     /**
      * {@code statistics.median(a[lo:hi])}: the middle value, or the mean of the two middle ones. Found by
-     * selection, in time linear in the window on average, not by sorting it: a customer with thousands of
-     * transactions in 30 days paid for a sort on every event. Order statistics under {@link Arrays#sort}'s
-     * order ({@link Double#compare}), so the values a sort would have put in the middle.
+     * selection, in time linear in the window on average, not by sorting it, which for a customer with
+     * thousands of transactions in 30 days would be a sort of them all on every event. Order statistics
+     * under {@link Arrays#sort}'s order ({@link Double#compare}), so the values a sort puts in the middle.
      */
     static double median(double[] a, int lo, int hi) {
         double[] s = Arrays.copyOfRange(a, lo, hi);

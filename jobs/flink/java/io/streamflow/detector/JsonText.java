@@ -39,7 +39,7 @@ final class JsonText {
 
     /**
      * The text of one record, kept by the thread that writes it: a score's JSON is written for every
-     * event, and a fresh {@code StringWriter} grew (and copied) its buffer twice for each, behind a lock.
+     * event, and a buffer that has held the longest record needs neither growth (a copy) nor a lock.
      */
     private static final class Buffer extends Writer {
         static final int KEPT_CHARS = 64 * 1024;
