@@ -183,7 +183,7 @@ public final class CustomerFeatureState {
      * thousands of transactions in 30 days would be a sort of them all on every event. Order statistics
      * under {@link Arrays#sort}'s order ({@link Double#compare}), so the values a sort puts in the middle.
      */
-    static double median(double[] a, int lo, int hi) {
+    private static double median(double[] a, int lo, int hi) {
         double[] s = Arrays.copyOfRange(a, lo, hi);
         int n = s.length;
         int k = n / 2;
