@@ -145,6 +145,8 @@ def test_flink_configuration(pipeline_doc: dict[str, Any], model: FraudModel) ->
     assert conf["execution.checkpointing.mode"] == "EXACTLY_ONCE"
     assert conf["execution.checkpointing.interval"] == "30s"
     assert conf["state.backend.type"] == "rocksdb"
+    assert conf["execution.checkpointing.incremental"] == "true"
+    assert conf["state.backend.rocksdb.use-bloom-filter"] == "true"
     assert conf["execution.checkpointing.dir"] == "file:///flink-data/default/payments/checkpoints"
     assert conf["execution.checkpointing.savepoint-dir"] == "file:///flink-data/default/payments/savepoints"
     assert conf["pipeline.max-parallelism"] == "128"
@@ -153,6 +155,21 @@ def test_flink_configuration(pipeline_doc: dict[str, Any], model: FraudModel) ->
     assert conf["high-availability.type"] == "kubernetes"
     assert conf["high-availability.storageDir"] == "file:///flink-data/default/payments/ha"
     assert all(isinstance(v, str) for v in conf.values())
+
+
+def test_rocksdb_defaults_yield_to_extra_configuration_and_the_heap_backend(
+    pipeline_doc: dict[str, Any], model: FraudModel
+) -> None:
+    def conf_of(flink: dict[str, Any]) -> dict[str, str]:
+        pipeline_doc["spec"]["flink"].update(flink)
+        rendered = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)
+        return dict(rendered["spec"]["flinkConfiguration"])
+
+    conf = conf_of({"extraConfiguration": {"state.backend.rocksdb.use-bloom-filter": "false"}})
+    assert conf["state.backend.rocksdb.use-bloom-filter"] == "false"
+    assert conf["execution.checkpointing.incremental"] == "true"
+    conf = conf_of({"stateBackend": "hashmap", "extraConfiguration": {}})
+    assert not {"state.backend.rocksdb.use-bloom-filter", "execution.checkpointing.incremental"} & set(conf)
 
 
 def test_changelog_writes_beside_the_checkpoints(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
