@@ -13,10 +13,11 @@ bundle settings and exactly-once Kafka sink:
 
 Throughput is records / (last - first output timestamp), so JVM and job start-up are excluded; rates
 and ratios are the medians of ``--repeat`` rounds (3), after an unmeasured round that warms up the JVM.
-Every job runs as the operator deploys it unless told otherwise: its state backend (RocksDB, incremental
-checkpoints) and the managed memory its default TaskManager has. The connector and detector jars are on
-the JVM's class path, loaded once for all jobs, so the warm-up round's compiled code serves the measured
-rounds as it serves a long-running job (``--classes per-job``: each job loads and compiles them anew).
+Every job runs as the operator deploys it unless told otherwise: its state backend with the options the
+operator sets for it, and the managed memory its default TaskManager has. The connector and detector jars
+are on the JVM's class path, loaded once for all jobs, so the warm-up round's compiled code serves the
+measured rounds as it serves a long-running job (``--classes per-job``: each job loads and compiles them
+anew).
 Then, ``--latency-runs`` times (3) for each alert delivery, the detector runs unbounded while events
 stamped with the wall clock are produced at half its median rate, after a 10 s warm-up that is reported
 apart; latency is taken three ways:
@@ -101,9 +102,9 @@ def shipped_state_options() -> dict[str, str]:
 def _share_classes(jars: str) -> dict[str, str]:
     """Put the connector and detector jars on the JVM's class path (PyFlink's launcher appends
     ``$HADOOP_CLASSPATH``) and load classes parent-first: every job then uses the same classes and the
-    code the JIT compiled for the jobs before it. In their own class loader, a job of 300,000 events spends
-    a core on compiling them again (measured: the C2 compiler threads took 32% of the JVM's CPU over a
-    run). Must run before the first job starts the JVM."""
+    code the JIT compiled for the jobs before it. In their own class loaders, each job compiles them again
+    (measured: the C2 and C1 compiler threads had 39% of the JVM's CPU samples over a run). Must run
+    before the first job starts the JVM."""
     paths = [jar.removeprefix("file://") for jar in jars.split(";") if jar]
     existing = os.environ.get("HADOOP_CLASSPATH")
     os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(
