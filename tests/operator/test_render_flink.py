@@ -98,6 +98,13 @@ def _variants(doc: dict[str, Any]) -> list[FraudPipeline]:
     return [base, *(FraudPipeline.model_validate(d) for d in (ha, pvc, gcs, ephemeral, sasl))]
 
 
+def conf_of(pipeline_doc: dict[str, Any], model: FraudModel, flink: dict[str, Any]) -> dict[str, str]:
+    """The rendered Flink configuration after ``flink`` is merged into the pipeline's spec."""
+    pipeline_doc["spec"]["flink"].update(flink)
+    rendered = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)
+    return dict(rendered["spec"]["flinkConfiguration"])
+
+
 def test_valid_under_the_flink_operator_crd(
     pipeline_doc: dict[str, Any], model: FraudModel, shadow_model: FraudModel, flink_crd: dict[str, Any]
 ) -> None:
@@ -160,34 +167,27 @@ def test_flink_configuration(pipeline_doc: dict[str, Any], model: FraudModel) ->
 def test_rocksdb_defaults_yield_to_extra_configuration_and_the_heap_backend(
     pipeline_doc: dict[str, Any], model: FraudModel
 ) -> None:
-    def conf_of(flink: dict[str, Any]) -> dict[str, str]:
-        pipeline_doc["spec"]["flink"].update(flink)
-        rendered = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)
-        return dict(rendered["spec"]["flinkConfiguration"])
-
-    conf = conf_of({"extraConfiguration": {"state.backend.rocksdb.use-bloom-filter": "false"}})
+    no_filter = {"state.backend.rocksdb.use-bloom-filter": "false"}
+    conf = conf_of(pipeline_doc, model, {"extraConfiguration": no_filter})
     assert conf["state.backend.rocksdb.use-bloom-filter"] == "false"
     assert conf["execution.checkpointing.incremental"] == "true"
-    conf = conf_of({"stateBackend": "hashmap", "extraConfiguration": {}})
+    conf = conf_of(pipeline_doc, model, {"stateBackend": "hashmap", "extraConfiguration": {}})
     assert not {"state.backend.rocksdb.use-bloom-filter", "execution.checkpointing.incremental"} & set(conf)
 
 
 def test_changelog_writes_beside_the_checkpoints(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
-    def conf_of(flink: dict[str, Any]) -> dict[str, str]:
-        pipeline_doc["spec"]["flink"].update(flink)
-        rendered = render_flinkdeployment(FraudPipeline.model_validate(pipeline_doc), model)
-        return dict(rendered["spec"]["flinkConfiguration"])
-
-    assert not any(key.startswith(("state.changelog.", "execution.state-recovery")) for key in conf_of({}))
+    defaults = conf_of(pipeline_doc, model, {})
+    assert not any(key.startswith(("state.changelog.", "execution.state-recovery")) for key in defaults)
     mine = {"state.changelog.periodic-materialize.interval": "3min"}
-    conf = conf_of({"changelog": True, "stateBackend": "hashmap", "extraConfiguration": mine})
+    changelog = {"changelog": True, "stateBackend": "hashmap", "extraConfiguration": mine}
+    conf = conf_of(pipeline_doc, model, changelog)
     assert conf["state.changelog.enabled"] == "true"
     assert conf["state.changelog.storage"] == "filesystem"
     assert conf["state.changelog.dstl.dfs.base-path"] == "file:///flink-data/default/payments/changelog"
     assert conf["state.changelog.periodic-materialize.interval"] == "3min"  # the user's tuning stays
     assert conf["execution.state-recovery.claim-mode"] == "CLAIM"  # NO_CLAIM fails every checkpoint
     overridden = {"state.changelog.enabled": "false", "state.changelog.dstl.dfs.base-path": "file:///tmp"}
-    conf = conf_of({"changelog": True, "extraConfiguration": overridden})
+    conf = conf_of(pipeline_doc, model, {"changelog": True, "extraConfiguration": overridden})
     assert conf["state.changelog.enabled"] == "true"
     assert conf["state.changelog.dstl.dfs.base-path"] == "file:///flink-data/default/payments/changelog"
 
