@@ -18,9 +18,10 @@ operator sets for it, and the managed memory its default TaskManager has. The co
 are on the JVM's class path, loaded once for all jobs, so the warm-up round's compiled code serves the
 measured rounds as it serves a long-running job (``--classes per-job``: each job loads and compiles them
 anew).
-Then, ``--latency-runs`` times (3) for each alert delivery, the detector runs unbounded while events
-stamped with the wall clock are produced at half its median rate, after a 10 s warm-up that is reported
-apart; latency is taken three ways:
+Each round also runs the detector on a backlog of the latency runs' kind of events (:class:`LatencyStream`:
+many customers, each paying about twice). Then, ``--latency-runs`` times (3) for each alert delivery, the
+detector runs unbounded while such events stamped with the wall clock are produced at half its median rate
+on that stream, after a 10 s warm-up that is reported apart; latency is taken three ways:
 
 * ``in_job``: detection time (the decide step) - event time, over every score record (also per second);
 * ``alerts``: the alert's ``detection_time - event_time`` (blocklisted customers make ~2% alerts);
@@ -62,15 +63,51 @@ from fraud_operator.render.flink import ROCKSDB_DEFAULTS
 from streamflow_dev.procs import free_port
 
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
-CUSTOMERS = 200_000
 LATENCY_LINGER_MS = 1
 EVENT_TEMPLATE = (
     b'{"transaction_id": "%s-%d", "customer_id": "%s", "terminal_id": "T%05d", "amount": %r,'
     b' "event_time": "%s"}'
 )
-"""The latency run's customer pool: at 10,000 events/s a run of under a minute has each customer pay two or
-three times, within the velocity rules' limits, so the alerts are the blocklisted customer's ~2% (a pool of
-10,000 had every customer pay every second, and two thirds of the events alerted)."""
+MAX_STREAM_EVENT_RATE = 20_000
+"""Events per second of event time in the latency stream the maximum rate is measured on."""
+PAYMENTS_PER_CUSTOMER = 2.0
+"""How often a customer of the latency stream pays, on average, within one run: the pool is the run's events
+over this, so at any rate and length (under the velocity rule's 10 minutes) the alerts are the blocklisted
+customer's 2% plus ~1% velocity hits (a sixth payment), and over 40% of events are a customer's first. A fixed
+pool of 200,000 had each customer pay 9 times at 30,000 events/s and a quarter of the events alerted; one of
+10,000 had two thirds alert."""
+
+
+class LatencyStream:
+    """The latency run's events: many customers paying rarely (over 40% of events a customer's first, so
+    the state backend reads and writes keys it has not cached), 2,000 terminals, uniform amounts.
+
+    The same stream, with event times spaced at a nominal rate, is what the maximum rate the latency runs
+    take half of is measured on: half of a rate measured on another stream is not half the load."""
+
+    def __init__(self, events: int, seed: int = 1) -> None:
+        self.customers = max(1_000, round(events / PAYMENTS_PER_CUSTOMER))
+        self._rng = random.Random(seed)
+
+    def event(self, n: int, prefix: str, event_time: datetime, customer: bytes | None = None) -> bytes:
+        """Event ``n`` (``<prefix>-<n>``); every 50th is the blocklisted customer's. The same JSON as
+        json.dumps of the record, from a template: the load generator shares the two cores with the job."""
+        rng = self._rng
+        if customer is None:
+            customer = b"CB-BENCH" if n % 50 == 0 else b"C%07d" % rng.randrange(self.customers)
+        return EVENT_TEMPLATE % (
+            prefix.encode(),
+            n,
+            customer,
+            rng.randrange(2000),
+            round(rng.uniform(5, 200), 2),
+            event_time.isoformat().encode(),
+        )
+
+    def backlog(self, events: int, rate: float) -> list[bytes]:
+        """``events`` events whose event times are ``1 / rate`` s apart, ending now."""
+        start = datetime.now(UTC).timestamp() - events / rate
+        return [self.event(n, "max", datetime.fromtimestamp(start + n / rate, UTC)) for n in range(events)]
 
 
 FLINK_MEMORY_UNITS = {"k": 2**-10, "kb": 2**-10, "m": 1, "mb": 1, "g": 2**10, "gb": 2**10}
@@ -405,19 +442,7 @@ def _latency(
     # counted in what is measured); with 0, every record is a produce request of its own, which at 17,000
     # events/s took the broker 0.66 of a core, a third of this machine, taken from the job.
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LATENCY_LINGER_MS})
-    rng = random.Random(1)
-
-    def event(i: int, customer: str, prefix: str = "lat") -> bytes:
-        # the same JSON as json.dumps of the record, formatted from a template: the load generator shares
-        # the two cores with the job, so what it spends per event is taken from the job
-        return EVENT_TEMPLATE % (
-            prefix.encode(),
-            i,
-            customer.encode(),
-            rng.randrange(2000),
-            round(rng.uniform(5, 200), 2),
-            datetime.now(UTC).isoformat().encode(),
-        )
+    stream = LatencyStream(int(rate * (warmup_s + seconds)))
 
     def warm_up() -> None:  # the job is up when a probe gets scored
         consumer = Consumer(
@@ -430,7 +455,8 @@ def _latency(
         consumer.assign([TopicPartition(topics.scores or "", 0, 0)])
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            producer.produce(topics.transactions, event(-1, "C-WARM"))
+            probe = stream.event(-1, "lat", datetime.now(UTC), customer=b"C-WARM")
+            producer.produce(topics.transactions, probe)
             producer.flush(5)
             msg = consumer.poll(2.0)
             if msg is not None and not msg.error():
@@ -473,8 +499,7 @@ def _latency(
         while i < count:
             due = min(count, int((time.perf_counter() - started) * rate) + 1)
             for n in range(first + i, first + due):
-                customer = "CB-BENCH" if n % 50 == 0 else f"C{rng.randrange(CUSTOMERS):06d}"
-                producer.produce(topics.transactions, event(n, customer, prefix))
+                producer.produce(topics.transactions, stream.event(n, prefix, datetime.now(UTC)))
             i = due
             producer.poll(0)
             ahead = started + i / rate - time.perf_counter()
@@ -521,6 +546,7 @@ def _latency(
         "target_rate_eps": round(rate, 1),
         "achieved_rate_eps": round(achieved, 1),
         "events": total,
+        "customers": stream.customers,
         "scored": len(scores),
         "in_job": _summary(in_job),
         "alerts": _summary(alert_lat),
@@ -557,13 +583,16 @@ def _round(
     flink: dict[str, Any],
     skeleton: bool = False,
     variants: dict[str, dict[str, Any]] | None = None,
+    latency_stream: list[bytes] | None = None,
 ) -> dict[str, float]:
     """One side-by-side measurement over the same fresh topic: the pass-through in the detector's mode and
     in thread mode (the faster of the two, so the stricter baseline), the detector, the detector with each
     variant's further Flink options (``detector[<name>]``, on its own output topics), and the two-stage
-    skeleton when asked."""
+    skeleton when asked. Then the detector (and each variant) on ``latency_stream``, the latency runs'
+    kind of events (``detector.latency_stream``): the maximum they take half of."""
     topics = _topics(bootstrap, run)
     variant_topics = {name: _topics(bootstrap, f"{run}{name}") for name in variants or {}}
+    stream_topics = {name: _topics(bootstrap, f"{run}s{name}") for name in ("", *(variants or {}))}
     rates: dict[str, float] = {}
     try:
         _produce(bootstrap, topics["transactions"], payloads)
@@ -589,8 +618,20 @@ def _round(
             own = {**variant_topics[name], "transactions": topics["transactions"]}
             _detector(_settings(bootstrap, own, jars, work, model, bounded=True, **variant))
             measure(f"detector[{name}]", own["scores"], 300)
+        if latency_stream:
+            n = len(latency_stream)
+            _produce(bootstrap, stream_topics[""]["transactions"], latency_stream)
+            for name, variant in {"": flink, **(variants or {})}.items():
+                own = {**stream_topics[name], "transactions": stream_topics[""]["transactions"]}
+                _detector(_settings(bootstrap, own, jars, work, model, bounded=True, **variant))
+                measure(
+                    f"detector[{name}].latency_stream" if name else "detector.latency_stream",
+                    own["scores"],
+                    300,
+                )
     finally:
-        _drop_topics(bootstrap, [*topics.values(), *(t for v in variant_topics.values() for t in v.values())])
+        made = [topics, *variant_topics.values(), *stream_topics.values()]
+        _drop_topics(bootstrap, [t for names in made for t in names.values()])
     return rates
 
 
@@ -693,6 +734,7 @@ def main() -> None:
     }
     named = {name: _variant(flink, options) for name, options in (v.split(":", 1) for v in args.variant)}
     payloads = [r.payload for r in generate(args.events, seed=11, days=30).records]
+    stream = LatencyStream(args.events, seed=2).backlog(args.events, MAX_STREAM_EVENT_RATE)
     model = _model(work, args.model)
     rounds: list[dict[str, float]] = []
     try:
@@ -702,7 +744,9 @@ def main() -> None:
         _round(bootstrap, jars, work, f"{run}w", warm, model, flink, args.skeleton, named)
         for n in range(args.repeat):
             rounds.append(
-                _round(bootstrap, jars, work, f"{run}{n}", payloads, model, flink, args.skeleton, named)
+                _round(
+                    bootstrap, jars, work, f"{run}{n}", payloads, model, flink, args.skeleton, named, stream
+                )
             )
             r = rounds[-1]
             print(
@@ -716,10 +760,13 @@ def main() -> None:
                     f" ratio {r[f'detector[{name}]'] / r['passthrough_thread']:.3f} (thread)"
                     for name in named
                 )
+                + f"; on the latency stream: detector {r['detector.latency_stream']:,.0f} ev/s"
+                + "".join(f", [{name}] {r[f'detector[{name}].latency_stream']:,.0f} ev/s" for name in named)
             )
         passthrough, passthrough_thread, detector = (
             statistics.median(r[k] for r in rounds) for k in ("passthrough", "passthrough_thread", "detector")
         )
+        on_stream = statistics.median(r["detector.latency_stream"] for r in rounds)
         ratio = statistics.median(r["detector"] / r["passthrough"] for r in rounds)
         ratio_thread = statistics.median(r["detector"] / r["passthrough_thread"] for r in rounds)
         ratio_second_half = statistics.median(
@@ -737,7 +784,7 @@ def main() -> None:
         latency: dict[str, Any] = {}
         latency_variants: dict[str, dict[str, Any]] = {}
         variants = {"": flink, **named}
-        rate = args.latency_rate or detector / 2
+        rate = args.latency_rate or on_stream / 2
         deliveries = (
             ("exactly-once", "at-least-once") if args.alert_delivery == "both" else (args.alert_delivery,)
         )
@@ -798,12 +845,21 @@ def main() -> None:
         "passthrough_thread_eps": round(passthrough_thread, 1),
         "skeleton_ratio": None if skeleton_ratio is None else round(skeleton_ratio, 3),
         "detector_eps": round(detector, 1),
+        "detector_latency_stream_eps": round(on_stream, 1),
+        "latency_stream": {
+            "events": args.events,
+            "customers": LatencyStream(args.events).customers,
+            "event_rate_eps": MAX_STREAM_EVENT_RATE,
+        },
         "variants": {
             name: {
                 "flink": variant,
                 "detector_eps": round(statistics.median(r[f"detector[{name}]"] for r in rounds), 1),
                 "ratio_vs_thread_passthrough": round(
                     statistics.median(r[f"detector[{name}]"] / r["passthrough_thread"] for r in rounds), 3
+                ),
+                "detector_latency_stream_eps": round(
+                    statistics.median(r[f"detector[{name}].latency_stream"] for r in rounds), 1
                 ),
             }
             for name, variant in named.items()
