@@ -7,7 +7,12 @@ from typing import Any
 from fraud_operator.api.model import FraudModel
 from fraud_operator.api.pipeline import FraudPipeline
 from fraud_operator.api.structural import crd_schema, validate
-from fraud_operator.render.flink import MODEL_CACHE_MOUNT, PYTHON_DRIVER, render_flinkdeployment
+from fraud_operator.render.flink import (
+    MODEL_CACHE_MOUNT,
+    PYTHON_DRIVER,
+    ROCKSDB_DEFAULTS,
+    render_flinkdeployment,
+)
 
 _RESTRICTED_VOLUMES = {
     "configMap",
@@ -171,8 +176,9 @@ def test_rocksdb_defaults_yield_to_extra_configuration_and_the_heap_backend(
     conf = conf_of(pipeline_doc, model, {"extraConfiguration": no_filter})
     assert conf["state.backend.rocksdb.use-bloom-filter"] == "false"
     assert conf["execution.checkpointing.incremental"] == "true"
+    assert conf["state.backend.rocksdb.compression.per.level"] == "LZ4_COMPRESSION"
     conf = conf_of(pipeline_doc, model, {"stateBackend": "hashmap", "extraConfiguration": {}})
-    assert not {"state.backend.rocksdb.use-bloom-filter", "execution.checkpointing.incremental"} & set(conf)
+    assert not set(ROCKSDB_DEFAULTS) & set(conf)
 
 
 def test_changelog_writes_beside_the_checkpoints(pipeline_doc: dict[str, Any], model: FraudModel) -> None:
