@@ -62,7 +62,7 @@ only new files; each SST file has a bloom filter, because the detector looks up 
 customers' keys are not in the memtable (each customer pays now and then), so without a filter a lookup
 searches every level-0 file; and LZ4 instead of Snappy, because every checkpoint flushes the memtables and
 the compactions that follow rewrite the state over and over: on a stream of many customers LZ4 sustained
-12-20% more events per second (docs/performance.md, steps 6 and 7)."""
+12-21% more events per second (docs/performance.md, steps 6 and 7)."""
 DETECTOR_MODULE = "fraud_jobs.detector"
 STORAGE_SECRET_MOUNT = "/var/run/secrets/streamflow/storage"
 MODEL_MOUNT = "/opt/streamflow/models"
