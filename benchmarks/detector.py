@@ -592,7 +592,11 @@ def _round(
     kind of events (``detector.latency_stream``): the maximum they take half of."""
     topics = _topics(bootstrap, run)
     variant_topics = {name: _topics(bootstrap, f"{run}{name}") for name in variants or {}}
-    stream_topics = {name: _topics(bootstrap, f"{run}s{name}") for name in ("", *(variants or {}))}
+    stream_topics = (
+        {name: _topics(bootstrap, f"{run}s{name}") for name in ("", *(variants or {}))}
+        if latency_stream
+        else {}
+    )
     rates: dict[str, float] = {}
     try:
         _produce(bootstrap, topics["transactions"], payloads)
