@@ -36,6 +36,7 @@ Needs the local stack: ``eval "$(streamflow dev env)"``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -55,6 +56,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from cpu_by_second import CpuBySecond  # benchmarks/cpu_by_second.py
 from fraud_jobs.flink.jvm import detector_jar
 from fraud_jobs.flink.settings import FlinkSettings, JobSettings
 from fraud_jobs.generator import generate
@@ -64,10 +66,10 @@ from streamflow_dev.procs import free_port
 
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
 LATENCY_LINGER_MS = 1
-EVENT_TEMPLATE = (
-    b'{"transaction_id": "%s-%d", "customer_id": "%s", "terminal_id": "T%05d", "amount": %r,'
-    b' "event_time": "%s"}'
+EVENT_HEAD = (
+    b'{"transaction_id": "%s-%d", "customer_id": "%s", "terminal_id": "T%05d", "amount": %r, "event_time": "'
 )
+EVENT_TAIL = b'"}'
 MAX_STREAM_EVENT_RATE = 20_000
 """Events per second of event time in the latency stream the maximum rate is measured on."""
 PAYMENTS_PER_CUSTOMER = 2.0
@@ -89,20 +91,18 @@ class LatencyStream:
         self.customers = max(1_000, round(events / PAYMENTS_PER_CUSTOMER))
         self._rng = random.Random(seed)
 
-    def event(self, n: int, prefix: str, event_time: datetime, customer: bytes | None = None) -> bytes:
-        """Event ``n`` (``<prefix>-<n>``); every 50th is the blocklisted customer's. The same JSON as
-        json.dumps of the record, from a template: the load generator shares the two cores with the job."""
+    def head(self, n: int, prefix: str, customer: bytes | None = None) -> bytes:
+        """Event ``n`` (``<prefix>-<n>``) up to its event time; every 50th is the blocklisted customer's.
+        With :data:`EVENT_TAIL` after the time, the same JSON as json.dumps of the record. Built ahead of a
+        paced run, so that what the load generator does while the job is measured is little more than the
+        produce call: it shares the two cores with the job."""
         rng = self._rng
         if customer is None:
             customer = b"CB-BENCH" if n % 50 == 0 else b"C%07d" % rng.randrange(self.customers)
-        return EVENT_TEMPLATE % (
-            prefix.encode(),
-            n,
-            customer,
-            rng.randrange(2000),
-            round(rng.uniform(5, 200), 2),
-            event_time.isoformat().encode(),
-        )
+        return EVENT_HEAD % (prefix.encode(), n, customer, rng.randrange(2000), round(rng.uniform(5, 200), 2))
+
+    def event(self, n: int, prefix: str, event_time: datetime, customer: bytes | None = None) -> bytes:
+        return self.head(n, prefix, customer) + event_time.isoformat().encode() + EVENT_TAIL
 
     def backlog(self, events: int, rate: float) -> list[bytes]:
         """``events`` events whose event times are ``1 / rate`` s apart, ending now."""
@@ -420,6 +420,23 @@ def _gc() -> dict[str, float]:
     return out
 
 
+def _processes() -> dict[str, int]:
+    """The processes a latency run's CPU is reported for: this one (the load generator and the alert
+    reader), the JVM the mini-cluster runs in, and the Kafka broker."""
+    from pyflink.java_gateway import get_gateway
+
+    found = {
+        "benchmark": os.getpid(),
+        "flink": int(get_gateway().jvm.java.lang.ProcessHandle.current().pid()),
+    }
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if b"kafka.Kafka" in (entry / "cmdline").read_bytes():
+                    found["kafka"] = int(entry.name)
+    return found
+
+
 def _latency(
     bootstrap: str, settings: JobSettings, rate: float, seconds: float, warmup_s: float = 10.0
 ) -> dict[str, Any]:
@@ -492,14 +509,17 @@ def _latency(
     warm = int(rate * warmup_s)
 
     def send(first: int, count: int, prefix: str) -> float:
-        """Paced in steps of at least a millisecond: each step sends every event due by then, stamped as it
-        is sent (a sleep per event would be a system call and a wake-up each, 17,000 a second)."""
+        """Paced in steps of at least a millisecond: each step sends every event due by then, stamped with
+        the step's start (a sleep per event would be a system call and a wake-up each, 17,000 a second), so
+        an event's measured latency includes its wait within the step."""
+        heads = [stream.head(n, prefix) for n in range(first, first + count)]
         started = time.perf_counter()
         i = 0
         while i < count:
             due = min(count, int((time.perf_counter() - started) * rate) + 1)
-            for n in range(first + i, first + due):
-                producer.produce(topics.transactions, stream.event(n, prefix, datetime.now(UTC)))
+            stamp = datetime.now(UTC).isoformat().encode()
+            for head in heads[i:due]:
+                producer.produce(topics.transactions, head + stamp + EVENT_TAIL)
             i = due
             producer.poll(0)
             ahead = started + i / rate - time.perf_counter()
@@ -511,8 +531,11 @@ def _latency(
     producer.flush(30)
     _consume(bootstrap, topics.scores, warm + 1, 120)  # drained: measure the steady state, not the backlog
     gc_before = _gc()
+    cpu = CpuBySecond(_processes(), by_thread={"flink", "benchmark"})
+    cpu.start()
     measured_from = send(0, total, "lat")
     producer.flush(30)
+    cpu.stop()
     gc_during = {k: v - gc_before.get(k, 0.0) for k, v in _gc().items()}
     checkpoints = _checkpoints(port, job_id)
     achieved = total / (time.perf_counter() - measured_from)
@@ -558,6 +581,7 @@ def _latency(
             {"second": sec, "p50_ms": round(_pct(v, 0.5) * 1000, 1), "max_ms": round(max(v) * 1000, 1)}
             for sec, v in sorted(by_second.items())
         ],
+        "cpu_by_second": cpu.seconds(since=first),
     }
 
 
