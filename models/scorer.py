@@ -398,6 +398,19 @@ def _tree_depth(left: npt.NDArray[Any], right: npt.NDArray[Any]) -> int:
     return int(depth.max()) if len(depth) else 0
 
 
+def _average_path_length(n: int) -> float:
+    """``c(n)``, the mean path length of an unsuccessful search in a binary tree of ``n`` samples (Liu et al.;
+    scikit-learn's ``_average_path_length``, same formula and order of operations), with the C library's
+    scalar ``log``. scikit-learn takes it with numpy's vectorised log, whose code path depends on the CPU
+    (AVX-512 or not) and may differ in the last bit: the artifact's bytes, and so the sha256 a FraudModel
+    publishes, would then depend on the machine that trained it."""
+    if n <= 1:
+        return 0.0
+    if n == 2:
+        return 1.0
+    return 2.0 * (math.log(n - 1.0) + np.euler_gamma) - 2.0 * (n - 1.0) / n
+
+
 def compile_model(estimator: Any, *, algorithm: str, columns: Sequence[int], version: str) -> CompiledModel:
     """Compile a fitted scikit-learn model that reads the FEATURE_NAMES columns ``columns``."""
     column_map = np.asarray(columns, dtype=np.intp)
@@ -412,8 +425,6 @@ def compile_model(estimator: Any, *, algorithm: str, columns: Sequence[int], ver
     }
     arrays: dict[str, npt.NDArray[Any]]
     if algorithm == "isolation_forest":
-        from sklearn.ensemble._iforest import _average_path_length
-
         trees = []
         subsample = estimator._max_features != estimator.n_features_in_
         for i, (tree, feats) in enumerate(
@@ -422,7 +433,9 @@ def compile_model(estimator: Any, *, algorithm: str, columns: Sequence[int], ver
             t = tree.tree_
             tree_cols = column_map[np.asarray(feats)] if subsample else column_map
             leaf_value = (
-                estimator._decision_path_lengths[i] + estimator._average_path_length_per_tree[i] - 1.0
+                estimator._decision_path_lengths[i]
+                + np.array([_average_path_length(int(n)) for n in t.n_node_samples])
+                - 1.0
             )
             table = {
                 "feature": t.feature,
@@ -434,7 +447,7 @@ def compile_model(estimator: Any, *, algorithm: str, columns: Sequence[int], ver
             }
             trees.append((table, leaf_value, tree_cols))
         arrays, max_depth = _tree_tables(trees)
-        meta["offset"] = float(len(estimator.estimators_) * _average_path_length([estimator._max_samples])[0])
+        meta["offset"] = float(len(estimator.estimators_) * _average_path_length(int(estimator._max_samples)))
         meta["input_float32"] = True
         meta["max_depth"] = max_depth
     elif algorithm == "hist_gradient_boosting":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -195,3 +196,16 @@ def test_load_model_refuses_inconsistent_arrays(tmp_path: Path) -> None:
     path.write_bytes(_rewrite(model, offset=None))
     with pytest.raises(ModelLoadError, match="incomplete or corrupt"):
         load_model(str(path), expected_sha256=None, expected_schema_id=FEATURE_SCHEMA_ID)
+
+
+def test_isolation_forest_path_lengths_are_sklearns_with_the_c_librarys_log() -> None:
+    """The artifact's leaf values and offset take ``c(n)`` from math.log, not numpy's CPU-dependent vectorised
+    log (AVX-512 or not), so retraining gives the same bytes on any machine; the values stay sklearn's."""
+    from fraud_models import scorer
+    from sklearn.ensemble._iforest import _average_path_length as sklearn_c
+
+    sizes = [0, 1, 2, 3, 4, 10, 255, 256, 1000, 12_345]
+    ours = [scorer._average_path_length(n) for n in sizes]
+    assert np.allclose(ours, sklearn_c(np.array(sizes)), rtol=1e-14, atol=0)
+    assert ours[:3] == [0.0, 0.0, 1.0]
+    assert ours[3] == 2.0 * (math.log(2.0) + np.euler_gamma) - 2.0 * 2.0 / 3.0
