@@ -49,6 +49,8 @@ class CpuBySecond(threading.Thread):
         self._samples: list[tuple[float, dict[str, int]]] = []
 
     def _sample(self) -> dict[str, int]:
+        """Ticks by ``<label>#<pid>`` and ``<label>/<thread name>#<tid>``: a process or thread is counted
+        by its own id, so one that ends between two samples cannot make its group's delta negative."""
         totals: dict[str, int] = defaultdict(int)
         for entry in os.scandir("/proc"):
             if not entry.name.isdigit():
@@ -58,14 +60,14 @@ class CpuBySecond(threading.Thread):
             if stat is None:
                 continue
             label = self._labels.get(pid, "other")
-            totals[label if label != "other" else f"other:{pid}"] += _ticks(stat)
+            totals[f"{label}#{pid}"] += _ticks(stat)
             if pid in self._by_thread:
                 for task in os.scandir(Path(entry.path, "task")):
                     tstat = _read(Path(task.path, "stat"))
                     if tstat is None:
                         continue
                     name = _DIGITS.sub("", tstat[tstat.index("(") + 1 : tstat.rindex(")")]).strip()
-                    totals[f"{label}/{name}"] += _ticks(tstat)
+                    totals[f"{label}/{name}#{task.name}"] += _ticks(tstat)
         return totals
 
     def run(self) -> None:
@@ -88,7 +90,7 @@ class CpuBySecond(threading.Thread):
             used: dict[str, int] = defaultdict(int)
             for key, ticks in b.items():
                 if key in a:
-                    used[key.split(":", 1)[0]] += ticks - a[key]
+                    used[key.rsplit("#", 1)[0]] += ticks - a[key]
             cpu = {k: round(used[k] * _TICK_S, 2) for k in sorted(used) if used[k] * _TICK_S >= 0.01}
             out.append({"from_s": round(t0 - since, 2), "span_s": round(t1 - t0, 2), "cpu_s": cpu})
         return out
