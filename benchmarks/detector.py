@@ -432,7 +432,7 @@ def _processes() -> dict[str, int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError):
-                if b"kafka.Kafka" in (entry / "cmdline").read_bytes():
+                if b"kafka.Kafka" in (entry / "cmdline").read_bytes().split(b"\0"):  # the broker's main class
                     found["kafka"] = int(entry.name)
     return found
 
