@@ -7,7 +7,10 @@ Semantics (event times are epoch seconds, UTC):
 
 - Customer windows are exact rolling windows ``(t - w, t]`` over the customer's own transactions and
   include the current one (the handbook's definition); the state holds the last 30 days of
-  ``(time, amount)``: a few dozen entries for a card (16 bytes each; it grows with the card's activity).
+  ``(time, amount)``: a few dozen entries for a card (16 bytes each), and never more than the newest
+  :data:`MAX_CUSTOMER_PAYMENTS`. A key paying faster than that (a card under a card-testing attack, a
+  merchant's aggregate id) would otherwise make its state, and the work on each of its events, grow with
+  every payment; past the cap its windows are over those newest payments, so its counts saturate there.
   The largest recent amount is judged against the median of those 30 days, not the mean, so a few
   fraudulent large amounts do not hide the next one by raising the card's baseline.
 - Terminal windows are delayed, as in the handbook: counts and fraud risk over ``w`` days ending
@@ -21,7 +24,9 @@ Semantics (event times are epoch seconds, UTC):
 
 Version 2 of the schema added ``customer_max_amount_ratio_7d``, ``terminal_fraud_age_h`` and
 ``terminal_nb_tx_since_fraud`` (chosen on validation weeks before the test week, docs/evaluation.md); they
-read the same state as version 1, so the state format did not change.
+read the same state as version 1, so the state format did not change. The cap on a customer's payments
+came later without a new version: no customer of the handbook's five months pays more than 155 times in 30
+days, so no feature a shipped model was trained on changes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ __all__ = [
     "FEATURE_SCHEMA_ID",
     "FEATURE_SCHEMA_VERSION",
     "LABEL_DERIVED_FEATURES",
+    "MAX_CUSTOMER_PAYMENTS",
     "NO_FRAUD_AGE_H",
     "SCHEMA_V1_FEATURES",
     "TERMINAL_FEATURES",
@@ -66,6 +72,8 @@ HOUR_S = 3_600.0
 DEFAULT_LABEL_DELAY_S = 7 * DAY_S
 _WINDOWS_DAYS = (1, 7, 30)
 _CUSTOMER_HORIZON_S = 30 * DAY_S
+#: A customer's window keeps at most this many payments, the newest (over 33 a day for 30 days).
+MAX_CUSTOMER_PAYMENTS = 1_000
 _NO_PREVIOUS_S = 30 * DAY_S  # "seconds since previous transaction" when there is none in the window
 _MIN_TRAVEL_HOURS = 1.0 / 60.0  # two positions a few seconds apart are not a 10,000 km/h trip
 _MIN_MEDIAN = 1e-9  # a card whose median amount is 0 still gets a finite (huge) ratio
@@ -277,7 +285,8 @@ def customer_observe(
     lat: float | None = None,
     lon: float | None = None,
 ) -> None:
-    """Record a transaction and forget those older than the longest window."""
+    """Record a transaction and forget those older than the longest window or beyond the newest
+    :data:`MAX_CUSTOMER_PAYMENTS`."""
     times, amounts = state.times, state.amounts
     if not times or event_time >= times[-1]:
         times.append(event_time)
@@ -286,7 +295,7 @@ def customer_observe(
         i = bisect_right(times, event_time)
         insort(times, event_time)
         amounts.insert(i, amount)
-    cut = bisect_right(times, times[-1] - _CUSTOMER_HORIZON_S)
+    cut = max(bisect_right(times, times[-1] - _CUSTOMER_HORIZON_S), len(times) - MAX_CUSTOMER_PAYMENTS)
     if cut:
         del times[:cut]
         del amounts[:cut]

@@ -256,6 +256,25 @@ def test_terminal_state_stays_bounded() -> None:
     assert len(state.hours) <= 24 * (30 + 7 + 2)
 
 
+def test_customer_state_keeps_the_newest_payments_up_to_the_cap() -> None:
+    """A key paying every second keeps a window of MAX_CUSTOMER_PAYMENTS, the newest, and its features are
+    over those; a late payment older than all of them is not kept."""
+    cap = feat.MAX_CUSTOMER_PAYMENTS
+    state = feat.CustomerFeatureState()
+    for k in range(cap + 500):
+        feat.customer_observe(state, START + k, float(k % 7))
+    assert len(state.times) == len(state.amounts) == cap
+    assert state.times[0] == START + 500 and state.amounts[-1] == float((cap + 499) % 7)
+    now = START + cap + 500
+    values = dict(zip(feat.CUSTOMER_FEATURES, feat.customer_features(state, now, 1.0), strict=True))
+    assert values["customer_nb_tx_30d"] == values["customer_nb_tx_1h"] == cap + 1
+    assert values["customer_avg_amount_30d"] == (sum(state.amounts) + 1.0) / (cap + 1)
+    feat.customer_observe(state, START + 10, 99.0)  # out of order, older than the newest 1,000
+    assert len(state.times) == cap and state.times[0] == START + 500 and 99.0 not in state.amounts
+    feat.customer_observe(state, START + 700.5, 99.0)  # out of order, within them: the oldest goes
+    assert len(state.times) == cap and state.times[0] == START + 501 and 99.0 in state.amounts
+
+
 def test_schema_id_is_the_hash_of_names_order_and_version() -> None:
     payload = json.dumps(
         {"names": feat.FEATURE_NAMES, "version": feat.FEATURE_SCHEMA_VERSION}, sort_keys=True

@@ -355,17 +355,21 @@ def test_generated_features_with_geo_and_disorder_equal() -> None:
 
 
 def test_hot_customers_median_over_thousands_equal() -> None:
-    """Customers with thousands of transactions in their 30-day window, where the median of the window is
-    found by selection in Java and by a sort in Python: ties (a few repeated amounts, as a card charged
-    the same fare), one customer with every amount equal, and distinct amounts; windows of both parities,
-    all exact (no position, so no travel speed)."""
+    """Customers with thousands of transactions in 30 days, whose windows fill to the cap of the newest
+    MAX_CUSTOMER_PAYMENTS, where the median of the window is found by selection in Java and by a sort in
+    Python: ties (a few repeated amounts, as a card charged the same fare), one customer with every amount
+    equal, and distinct amounts, late payments among the kept ones and older than all of them; windows of
+    both parities, all exact (no position, so no travel speed)."""
     rng = random.Random(23)
     start = 1_700_000_000_000_000
     fares = (2.5, 2.5, 4.0, 9.99, 9.99, 9.99, 120.0)
     txs = []
     for i in range(9_000):
-        micros = start + i * 240_000_000  # one every 4 minutes: the window holds up to 10,800
+        micros = start + i * 240_000_000  # one every 4 minutes: 10,800 in 30 days, the newest 1,000 kept
         txs.append(Tx("C-FARES", f"T{i % 7}", micros, rng.choice(fares), None, None, None))
+        if i % 500 == 250:  # late: by 2 hours (among the newest kept) and by 100 hours (older than all)
+            txs.append(Tx("C-FARES", "T8", micros - 7_200_000_000, 3.0, None, None, None))
+            txs.append(Tx("C-FARES", "T8", micros - 360_000_000_000, 5.0, None, None, None))
         txs.append(Tx("C-SAME", "T9", micros + 1, 7.0, None, None, None))
         if i % 3 == 0:
             amount = round(rng.lognormvariate(3.0, 1.2), 2)
@@ -375,7 +379,7 @@ def test_hot_customers_median_over_thousands_equal() -> None:
     got = _java(events, 3600.0)
     _compare(expected, got, speed_ulps=0)
     windows = expected[:, list(COLUMNS).index("customer_nb_tx_30d")].view(np.float64)
-    assert windows.max() > 3_000 and len({int(w) % 2 for w in windows}) == 2
+    assert windows.max() == feat.MAX_CUSTOMER_PAYMENTS + 1 and len({int(w) % 2 for w in windows}) == 2
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -476,4 +480,5 @@ def test_constants_equal() -> None:
         "TERMINAL_STATE_VERSION": str(TERMINAL_STATE_VERSION),
         "RING_CAPACITY": str(RING_CAPACITY),
         "FRAUD_RING_CAPACITY": str(FRAUD_RING_CAPACITY),
+        "MAX_CUSTOMER_PAYMENTS": str(feat.MAX_CUSTOMER_PAYMENTS),
     }

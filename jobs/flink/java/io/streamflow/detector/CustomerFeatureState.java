@@ -6,8 +6,9 @@ import java.util.Arrays;
 
 /**
  * {@code fraud_models.features.CustomerFeatureState} and its functions ({@code customer_features},
- * {@code customer_observe}): the last 30 days of one customer's transactions, sorted by time, as two
- * parallel growable arrays, and the last known position.
+ * {@code customer_observe}): the last 30 days of one customer's transactions (at most the newest
+ * {@link Features#MAX_CUSTOMER_PAYMENTS}), sorted by time, as two parallel growable arrays, and the last
+ * known position.
  *
  * <p>Encoded exactly as Python's {@code to_bytes} (little-endian {@code <BIddd} header: version, count,
  * last lat, lon and geo time; then the times, then the amounts), so a state written by either side reads
@@ -131,7 +132,10 @@ public final class CustomerFeatureState {
         return out;
     }
 
-    /** {@code customer_observe}: record a transaction and forget those older than the longest window. */
+    /**
+     * {@code customer_observe}: record a transaction and forget those older than the longest window or
+     * beyond the newest {@link Features#MAX_CUSTOMER_PAYMENTS}.
+     */
     public void observe(double eventTime, double amount, boolean hasGeo, double lat, double lon) {
         if (size == 0 || eventTime >= times[size - 1]) {
             ensureCapacity(size + 1);
@@ -147,7 +151,10 @@ public final class CustomerFeatureState {
             amounts[i] = amount;
             size++;
         }
-        int cut = PyMath.bisectRight(times, times[size - 1] - CUSTOMER_HORIZON_S, 0, size);
+        int cut =
+                Math.max(
+                        PyMath.bisectRight(times, times[size - 1] - CUSTOMER_HORIZON_S, 0, size),
+                        size - Features.MAX_CUSTOMER_PAYMENTS);
         if (cut != 0) {
             System.arraycopy(times, cut, times, 0, size - cut);
             System.arraycopy(amounts, cut, amounts, 0, size - cut);

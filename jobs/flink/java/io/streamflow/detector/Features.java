@@ -17,6 +17,8 @@ public final class Features {
     public static final double DEFAULT_LABEL_DELAY_S = 7 * DAY_S;
     /** The windows of both the customer and the terminal features, in days. */
     static final int[] WINDOWS_DAYS = {1, 7, 30};
+    /** {@code MAX_CUSTOMER_PAYMENTS}: the most payments a customer's window keeps (the newest). */
+    public static final int MAX_CUSTOMER_PAYMENTS = 1_000;
     /** {@code terminal_fraud_age_h} when no delivered fraud is in the 30-day window. */
     public static final double NO_FRAUD_AGE_H = 24.0 * 30 + 1.0;
     /** The Earth's mean radius: the travel feature's and FR-003's. */

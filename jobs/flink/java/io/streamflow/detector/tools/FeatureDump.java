@@ -126,6 +126,7 @@ public final class FeatureDump {
         out.append("TERMINAL_STATE_VERSION\t").append(TerminalState.VERSION).append('\n');
         out.append("RING_CAPACITY\t").append(CustomerState.RING_CAPACITY).append('\n');
         out.append("FRAUD_RING_CAPACITY\t").append(TerminalState.FRAUD_RING_CAPACITY).append('\n');
+        out.append("MAX_CUSTOMER_PAYMENTS\t").append(Features.MAX_CUSTOMER_PAYMENTS).append('\n');
         System.out.print(out);
         System.out.flush();
     }
