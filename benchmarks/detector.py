@@ -72,6 +72,9 @@ EVENT_HEAD = (
 EVENT_TAIL = b'"}'
 MAX_STREAM_EVENT_RATE = 20_000
 """Events per second of event time in the latency stream the maximum rate is measured on."""
+LIVE_STEPS = 12
+"""Steps of the live maximum's search; from 0.4 of the backlog's rate, raised a tenth each, the last is
+1.1 times the backlog's rate."""
 PAYMENTS_PER_CUSTOMER = 2.0
 """How often a customer of the latency stream pays, on average, within one run: the pool is the run's events
 over this, so at any rate and length (under the velocity rule's 10 minutes) the alerts are the blocklisted
@@ -437,6 +440,120 @@ def _processes() -> dict[str, int]:
     return found
 
 
+class _LiveJob:
+    """The detector unbounded, from the topics' latest offsets, with a producer that feeds it wall-clock
+    events of a :class:`LatencyStream` at a pace: what a latency run and a search for the live maximum
+    both drive."""
+
+    def __init__(self, bootstrap: str, settings: JobSettings, events: int) -> None:
+        from fraud_jobs.flink.topology import build
+
+        self.bootstrap = bootstrap
+        self.topics = settings.topics
+        self.port = free_port()
+        extra = {**settings.flink.extra, "rest.port": str(self.port)}
+        unbounded = settings.with_flink(bounded=False, starting_offsets="latest", extra=extra)
+        self.client = build(unbounded, environ={}).execute_async("bench-detector-latency")
+        self.job_id = str(self.client.get_job_id())
+        # linger.ms=1 lets the producer batch what is due within a millisecond (at most 1 ms more latency,
+        # counted in what is measured); with 0, every record is a produce request of its own, which at 17,000
+        # events/s took the broker 0.66 of a core, a third of this machine, taken from the job.
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LATENCY_LINGER_MS})
+        self.stream = LatencyStream(events)
+
+    def wait_until_scoring(self) -> None:
+        """Return once a probe event is scored: the job is up."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"w-{uuid.uuid4().hex[:6]}",
+                "isolation.level": "read_committed",
+            }
+        )
+        consumer.assign([TopicPartition(self.topics.scores or "", 0, 0)])
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            probe = self.stream.event(-1, "lat", datetime.now(UTC), customer=b"C-WARM")
+            self.producer.produce(self.topics.transactions, probe)
+            self.producer.flush(5)
+            msg = consumer.poll(2.0)
+            if msg is not None and not msg.error():
+                consumer.close()
+                return
+        raise RuntimeError("the detector did not score a warm-up event within 180 s")
+
+    def send(self, first: int, count: int, prefix: str, rate: float) -> float:
+        """Paced in steps of at least a millisecond: each step sends every event due by then, stamped with
+        the step's start (a sleep per event would be a system call and a wake-up each, 17,000 a second), so
+        an event's measured latency includes its wait within the step. Returns when the pace began."""
+        heads = [self.stream.head(n, prefix) for n in range(first, first + count)]
+        producer, topic = self.producer, self.topics.transactions
+        started = time.perf_counter()
+        i = 0
+        while i < count:
+            due = min(count, int((time.perf_counter() - started) * rate) + 1)
+            stamp = datetime.now(UTC).isoformat().encode()
+            for head in heads[i:due]:
+                producer.produce(topic, head + stamp + EVENT_TAIL)
+            i = due
+            producer.poll(0)
+            ahead = started + i / rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(max(ahead, 0.001))
+        return started
+
+    def behind(self) -> int:
+        """Events sent but not yet scored: the ends of the transactions and the scores topics (an end counts
+        records of open transactions too, and one marker per committed transaction, a few a second). The
+        consumer reads uncommitted: a read_committed one is told the last stable offset, a checkpoint
+        behind."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"e-{uuid.uuid4().hex[:6]}",
+                "isolation.level": "read_uncommitted",
+            }
+        )
+        try:
+            sent = consumer.get_watermark_offsets(TopicPartition(self.topics.transactions, 0), 10)[1]
+            scored = consumer.get_watermark_offsets(TopicPartition(self.topics.scores or "", 0), 10)[1]
+        finally:
+            consumer.close()
+        return int(sent - scored)
+
+
+def _live_max(
+    bootstrap: str, settings: JobSettings, start_rate: float, step_s: float = 12.0, growth: float = 1.1
+) -> dict[str, Any]:
+    """The highest rate the detector keeps up with while the load generator and the broker share the
+    machine with it: a live stream raised by ``growth`` every ``step_s`` seconds from ``start_rate``,
+    until the events sent and not yet scored at the end of a step exceed what half a second brings; the
+    maximum is the last step it kept up with. A backlog's rate (the job alone on the cores, reading full
+    batches) is more than it sustains live."""
+    job = _LiveJob(bootstrap, settings, int(sum(start_rate * step_s * growth**k for k in range(LIVE_STEPS))))
+    steps: list[dict[str, float]] = []
+    try:
+        job.wait_until_scoring()
+        time.sleep(2)
+        unread = job.behind()  # probes sent before the job read from the latest offset are never scored
+        rate, first = start_rate, 0
+        for _ in range(LIVE_STEPS):
+            count = int(rate * step_s)
+            job.send(first, count, "max", rate)
+            job.producer.flush(30)
+            time.sleep(0.5)
+            lag = job.behind() - unread
+            steps.append({"rate_eps": round(rate, 1), "behind_after_step": lag})
+            if lag > rate / 2:
+                break
+            first += count
+            rate *= growth
+    finally:
+        job.client.cancel().result()
+    kept_up = [s["rate_eps"] for s in steps if s["behind_after_step"] <= s["rate_eps"] / 2]
+    return {"max_eps": max(kept_up, default=0.0), "steps": steps}
+
+
 def _latency(
     bootstrap: str, settings: JobSettings, rate: float, seconds: float, warmup_s: float = 10.0
 ) -> dict[str, Any]:
@@ -446,42 +563,11 @@ def _latency(
     they are all scored: a freshly started JVM runs its first seconds interpreted and every customer's
     state is created then, which is start-up cost, not the steady state an SRE sees. Their latency is
     reported beside the measured one."""
-    from fraud_jobs.flink.topology import build
-
     topics = settings.topics
     assert topics.scores is not None
-    port = free_port()
-    extra = {**settings.flink.extra, "rest.port": str(port)}
-    unbounded = settings.with_flink(bounded=False, starting_offsets="latest", extra=extra)
-    client = build(unbounded, environ={}).execute_async("bench-detector-latency")
-    job_id = str(client.get_job_id())
-    # linger.ms=1 lets the producer batch what is due within a millisecond (at most 1 ms more latency,
-    # counted in what is measured); with 0, every record is a produce request of its own, which at 17,000
-    # events/s took the broker 0.66 of a core, a third of this machine, taken from the job.
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LATENCY_LINGER_MS})
-    stream = LatencyStream(int(rate * (warmup_s + seconds)))
-
-    def warm_up() -> None:  # the job is up when a probe gets scored
-        consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"w-{uuid.uuid4().hex[:6]}",
-                "isolation.level": "read_committed",
-            }
-        )
-        consumer.assign([TopicPartition(topics.scores or "", 0, 0)])
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            probe = stream.event(-1, "lat", datetime.now(UTC), customer=b"C-WARM")
-            producer.produce(topics.transactions, probe)
-            producer.flush(5)
-            msg = consumer.poll(2.0)
-            if msg is not None and not msg.error():
-                consumer.close()
-                return
-        raise RuntimeError("the detector did not score a warm-up event within 180 s")
-
-    warm_up()
+    job = _LiveJob(bootstrap, settings, int(rate * (warmup_s + seconds)))
+    stream, port, job_id, client = job.stream, job.port, job.job_id, job.client
+    job.wait_until_scoring()
     total = int(rate * seconds)
     received: dict[str, float] = {}
     stop = threading.Event()
@@ -507,34 +593,14 @@ def _latency(
     reader = threading.Thread(target=read_alerts, daemon=True)
     reader.start()
     warm = int(rate * warmup_s)
-
-    def send(first: int, count: int, prefix: str) -> float:
-        """Paced in steps of at least a millisecond: each step sends every event due by then, stamped with
-        the step's start (a sleep per event would be a system call and a wake-up each, 17,000 a second), so
-        an event's measured latency includes its wait within the step."""
-        heads = [stream.head(n, prefix) for n in range(first, first + count)]
-        started = time.perf_counter()
-        i = 0
-        while i < count:
-            due = min(count, int((time.perf_counter() - started) * rate) + 1)
-            stamp = datetime.now(UTC).isoformat().encode()
-            for head in heads[i:due]:
-                producer.produce(topics.transactions, head + stamp + EVENT_TAIL)
-            i = due
-            producer.poll(0)
-            ahead = started + i / rate - time.perf_counter()
-            if ahead > 0:
-                time.sleep(max(ahead, 0.001))
-        return started
-
-    send(-warm, warm, "warm")
-    producer.flush(30)
+    job.send(-warm, warm, "warm", rate)
+    job.producer.flush(30)
     _consume(bootstrap, topics.scores, warm + 1, 120)  # drained: measure the steady state, not the backlog
     gc_before = _gc()
     cpu = CpuBySecond(_processes(), by_thread={"flink", "benchmark"})
     cpu.start()
-    measured_from = send(0, total, "lat")
-    producer.flush(30)
+    measured_from = job.send(0, total, "lat", rate)
+    job.producer.flush(30)
     cpu.stop()
     gc_during = {k: v - gc_before.get(k, 0.0) for k, v in _gc().items()}
     checkpoints = _checkpoints(port, job_id)
@@ -583,6 +649,12 @@ def _latency(
         ],
         "cpu_by_second": cpu.seconds(since=first),
     }
+
+
+def _delivered(settings: JobSettings, delivery: str) -> JobSettings:
+    """``settings`` with the alerts topic's guarantee set to ``delivery``."""
+    kafka = settings.kafka.model_copy(update={"alert_delivery": delivery})
+    return settings.model_copy(update={"kafka": kafka})
 
 
 def _variant(flink: dict[str, Any], options: str) -> dict[str, Any]:
@@ -749,11 +821,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--latency-rate-from",
-        choices=("each-run", "rounds"),
+        choices=("each-run", "live", "rounds"),
         default="each-run",
         help="each-run: before each latency run the detector runs over a backlog of the latency stream and"
         " the run takes half of that rate (this machine's speed moved by a third within the half hour"
-        " between the rounds and the latency runs); rounds: half the rounds' median",
+        " between the rounds and the latency runs); live: before each latency run, a live stream is raised"
+        " until the job falls behind, from 0.4 of the rounds' median rate on the latency stream, and the"
+        " run takes half of the last rate it kept up with; rounds: half the rounds' median",
     )
     parser.add_argument(
         "--variant",
@@ -845,6 +919,7 @@ def main() -> None:
         per_run = (
             args.latency_seconds > 0 and args.latency_rate is None and args.latency_rate_from == "each-run"
         )
+        live = args.latency_seconds > 0 and args.latency_rate is None and args.latency_rate_from == "live"
         backlog_topics = _topics(bootstrap, f"{run}b") if per_run else {}
         backlog = backlog_topics.get("transactions", "")
         if per_run:
@@ -852,20 +927,35 @@ def main() -> None:
         for delivery in deliveries if args.latency_seconds > 0 else ():
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
             for n in range(args.latency_runs):
-                run_max = None
+                run_max, live_steps = None, None
                 if per_run:  # every variant of this run at the same rate: an A/B at one load
                     run_max = _max_on_stream(
                         bootstrap, jars, work, model, flink, backlog, len(stream), f"{run}m{delivery[0]}{n}"
                     )
                     rate = run_max / 2
+                elif live:
+                    live_topics = _topics(bootstrap, f"{run}x{delivery[0]}{n}")
+                    try:
+                        found = _live_max(
+                            bootstrap,
+                            _delivered(
+                                _settings(bootstrap, live_topics, jars, work, model, **flink), delivery
+                            ),
+                            0.4 * on_stream,
+                        )
+                    finally:
+                        _drop_topics(bootstrap, list(live_topics.values()))
+                    run_max, live_steps = found["max_eps"], found["steps"]
+                    print(f"live maximum before {delivery} run {n + 1}: {run_max:,.0f} ev/s ({live_steps})")
+                    rate = run_max / 2
                 for name, variant in variants.items():
                     lat_topics = _topics(bootstrap, f"{run}l{delivery[0]}{n}{name}")
-                    lat_settings = _settings(bootstrap, lat_topics, jars, work, model, **variant)
-                    lat_settings = lat_settings.model_copy(
-                        update={"kafka": lat_settings.kafka.model_copy(update={"alert_delivery": delivery})}
+                    lat_settings = _delivered(
+                        _settings(bootstrap, lat_topics, jars, work, model, **variant), delivery
                     )
                     measured = _latency(bootstrap, lat_settings, rate, args.latency_seconds)
                     measured["max_before_run_eps"] = None if run_max is None else round(run_max, 1)
+                    measured["live_max_steps"] = live_steps
                     in_job, committed = measured["in_job"], measured["committed"]
                     print(
                         f"{delivery} alerts{f' [{name}]' if name else ''}, run {n + 1},"
@@ -942,7 +1032,7 @@ def main() -> None:
         "ratio_target": 0.6,
         "alert_delivery": args.alert_delivery,
         "latency_rate_from": "option" if args.latency_rate else args.latency_rate_from,
-        "latency_rate_eps": round(rate, 1) if args.latency_seconds > 0 and not per_run else None,
+        "latency_rate_eps": round(rate, 1) if args.latency_seconds > 0 and not (per_run or live) else None,
         "latency": latency,
         "latency_variants": latency_variants,
         "latency_target_p99_ms": {
