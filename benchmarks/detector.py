@@ -72,9 +72,10 @@ EVENT_HEAD = (
 EVENT_TAIL = b'"}'
 MAX_STREAM_EVENT_RATE = 20_000
 """Events per second of event time in the latency stream the maximum rate is measured on."""
+LIVE_START = 0.4
+"""The live maximum's search starts at this share of the rounds' median rate on the latency stream."""
 LIVE_STEPS = 12
-"""Steps of the live maximum's search; from 0.4 of the backlog's rate, raised a tenth each, the last is
-1.1 times the backlog's rate."""
+"""Steps of the live maximum's search, each a tenth faster: the last is 1.1 times that median rate."""
 PAYMENTS_PER_CUSTOMER = 2.0
 """How often a customer of the latency stream pays, on average, within one run: the pool is the run's events
 over this, so at any rate and length (under the velocity rule's 10 minutes) the alerts are the blocklisted
@@ -536,7 +537,7 @@ def _live_max(
         job.wait_until_scoring()
         time.sleep(2)
         unread = job.behind()  # probes sent before the job read from the latest offset are never scored
-        rate, first = start_rate, 0
+        rate, first, kept_up = start_rate, 0, 0.0
         for _ in range(LIVE_STEPS):
             count = int(rate * step_s)
             job.send(first, count, "max", rate)
@@ -546,12 +547,12 @@ def _live_max(
             steps.append({"rate_eps": round(rate, 1), "behind_after_step": lag})
             if lag > rate / 2:
                 break
+            kept_up = round(rate, 1)
             first += count
             rate *= growth
     finally:
         job.client.cancel().result()
-    kept_up = [s["rate_eps"] for s in steps if s["behind_after_step"] <= s["rate_eps"] / 2]
-    return {"max_eps": max(kept_up, default=0.0), "steps": steps}
+    return {"max_eps": kept_up, "steps": steps}
 
 
 def _latency(
@@ -826,8 +827,8 @@ def main() -> None:
         help="each-run: before each latency run the detector runs over a backlog of the latency stream and"
         " the run takes half of that rate (this machine's speed moved by a third within the half hour"
         " between the rounds and the latency runs); live: before each latency run, a live stream is raised"
-        " until the job falls behind, from 0.4 of the rounds' median rate on the latency stream, and the"
-        " run takes half of the last rate it kept up with; rounds: half the rounds' median",
+        f" until the job falls behind, from {LIVE_START} of the rounds' median rate on the latency stream,"
+        " and the run takes half of the last rate it kept up with; rounds: half the rounds' median",
     )
     parser.add_argument(
         "--variant",
@@ -941,7 +942,7 @@ def main() -> None:
                             _delivered(
                                 _settings(bootstrap, live_topics, jars, work, model, **flink), delivery
                             ),
-                            0.4 * on_stream,
+                            LIVE_START * on_stream,
                         )
                     finally:
                         _drop_topics(bootstrap, list(live_topics.values()))

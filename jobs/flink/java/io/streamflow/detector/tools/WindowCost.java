@@ -3,6 +3,8 @@ package io.streamflow.detector.tools;
 import io.streamflow.detector.CustomerFeatureState;
 import io.streamflow.detector.Features;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Random;
 
 /**
@@ -67,8 +69,7 @@ public final class WindowCost {
 
     /** A state of {@code size} payments as it was stored before the cap: the encoding, written directly. */
     private static byte[] uncapped(int size, Random random) {
-        java.nio.ByteBuffer out =
-                java.nio.ByteBuffer.allocate(1 + 4 + 3 * 8 + 16 * size).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer out = ByteBuffer.allocate(1 + 4 + 3 * 8 + 16 * size).order(ByteOrder.LITTLE_ENDIAN);
         out.put((byte) 1).putInt(size).putDouble(Double.NaN).putDouble(Double.NaN).putDouble(Double.NaN);
         for (int k = 1; k <= size; k++) {
             out.putDouble(1.7e9 + k * 0.004);
