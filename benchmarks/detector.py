@@ -66,6 +66,11 @@ from streamflow_dev.procs import free_port
 
 ROLES = ("transactions", "alerts", "dlq", "labels", "control", "scores")
 LATENCY_LINGER_MS = 1
+BLOCKLISTED = b"CB-BENCH"
+BLOCKLISTED_EVERY = 50
+"""Every 50th event of the latency stream is the blocklisted customer's: an alert each, in order."""
+TAIL_RECORDS = 20
+"""How many of the last records of the decisions topic tell how far the job has decided."""
 EVENT_HEAD = (
     b'{"transaction_id": "%s-%d", "customer_id": "%s", "terminal_id": "T%05d", "amount": %r, "event_time": "'
 )
@@ -102,7 +107,7 @@ class LatencyStream:
         produce call: it shares the two cores with the job."""
         rng = self._rng
         if customer is None:
-            customer = b"CB-BENCH" if n % 50 == 0 else b"C%07d" % rng.randrange(self.customers)
+            customer = BLOCKLISTED if n % BLOCKLISTED_EVERY == 0 else b"C%07d" % rng.randrange(self.customers)
         return EVENT_HEAD % (prefix.encode(), n, customer, rng.randrange(2000), round(rng.uniform(5, 200), 2))
 
     def event(self, n: int, prefix: str, event_time: datetime, customer: bytes | None = None) -> bytes:
@@ -274,7 +279,7 @@ def _settings(
                 "transactional_id_prefix": f"bench-{tag}",
             },
             "topics": {role: topics[role] for role in ROLES},
-            "detector": {"blocklist": {"customers": ["CB-BENCH"]}},
+            "detector": {"blocklist": {"customers": [BLOCKLISTED.decode()]}},
             "checkpointing": {"interval_seconds": 1},
             "flink": {
                 "jars": jars,
@@ -461,9 +466,13 @@ class _LiveJob:
         # events/s took the broker 0.66 of a core, a third of this machine, taken from the job.
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": LATENCY_LINGER_MS})
         self.stream = LatencyStream(events)
+        # With a scores topic every decision is a record on it; without one (as the operator deploys the
+        # job) the alerts are the decisions that can be seen: every 50th event's and ~1% more.
+        self.every_event = self.topics.scores is not None
+        self.decisions = self.topics.scores or self.topics.alerts
 
     def wait_until_scoring(self) -> None:
-        """Return once a probe event is scored: the job is up."""
+        """Return once a probe event is decided (scored; without a scores topic, alerted): the job is up."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
@@ -471,10 +480,11 @@ class _LiveJob:
                 "isolation.level": "read_committed",
             }
         )
-        consumer.assign([TopicPartition(self.topics.scores or "", 0, 0)])
+        consumer.assign([TopicPartition(self.decisions, 0, 0)])
+        probe_customer = b"C-WARM" if self.every_event else BLOCKLISTED
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            probe = self.stream.event(-1, "lat", datetime.now(UTC), customer=b"C-WARM")
+            probe = self.stream.event(-1, "lat", datetime.now(UTC), customer=probe_customer)
             self.producer.produce(self.topics.transactions, probe)
             self.producer.flush(5)
             msg = consumer.poll(2.0)
@@ -503,24 +513,60 @@ class _LiveJob:
                 time.sleep(max(ahead, 0.001))
         return started
 
-    def behind(self) -> int:
-        """Events sent but not yet scored: the ends of the transactions and the scores topics (an end counts
-        records of open transactions too, and one marker per committed transaction, a few a second). The
-        consumer reads uncommitted: a read_committed one is told the last stable offset, a checkpoint
-        behind."""
+    def decided_through(self, prefix: str) -> int | None:
+        """The highest ``n`` of the ``<prefix>-<n>`` events decided so far, from the last records of the
+        decisions topic, read uncommitted (decided, its checkpoint complete or not). The job decides in
+        order, so without a scores topic this is at most a blocklisted event's spacing behind."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
                 "group.id": f"e-{uuid.uuid4().hex[:6]}",
                 "isolation.level": "read_uncommitted",
+                "enable.auto.commit": False,
             }
         )
+        best: int | None = None
         try:
-            sent = consumer.get_watermark_offsets(TopicPartition(self.topics.transactions, 0), 10)[1]
-            scored = consumer.get_watermark_offsets(TopicPartition(self.topics.scores or "", 0), 10)[1]
+            low, high = consumer.get_watermark_offsets(TopicPartition(self.decisions, 0), 10)
+            consumer.assign([TopicPartition(self.decisions, 0, max(low, high - TAIL_RECORDS))])
+            deadline, seen = time.monotonic() + 5, False
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is None:
+                    if seen:  # caught up; the last offsets may be transaction markers, never delivered
+                        break
+                    continue
+                value, offset = msg.value(), msg.offset()
+                if msg.error() or value is None or offset is None:
+                    continue
+                seen = True
+                head, _, number = json.loads(value)["transaction_id"].partition("-")
+                if head == prefix:
+                    best = int(number) if best is None else max(best, int(number))
+                if offset >= high - 1:
+                    break
         finally:
             consumer.close()
-        return int(sent - scored)
+        return best
+
+    def behind(self, sent: int, prefix: str = "max") -> int:
+        """Of the ``sent`` events ``<prefix>-0`` onwards, how many are not yet decided."""
+        decided = self.decided_through(prefix)
+        return sent - (0 if decided is None else decided + 1)
+
+    def wait_decided(self, prefix: str, first: int, count: int, timeout_s: float = 120.0) -> None:
+        """Wait until the last of events ``first .. first + count - 1`` that leaves a record on the decisions
+        topic (every one with a scores topic, else the last blocklisted one) is decided."""
+        last = first + count - 1
+        if not self.every_event:
+            last -= last % BLOCKLISTED_EVERY  # Python's % keeps a negative number's multiple below it
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            decided = self.decided_through(prefix)
+            if decided is not None and decided >= last:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"the detector did not decide {prefix}-{last} within {timeout_s:.0f} s")
 
 
 def _live_max(
@@ -535,15 +581,13 @@ def _live_max(
     steps: list[dict[str, float]] = []
     try:
         job.wait_until_scoring()
-        time.sleep(2)
-        unread = job.behind()  # probes sent before the job read from the latest offset are never scored
         rate, first, kept_up = start_rate, 0, 0.0
         for _ in range(LIVE_STEPS):
             count = int(rate * step_s)
             job.send(first, count, "max", rate)
             job.producer.flush(30)
             time.sleep(0.5)
-            lag = job.behind() - unread
+            lag = job.behind(first + count)
             steps.append({"rate_eps": round(rate, 1), "behind_after_step": lag})
             if lag > rate / 2:
                 break
@@ -563,9 +607,12 @@ def _latency(
     The first ``warmup_s`` seconds of events (ids ``warm-*``) are not measured, and measuring starts once
     they are all scored: a freshly started JVM runs its first seconds interpreted and every customer's
     state is created then, which is start-up cost, not the steady state an SRE sees. Their latency is
-    reported beside the measured one."""
+    reported beside the measured one.
+
+    With a scores topic the in-job latency is taken over every decision; without one, as the operator
+    deploys the job, over the alerts (the decisions that leave a record), whose tail followed the scores'
+    within a tenth in the runs that had both."""
     topics = settings.topics
-    assert topics.scores is not None
     job = _LiveJob(bootstrap, settings, int(rate * (warmup_s + seconds)))
     stream, port, job_id, client = job.stream, job.port, job.job_id, job.client
     job.wait_until_scoring()
@@ -596,7 +643,7 @@ def _latency(
     warm = int(rate * warmup_s)
     job.send(-warm, warm, "warm", rate)
     job.producer.flush(30)
-    _consume(bootstrap, topics.scores, warm + 1, 120)  # drained: measure the steady state, not the backlog
+    job.wait_decided("warm", -warm, warm)  # drained: measure the steady state, not the backlog
     gc_before = _gc()
     cpu = CpuBySecond(_processes(), by_thread={"flink", "benchmark"})
     cpu.start()
@@ -606,30 +653,35 @@ def _latency(
     gc_during = {k: v - gc_before.get(k, 0.0) for k, v in _gc().items()}
     checkpoints = _checkpoints(port, job_id)
     achieved = total / (time.perf_counter() - measured_from)
-    everything = [json.loads(m.value()) for m in _consume(bootstrap, topics.scores, warm + total + 1, 120)]
-    warm_in_job = [
-        s["detected_at"] - s["event_ts"] for s in everything if s["transaction_id"].startswith("warm-")
-    ]
-    scores = [
-        s for s in everything if s["transaction_id"].startswith("lat-") and s["transaction_id"] != "lat--1"
-    ]
-    alerted = sum(1 for s in everything if s["alert"])  # every one of them, warm-up included, is on the topic
-    alerts = [json.loads(m.value()) for m in _consume(bootstrap, topics.alerts, alerted, 60)]
+    job.wait_decided("lat", 0, total)
+    if job.every_event:
+        everything = [
+            json.loads(m.value()) for m in _consume(bootstrap, job.decisions, warm + total + 1, 120)
+        ]
+        alerted = sum(1 for s in everything if s["alert"])  # every one, warm-up included, is on the topic
+        alerts = [json.loads(m.value()) for m in _consume(bootstrap, topics.alerts, alerted, 60)]
+        decided = [(s["transaction_id"], s["event_ts"], s["detected_at"]) for s in everything]
+    else:
+        time.sleep(2 * settings.checkpointing.interval_seconds)  # the last decisions' checkpoint commits
+        alerts = [json.loads(m.value()) for m in _drain(bootstrap, topics.alerts)]
+        decided = [(a["transaction_id"], *_alert_times(a)) for a in alerts]
     time.sleep(2)
     stop.set()
     reader.join(5)
     client.cancel().result()
-    in_job = [s["detected_at"] - s["event_ts"] for s in scores]
-    first = min((s["event_ts"] for s in scores), default=0.0)
+    warm_in_job = [done - at for tid, at, done in decided if tid.startswith("warm-")]
+    measured = [(at, done) for tid, at, done in decided if tid.startswith("lat-") and tid != "lat--1"]
+    in_job = [done - at for at, done in measured]
+    first = min((at for at, _ in measured), default=0.0)
     by_second: dict[int, list[float]] = {}
-    for s in scores:
-        by_second.setdefault(int(s["event_ts"] - first), []).append(s["detected_at"] - s["event_ts"])
+    for at, done in measured:
+        by_second.setdefault(int(at - first), []).append(done - at)
     alert_lat, committed = [], []
     for a in alerts:
         if not a["transaction_id"].startswith("lat-") or a["transaction_id"] == "lat--1":
             continue
-        event_ts = datetime.fromisoformat(a["event_time"]).timestamp()
-        alert_lat.append(datetime.fromisoformat(a["detection_time"]).timestamp() - event_ts)
+        event_ts, detected = _alert_times(a)
+        alert_lat.append(detected - event_ts)
         if a["transaction_id"] in received:
             committed.append(received[a["transaction_id"]] - event_ts)
     return {
@@ -637,7 +689,8 @@ def _latency(
         "achieved_rate_eps": round(achieved, 1),
         "events": total,
         "customers": stream.customers,
-        "scored": len(scores),
+        "in_job_over": "scores" if job.every_event else "alerts",
+        "scored": len(measured),
         "in_job": _summary(in_job),
         "alerts": _summary(alert_lat),
         "committed": _summary(committed),
@@ -650,6 +703,35 @@ def _latency(
         ],
         "cpu_by_second": cpu.seconds(since=first),
     }
+
+
+def _alert_times(alert: dict[str, Any]) -> tuple[float, float]:
+    """An alert's event time and detection time, in seconds since the epoch."""
+    return (
+        datetime.fromisoformat(alert["event_time"]).timestamp(),
+        datetime.fromisoformat(alert["detection_time"]).timestamp(),
+    )
+
+
+def _drain(bootstrap: str, topic: str, quiet_s: float = 2.0, timeout_s: float = 120.0) -> list[Any]:
+    """Every committed record of ``topic``: read until nothing more comes for ``quiet_s``."""
+    consumer = _reader(bootstrap, topic)
+    out: list[Any] = []
+    deadline, last = time.monotonic() + timeout_s, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - last < quiet_s:
+        for msg in consumer.consume(10_000, 0.5):
+            if not msg.error():
+                out.append(msg)
+                last = time.monotonic()
+    consumer.close()
+    return out
+
+
+def _scored(settings: JobSettings, source: str) -> JobSettings:
+    """``settings`` without the scores topic when the in-job latency is taken from the alerts."""
+    if source == "scores":
+        return settings
+    return settings.model_copy(update={"topics": settings.topics.model_copy(update={"scores": None})})
 
 
 def _delivered(settings: JobSettings, delivery: str) -> JobSettings:
@@ -812,7 +894,21 @@ def main() -> None:
         default="exactly-once",
         help="the alerts topic's guarantee in the latency run (both: one latency run each)",
     )
-    parser.add_argument("--latency-runs", type=int, default=3, help="latency runs per alert delivery")
+    parser.add_argument(
+        "--latency-runs",
+        type=int,
+        default=3,
+        help="latency runs per alert delivery; with both deliveries they alternate run by run",
+    )
+    parser.add_argument(
+        "--latency-from",
+        choices=("scores", "alerts", "both"),
+        default="scores",
+        help="scores: the latency runs' job also writes a score record per event and the in-job latency is"
+        " taken over all of them; alerts: no scores topic, as the operator deploys the job, and the in-job"
+        " latency is taken over the alerts (~3%% of the decisions); both: one run of each at the same rate,"
+        " their order alternating (a live maximum is found without the scores topic, as deployed)",
+    )
     parser.add_argument(
         "--latency-rate",
         type=float,
@@ -841,6 +937,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "detector.json")
     args = parser.parse_args()
+    sources = {"scores": ("scores",), "alerts": ("alerts",), "both": ("scores", "alerts")}[args.latency_from]
+    if sources == ("alerts",) and args.latency_rate is None and args.latency_rate_from == "each-run":
+        parser.error("--latency-from alerts: the each-run maximum counts a backlog's scores; use live")
     bootstrap = os.environ.get("STREAMFLOW_KAFKA_BOOTSTRAP")
     jars = os.environ.get("STREAMFLOW_FLINK_JARS")
     if not bootstrap or not jars:
@@ -925,9 +1024,9 @@ def main() -> None:
         backlog = backlog_topics.get("transactions", "")
         if per_run:
             _produce(bootstrap, backlog, stream)
-        for delivery in deliveries if args.latency_seconds > 0 else ():
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-            for n in range(args.latency_runs):
+        runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for n in range(args.latency_runs) if args.latency_seconds > 0 else ():
+            for delivery in deliveries:
                 run_max, live_steps = None, None
                 if per_run:  # every variant of this run at the same rate: an A/B at one load
                     run_max = _max_on_stream(
@@ -939,8 +1038,11 @@ def main() -> None:
                     try:
                         found = _live_max(
                             bootstrap,
-                            _delivered(
-                                _settings(bootstrap, live_topics, jars, work, model, **flink), delivery
+                            _scored(
+                                _delivered(
+                                    _settings(bootstrap, live_topics, jars, work, model, **flink), delivery
+                                ),
+                                sources[-1],  # with both: as deployed, the rate both runs take half of
                             ),
                             LIVE_START * on_stream,
                         )
@@ -949,17 +1051,24 @@ def main() -> None:
                     run_max, live_steps = found["max_eps"], found["steps"]
                     print(f"live maximum before {delivery} run {n + 1}: {run_max:,.0f} ev/s ({live_steps})")
                     rate = run_max / 2
-                for name, variant in variants.items():
-                    lat_topics = _topics(bootstrap, f"{run}l{delivery[0]}{n}{name}")
-                    lat_settings = _delivered(
-                        _settings(bootstrap, lat_topics, jars, work, model, **variant), delivery
+                cases = [  # each source first in every other run: neither always gets the fresher minute
+                    (name, variant, source)
+                    for name, variant in variants.items()
+                    for source in (sources[::-1] if n % 2 else sources)
+                ]
+                for name, variant, source in cases:
+                    lat_topics = _topics(bootstrap, f"{run}l{delivery[0]}{n}{name}{source[0]}")
+                    lat_settings = _scored(
+                        _delivered(_settings(bootstrap, lat_topics, jars, work, model, **variant), delivery),
+                        source,
                     )
                     measured = _latency(bootstrap, lat_settings, rate, args.latency_seconds)
                     measured["max_before_run_eps"] = None if run_max is None else round(run_max, 1)
                     measured["live_max_steps"] = live_steps
                     in_job, committed = measured["in_job"], measured["committed"]
+                    label = name if source == sources[0] else f"{name}/{source}" if name else source
                     print(
-                        f"{delivery} alerts{f' [{name}]' if name else ''}, run {n + 1},"
+                        f"{delivery} alerts{f' [{label}]' if label else ''}, run {n + 1},"
                         + (f" maximum just before {run_max:,.0f} ev/s," if run_max else "")
                         + f" at {measured['achieved_rate_eps']:.0f} ev/s: in-job p50"
                         f" {in_job.get('p50_ms')} ms p99 {in_job.get('p99_ms')} ms;"
@@ -969,16 +1078,17 @@ def main() -> None:
                         f" {measured['checkpoints']['end_to_end_ms']['p50']} ms"
                         f" max {measured['checkpoints']['end_to_end_ms']['max']} ms"
                     )
-                    runs[name].append(measured)
+                    runs.setdefault((label, name, delivery), []).append(measured)
                     _drop_topics(bootstrap, list(lat_topics.values()))
-            for name, measured_runs in runs.items():
-                (latency_variants.setdefault(name, {}) if name else latency)[delivery] = {
-                    "flink": variants[name],
-                    "max_before_run_eps": [r["max_before_run_eps"] for r in measured_runs],
-                    "in_job_p99_ms": [r["in_job"].get("p99_ms") for r in measured_runs],
-                    "committed_p99_ms": [r["committed"].get("p99_ms") for r in measured_runs],
-                    "runs": measured_runs,
-                }
+        for (label, name, delivery), measured_runs in runs.items():
+            (latency_variants.setdefault(label, {}) if label else latency)[delivery] = {
+                "flink": variants[name],
+                "in_job_over": measured_runs[0]["in_job_over"],
+                "max_before_run_eps": [r["max_before_run_eps"] for r in measured_runs],
+                "in_job_p99_ms": [r["in_job"].get("p99_ms") for r in measured_runs],
+                "committed_p99_ms": [r["committed"].get("p99_ms") for r in measured_runs],
+                "runs": measured_runs,
+            }
         if backlog_topics:
             _drop_topics(bootstrap, list(backlog_topics.values()))
     finally:
@@ -1033,6 +1143,7 @@ def main() -> None:
         "ratio_target": 0.6,
         "alert_delivery": args.alert_delivery,
         "latency_rate_from": "option" if args.latency_rate else args.latency_rate_from,
+        "latency_from": args.latency_from,
         "latency_rate_eps": round(rate, 1) if args.latency_seconds > 0 and not (per_run or live) else None,
         "latency": latency,
         "latency_variants": latency_variants,
