@@ -499,53 +499,126 @@ def _create_all(api_client: Any, namespace: str, plural: str, docs: list[dict[st
 def _floor(
     api_client: Any, source: str, target: str, threads: int, cpu: Callable[[], float]
 ) -> dict[str, Any]:
-    """The API server's own cost for the children the operator wrote: every child in ``source`` (metadata,
-    status and owner references stripped) server-side applied into namespace ``target`` by a bare client
-    from ``threads`` threads. The API server's and etcd's CPU seconds for that, divided by the machine's
-    cores, is a time no operator creating these objects goes below here (the wall time also holds this
-    client's own cost)."""
+    """The API server's own cost for the requests a cold start needs, replayed by a bare client from
+    ``threads`` threads into namespace ``target``, one kind of request after another: the pipelines created
+    (the user's request, before the operator starts); every child the operator wrote, server-side applied
+    (metadata, status and owner references stripped); each pipeline's and FlinkDeployment's status as written
+    in ``source``, merge-patched onto its copy; each pipeline's Events posted again. The API server's and
+    etcd's CPU seconds per request of each kind, summed over what the operator and the Flink operator send
+    (creation apart) and divided by the machine's cores, is a time no operator goes below here (the wall
+    times also hold this client's own cost)."""
     from fraud_operator.handlers.registration import CHILD_KINDS, FLINK_DEPLOYMENTS
     from kubernetes import client, dynamic
 
     kinds = [(g, v, p) for g, v, p, _kind in (*CHILD_KINDS, FLINK_DEPLOYMENTS)]  # the children it writes
     dyn = dynamic.DynamicClient(api_client)
-    client.CoreV1Api(api_client).create_namespace(
-        client.V1Namespace(metadata=client.V1ObjectMeta(name=target))
+    core = client.CoreV1Api(api_client)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=target)))
+
+    def copy_of(api_version: str, kind: str, item: dict[str, Any]) -> dict[str, Any]:
+        meta = item["metadata"]
+        clean = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
+        body = {"apiVersion": api_version, "kind": kind, "metadata": {**clean, "namespace": target}}
+        body.update({k: v for k, v in item.items() if k not in ("metadata", "status", "apiVersion", "kind")})
+        return body
+
+    by_request: dict[str, dict[str, Any]] = {}
+
+    def timed(label: str, work: Callable[[Any], Any], items: list[Any]) -> None:
+        cpu0, t0 = cpu(), time.monotonic()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, items))
+        used = cpu() - cpu0
+        by_request[label] = {
+            "requests": len(items),
+            "wall_s": round(time.monotonic() - t0, 2),
+            "apiserver_etcd_cpu_s": round(used, 2),
+            "cpu_ms_each": round(1000 * used / len(items), 2) if items else None,
+        }
+
+    pipelines_api = dyn.resources.get(api_version=f"{GROUP}/{VERSION}", kind="FraudPipeline")
+    pipelines = pipelines_api.get(namespace=source).to_dict()["items"]
+    timed(
+        "create FraudPipeline",
+        lambda item: pipelines_api.create(
+            body=copy_of(f"{GROUP}/{VERSION}", "FraudPipeline", item), namespace=target
+        ),
+        pipelines,
     )
-    objects: list[tuple[Any, dict[str, Any]]] = []
+    statuses: list[tuple[Any, str, dict[str, Any]]] = [
+        (pipelines_api, p["metadata"]["name"], p["status"]) for p in pipelines if p.get("status")
+    ]
+    children = 0
     for group, version, plural in kinds:
         api_version = f"{group}/{version}" if group else version
         resource = dyn.resources.get(api_version=api_version, name=plural)
-        kind = resource.kind
-        for item in resource.get(namespace=source, label_selector="app.kubernetes.io/managed-by").to_dict()[
+        items = resource.get(namespace=source, label_selector="app.kubernetes.io/managed-by").to_dict()[
             "items"
-        ]:
-            meta = item["metadata"]
-            clean = {k: meta[k] for k in ("name", "labels", "annotations") if k in meta}
-            body = {"apiVersion": api_version, "kind": kind, "metadata": {**clean, "namespace": target}}
-            body.update(
-                {k: v for k, v in item.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-            )
-            objects.append((resource, body))
+        ]
+        bodies = [copy_of(api_version, resource.kind, item) for item in items]
+        children += len(bodies)
 
-    def apply(entry: tuple[Any, dict[str, Any]]) -> None:
-        resource, body = entry
-        resource.server_side_apply(
-            body=body,
-            name=body["metadata"]["name"],
-            namespace=target,
-            field_manager="floor",
-            force_conflicts=True,
+        def apply(body: dict[str, Any], resource: Any = resource) -> None:
+            resource.server_side_apply(
+                body=body,
+                name=body["metadata"]["name"],
+                namespace=target,
+                field_manager="floor",
+                force_conflicts=True,
+            )
+
+        timed(f"apply {resource.kind}", apply, bodies)
+        if resource.kind == "FlinkDeployment":
+            statuses += [(resource, i["metadata"]["name"], i["status"]) for i in items if i.get("status")]
+    for kind in ("FraudPipeline", "FlinkDeployment"):
+        timed(
+            f"status {kind}",
+            lambda entry: entry[0].status.patch(
+                body={"status": entry[2]},
+                name=entry[1],
+                namespace=target,
+                content_type="application/merge-patch+json",
+            ),
+            [entry for entry in statuses if entry[0].kind == kind],
+        )
+    events = [
+        e
+        for e in core.list_namespaced_event(source).to_dict()["items"]
+        if (e.get("involved_object") or {}).get("kind") == "FraudPipeline"
+    ]
+
+    def post(event: dict[str, Any]) -> None:
+        involved = {**event["involved_object"], "namespace": target, "uid": None, "resource_version": None}
+        core.create_namespaced_event(
+            target,
+            client.CoreV1Event(
+                metadata=client.V1ObjectMeta(generate_name=f"{involved['name']}."),
+                involved_object=client.V1ObjectReference(**{k: v for k, v in involved.items() if v}),
+                reason=event.get("reason"),
+                message=event.get("message"),
+                type=event.get("type"),
+                source=client.V1EventSource(component="floor"),
+                first_timestamp=event.get("first_timestamp"),
+                last_timestamp=event.get("last_timestamp"),
+                count=1,
+            ),
         )
 
-    cpu0, t0 = cpu(), time.monotonic()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(apply, objects))
+    timed("post Event", post, events)
+    children_cpu = sum(v["apiserver_etcd_cpu_s"] for k, v in by_request.items() if k.startswith("apply "))
+    after_creation = sum(
+        v["apiserver_etcd_cpu_s"] for k, v in by_request.items() if k != "create FraudPipeline"
+    )
+    cores = os.cpu_count() or 1
     return {
-        "objects": len(objects),
+        "objects": children,
         "threads": threads,
-        "wall_s": round(time.monotonic() - t0, 1),
-        "apiserver_etcd_cpu_s": round(cpu() - cpu0, 1),
+        "wall_s": round(sum(v["wall_s"] for k, v in by_request.items() if k.startswith("apply ")), 1),
+        "apiserver_etcd_cpu_s": round(children_cpu, 1),
+        "by_request": by_request,
+        "cold_start_requests_cpu_s": round(after_creation, 1),
+        "cold_start_requests_s_on_all_cores": round(after_creation / cores, 1),
+        "per_pipeline_ms": round(1000 * after_creation / max(1, len(pipelines)), 1),
     }
 
 
@@ -845,7 +918,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--floor",
         action="store_true",
-        help="at the end, apply the same children with a bare client (8 threads) into another namespace",
+        help="at the end, replay a cold start's requests with a bare client (8 threads) in another namespace,"
+        " each kind timed apart: the API server's CPU per request and the floor it sets",
     )
     parser.add_argument(
         "--apiserver-profile",
