@@ -20,10 +20,14 @@ measured rounds as it serves a long-running job (``--classes per-job``: each job
 anew).
 Each round also runs the detector on a backlog of the latency runs' kind of events (:class:`LatencyStream`:
 many customers, each paying about twice). Then, ``--latency-runs`` times (3) for each alert delivery, the
-detector runs unbounded while such events stamped with the wall clock are produced at half its median rate
-on that stream, after a 10 s warm-up that is reported apart; latency is taken three ways:
+two alternating, the detector runs unbounded while such events stamped with the wall clock are produced at
+half of a maximum found just before (``--latency-rate-from``: by default live, raised until the job falls
+behind), after a 10 s warm-up that is reported apart. The job is the operator's, without a scores topic
+(``--latency-from scores``: with one, as until step 10 of ``docs/performance.md``); latency is taken three
+ways:
 
-* ``in_job``: detection time (the decide step) - event time, over every score record (also per second);
+* ``in_job``: detection time (the decide step) - event time, over the alerts, the decisions that leave a
+  record (with a scores topic over every score record); also per second;
 * ``alerts``: the alert's ``detection_time - event_time`` (blocklisted customers make ~2% alerts);
 * ``committed``: when a read_committed consumer receives the alert - event time; includes the checkpoint
   interval, because exactly-once sinks publish only on checkpoint completion.
@@ -903,7 +907,7 @@ def main() -> None:
     parser.add_argument(
         "--latency-from",
         choices=("scores", "alerts", "both"),
-        default="scores",
+        default="alerts",
         help="scores: the latency runs' job also writes a score record per event and the in-job latency is"
         " taken over all of them; alerts: no scores topic, as the operator deploys the job, and the in-job"
         " latency is taken over the alerts (~3%% of the decisions); both: one run of each at the same rate,"
@@ -919,7 +923,7 @@ def main() -> None:
     parser.add_argument(
         "--latency-rate-from",
         choices=("each-run", "live", "rounds"),
-        default="each-run",
+        default="live",
         help="each-run: before each latency run the detector runs over a backlog of the latency stream and"
         " the run takes half of that rate (this machine's speed moved by a third within the half hour"
         " between the rounds and the latency runs); live: before each latency run, a live stream is raised"
