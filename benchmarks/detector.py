@@ -205,14 +205,22 @@ def _reader(bootstrap: str, topic: str) -> Any:
     return consumer
 
 
-def _consume(bootstrap: str, topic: str, expected: int, timeout_s: float) -> list[Any]:
+def _consume(
+    bootstrap: str, topic: str, expected: int | None, timeout_s: float, quiet_s: float | None = None
+) -> list[Any]:
+    """Committed records of ``topic`` until ``expected`` have come, or nothing more for ``quiet_s``, or
+    ``timeout_s`` has passed."""
     consumer = _reader(bootstrap, topic)
     out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while len(out) < expected and time.monotonic() < deadline:
+    last = time.monotonic()
+    deadline = last + timeout_s
+    while (expected is None or len(out) < expected) and time.monotonic() < deadline:
+        if quiet_s is not None and time.monotonic() - last >= quiet_s:
+            break
         for msg in consumer.consume(10_000, 0.5):
             if not msg.error():
                 out.append(msg)
+                last = time.monotonic()
     consumer.close()
     return out
 
@@ -667,7 +675,7 @@ def _latency(
         decided = [(s["transaction_id"], s["event_ts"], s["detected_at"]) for s in everything]
     else:
         time.sleep(2 * settings.checkpointing.interval_seconds)  # the last decisions' checkpoint commits
-        alerts = [json.loads(m.value()) for m in _drain(bootstrap, topics.alerts)]
+        alerts = [json.loads(m.value()) for m in _consume(bootstrap, topics.alerts, None, 120, quiet_s=2.0)]
         decided = [(a["transaction_id"], *_alert_times(a)) for a in alerts]
     time.sleep(2)
     stop.set()
@@ -715,20 +723,6 @@ def _alert_times(alert: dict[str, Any]) -> tuple[float, float]:
         datetime.fromisoformat(alert["event_time"]).timestamp(),
         datetime.fromisoformat(alert["detection_time"]).timestamp(),
     )
-
-
-def _drain(bootstrap: str, topic: str, quiet_s: float = 2.0, timeout_s: float = 120.0) -> list[Any]:
-    """Every committed record of ``topic``: read until nothing more comes for ``quiet_s``."""
-    consumer = _reader(bootstrap, topic)
-    out: list[Any] = []
-    deadline, last = time.monotonic() + timeout_s, time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - last < quiet_s:
-        for msg in consumer.consume(10_000, 0.5):
-            if not msg.error():
-                out.append(msg)
-                last = time.monotonic()
-    consumer.close()
-    return out
 
 
 def _scored(settings: JobSettings, source: str) -> JobSettings:
