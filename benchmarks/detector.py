@@ -561,9 +561,10 @@ class _LiveJob:
             consumer.close()
         return best
 
-    def behind(self, sent: int, prefix: str = "max") -> int:
-        """Of the ``sent`` events ``<prefix>-0`` onwards, how many are not yet decided."""
-        decided = self.decided_through(prefix)
+    def behind(self, sent: int) -> int:
+        """Of the ``sent`` events ``max-0`` onwards (the live maximum's search), how many are not yet
+        decided."""
+        decided = self.decided_through("max")
         return sent - (0 if decided is None else decided + 1)
 
     def wait_decided(self, prefix: str, first: int, count: int, timeout_s: float = 120.0) -> None:

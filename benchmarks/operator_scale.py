@@ -545,9 +545,7 @@ def _floor(
         ),
         pipelines,
     )
-    statuses: list[tuple[Any, str, dict[str, Any]]] = [
-        (pipelines_api, p["metadata"]["name"], p["status"]) for p in pipelines if p.get("status")
-    ]
+    statuses: dict[str, tuple[Any, list[dict[str, Any]]]] = {"FraudPipeline": (pipelines_api, pipelines)}
     children = 0
     for group, version, plural in kinds:
         api_version = f"{group}/{version}" if group else version
@@ -569,18 +567,18 @@ def _floor(
 
         timed(f"apply {resource.kind}", apply, bodies)
         if resource.kind == "FlinkDeployment":
-            statuses += [(resource, i["metadata"]["name"], i["status"]) for i in items if i.get("status")]
-    for kind in ("FraudPipeline", "FlinkDeployment"):
-        timed(
-            f"status {kind}",
-            lambda entry: entry[0].status.patch(
-                body={"status": entry[2]},
-                name=entry[1],
+            statuses[resource.kind] = (resource, items)
+    for kind, (resource, items) in statuses.items():
+
+        def patch(item: dict[str, Any], resource: Any = resource) -> None:
+            resource.status.patch(
+                body={"status": item["status"]},
+                name=item["metadata"]["name"],
                 namespace=target,
                 content_type="application/merge-patch+json",
-            ),
-            [entry for entry in statuses if entry[0].kind == kind],
-        )
+            )
+
+        timed(f"status {kind}", patch, [item for item in items if item.get("status")])
     events = [
         e
         for e in core.list_namespaced_event(source).to_dict()["items"]
